@@ -1,0 +1,73 @@
+-- xmpp-invites database schema.
+--
+-- Migrations are applied in order; each starts with a line `-- migration N: title` and runs in one
+-- transaction, after which PRAGMA user_version = N. Never edit a migration that has shipped: add one.
+-- Nothing is ever deleted: invites and their events are the log of who invited whom, who approved,
+-- who joined and who declined. Triggers refuse DELETE on every table of record.
+-- Times are milliseconds since the epoch (UTC).
+
+-- migration 1: invites and their event log
+CREATE TABLE invites (
+  id                  TEXT PRIMARY KEY CHECK (length(id) = 10),
+  kind                TEXT NOT NULL CHECK (kind IN ('account', 'account-locked', 'contact', 'contact-account')),
+  state               TEXT NOT NULL CHECK (state IN ('pending', 'open', 'exhausted', 'rejected', 'revoked', 'declined')),
+  -- bare JID of the user who invited; NULL when the operator created it from the CLI
+  inviter             TEXT,
+  -- the door the invite came through: command, create-account, cli, presence, send, web
+  source              TEXT NOT NULL,
+  invitee_email       TEXT,
+  -- the address as compared for duplicates: domain lower-cased, local part case-folded
+  invitee_email_key   TEXT,
+  invitee_jid         TEXT,
+  invitee_name        TEXT,
+  -- the reserved username of an account-locked invite
+  username            TEXT,
+  -- the inviter's message
+  note                TEXT,
+  -- create-account's roster-subscription: the new account and the inviter become contacts
+  roster_subscription INTEGER NOT NULL DEFAULT 0 CHECK (roster_subscription IN (0, 1)),
+  max_uses            INTEGER NOT NULL DEFAULT 1 CHECK (max_uses >= 1),
+  uses                INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+  -- uses held by claims that are neither spent nor released
+  held                INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+  -- part of the token's derivation; bumped by resend, which voids the previous token
+  generation          INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+  created_at          INTEGER NOT NULL,
+  expires_at          INTEGER NOT NULL,
+  approved_at         INTEGER,
+  approved_by         TEXT,
+  -- when the state left pending/open, or when expiry was recorded
+  ended_at            INTEGER,
+  expiry_recorded     INTEGER NOT NULL DEFAULT 0 CHECK (expiry_recorded IN (0, 1)),
+  email_delivery      TEXT NOT NULL DEFAULT 'none' CHECK (email_delivery IN ('none', 'queued', 'sent', 'failed')),
+  message_delivery    TEXT NOT NULL DEFAULT 'none' CHECK (message_delivery IN ('none', 'queued', 'sent', 'failed')),
+  CHECK (uses + held <= max_uses),
+  CHECK (kind <> 'account-locked' OR username IS NOT NULL)
+);
+CREATE INDEX invites_state ON invites (state, expires_at);
+CREATE INDEX invites_inviter ON invites (inviter, created_at);
+CREATE INDEX invites_email ON invites (invitee_email_key);
+CREATE INDEX invites_jid ON invites (invitee_jid);
+CREATE INDEX invites_username ON invites (username) WHERE username IS NOT NULL;
+
+CREATE TABLE events (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  invite_id TEXT NOT NULL REFERENCES invites (id),
+  at        INTEGER NOT NULL,
+  -- created, approved, rejected, delivered, redeemed, declined, revoked, expired, resent, ...
+  type      TEXT NOT NULL,
+  -- bare JID, 'operator' (CLI), 'system' (periodic jobs) or 'web'
+  actor     TEXT NOT NULL,
+  reason    TEXT,
+  -- JSON object with details (never a token)
+  data      TEXT
+);
+CREATE INDEX events_invite ON events (invite_id, id);
+CREATE INDEX events_type_at ON events (type, at);
+
+CREATE TRIGGER invites_never_deleted BEFORE DELETE ON invites
+BEGIN SELECT RAISE(ABORT, 'invites are never deleted'); END;
+CREATE TRIGGER events_never_deleted BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are never deleted'); END;
+CREATE TRIGGER events_never_changed BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are never changed'); END;

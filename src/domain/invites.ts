@@ -1,0 +1,319 @@
+/**
+ * The invite service: every door (ad-hoc commands, presence, CLI, web) creates, reads and changes
+ * invites through this one place, so the rules of the contract live here once.
+ */
+import { randomInt } from 'node:crypto';
+import { InviteError } from '../errors';
+import { emailKey, normalizeBareJid } from './jid';
+import type { Clock, InviteFilter, InviteStore } from './ports';
+import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
+import {
+  actorName,
+  canCreateAccount,
+  isContactKind,
+  isExpired,
+  isPrivileged,
+  type Actor,
+  type Invite,
+  type InviteEvent,
+  type InviteKind,
+  type InviteSource,
+  type InviteState,
+  type EventType,
+} from './types';
+import { normalizeUsername } from './usernames';
+
+export interface InvitePolicy {
+  host: string;
+  /** base of landing links, without a trailing slash */
+  publicUrl: string;
+  serverBridge: boolean;
+  expiry: number;
+  approval: 'none' | 'non-admins' | 'all';
+  allowUserInvites: boolean;
+  maxUses: number;
+  /** bare JIDs of the admins */
+  admins: readonly string[];
+}
+
+export interface CreateRequest {
+  kind: InviteKind;
+  source: InviteSource;
+  /** overrides the actor as inviter (CLI `--inviter`) */
+  inviter?: string;
+  username?: string;
+  email?: string;
+  jid?: string;
+  name?: string;
+  note?: string;
+  /** lifetime in ms (default: invites.expiry) */
+  expiresIn?: number;
+  maxUses?: number;
+  rosterSubscription?: boolean;
+}
+
+export interface InviteLinks {
+  token: string;
+  uri: string;
+  landingUrl: string;
+}
+
+export interface Created {
+  invite: Invite;
+  links: InviteLinks;
+}
+
+const ACTIVE: readonly InviteState[] = ['pending', 'open'];
+
+export class InviteService {
+  readonly tokens: TokenCodec;
+
+  constructor(
+    private readonly store: InviteStore,
+    private readonly policy: InvitePolicy,
+    tokenKey: string,
+    private readonly clock: Clock = Date.now,
+  ) {
+    this.tokens = new TokenCodec(tokenKey);
+  }
+
+  isAdmin(bareJid: string): boolean {
+    return this.policy.admins.includes(bareJid);
+  }
+
+  /** The kind of a "New Invite": it may create an account only where user invites may. */
+  newInviteKind(actor: Actor): InviteKind {
+    return isPrivileged(actor) || this.policy.allowUserInvites ? 'contact-account' : 'contact';
+  }
+
+  /** Whether an invite of this kind by this actor waits for an admin. */
+  needsApproval(actor: Actor, kind: InviteKind): boolean {
+    // The operator at the CLI is the highest authority: what it creates is approved.
+    if (actor.kind === 'operator' || !canCreateAccount(kind)) return false;
+    if (this.policy.approval === 'all') return true;
+    return this.policy.approval === 'non-admins' && !actor.isAdmin;
+  }
+
+  create(actor: Actor, req: CreateRequest): Created {
+    const now = this.clock();
+    const inviter = this.#inviterOf(actor, req);
+    if (isContactKind(req.kind) && inviter === null) {
+      throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes');
+    }
+    if (actor.kind === 'user' && !actor.isAdmin && canCreateAccount(req.kind) && !this.policy.allowUserInvites) {
+      throw new InviteError('forbidden', 'Only admins may create invites that create accounts on this server');
+    }
+    const username = req.username !== undefined && req.username !== '' ? normalizeUsername(req.username) : null;
+    const kind: InviteKind = req.kind === 'account' && username !== null ? 'account-locked' : req.kind;
+    if (kind === 'account-locked' && username === null) {
+      throw new InviteError('invalid-input', 'An account-locked invite needs a username');
+    }
+    if (kind !== 'account-locked' && username !== null) {
+      throw new InviteError('invalid-input', 'Only account invites can reserve a username');
+    }
+    const maxUses = req.maxUses ?? (canCreateAccount(kind) ? this.policy.maxUses : 1);
+    if (!Number.isInteger(maxUses) || maxUses < 1) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1');
+    if (kind === 'account-locked' && maxUses !== 1) {
+      throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use');
+    }
+    const expiresIn = req.expiresIn ?? this.policy.expiry;
+    if (!(expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive');
+    const inviteeJid = req.jid === undefined ? null : normalizeBareJid(req.jid);
+    if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`);
+    const pending = this.needsApproval(actor, kind);
+
+    return this.store.transaction(() => {
+      if (username !== null) {
+        const holder = this.store.findReservation(username, now);
+        if (holder) throw new InviteError('conflict', `The username ${username} is reserved by another invite`);
+      }
+      const base: Omit<Invite, 'id'> = {
+        kind,
+        state: pending ? 'pending' : 'open',
+        inviter,
+        source: req.source,
+        inviteeEmail: req.email ?? null,
+        inviteeEmailKey: req.email ? emailKey(req.email) : null,
+        inviteeJid,
+        inviteeName: req.name ?? null,
+        username,
+        note: req.note ?? null,
+        rosterSubscription: req.rosterSubscription ?? false,
+        maxUses,
+        uses: 0,
+        held: 0,
+        generation: 0,
+        createdAt: now,
+        expiresAt: now + expiresIn,
+        approvedAt: pending ? null : now,
+        approvedBy: pending ? null : actorName(actor),
+        endedAt: null,
+        expiryRecorded: false,
+        emailDelivery: 'none',
+        messageDelivery: 'none',
+      };
+      let invite: Invite;
+      do invite = { ...base, id: newInviteId() };
+      while (!this.store.insertInvite(invite));
+      this.#event(invite.id, 'created', actor, null, {
+        kind,
+        source: req.source,
+        state: invite.state,
+        ...(inviter !== actorName(actor) && inviter !== null ? { inviter } : {}),
+      });
+      return { invite, links: this.links(invite) };
+    });
+  }
+
+  get(id: string): Invite | undefined {
+    return this.store.getInvite(id);
+  }
+
+  /** The invite a token belongs to, whatever its state; undefined for unknown or voided tokens. */
+  findByToken(token: string): Invite | undefined {
+    const id = this.tokens.idOf(token);
+    if (id === undefined) return undefined;
+    const invite = this.store.getInvite(id);
+    if (!invite || !this.tokens.verify(token, invite.id, invite.generation)) return undefined;
+    return invite;
+  }
+
+  list(filter: InviteFilter): Invite[] {
+    return this.store.listInvites(filter, this.clock());
+  }
+
+  count(filter: InviteFilter): number {
+    return this.store.countInvites(filter, this.clock());
+  }
+
+  events(id: string): InviteEvent[] {
+    return this.store.listEvents(id);
+  }
+
+  /** Token, URI and landing URL as they are now (they follow the state: ibr=y once approved). */
+  links(invite: Invite): InviteLinks {
+    const token = this.tokens.render(invite.id, invite.generation);
+    return { token, uri: this.uri(invite, token), landingUrl: `${this.policy.publicUrl}/i/${token}` };
+  }
+
+  uri(invite: Invite, token: string): string {
+    const { host, serverBridge } = this.policy;
+    if (isContactKind(invite.kind)) {
+      // XEP-0401 §3: "If the server does not support or allow in-band registration for invited
+      // users, the server MUST omit the ibr=y query component." Registration needs the bridge,
+      // and a pending invite cannot register yet.
+      const ibr = serverBridge && invite.kind === 'contact-account' && invite.state === 'open';
+      return `xmpp:${invite.inviter}?roster;preauth=${token}${ibr ? ';ibr=y' : ''}`;
+    }
+    const target = invite.kind === 'account-locked' ? `${invite.username}@${host}` : host;
+    return `xmpp:${target}?register;preauth=${token}`;
+  }
+
+  /** Approve a pending invite; approving an approved one again changes nothing. */
+  approve(actor: Actor, id: string): { invite: Invite; changed: boolean } {
+    this.#requirePrivileged(actor);
+    return this.store.transaction(() => {
+      const invite = this.#mustGet(id);
+      const now = this.clock();
+      if (invite.state === 'open' || invite.state === 'exhausted') return { invite, changed: false };
+      if (invite.state !== 'pending') throw new InviteError('wrong-state', `Invite ${id} is ${invite.state} and cannot be approved`);
+      if (isExpired(invite, now)) throw new InviteError('wrong-state', `Invite ${id} has expired and cannot be approved`);
+      if (actor.kind === 'user' && invite.inviter === actor.jid && this.policy.admins.length > 1) {
+        throw new InviteError('forbidden', 'Another admin must approve your own invite');
+      }
+      const patch = { state: 'open' as const, approvedAt: now, approvedBy: actorName(actor), expiresAt: now + this.policy.expiry };
+      this.store.updateInvite(id, ['pending'], patch);
+      this.#event(id, 'approved', actor, null, { expires: new Date(patch.expiresAt).toISOString() });
+      return { invite: { ...invite, ...patch }, changed: true };
+    });
+  }
+
+  /** Reject a pending invite; rejecting a rejected one again changes nothing. */
+  reject(actor: Actor, id: string, reason: string | null): { invite: Invite; changed: boolean } {
+    this.#requirePrivileged(actor);
+    return this.store.transaction(() => {
+      const invite = this.#mustGet(id);
+      if (invite.state === 'rejected') return { invite, changed: false };
+      if (invite.state !== 'pending') throw new InviteError('wrong-state', `Invite ${id} is ${invite.state} and cannot be rejected`);
+      const patch = { state: 'rejected' as const, endedAt: this.clock() };
+      this.store.updateInvite(id, ['pending'], patch);
+      this.#event(id, 'rejected', actor, reason, null);
+      return { invite: { ...invite, ...patch }, changed: true };
+    });
+  }
+
+  /** Revoke a pending or open invite: by its inviter, an admin or the operator. */
+  revoke(actor: Actor, id: string, reason: string | null = null): { invite: Invite; changed: boolean } {
+    return this.store.transaction(() => {
+      const invite = this.#mustGet(id);
+      this.#requireOwnerOrPrivileged(actor, invite);
+      if (invite.state === 'revoked') return { invite, changed: false };
+      if (!ACTIVE.includes(invite.state)) throw new InviteError('wrong-state', `Invite ${id} is ${invite.state} and cannot be revoked`);
+      if (isExpired(invite, this.clock())) throw new InviteError('wrong-state', `Invite ${id} has already expired`);
+      const patch = { state: 'revoked' as const, endedAt: this.clock() };
+      this.store.updateInvite(id, ACTIVE, patch);
+      this.#event(id, 'revoked', actor, reason, null);
+      return { invite: { ...invite, ...patch }, changed: true };
+    });
+  }
+
+  /** A new token for a pending or open invite; the previous token stops working. */
+  resend(actor: Actor, id: string): Created {
+    return this.store.transaction(() => {
+      const invite = this.#mustGet(id);
+      this.#requireOwnerOrPrivileged(actor, invite);
+      if (!ACTIVE.includes(invite.state) || isExpired(invite, this.clock())) {
+        throw new InviteError('wrong-state', `Invite ${id} is ${isExpired(invite, this.clock()) ? 'expired' : invite.state} and cannot be resent`);
+      }
+      const generation = invite.generation + 1;
+      this.store.updateInvite(id, ACTIVE, { generation });
+      this.#event(id, 'resent', actor, null, { generation });
+      const updated = { ...invite, generation };
+      return { invite: updated, links: this.links(updated) };
+    });
+  }
+
+  #inviterOf(actor: Actor, req: CreateRequest): string | null {
+    if (req.inviter !== undefined) {
+      if (actor.kind !== 'operator') throw new InviteError('forbidden', 'Only the operator may create invites on behalf of someone else');
+      const jid = normalizeBareJid(req.inviter);
+      if (!jid || !jid.includes('@')) throw new InviteError('invalid-input', `Not a valid user JID: ${req.inviter}`);
+      return jid;
+    }
+    return actor.kind === 'user' ? actor.jid : null;
+  }
+
+  #mustGet(id: string): Invite {
+    const invite = this.store.getInvite(id);
+    if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+    return invite;
+  }
+
+  #requirePrivileged(actor: Actor): void {
+    if (!isPrivileged(actor)) throw new InviteError('forbidden', 'Only admins may do this');
+  }
+
+  #requireOwnerOrPrivileged(actor: Actor, invite: Invite): void {
+    if (isPrivileged(actor)) return;
+    // Someone else's invite is reported as unknown, so ids cannot be probed.
+    if (actor.kind === 'user' && invite.inviter === actor.jid) return;
+    throw new InviteError('invite-not-found', `No invite ${invite.id}`);
+  }
+
+  #event(inviteId: string, type: EventType, actor: Actor | string, reason: string | null, data: Record<string, unknown> | null): void {
+    this.store.addEvent({
+      inviteId,
+      at: this.clock(),
+      type,
+      actor: typeof actor === 'string' ? actor : actorName(actor),
+      reason,
+      data,
+    });
+  }
+}
+
+export function newInviteId(): string {
+  let id = '';
+  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  return id;
+}

@@ -1,0 +1,46 @@
+/** What the domain needs from the outside world. Implemented in src/store (SQLite). */
+import type { Invite, InviteEvent, InviteState, ShownState } from './types';
+
+export interface InviteFilter {
+  state?: ShownState;
+  inviter?: string;
+  /** an e-mail address or a JID, matched exactly (normalised) */
+  invitee?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export type InvitePatch = Partial<
+  Pick<
+    Invite,
+    | 'state'
+    | 'expiresAt'
+    | 'approvedAt'
+    | 'approvedBy'
+    | 'endedAt'
+    | 'generation'
+    | 'uses'
+    | 'held'
+    | 'expiryRecorded'
+    | 'emailDelivery'
+    | 'messageDelivery'
+  >
+>;
+
+export interface InviteStore {
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): reads inside see a stable snapshot. */
+  transaction<T>(fn: () => T): T;
+  /** false when the id is taken (the caller draws another) */
+  insertInvite(invite: Invite): boolean;
+  getInvite(id: string): Invite | undefined;
+  /** Applies the patch when the invite is in one of `fromStates`; returns whether it did. */
+  updateInvite(id: string, fromStates: readonly InviteState[], patch: InvitePatch): boolean;
+  addEvent(event: Omit<InviteEvent, 'id'>): void;
+  listInvites(filter: InviteFilter, now: number): Invite[];
+  countInvites(filter: InviteFilter, now: number): number;
+  listEvents(inviteId: string): InviteEvent[];
+  /** A pending or open, unexpired account-locked invite reserving `username`. */
+  findReservation(username: string, now: number): Invite | undefined;
+}
+
+export type Clock = () => number;

@@ -1,0 +1,56 @@
+/**
+ * Invite tokens are derived, never stored: the token of an invite is its id followed by an
+ * HMAC-SHA-256 of `token_key` over the id and the invite's generation, truncated to 144 bits,
+ * all base64url. The database holds the id and the generation, from which nobody without the key
+ * can compute the MAC; anyone with the config (the service, the CLI, the outbox after a crash)
+ * renders the same token again. Bumping the generation (resend) voids the previous token.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export const ID_LENGTH = 10;
+/** 18 bytes = 144 bits, 24 base64url characters */
+const MAC_BYTES = 18;
+const MAC_LENGTH = 24;
+export const TOKEN_LENGTH = ID_LENGTH + MAC_LENGTH;
+
+/** Lower-case letters and digits without look-alikes (0/o, 1/l): ids are read aloud and typed. */
+export const ID_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
+const ID_PATTERN = new RegExp(`^[${ID_ALPHABET}]{${ID_LENGTH}}$`);
+const TOKEN_PATTERN = new RegExp(`^([${ID_ALPHABET}]{${ID_LENGTH}})[A-Za-z0-9_-]{${MAC_LENGTH}}$`);
+
+export function isInviteId(text: string): boolean {
+  return ID_PATTERN.test(text);
+}
+
+export class TokenCodec {
+  readonly #key: Buffer;
+
+  constructor(key: string) {
+    this.#key = Buffer.from(key, 'utf8');
+  }
+
+  render(id: string, generation: number): string {
+    return id + this.#mac(id, generation).toString('base64url');
+  }
+
+  /** The invite id a token claims to belong to, or undefined when it is not shaped like a token. */
+  idOf(token: string): string | undefined {
+    const match = TOKEN_PATTERN.exec(token);
+    return match ? match[1] : undefined;
+  }
+
+  /** Whether `token` is the current token of the invite (id, generation); constant time. */
+  verify(token: string, id: string, generation: number): boolean {
+    if (this.idOf(token) !== id) return false;
+    const given = Buffer.from(token.slice(ID_LENGTH), 'base64url');
+    const expected = this.#mac(id, generation);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  #mac(id: string, generation: number): Buffer {
+    return createHmac('sha256', this.#key)
+      .update(`xmpp-invites/token/v1\0${id}\0${generation}`)
+      .digest()
+      .subarray(0, MAC_BYTES);
+  }
+}

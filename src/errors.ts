@@ -1,0 +1,46 @@
+/**
+ * One error catalogue for the whole service. The domain throws `InviteError` with a stable code;
+ * each adapter maps codes to its own vocabulary (XMPP conditions in src/xmpp/errors.ts, HTTP
+ * statuses in src/web, exit codes in src/cli.ts). The maps are `Record<ErrorCode, …>`, so the
+ * compiler refuses a code that an adapter forgot.
+ */
+
+export type ErrorCode =
+  /** the requester may not do this (not local, not admin, not the owner) */
+  | 'forbidden'
+  /** unknown, expired, used, revoked, rejected or declined invite */
+  | 'invite-not-found'
+  /** the invite waits for an admin's approval */
+  | 'invite-pending'
+  /** registration without a valid token where invites are required */
+  | 'invite-required'
+  /** the username is taken or reserved */
+  | 'conflict'
+  /** the username differs from the one the invite is locked to */
+  | 'username-mismatch'
+  /** a value breaks a rule (username repertoire, password length, unknown option) */
+  | 'invalid-input'
+  /** the request is malformed */
+  | 'bad-request'
+  /** the action is not possible in the invite's current state */
+  | 'wrong-state'
+  /** a limit was reached */
+  | 'limit-reached'
+  /** a dependency (the XMPP server) cannot be reached now */
+  | 'unavailable'
+  /** an unexpected failure */
+  | 'internal';
+
+export class InviteError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InviteError';
+  }
+}
+
+export function isInviteError(err: unknown): err is InviteError {
+  return err instanceof InviteError;
+}

@@ -1,0 +1,63 @@
+/**
+ * Opens the SQLite file: WAL (the CLI writes beside the running service), foreign keys, a busy
+ * timeout, and the ordered migrations of schema.sql tracked in PRAGMA user_version.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export type Db = Database.Database;
+
+export const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.sql');
+
+export interface Migration {
+  version: number;
+  title: string;
+  sql: string;
+}
+
+/** Splits schema.sql at its `-- migration N: title` lines; versions must run 1, 2, 3, … */
+export function readMigrations(text = readFileSync(SCHEMA_FILE, 'utf8')): Migration[] {
+  const marker = /^-- migration (\d+): (.*)$/gm;
+  const heads = [...text.matchAll(marker)];
+  return heads.map((head, i) => {
+    const version = Number(head[1]);
+    if (version !== i + 1) throw new Error(`schema.sql: migration ${version} is out of order (expected ${i + 1})`);
+    const end = i + 1 < heads.length ? heads[i + 1].index : text.length;
+    return { version, title: head[2], sql: text.slice(head.index! + head[0].length, end) };
+  });
+}
+
+export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { readonly: options.readonly ?? false });
+  try {
+    db.pragma('busy_timeout = 10000');
+    db.pragma('foreign_keys = ON');
+    if (!options.readonly) {
+      if (file !== ':memory:') db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      migrate(db);
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** Applies every migration newer than the database, each in one transaction. */
+export function migrate(db: Db, migrations = readMigrations()): number {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.length;
+  if (current > latest) {
+    throw new Error(`The database is at schema version ${current}, newer than this program knows (${latest}): upgrade xmpp-invites`);
+  }
+  for (const m of migrations.filter((m) => m.version > current)) {
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+  return latest;
+}

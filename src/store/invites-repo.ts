@@ -1,0 +1,206 @@
+/** The invites and events tables behind the domain's InviteStore port. Every statement is prepared. */
+import type { InviteFilter, InvitePatch, InviteStore } from '../domain/ports';
+import type { Delivery, Invite, InviteEvent, InviteKind, InviteSource, InviteState, EventType } from '../domain/types';
+import type { Db } from './database';
+
+interface InviteRow {
+  id: string;
+  kind: string;
+  state: string;
+  inviter: string | null;
+  source: string;
+  invitee_email: string | null;
+  invitee_email_key: string | null;
+  invitee_jid: string | null;
+  invitee_name: string | null;
+  username: string | null;
+  note: string | null;
+  roster_subscription: number;
+  max_uses: number;
+  uses: number;
+  held: number;
+  generation: number;
+  created_at: number;
+  expires_at: number;
+  approved_at: number | null;
+  approved_by: string | null;
+  ended_at: number | null;
+  expiry_recorded: number;
+  email_delivery: string;
+  message_delivery: string;
+}
+
+interface EventRow {
+  id: number;
+  invite_id: string;
+  at: number;
+  type: string;
+  actor: string;
+  reason: string | null;
+  data: string | null;
+}
+
+const COLUMNS: Record<keyof InvitePatch, string> = {
+  state: 'state',
+  expiresAt: 'expires_at',
+  approvedAt: 'approved_at',
+  approvedBy: 'approved_by',
+  endedAt: 'ended_at',
+  generation: 'generation',
+  uses: 'uses',
+  held: 'held',
+  expiryRecorded: 'expiry_recorded',
+  emailDelivery: 'email_delivery',
+  messageDelivery: 'message_delivery',
+};
+
+export function rowToInvite(r: InviteRow): Invite {
+  return {
+    id: r.id,
+    kind: r.kind as InviteKind,
+    state: r.state as InviteState,
+    inviter: r.inviter,
+    source: r.source as InviteSource,
+    inviteeEmail: r.invitee_email,
+    inviteeEmailKey: r.invitee_email_key,
+    inviteeJid: r.invitee_jid,
+    inviteeName: r.invitee_name,
+    username: r.username,
+    note: r.note,
+    rosterSubscription: r.roster_subscription === 1,
+    maxUses: r.max_uses,
+    uses: r.uses,
+    held: r.held,
+    generation: r.generation,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    approvedAt: r.approved_at,
+    approvedBy: r.approved_by,
+    endedAt: r.ended_at,
+    expiryRecorded: r.expiry_recorded === 1,
+    emailDelivery: r.email_delivery as Delivery,
+    messageDelivery: r.message_delivery as Delivery,
+  };
+}
+
+/** WHERE clause and parameters of a filter; `expired` is derived from pending/open past expiry. */
+function where(filter: InviteFilter, now: number): { sql: string; params: Record<string, unknown> } {
+  const parts: string[] = [];
+  const params: Record<string, unknown> = { now };
+  if (filter.state === 'expired') parts.push(`state IN ('pending', 'open') AND expires_at <= @now`);
+  else if (filter.state === 'pending' || filter.state === 'open') parts.push(`state = @state AND expires_at > @now`);
+  else if (filter.state) parts.push('state = @state');
+  if (filter.state && filter.state !== 'expired') params.state = filter.state;
+  if (filter.inviter) {
+    parts.push('inviter = @inviter');
+    params.inviter = filter.inviter;
+  }
+  if (filter.invitee) {
+    parts.push('(invitee_email_key = @invitee OR invitee_jid = @invitee)');
+    params.invitee = filter.invitee;
+  }
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
+}
+
+export class SqliteInviteStore implements InviteStore {
+  readonly #insert;
+  readonly #get;
+  readonly #events;
+  readonly #addEvent;
+  readonly #reservation;
+  readonly #cache = new Map<string, ReturnType<Db['prepare']>>();
+
+  constructor(private readonly db: Db) {
+    this.#insert = db.prepare(`INSERT OR IGNORE INTO invites (
+        id, kind, state, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name,
+        username, note, roster_subscription, max_uses, uses, held, generation, created_at, expires_at,
+        approved_at, approved_by, ended_at, expiry_recorded, email_delivery, message_delivery)
+      VALUES (@id, @kind, @state, @inviter, @source, @inviteeEmail, @inviteeEmailKey, @inviteeJid, @inviteeName,
+        @username, @note, @rosterSubscription, @maxUses, @uses, @held, @generation, @createdAt, @expiresAt,
+        @approvedAt, @approvedBy, @endedAt, @expiryRecorded, @emailDelivery, @messageDelivery)`);
+    this.#get = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE id = ?');
+    this.#events = db.prepare<[string], EventRow>('SELECT * FROM events WHERE invite_id = ? ORDER BY id');
+    this.#addEvent = db.prepare(
+      'INSERT INTO events (invite_id, at, type, actor, reason, data) VALUES (@inviteId, @at, @type, @actor, @reason, @data)',
+    );
+    this.#reservation = db.prepare<[string, number], InviteRow>(
+      `SELECT * FROM invites WHERE username = ? AND kind = 'account-locked'
+         AND state IN ('pending', 'open') AND expires_at > ? LIMIT 1`,
+    );
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  insertInvite(invite: Invite): boolean {
+    const info = this.#insert.run({
+      ...invite,
+      rosterSubscription: invite.rosterSubscription ? 1 : 0,
+      expiryRecorded: invite.expiryRecorded ? 1 : 0,
+    });
+    return info.changes === 1;
+  }
+
+  getInvite(id: string): Invite | undefined {
+    const row = this.#get.get(id);
+    return row ? rowToInvite(row) : undefined;
+  }
+
+  updateInvite(id: string, fromStates: readonly InviteState[], patch: InvitePatch): boolean {
+    const keys = (Object.keys(patch) as (keyof InvitePatch)[]).sort();
+    if (keys.length === 0) return false;
+    const sql = `UPDATE invites SET ${keys.map((k) => `${COLUMNS[k]} = @${k}`).join(', ')}
+      WHERE id = @id AND state IN (${fromStates.map((_, i) => `@s${i}`).join(', ')})`;
+    const params: Record<string, unknown> = { id };
+    fromStates.forEach((s, i) => (params[`s${i}`] = s));
+    for (const k of keys) {
+      const v = patch[k];
+      params[k] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+    }
+    return this.#prepared(sql).run(params).changes === 1;
+  }
+
+  addEvent(event: Omit<InviteEvent, 'id'>): void {
+    this.#addEvent.run({ ...event, data: event.data ? JSON.stringify(event.data) : null });
+  }
+
+  listInvites(filter: InviteFilter, now: number): Invite[] {
+    const w = where(filter, now);
+    const sql = `SELECT * FROM invites ${w.sql} ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset`;
+    const rows = this.#prepared(sql).all({ ...w.params, limit: filter.limit ?? -1, offset: filter.offset ?? 0 }) as InviteRow[];
+    return rows.map(rowToInvite);
+  }
+
+  countInvites(filter: InviteFilter, now: number): number {
+    const w = where(filter, now);
+    return (this.#prepared(`SELECT count(*) AS n FROM invites ${w.sql}`).get(w.params) as { n: number }).n;
+  }
+
+  listEvents(inviteId: string): InviteEvent[] {
+    return this.#events.all(inviteId).map((r) => ({
+      id: r.id,
+      inviteId: r.invite_id,
+      at: r.at,
+      type: r.type as EventType,
+      actor: r.actor,
+      reason: r.reason,
+      data: r.data ? (JSON.parse(r.data) as Record<string, unknown>) : null,
+    }));
+  }
+
+  findReservation(username: string, now: number): Invite | undefined {
+    const row = this.#reservation.get(username, now);
+    return row ? rowToInvite(row) : undefined;
+  }
+
+  /** Statements whose text depends on the filter or patch: prepared once per distinct text. */
+  #prepared(sql: string) {
+    let stmt = this.#cache.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.#cache.set(sql, stmt);
+    }
+    return stmt;
+  }
+}

@@ -1,0 +1,198 @@
+import { InviteService, type InvitePolicy } from '../../src/domain/invites';
+import { TokenCodec, TOKEN_LENGTH } from '../../src/domain/tokens';
+import type { Actor } from '../../src/domain/types';
+import { openDatabase, readMigrations, type Db } from '../../src/store/database';
+import { SqliteInviteStore } from '../../src/store/invites-repo';
+
+const KEY = 'k'.repeat(40);
+const DAY = 86_400_000;
+const alice: Actor = { kind: 'user', jid: 'alice@example.com', isAdmin: false };
+const admin: Actor = { kind: 'user', jid: 'admin@example.com', isAdmin: true };
+const operator: Actor = { kind: 'operator' };
+
+function setup(policy: Partial<InvitePolicy> = {}) {
+  const db = openDatabase(':memory:');
+  let now = Date.UTC(2026, 10, 21, 12);
+  const service = new InviteService(
+    new SqliteInviteStore(db),
+    {
+      host: 'example.com',
+      publicUrl: 'https://invites.example.com',
+      serverBridge: true,
+      expiry: 7 * DAY,
+      approval: 'non-admins',
+      allowUserInvites: true,
+      maxUses: 1,
+      admins: ['admin@example.com', 'root@example.com'],
+      ...policy,
+    },
+    KEY,
+    () => now,
+  );
+  return { db, service, advance: (ms: number) => (now += ms), now: () => now };
+}
+
+function dump(db: Db): string {
+  return JSON.stringify(db.prepare('SELECT * FROM invites').all()) + JSON.stringify(db.prepare('SELECT * FROM events').all());
+}
+
+describe('tokens', () => {
+  it('derives the same token from the same id and generation, and another after a resend', () => {
+    const codec = new TokenCodec(KEY);
+    const t = codec.render('abcdefghij', 0);
+    expect(t).toHaveLength(TOKEN_LENGTH);
+    expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(codec.render('abcdefghij', 0)).toBe(t);
+    expect(codec.verify(t, 'abcdefghij', 0)).toBe(true);
+    expect(codec.verify(t, 'abcdefghij', 1)).toBe(false);
+    expect(new TokenCodec('x'.repeat(40)).verify(t, 'abcdefghij', 0)).toBe(false);
+  });
+
+  it('rejects strings that are not shaped like tokens', () => {
+    const codec = new TokenCodec(KEY);
+    for (const bad of ['', 'short', 'ABCDEFGHIJ' + 'a'.repeat(24), 'abcdefghij' + 'a'.repeat(23), 'abcdefghij' + '+'.repeat(24)]) {
+      expect(codec.idOf(bad)).toBeUndefined();
+    }
+  });
+});
+
+describe('invite service', () => {
+  it('stores nothing from which the token can be recovered', () => {
+    const { db, service } = setup();
+    const { links } = service.create(admin, { kind: 'contact-account', source: 'command' });
+    const everything = dump(db);
+    expect(everything).not.toContain(links.token);
+    expect(everything).not.toContain(links.token.slice(10));
+    expect(service.findByToken(links.token)?.id).toBe(links.token.slice(0, 10));
+  });
+
+  it('gives an admin an open contact-account invite with ibr=y when the bridge is installed', () => {
+    const { service } = setup();
+    const { invite, links } = service.create(admin, { kind: service.newInviteKind(admin), source: 'command' });
+    expect(invite.state).toBe('open');
+    expect(links.uri).toBe(`xmpp:admin@example.com?roster;preauth=${links.token};ibr=y`);
+    expect(links.landingUrl).toBe(`https://invites.example.com/i/${links.token}`);
+  });
+
+  it('holds a user invite for approval, with a contact-only URI until then', () => {
+    const { service, advance, now } = setup();
+    const { invite, links } = service.create(alice, { kind: 'contact-account', source: 'command' });
+    expect(invite.state).toBe('pending');
+    expect(links.uri).toBe(`xmpp:alice@example.com?roster;preauth=${links.token}`);
+    advance(DAY);
+    const approved = service.approve(admin, invite.id);
+    expect(approved.changed).toBe(true);
+    expect(approved.invite.expiresAt).toBe(now() + 7 * DAY);
+    const after = service.links(service.get(invite.id)!);
+    expect(after.token).toBe(links.token);
+    expect(after.uri).toBe(`${links.uri};ibr=y`);
+    expect(service.approve(admin, invite.id).changed).toBe(false);
+    expect(service.events(invite.id).map((e) => e.type)).toEqual(['created', 'approved']);
+  });
+
+  it('never offers ibr=y without the bridge', () => {
+    const { service } = setup({ serverBridge: false });
+    const { links } = service.create(admin, { kind: 'contact-account', source: 'command' });
+    expect(links.uri).not.toContain('ibr=y');
+  });
+
+  it('makes register URIs for account invites, with the username when locked', () => {
+    const { service } = setup();
+    const plain = service.create(admin, { kind: 'account', source: 'create-account' });
+    expect(plain.links.uri).toBe(`xmpp:example.com?register;preauth=${plain.links.token}`);
+    const locked = service.create(admin, { kind: 'account', username: 'Bob', source: 'create-account' });
+    expect(locked.invite.kind).toBe('account-locked');
+    expect(locked.links.uri).toBe(`xmpp:bob@example.com?register;preauth=${locked.links.token}`);
+  });
+
+  it('refuses a second invite reserving the same username until the first ends', () => {
+    const { db, service, advance } = setup();
+    service.create(admin, { kind: 'account-locked', username: 'bob', source: 'create-account' });
+    const before = dump(db);
+    expect(() => service.create(admin, { kind: 'account-locked', username: 'BOB', source: 'create-account' })).toThrow(
+      expect.objectContaining({ code: 'conflict' }),
+    );
+    expect(dump(db)).toBe(before);
+    advance(8 * DAY);
+    expect(service.create(admin, { kind: 'account-locked', username: 'bob', source: 'create-account' }).invite.state).toBe('open');
+  });
+
+  it('refuses usernames outside the repertoire, stating the rule', () => {
+    const { service } = setup();
+    for (const bad of ['.bob', 'bob.', 'bo b', 'bób', 'x'.repeat(65), 'a@b']) {
+      expect(() => service.create(admin, { kind: 'account-locked', username: bad, source: 'cli' })).toThrow(/1 to 64 characters/);
+    }
+  });
+
+  it('makes user invites contact-only when user invites may not create accounts', () => {
+    const { service } = setup({ allowUserInvites: false });
+    expect(service.newInviteKind(alice)).toBe('contact');
+    const { invite, links } = service.create(alice, { kind: 'contact', source: 'command' });
+    expect(invite.state).toBe('open');
+    expect(links.uri).not.toContain('ibr=y');
+    expect(() => service.create(alice, { kind: 'contact-account', source: 'command' })).toThrow(
+      expect.objectContaining({ code: 'forbidden' }),
+    );
+  });
+
+  it('holds even admin invites under approval: all, and lets an admin approve only others', () => {
+    const { service } = setup({ approval: 'all' });
+    const mine = service.create(admin, { kind: 'account', source: 'create-account' });
+    expect(mine.invite.state).toBe('pending');
+    expect(() => service.approve(admin, mine.invite.id)).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    expect(service.approve({ kind: 'user', jid: 'root@example.com', isAdmin: true }, mine.invite.id).changed).toBe(true);
+  });
+
+  it('approves operator invites at creation', () => {
+    const { service } = setup({ approval: 'all' });
+    expect(service.create(operator, { kind: 'account', source: 'cli' }).invite.state).toBe('open');
+  });
+
+  it('lets an owner revoke their own invite but not see someone else’s', () => {
+    const { service } = setup({ approval: 'none' });
+    const { invite } = service.create(alice, { kind: 'contact-account', source: 'command' });
+    const mallory: Actor = { kind: 'user', jid: 'mallory@example.com', isAdmin: false };
+    expect(() => service.revoke(mallory, invite.id)).toThrow(expect.objectContaining({ code: 'invite-not-found' }));
+    expect(service.revoke(alice, invite.id).invite.state).toBe('revoked');
+    expect(service.revoke(alice, invite.id).changed).toBe(false);
+  });
+
+  it('voids the previous token on resend', () => {
+    const { service } = setup({ approval: 'none' });
+    const { invite, links } = service.create(alice, { kind: 'contact-account', source: 'command' });
+    const again = service.resend(alice, invite.id);
+    expect(again.links.token).not.toBe(links.token);
+    expect(service.findByToken(links.token)).toBeUndefined();
+    expect(service.findByToken(again.links.token)?.id).toBe(invite.id);
+  });
+
+  it('derives expired from pending or open past expiry when listing', () => {
+    const { service, advance } = setup({ approval: 'none' });
+    service.create(alice, { kind: 'contact-account', source: 'command' });
+    advance(8 * DAY);
+    expect(service.count({ state: 'expired' })).toBe(1);
+    expect(service.count({ state: 'open' })).toBe(0);
+  });
+
+  it('never deletes invites or events', () => {
+    const { db, service } = setup();
+    service.create(admin, { kind: 'account', source: 'cli' });
+    expect(() => db.prepare('DELETE FROM invites').run()).toThrow(/never deleted/);
+    expect(() => db.prepare('DELETE FROM events').run()).toThrow(/never deleted/);
+    expect(() => db.prepare("UPDATE events SET actor = 'x'").run()).toThrow(/never changed/);
+  });
+});
+
+describe('migrations', () => {
+  it('numbers migrations in order and records the version', () => {
+    const db = openDatabase(':memory:');
+    expect(db.pragma('user_version', { simple: true })).toBe(readMigrations().length);
+  });
+
+  it('refuses a database newer than the program', () => {
+    const db = openDatabase(':memory:');
+    db.pragma('user_version = 999');
+    const { migrate } = jest.requireActual('../../src/store/database');
+    expect(() => migrate(db)).toThrow(/newer than this program/);
+  });
+});
