@@ -1,0 +1,391 @@
+/**
+ * The `xmpp-invites` command line. Subcommands other than `serve` act on the database only: they
+ * write state and events (and, once delivery exists, outbox rows) and leave talking XMPP and SMTP to
+ * the running service, so they are safe beside it.
+ * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, parseDuration, type Config } from './config';
+import { InviteError } from './errors';
+import type { InviteService } from './domain/invites';
+import { isInviteId } from './domain/tokens';
+import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
+import { normalizeBareJid, emailKey } from './domain/jid';
+import { openDatabase, type Db } from './store/database';
+import { inviteServiceFor } from './services';
+
+export class UsageError extends Error {}
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const USAGE = `Usage: xmpp-invites <command> [options]
+
+  serve --config FILE                 run the component (and everything else) in one process
+  config check --config FILE          validate a config file
+  invite create --kind KIND [--username U] [--inviter JID] [--email E] [--expire 7d]
+                [--uses N] [--note TEXT]
+                KIND: account, account-locked, contact, contact-account
+  invite list [--state S] [--inviter JID] [--json]
+  invite show ID
+  invite log ID
+  invite approve ID...
+  invite reject ID... --reason R
+  invite revoke ID [--reason R]
+  invite resend ID
+
+Every command takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
+
+const COMMON = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function configPath(values: { config?: string }, env: NodeJS.ProcessEnv): string {
+  const file = values.config ?? env.XMPP_INVITES_CONFIG;
+  if (!file) throw new UsageError('No configuration: pass --config FILE or set XMPP_INVITES_CONFIG');
+  return file;
+}
+
+function noPositionals(positionals: string[]): void {
+  if (positionals.length > 0) throw new UsageError(`Unexpected argument: ${positionals[0]}`);
+}
+
+function ids(positionals: string[], atLeast = 1): string[] {
+  if (positionals.length < atLeast) throw new UsageError('Which invite? Give its id');
+  for (const id of positionals) if (!isInviteId(id)) throw new UsageError(`Not an invite id: ${id}`);
+  return positionals;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** The invitation's delivery: by e-mail when it has an e-mail invitee, else by message. */
+function delivery(invite: Invite): string {
+  return invite.inviteeEmail ? invite.emailDelivery : invite.messageDelivery;
+}
+
+export function inviteJson(invite: Invite, now: number) {
+  return {
+    id: invite.id,
+    kind: invite.kind,
+    state: shownState(invite, now),
+    delivery: delivery(invite),
+    inviter: invite.inviter,
+    invitee_email: invite.inviteeEmail,
+    invitee_jid: invite.inviteeJid,
+    created: iso(invite.createdAt),
+    expires: iso(invite.expiresAt),
+    uses: invite.uses,
+    max_uses: invite.maxUses,
+  };
+}
+
+class Context {
+  readonly db: Db;
+  readonly invites: InviteService;
+  constructor(readonly config: Config) {
+    this.db = openDatabase(config.database);
+    this.invites = inviteServiceFor(config, this.db);
+  }
+  close(): void {
+    this.db.close();
+  }
+}
+
+function withContext<T>(values: { config?: string }, io: Io, fn: (ctx: Context) => T): T {
+  const ctx = new Context(loadConfig(configPath(values, io.env), io.env));
+  try {
+    return fn(ctx);
+  } finally {
+    ctx.close();
+  }
+}
+
+function printLinks(io: Io, invite: Invite, links: { uri: string; landingUrl: string }): void {
+  io.out(`id:       ${invite.id}`);
+  io.out(`kind:     ${invite.kind}`);
+  io.out(`state:    ${invite.state}`);
+  io.out(`expires:  ${iso(invite.expiresAt)}`);
+  io.out(`uri:      ${links.uri}`);
+  io.out(`landing:  ${links.landingUrl}`);
+}
+
+function inviteCreate(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {
+    kind: { type: 'string' },
+    username: { type: 'string' },
+    inviter: { type: 'string' },
+    email: { type: 'string' },
+    expire: { type: 'string' },
+    uses: { type: 'string' },
+    note: { type: 'string' },
+  });
+  noPositionals(positionals);
+  const kind = values.kind;
+  if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}`);
+  if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}`);
+  let expiresIn: number | undefined;
+  if (values.expire !== undefined) {
+    try {
+      expiresIn = parseDuration(values.expire);
+    } catch {
+      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
+    }
+  }
+  let maxUses: number | undefined;
+  if (values.uses !== undefined) {
+    if (!/^\d+$/.test(values.uses) || Number(values.uses) < 1) throw new UsageError('--uses must be a whole number of at least 1');
+    maxUses = Number(values.uses);
+  }
+  if (values.email !== undefined && !/^[^\s@<>(),;:"\\]+@[^\s@<>(),;:"\\]+\.[^\s@<>(),;:"\\]+$/.test(values.email)) {
+    throw new UsageError(`--email: not a single e-mail address: ${values.email}`);
+  }
+  if (values.inviter !== undefined && !normalizeBareJid(values.inviter)?.includes('@')) {
+    throw new UsageError(`--inviter: not a user JID: ${values.inviter}`);
+  }
+  return withContext(values, io, ({ invites }) => {
+    const { invite, links } = invites.create(OPERATOR, {
+      kind: kind as InviteKind,
+      source: 'cli',
+      username: values.username,
+      inviter: values.inviter,
+      email: values.email,
+      expiresIn,
+      maxUses,
+      note: values.note,
+    });
+    printLinks(io, invite, links);
+    return 0;
+  });
+}
+
+function inviteList(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {
+    state: { type: 'string' },
+    inviter: { type: 'string' },
+    invitee: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  noPositionals(positionals);
+  if (values.state !== undefined && !(SHOWN_STATES as readonly string[]).includes(values.state)) {
+    throw new UsageError(`--state must be one of ${SHOWN_STATES.join(', ')}`);
+  }
+  const inviter = values.inviter === undefined ? undefined : normalizeBareJid(values.inviter);
+  if (values.inviter !== undefined && !inviter) throw new UsageError(`--inviter: not a JID: ${values.inviter}`);
+  // E-mail keys and bare JIDs are both compared lower-cased.
+  const invitee = values.invitee === undefined ? undefined : (normalizeBareJid(values.invitee.trim()) ?? emailKey(values.invitee.trim()));
+  return withContext(values, io, ({ invites }) => {
+    const now = Date.now();
+    const list = invites.list({ state: values.state as ShownState | undefined, inviter, invitee });
+    if (values.json) {
+      io.out(JSON.stringify(list.map((i) => inviteJson(i, now)), null, 2));
+      return 0;
+    }
+    if (list.length === 0) {
+      io.out('No invites.');
+      return 0;
+    }
+    const rows = list.map((i) => {
+      const j = inviteJson(i, now);
+      return [j.id, j.kind, j.state, j.delivery, j.inviter ?? '(operator)', j.invitee_email ?? j.invitee_jid ?? '-', j.created!.slice(0, 16), j.expires!.slice(0, 16), `${j.uses}/${j.max_uses}`];
+    });
+    const head = ['ID', 'KIND', 'STATE', 'DELIVERY', 'INVITER', 'INVITEE', 'CREATED', 'EXPIRES', 'USES'];
+    const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    for (const r of [head, ...rows]) io.out(r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd());
+    return 0;
+  });
+}
+
+function inviteShow(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {});
+  const [id] = ids(positionals);
+  if (positionals.length > 1) throw new UsageError('invite show takes one id');
+  return withContext(values, io, ({ invites }) => {
+    const invite = invites.get(id);
+    if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+    const j = inviteJson(invite, Date.now());
+    const lines: [string, unknown][] = [
+      ['id', j.id],
+      ['kind', j.kind],
+      ['state', j.state],
+      ['inviter', j.inviter ?? '(operator)'],
+      ['source', invite.source],
+      ['invitee e-mail', j.invitee_email],
+      ['invitee JID', j.invitee_jid],
+      ['invitee name', invite.inviteeName],
+      ['username', invite.username],
+      ['note', invite.note],
+      ['roster subscription', invite.rosterSubscription ? 'yes' : null],
+      ['uses', `${invite.uses} of ${invite.maxUses}${invite.held ? ` (${invite.held} held)` : ''}`],
+      ['created', j.created],
+      ['approved', invite.approvedAt ? `${iso(invite.approvedAt)} by ${invite.approvedBy}` : null],
+      ['expires', j.expires],
+      ['e-mail delivery', invite.emailDelivery],
+      ['message delivery', invite.messageDelivery],
+    ];
+    for (const [k, v] of lines) if (v !== null && v !== undefined) io.out(`${`${k}:`.padEnd(21)}${String(v)}`);
+    return 0;
+  });
+}
+
+function inviteLog(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [id] = ids(positionals);
+  return withContext(values, io, ({ invites }) => {
+    if (!invites.get(id)) throw new InviteError('invite-not-found', `No invite ${id}`);
+    const events = invites.events(id);
+    if (values.json) {
+      io.out(JSON.stringify(events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })), null, 2));
+      return 0;
+    }
+    for (const e of events) {
+      io.out(`${iso(e.at)}  ${e.type.padEnd(9)}  ${e.actor}${e.reason ? `  reason: ${e.reason}` : ''}${e.data ? `  ${JSON.stringify(e.data)}` : ''}`);
+    }
+    return 0;
+  });
+}
+
+/** Applies `fn` to each id; reports each outcome; exit 1 when any failed. */
+function eachId(args: string[], io: Io, extra: NonNullable<ParseArgsConfig['options']>, fn: (ctx: Context, id: string, values: Record<string, unknown>) => string, check?: (values: Record<string, unknown>) => void): number {
+  const { values, positionals } = parse(args, extra);
+  const list = ids(positionals);
+  check?.(values);
+  return withContext(values, io, (ctx) => {
+    let failed = 0;
+    for (const id of list) {
+      try {
+        io.out(fn(ctx, id, values));
+      } catch (err) {
+        if (!(err instanceof InviteError)) throw err;
+        failed++;
+        io.err(`${id}: ${err.message}`);
+      }
+    }
+    return failed ? 1 : 0;
+  });
+}
+
+const inviteApprove = (args: string[], io: Io) =>
+  eachId(args, io, {}, ({ invites }, id) => (invites.approve(OPERATOR, id).changed ? `${id}: approved` : `${id}: already approved`));
+
+const inviteReject = (args: string[], io: Io) =>
+  eachId(
+    args,
+    io,
+    { reason: { type: 'string' } },
+    ({ invites }, id, v) => (invites.reject(OPERATOR, id, v.reason as string).changed ? `${id}: rejected` : `${id}: already rejected`),
+    (v) => {
+      if (typeof v.reason !== 'string' || v.reason.trim() === '') throw new UsageError('invite reject needs --reason R (the inviter is told)');
+    },
+  );
+
+const inviteRevoke = (args: string[], io: Io) =>
+  eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
+    invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
+  );
+
+function inviteResend(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {});
+  const [id] = ids(positionals);
+  if (positionals.length > 1) throw new UsageError('invite resend takes one id');
+  return withContext(values, io, ({ invites }) => {
+    const { invite, links } = invites.resend(OPERATOR, id);
+    printLinks(io, invite, links);
+    return 0;
+  });
+}
+
+function configCheck(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {});
+  noPositionals(positionals);
+  const file = configPath(values, io.env);
+  const config = loadConfig(file, io.env);
+  io.out(`${file}: valid (component ${config.component.domain} for ${config.host}, database ${config.database})`);
+  return 0;
+}
+
+async function serveCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  noPositionals(positionals);
+  const config = loadConfig(configPath(values, io.env), io.env);
+  const { serve } = await import('./main');
+  const code = await serve(config);
+  if (code !== 0) io.err('xmpp-invites: stopped with errors (see the log above)');
+  return code;
+}
+
+type Handler = (args: string[], io: Io) => number | Promise<number>;
+
+const COMMANDS: Record<string, Handler> = {
+  serve: serveCommand,
+  'config check': configCheck,
+  'invite create': inviteCreate,
+  'invite list': inviteList,
+  'invite show': inviteShow,
+  'invite log': inviteLog,
+  'invite approve': inviteApprove,
+  'invite reject': inviteReject,
+  'invite revoke': inviteRevoke,
+  'invite resend': inviteResend,
+};
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const [first, second] = argv;
+  const two = `${first} ${second}`;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && first !== 'config' && first !== 'invite' ? first : undefined;
+  if (!first || first === '--help' || first === '-h' || first === 'help') {
+    io.out(USAGE);
+    return first ? 0 : 2;
+  }
+  if (!name) {
+    io.err(`xmpp-invites: unknown command: ${argv.slice(0, 2).join(' ')}\n\n${USAGE}`);
+    return 2;
+  }
+  const rest = argv.slice(name.split(' ').length);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(USAGE);
+    return 0;
+  }
+  try {
+    return await COMMANDS[name](rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`xmpp-invites ${name}: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`xmpp-invites: the configuration is not valid:\n${err.message}`);
+      return 2;
+    }
+    if (err instanceof InviteError) {
+      io.err(`xmpp-invites ${name}: ${err.message}`);
+      return 1;
+    }
+    io.err(`xmpp-invites ${name}: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  run(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  }).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`xmpp-invites: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

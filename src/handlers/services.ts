@@ -1,0 +1,16 @@
+/** What handlers get: the domain services and the settings they read. */
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { InviteService } from '../domain/invites';
+import type { Actor } from '../domain/types';
+import type { Requester } from '../xmpp/adhoc';
+
+export interface Services {
+  config: Config;
+  invites: InviteService;
+  logger: Logger;
+}
+
+export function actorOf(req: Requester): Actor {
+  return { kind: 'user', jid: req.bare, isAdmin: req.isAdmin };
+}

@@ -1,0 +1,215 @@
+/**
+ * XEP-0050 ad-hoc commands. Commands are declared as data (`CommandDef`); this file renders the
+ * protocol: sessions, actions, notes, errors, and the disco listing.
+ *
+ * References: https://xmpp.org/extensions/xep-0050.html §3.4 (actions), §4.4 (sessions),
+ * §4.6 (errors).
+ */
+import { randomBytes } from 'node:crypto';
+import { NS } from './ns';
+import { SubmittedForm } from './forms';
+import { StanzaFailure } from './stanza-errors';
+import { xml, type Element } from './xml';
+
+export type StageAction = 'prev' | 'next' | 'complete';
+export type NoteType = 'info' | 'warn' | 'error';
+
+export interface Note {
+  type: NoteType;
+  text: string;
+}
+
+export interface Requester {
+  /** full JID */
+  full: string;
+  /** bare JID, normalised */
+  bare: string;
+  /** a user of `host` */
+  isLocal: boolean;
+  isAdmin: boolean;
+}
+
+/** What a stage answers: more to do (`executing`) or done (`completed`). */
+export type Step =
+  | {
+      status: 'executing';
+      form: Element;
+      notes?: Note[];
+      /** allowed actions and the one `execute` means; XEP-0050 §3.4 */
+      actions: { allowed: StageAction[]; execute: StageAction };
+      /** carried to the next stage of this session */
+      state?: unknown;
+    }
+  | { status: 'completed'; form?: Element; notes?: Note[] };
+
+export interface StageInput {
+  action: StageAction;
+  form: SubmittedForm | undefined;
+  state: unknown;
+}
+
+export interface CommandDef {
+  node: string;
+  name: string;
+  /** whether the requester may see and run the command; checked at every stage */
+  allowed(req: Requester): boolean;
+  start(req: Requester): Step | Promise<Step>;
+  /** a later stage: the form submitted with `action` */
+  next?(req: Requester, input: StageInput): Step | Promise<Step>;
+}
+
+interface Session {
+  id: string;
+  node: string;
+  owner: string;
+  state: unknown;
+  actions: { allowed: StageAction[]; execute: StageAction };
+  expiresAt: number;
+}
+
+export interface AdhocOptions {
+  /** the component JID, used in disco items */
+  jid: string;
+  /** how long an idle session lives (default 10 min) */
+  sessionTtlMs?: number;
+  /** open sessions per full JID (default 10; the oldest is dropped) */
+  maxSessionsPerJid?: number;
+  /** open sessions in all (default 10,000) */
+  maxSessions?: number;
+  now?: () => number;
+}
+
+const commandError = (condition: 'bad-action' | 'bad-sessionid' | 'session-expired' | 'malformed-action' | 'bad-payload') =>
+  xml(condition, { xmlns: NS.commands });
+
+export class AdhocCommands {
+  readonly #commands = new Map<string, CommandDef>();
+  readonly #sessions = new Map<string, Session>();
+  /** ids of finished, cancelled and timed-out sessions (bounded), for session-expired */
+  readonly #ended = new Map<string, number>();
+  readonly #ttl: number;
+  readonly #perJid: number;
+  readonly #max: number;
+  readonly #now: () => number;
+
+  constructor(private readonly opts: AdhocOptions) {
+    this.#ttl = opts.sessionTtlMs ?? 10 * 60_000;
+    this.#perJid = opts.maxSessionsPerJid ?? 10;
+    this.#max = opts.maxSessions ?? 10_000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  add(def: CommandDef): this {
+    this.#commands.set(def.node, def);
+    return this;
+  }
+
+  get(node: string): CommandDef | undefined {
+    return this.#commands.get(node);
+  }
+
+  /** The commands this requester may run, for disco#items (XEP-0050 §2.2). */
+  visibleTo(req: Requester): CommandDef[] {
+    return [...this.#commands.values()].filter((c) => req.isLocal && c.allowed(req));
+  }
+
+  discoItems(req: Requester): Element[] {
+    return this.visibleTo(req).map((c) => xml('item', { jid: this.opts.jid, node: c.node, name: c.name }));
+  }
+
+  get openSessions(): number {
+    return this.#sessions.size;
+  }
+
+  /** Handles `<command/>` in an IQ set and returns the `<command/>` of the result. */
+  async execute(req: Requester, command: Element): Promise<Element> {
+    this.#sweep();
+    if (!req.isLocal) throw new StanzaFailure('forbidden', 'These commands are for users of this server');
+    const node = command.attrs.node ?? '';
+    const def = this.#commands.get(node);
+    if (!def) throw new StanzaFailure('item-not-found', `No command ${node}`);
+    if (!def.allowed(req)) throw new StanzaFailure('forbidden', `You may not run ${def.name}`);
+
+    const action = command.attrs.action ?? 'execute';
+    if (!['execute', 'cancel', 'prev', 'next', 'complete'].includes(action)) {
+      throw new StanzaFailure('bad-request', `Unknown action ${action}`, commandError('malformed-action'));
+    }
+    const x = command.getChild('x', NS.dataForms);
+    const sessionId = command.attrs.sessionid;
+
+    if (!sessionId) {
+      if (action !== 'execute') {
+        throw new StanzaFailure('bad-request', `A new command starts with execute, not ${action}`, commandError('bad-action'));
+      }
+      const step = await def.start(req);
+      return this.#respond(def, req, this.#newId(), step);
+    }
+
+    const session = this.#sessions.get(sessionId);
+    if (!session || session.owner !== req.full || session.node !== node) {
+      // A session of someone else is as unknown to this requester as one that never existed.
+      if (this.#ended.has(sessionId) && (!session || session.owner === req.full)) {
+        throw new StanzaFailure('not-allowed', 'This command session has ended', commandError('session-expired'));
+      }
+      throw new StanzaFailure('bad-request', 'Unknown command session', commandError('bad-sessionid'));
+    }
+    if (session.expiresAt <= this.#now()) {
+      this.#end(session.id);
+      throw new StanzaFailure('not-allowed', 'This command session has timed out', commandError('session-expired'));
+    }
+    if (action === 'cancel' || x?.attrs.type === 'cancel') {
+      this.#end(session.id);
+      return xml('command', { xmlns: NS.commands, node, sessionid: session.id, status: 'canceled' });
+    }
+    // XEP-0050 §3.4: "execute" (or no action) means the stage's default action.
+    const effective: StageAction = action === 'execute' ? session.actions.execute : (action as StageAction);
+    if (!session.actions.allowed.includes(effective)) {
+      throw new StanzaFailure('bad-request', `Action ${effective} is not allowed at this stage`, commandError('bad-action'));
+    }
+    if (!def.next) throw new StanzaFailure('bad-request', 'This command has no further stage', commandError('bad-action'));
+    const step = await def.next(req, { action: effective, form: SubmittedForm.parse(x), state: session.state });
+    return this.#respond(def, req, session.id, step);
+  }
+
+  #respond(def: CommandDef, req: Requester, id: string, step: Step): Element {
+    const reply = xml('command', { xmlns: NS.commands, node: def.node, sessionid: id, status: step.status });
+    if (step.status === 'executing') {
+      this.#store({ id, node: def.node, owner: req.full, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl });
+      reply.append(
+        xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
+      );
+    } else {
+      this.#end(id);
+    }
+    for (const note of step.notes ?? []) reply.append(xml('note', { type: note.type }, note.text));
+    if (step.form) reply.append(step.form);
+    return reply;
+  }
+
+  #store(session: Session): void {
+    this.#sessions.delete(session.id);
+    const mine = [...this.#sessions.values()].filter((s) => s.owner === session.owner);
+    if (mine.length >= this.#perJid) this.#end(mine[0].id);
+    if (this.#sessions.size >= this.#max) this.#end(this.#sessions.keys().next().value as string);
+    this.#sessions.set(session.id, session);
+  }
+
+  #end(id: string): void {
+    this.#sessions.delete(id);
+    this.#ended.set(id, this.#now());
+    if (this.#ended.size > this.#max * 2) {
+      const oldest = this.#ended.keys().next().value as string;
+      this.#ended.delete(oldest);
+    }
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    for (const s of this.#sessions.values()) if (s.expiresAt <= now) this.#end(s.id);
+  }
+
+  #newId(): string {
+    // 128 bits: unguessable, so a session cannot be taken over even by its bound JID's neighbours.
+    return randomBytes(16).toString('base64url');
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * XEP-0050 as the component speaks it, driven through the router: stanza in, stanza out.
+ */
+import pino from 'pino';
+import { createAccountCommand } from '../../src/handlers/commands/create-account';
+import { newInviteCommand } from '../../src/handlers/commands/new-invite';
+import { registerDisco } from '../../src/handlers/disco';
+import { inviteServiceFor } from '../../src/services';
+import { openDatabase } from '../../src/store/database';
+import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { NS, NODES } from '../../src/xmpp/ns';
+import { bareOf, Router } from '../../src/xmpp/router';
+import { xml, type Element } from '../../src/xmpp/xml';
+import { testConfig } from '../support/fixtures';
+
+const COMPONENT = 'invites.localhost';
+
+function setup(overrides: Record<string, unknown> = {}) {
+  const config = testConfig(overrides);
+  const db = openDatabase(':memory:');
+  let now = Date.UTC(2026, 10, 21, 12);
+  const invites = inviteServiceFor(config, db, () => now);
+  const sent: Element[] = [];
+  const logger = pino({ level: 'silent' });
+  const router = new Router(async (el) => void sent.push(el), logger);
+  const adhoc = new AdhocCommands({ jid: COMPONENT, now: () => now, sessionTtlMs: 60_000 });
+  const services = { config, invites, logger };
+  adhoc.add(newInviteCommand(services)).add(createAccountCommand(services));
+  const requester = (full: string): Requester => {
+    const bare = bareOf(full);
+    return { full, bare, isLocal: bare.endsWith('@localhost'), isAdmin: config.admins.includes(bare) };
+  };
+  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(requester(ctx.from), c));
+  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands], requester });
+  let n = 0;
+  async function iq(from: string, type: 'get' | 'set', payload: Element): Promise<Element> {
+    const id = `q${++n}`;
+    await router.handle(xml('iq', { type, from, to: COMPONENT, id }, payload));
+    const reply = sent.find((s) => s.attrs.id === id);
+    if (!reply) throw new Error('no reply');
+    return reply;
+  }
+  const command = (from: string, node: string, attrs: Record<string, string> = {}, ...children: Element[]) =>
+    iq(from, 'set', xml('command', { xmlns: NS.commands, node, ...attrs }, ...children));
+  return { db, iq, command, advance: (ms: number) => (now += ms), config };
+}
+
+const ALICE = 'alice@localhost/phone';
+const ADMIN = 'admin@localhost/laptop';
+
+function fields(form: Element | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of form?.getChildren('field') ?? []) out[f.attrs.var!] = f.getChildText('value') ?? '';
+  return out;
+}
+
+function condition(reply: Element): string[] {
+  const error = reply.getChild('error');
+  return (error?.children ?? []).filter((c): c is Element => typeof c !== 'string' && c.name !== 'text').map((c) => c.name);
+}
+
+function submit(values: Record<string, string>): Element {
+  return xml('x', { xmlns: NS.dataForms, type: 'submit' }, ...Object.entries(values).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))));
+}
+
+describe('New Invite', () => {
+  it('completes at once with the XEP-0401 invitation form', async () => {
+    const { command } = setup({ invites: { approval: 'none' } });
+    const reply = await command(ALICE, NODES.newInvite, { action: 'execute' });
+    expect(reply.attrs.type).toBe('result');
+    const cmd = reply.getChild('command', NS.commands)!;
+    expect(cmd.attrs.status).toBe('completed');
+    expect(cmd.attrs.sessionid).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const form = cmd.getChild('x', NS.dataForms)!;
+    expect(form.attrs.type).toBe('result');
+    const f = fields(form);
+    expect(f.FORM_TYPE).toBe('urn:xmpp:invite#invitation');
+    expect(f.uri).toMatch(/^xmpp:alice@localhost\?roster;preauth=[A-Za-z0-9_-]{34}$/);
+    expect(f['landing-url']).toBe(`https://invites.example.org/i/${f.uri.split('preauth=')[1]}`);
+    expect(f.expire).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+
+  it('gives a contact-only URI and a note when the account part waits for approval', async () => {
+    const { command } = setup({ registration: { server_bridge: true } });
+    const cmd = (await command(ALICE, NODES.newInvite)).getChild('command', NS.commands)!;
+    expect(fields(cmd.getChild('x', NS.dataForms)).uri).not.toContain('ibr=y');
+    expect(cmd.getChild('note')?.text()).toMatch(/admin must approve/);
+  });
+
+  it('refuses users of other domains with forbidden', async () => {
+    const { command, db } = setup();
+    const reply = await command('eve@evil.example/x', NODES.newInvite);
+    expect(condition(reply)).toEqual(['forbidden']);
+    expect(db.prepare('SELECT count(*) AS n FROM invites').get()).toEqual({ n: 0 });
+  });
+});
+
+describe('Create account invite', () => {
+  it('is hidden from non-admins and refused to them', async () => {
+    const { iq, command } = setup();
+    const items = await iq(ALICE, 'get', xml('query', { xmlns: NS.discoItems, node: NS.commands }));
+    const nodes = items.getChild('query')!.getChildren('item').map((i) => i.attrs.node);
+    expect(nodes).toEqual([NODES.newInvite]);
+    expect(condition(await command(ALICE, NODES.createAccount))).toEqual(['forbidden']);
+    const adminItems = await iq(ADMIN, 'get', xml('query', { xmlns: NS.discoItems, node: NS.commands }));
+    expect(adminItems.getChild('query')!.getChildren('item').map((i) => i.attrs.node)).toEqual([NODES.newInvite, NODES.createAccount]);
+  });
+
+  it('asks for a username, then completes on execute as Conversations submits it', async () => {
+    const { command } = setup();
+    const first = (await command(ADMIN, NODES.createAccount, { action: 'execute' })).getChild('command', NS.commands)!;
+    expect(first.attrs.status).toBe('executing');
+    expect(first.getChild('actions')?.attrs.execute).toBe('complete');
+    const form = first.getChild('x', NS.dataForms)!;
+    expect(form.getChildren('field').map((f) => [f.attrs.var, f.attrs.type])).toEqual([
+      ['username', 'text-single'],
+      ['roster-subscription', 'boolean'],
+    ]);
+    const done = (
+      await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid!, action: 'execute' }, submit({ username: 'Juliet', 'roster-subscription': 'true' }))
+    ).getChild('command', NS.commands)!;
+    expect(done.attrs.status).toBe('completed');
+    const f = fields(done.getChild('x', NS.dataForms));
+    expect(f.uri).toMatch(/^xmpp:juliet@localhost\?register;preauth=[A-Za-z0-9_-]{34}$/);
+    expect(done.getChildren('note').map((n) => n.text()).join(' ')).toMatch(/bridge module/);
+  });
+
+  it('shows the form again with the rule when the username is invalid', async () => {
+    const { command, db } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    const again = (await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid! }, submit({ username: '.bad name' }))).getChild(
+      'command',
+      NS.commands,
+    )!;
+    expect(again.attrs.status).toBe('executing');
+    expect(again.getChild('note')?.attrs.type).toBe('error');
+    expect(again.getChild('note')?.text()).toMatch(/1 to 64 characters/);
+    expect(db.prepare('SELECT count(*) AS n FROM invites').get()).toEqual({ n: 0 });
+  });
+});
+
+describe('sessions', () => {
+  it('answers bad-sessionid for an unknown session and session-expired for a finished one', async () => {
+    const { command } = setup();
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid: 'nope' }))).toEqual(['bad-request', 'bad-sessionid']);
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    const sessionid = first.attrs.sessionid!;
+    await command(ADMIN, NODES.createAccount, { sessionid, action: 'complete' }, submit({}));
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid, action: 'complete' }, submit({})))).toEqual([
+      'not-allowed',
+      'session-expired',
+    ]);
+  });
+
+  it('binds a session to the full JID that started it', async () => {
+    const { command } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    const other = await command('admin@localhost/other', NODES.createAccount, { sessionid: first.attrs.sessionid!, action: 'complete' }, submit({}));
+    expect(condition(other)).toEqual(['bad-request', 'bad-sessionid']);
+  });
+
+  it('cancels a session, after which it has expired', async () => {
+    const { command } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    const sessionid = first.attrs.sessionid!;
+    const cancelled = await command(ADMIN, NODES.createAccount, { sessionid, action: 'cancel' });
+    expect(cancelled.getChild('command', NS.commands)?.attrs.status).toBe('canceled');
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid }, submit({})))).toEqual(['not-allowed', 'session-expired']);
+  });
+
+  it('times sessions out', async () => {
+    const { command, advance } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    advance(61_000);
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid! }, submit({})))).toEqual([
+      'not-allowed',
+      'session-expired',
+    ]);
+  });
+
+  it('refuses an action the stage does not allow with bad-action', async () => {
+    const { command } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid!, action: 'next' }, submit({})))).toEqual([
+      'bad-request',
+      'bad-action',
+    ]);
+    expect(condition(await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid!, action: 'dance' }))).toEqual([
+      'bad-request',
+      'malformed-action',
+    ]);
+  });
+
+  it('checks permission again at every stage', async () => {
+    const { command, config } = setup();
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    (config.admins as string[]).length; // frozen: a demoted admin is simulated by another JID below
+    const reply = await command(ALICE, NODES.createAccount, { sessionid: first.attrs.sessionid! }, submit({}));
+    expect(condition(reply)).toEqual(['forbidden']);
+  });
+
+  it('answers item-not-found for an unknown node', async () => {
+    const { command } = setup();
+    expect(condition(await command(ALICE, 'urn:nope'))).toEqual(['item-not-found']);
+  });
+});
+
+describe('disco', () => {
+  it('describes a command node only to those who may run it', async () => {
+    const { iq } = setup();
+    const info = await iq(ADMIN, 'get', xml('query', { xmlns: NS.discoInfo, node: NODES.createAccount }));
+    expect(info.getChild('query')?.getChild('identity')?.attrs).toMatchObject({ category: 'automation', type: 'command-node' });
+    expect(condition(await iq(ALICE, 'get', xml('query', { xmlns: NS.discoInfo, node: NODES.createAccount })))).toEqual(['forbidden']);
+  });
+
+  it('lists no commands to users of other domains', async () => {
+    const { iq } = setup();
+    const items = await iq('eve@evil.example/x', 'get', xml('query', { xmlns: NS.discoItems, node: NS.commands }));
+    expect(items.getChild('query')!.getChildren('item')).toHaveLength(0);
+  });
+
+  it('answers unknown IQs with service-unavailable and malformed ones with bad-request', async () => {
+    const { iq } = setup();
+    expect(condition(await iq(ALICE, 'get', xml('query', { xmlns: 'urn:unknown' })))).toEqual(['service-unavailable']);
+  });
+});
