@@ -71,3 +71,27 @@ CREATE TRIGGER events_never_deleted BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are never deleted'); END;
 CREATE TRIGGER events_never_changed BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are never changed'); END;
+
+-- migration 2: claims, the log of every registration attempt that got as far as holding a use
+CREATE TABLE claims (
+  id          TEXT PRIMARY KEY,
+  -- NULL when registration is open and no token was given
+  invite_id   TEXT REFERENCES invites (id),
+  username    TEXT NOT NULL,
+  -- the door: component, web, bridge
+  door        TEXT NOT NULL,
+  requester   TEXT,
+  ip          TEXT,
+  -- held (one use and the username), spent (the account exists), released (it does not)
+  state       TEXT NOT NULL CHECK (state IN ('held', 'spent', 'released')),
+  created_at  INTEGER NOT NULL,
+  settled_at  INTEGER,
+  -- why it was settled as it was: created, conflict, refused: …, reconciled: …
+  outcome     TEXT
+);
+-- One registration at a time per username, whatever the door.
+CREATE UNIQUE INDEX claims_username_held ON claims (username) WHERE state = 'held';
+CREATE INDEX claims_invite ON claims (invite_id);
+CREATE INDEX claims_state ON claims (state, created_at);
+CREATE TRIGGER claims_never_deleted BEFORE DELETE ON claims
+BEGIN SELECT RAISE(ABORT, 'claims are never deleted'); END;

@@ -190,6 +190,16 @@ export class InviteService {
     return this.store.listEvents(id);
   }
 
+  /** The pending or open, unexpired invite reserving `username`, if any. */
+  reservationOf(username: string): Invite | undefined {
+    return this.store.findReservation(username, this.clock());
+  }
+
+  /** Records that an account was made from the invite (inside the settling transaction). */
+  recordRedeemed(inviteId: string, jid: string, door: string, claimId: string): void {
+    this.#event(inviteId, 'redeemed', jid, null, { jid, door, claim: claimId });
+  }
+
   /** Token, URI and landing URL as they are now (they follow the state: ibr=y once approved). */
   links(invite: Invite): InviteLinks {
     const token = this.tokens.render(invite.id, invite.generation);

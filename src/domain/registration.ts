@@ -1,0 +1,286 @@
+/**
+ * Registration gated on invites: one redemption rule for every door (the component's XEP-0077,
+ * the landing page, the Prosody bridge), and claim → create → settle so that one use never makes
+ * two accounts and a failed registration never burns a use.
+ *
+ * 1. claim: in one transaction, check the invite, hold one of its uses and the username;
+ * 2. create: ask the server (through the provisioner) to create the account;
+ * 3. settle: a definite success spends the use and records invite → JID; a definite refusal
+ *    releases it; an unclear outcome (timeout, lost link, crash) keeps it held until the server
+ *    has been asked whether the account exists — at once, and again at start-up.
+ */
+import { randomBytes } from 'node:crypto';
+import { InviteError } from '../errors';
+import type { InviteService } from './invites';
+import type { Clock } from './ports';
+import { canCreateAccount, isContactKind, isExpired, usesLeft, type Invite } from './types';
+import { checkPassword, normalizeUsername } from './usernames';
+
+export type Door = 'component' | 'web' | 'bridge';
+export type ClaimState = 'held' | 'spent' | 'released';
+
+export interface Claim {
+  id: string;
+  inviteId: string | null;
+  username: string;
+  door: Door;
+  requester: string | null;
+  ip: string | null;
+  state: ClaimState;
+  createdAt: number;
+  settledAt: number | null;
+  outcome: string | null;
+}
+
+export interface ClaimStore {
+  transaction<T>(fn: () => T): T;
+  /** false when another held claim holds the username */
+  insertClaim(claim: Claim): boolean;
+  getClaim(id: string): Claim | undefined;
+  heldClaims(): Claim[];
+  /** held → spent/released; false when the claim was no longer held */
+  settleClaim(id: string, state: 'spent' | 'released', outcome: string, at: number): boolean;
+  /** held + 1 when the invite is open and uses + held < max uses; false otherwise */
+  holdUse(inviteId: string): boolean;
+  /** held - 1, uses + 1; exhausted when no use is left */
+  spendUse(inviteId: string, at: number): void;
+  releaseUse(inviteId: string): void;
+  /** the usernames of accounts made from an invite */
+  redeemedUsernames(inviteId: string): string[];
+}
+
+/** What the server said to "create this account". Unclear outcomes are thrown as ProvisionUnclear. */
+export type CreateOutcome = { kind: 'created' } | { kind: 'conflict' } | { kind: 'refused'; reason: string };
+
+export class ProvisionUnclear extends Error {
+  override name = 'ProvisionUnclear';
+}
+
+/** How accounts are created on `host`: XEP-0133, ejabberd's API, or the Prosody bridge. */
+export interface Provisioner {
+  readonly name: string;
+  createAccount(username: string, password: string): Promise<CreateOutcome>;
+  /** throws ProvisionUnclear when the server cannot be asked now */
+  accountExists(username: string): Promise<boolean>;
+  /** Makes two local users mutual contacts, where the server lets the provisioner do it. */
+  linkContacts?(a: string, b: string): Promise<void>;
+}
+
+export interface RegistrationEvents {
+  /** an account was created from an invite (or without one in open mode) */
+  joined(e: { jid: string; invite: Invite | null; door: Door; contactsLinked: boolean }): void;
+}
+
+export interface RegistrationPolicy {
+  host: string;
+  mode: 'invite-only' | 'open';
+  minPasswordLength: number;
+}
+
+export interface RegisterRequest {
+  token?: string;
+  username: string;
+  password: string;
+  door: Door;
+  requester?: string;
+  ip?: string;
+  /** XEP-0445: the token passed a preauth earlier in this session, so expiry is not checked again */
+  preauthed?: boolean;
+}
+
+export const INVITE_ONLY = 'Registration on this server is through invitation only';
+export const PENDING = 'This invite waits for an admin’s approval';
+
+export class Registration {
+  #reconciling = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly claims: ClaimStore,
+    private readonly invites: InviteService,
+    private readonly provisioner: Provisioner,
+    private readonly policy: RegistrationPolicy,
+    private readonly events: RegistrationEvents,
+    private readonly clock: Clock = Date.now,
+  ) {}
+
+  /**
+   * The one redemption rule: the invite a token opens for registration, or the error every door
+   * reports. Usable = open, not expired (unless preauthed), uses left, and for a locked invite the
+   * same username.
+   */
+  usableInvite(token: string, opts: { username?: string; preauthed?: boolean } = {}): Invite {
+    const invite = this.invites.findByToken(token);
+    if (!invite) throw new InviteError('invite-not-found', 'This invite is not valid');
+    if (invite.state === 'pending') {
+      if (!opts.preauthed && isExpired(invite, this.clock())) throw new InviteError('invite-not-found', 'This invite has expired');
+      throw new InviteError('invite-pending', PENDING);
+    }
+    if (invite.state !== 'open') throw new InviteError('invite-not-found', `This invite has been ${wording(invite.state)}`);
+    if (!opts.preauthed && isExpired(invite, this.clock())) throw new InviteError('invite-not-found', 'This invite has expired');
+    if (!canCreateAccount(invite.kind)) throw new InviteError('invite-not-found', 'This invite adds a contact; it cannot create an account');
+    if (usesLeft(invite) <= 0) {
+      throw new InviteError('invite-not-found', invite.held > 0 ? 'This invite is being used right now' : 'This invite has been used');
+    }
+    if (invite.kind === 'account-locked' && opts.username !== undefined && opts.username !== invite.username) {
+      throw new InviteError('username-mismatch', `This invite is for the username ${invite.username}`);
+    }
+    return invite;
+  }
+
+  /** Checks username and password against the rules; returns the normalised username. */
+  checkCredentials(username: string, password: string): string {
+    const normalized = normalizeUsername(username);
+    checkPassword(password, this.policy.minPasswordLength);
+    return normalized;
+  }
+
+  /**
+   * Step 1: hold one use of the invite and the username, in one transaction. Throws the error the
+   * door reports when the rule refuses.
+   */
+  claim(req: Omit<RegisterRequest, 'password'> & { password?: string }): Claim {
+    const username = normalizeUsername(req.username);
+    if (req.password !== undefined) checkPassword(req.password, this.policy.minPasswordLength);
+    if (!req.token && this.policy.mode !== 'open') throw new InviteError('invite-required', INVITE_ONLY);
+    return this.claims.transaction(() => {
+      let invite: Invite | null = null;
+      if (req.token) {
+        invite = this.usableInvite(req.token, { username, preauthed: req.preauthed });
+      }
+      const reservation = this.invites.reservationOf(username);
+      if (reservation && reservation.id !== invite?.id) {
+        throw new InviteError('conflict', `The username ${username} is reserved`);
+      }
+      // The conditional update is the guard against races: uses + held < max_uses.
+      if (invite && !this.claims.holdUse(invite.id)) {
+        throw new InviteError('invite-not-found', 'This invite has been used');
+      }
+      const claim: Claim = {
+        id: randomBytes(12).toString('base64url'),
+        inviteId: invite?.id ?? null,
+        username,
+        door: req.door,
+        requester: req.requester ?? null,
+        ip: req.ip ?? null,
+        state: 'held',
+        createdAt: this.clock(),
+        settledAt: null,
+        outcome: null,
+      };
+      if (!this.claims.insertClaim(claim)) {
+        throw new InviteError('conflict', `Someone is registering the username ${username} right now`);
+      }
+      return claim;
+    });
+  }
+
+  /** The whole registration: claim, create through the provisioner, settle. Returns the new JID. */
+  async register(req: RegisterRequest): Promise<{ jid: string; invite: Invite | null }> {
+    const claim = this.claim(req);
+    let outcome: CreateOutcome;
+    try {
+      outcome = await this.provisioner.createAccount(claim.username, req.password);
+    } catch {
+      // Unclear: the account may or may not exist. Keep the claim held and ask the server.
+      void this.reconcile(claim.id);
+      throw new InviteError('unavailable', 'The server did not answer in time; the account may have been created: try to log in in a minute, or register again');
+    }
+    switch (outcome.kind) {
+      case 'created':
+        return this.settleDone(claim.id, 'created');
+      case 'conflict':
+        this.release(claim.id, 'conflict');
+        throw new InviteError('conflict', `The username ${claim.username} is taken`);
+      case 'refused':
+        this.release(claim.id, `refused: ${outcome.reason}`);
+        throw new InviteError('unavailable', `The server refused to create the account: ${outcome.reason}`);
+    }
+  }
+
+  /** Step 3, success: spend the held use, record invite → JID, tell whom it concerns. */
+  async settleDone(claimId: string, outcome: string): Promise<{ jid: string; invite: Invite | null }> {
+    const now = this.clock();
+    const claim = this.claims.getClaim(claimId);
+    if (!claim) throw new InviteError('invite-not-found', 'No such claim');
+    const jid = `${claim.username}@${this.policy.host}`;
+    const settled = this.claims.transaction(() => {
+      if (!this.claims.settleClaim(claimId, 'spent', outcome, now)) return false;
+      if (claim.inviteId) {
+        this.claims.spendUse(claim.inviteId, now);
+        this.invites.recordRedeemed(claim.inviteId, jid, claim.door, claimId);
+      }
+      return true;
+    });
+    const invite = claim.inviteId ? (this.invites.get(claim.inviteId) ?? null) : null;
+    if (settled) {
+      let contactsLinked = false;
+      const linkWith = invite && invite.inviter && (isContactKind(invite.kind) || invite.rosterSubscription) ? invite.inviter : null;
+      if (linkWith && this.provisioner.linkContacts) {
+        try {
+          await this.provisioner.linkContacts(linkWith, jid);
+          contactsLinked = true;
+        } catch {
+          contactsLinked = false;
+        }
+      }
+      this.events.joined({ jid, invite, door: claim.door, contactsLinked });
+    }
+    return { jid, invite };
+  }
+
+  /** Step 3, refusal: give the use and the username back. */
+  release(claimId: string, outcome: string): void {
+    const claim = this.claims.getClaim(claimId);
+    if (!claim) return;
+    this.claims.transaction(() => {
+      if (this.claims.settleClaim(claimId, 'released', outcome, this.clock()) && claim.inviteId) {
+        this.claims.releaseUse(claim.inviteId);
+      }
+    });
+  }
+
+  /**
+   * Settles a held claim by asking the server whether the account exists. Leaves it held when the
+   * server cannot be asked; a later call (the periodic job, the next start) tries again.
+   */
+  reconcile(claimId: string): Promise<void> {
+    let running = this.#reconciling.get(claimId);
+    if (!running) {
+      running = (async () => {
+        const claim = this.claims.getClaim(claimId);
+        if (!claim || claim.state !== 'held') return;
+        let exists: boolean;
+        try {
+          exists = await this.provisioner.accountExists(claim.username);
+        } catch {
+          return;
+        }
+        if (exists) await this.settleDone(claimId, 'reconciled: the account exists');
+        else this.release(claimId, 'reconciled: no account');
+      })().finally(() => this.#reconciling.delete(claimId));
+      this.#reconciling.set(claimId, running);
+    }
+    return running;
+  }
+
+  /** Every claim still held (after a crash, or a server that did not answer). */
+  async reconcileAll(olderThanMs = 0): Promise<number> {
+    const cutoff = this.clock() - olderThanMs;
+    const held = this.claims.heldClaims().filter((c) => c.createdAt <= cutoff);
+    for (const claim of held) await this.reconcile(claim.id);
+    return held.length;
+  }
+
+  heldClaims(): Claim[] {
+    return this.claims.heldClaims();
+  }
+}
+
+function wording(state: Invite['state']): string {
+  switch (state) {
+    case 'exhausted':
+      return 'used';
+    default:
+      return state;
+  }
+}

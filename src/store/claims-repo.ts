@@ -1,0 +1,97 @@
+/** The claims table and the use counters of invites, behind the domain's ClaimStore port. */
+import type { Claim, ClaimState, ClaimStore, Door } from '../domain/registration';
+import type { Db } from './database';
+
+interface ClaimRow {
+  id: string;
+  invite_id: string | null;
+  username: string;
+  door: string;
+  requester: string | null;
+  ip: string | null;
+  state: string;
+  created_at: number;
+  settled_at: number | null;
+  outcome: string | null;
+}
+
+function rowToClaim(r: ClaimRow): Claim {
+  return {
+    id: r.id,
+    inviteId: r.invite_id,
+    username: r.username,
+    door: r.door as Door,
+    requester: r.requester,
+    ip: r.ip,
+    state: r.state as ClaimState,
+    createdAt: r.created_at,
+    settledAt: r.settled_at,
+    outcome: r.outcome,
+  };
+}
+
+export class SqliteClaimStore implements ClaimStore {
+  readonly #insert;
+  readonly #get;
+  readonly #held;
+  readonly #settle;
+  readonly #hold;
+  readonly #spend;
+  readonly #release;
+  readonly #redeemed;
+
+  constructor(private readonly db: Db) {
+    this.#insert = db.prepare(`INSERT OR IGNORE INTO claims (id, invite_id, username, door, requester, ip, state, created_at)
+      VALUES (@id, @inviteId, @username, @door, @requester, @ip, 'held', @createdAt)`);
+    this.#get = db.prepare<[string], ClaimRow>('SELECT * FROM claims WHERE id = ?');
+    this.#held = db.prepare<[], ClaimRow>(`SELECT * FROM claims WHERE state = 'held' ORDER BY created_at`);
+    this.#settle = db.prepare(`UPDATE claims SET state = @state, outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'held'`);
+    this.#hold = db.prepare(`UPDATE invites SET held = held + 1 WHERE id = ? AND state = 'open' AND uses + held < max_uses`);
+    this.#spend = db.prepare(`UPDATE invites SET held = held - 1, uses = uses + 1,
+        state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
+        ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
+      WHERE id = @id AND held > 0`);
+    this.#release = db.prepare('UPDATE invites SET held = held - 1 WHERE id = ? AND held > 0');
+    this.#redeemed = db.prepare<[string], { username: string }>(
+      `SELECT username FROM claims WHERE invite_id = ? AND state = 'spent' ORDER BY settled_at`,
+    );
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  insertClaim(claim: Claim): boolean {
+    const { id, inviteId, username, door, requester, ip, createdAt } = claim;
+    return this.#insert.run({ id, inviteId, username, door, requester, ip, createdAt }).changes === 1;
+  }
+
+  getClaim(id: string): Claim | undefined {
+    const row = this.#get.get(id);
+    return row ? rowToClaim(row) : undefined;
+  }
+
+  heldClaims(): Claim[] {
+    return this.#held.all().map(rowToClaim);
+  }
+
+  settleClaim(id: string, state: 'spent' | 'released', outcome: string, at: number): boolean {
+    return this.#settle.run({ id, state, outcome, at }).changes === 1;
+  }
+
+  holdUse(inviteId: string): boolean {
+    return this.#hold.run(inviteId).changes === 1;
+  }
+
+  spendUse(inviteId: string, at: number): void {
+    this.#spend.run({ id: inviteId, at });
+  }
+
+  releaseUse(inviteId: string): void {
+    this.#release.run(inviteId);
+  }
+
+  redeemedUsernames(inviteId: string): string[] {
+    return this.#redeemed.all(inviteId).map((r) => r.username);
+  }
+}

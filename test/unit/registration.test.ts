@@ -1,0 +1,215 @@
+/**
+ * The redemption rule and claim → create → settle, against a real SQLite database and a fake
+ * provisioner whose answers the tests script.
+ */
+import { InviteService } from '../../src/domain/invites';
+import { Registration, ProvisionUnclear, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
+import type { Actor } from '../../src/domain/types';
+import { openDatabase, type Db } from '../../src/store/database';
+import { SqliteClaimStore } from '../../src/store/claims-repo';
+import { SqliteInviteStore } from '../../src/store/invites-repo';
+
+const DAY = 86_400_000;
+const admin: Actor = { kind: 'user', jid: 'admin@example.com', isAdmin: true };
+const alice: Actor = { kind: 'user', jid: 'alice@example.com', isAdmin: false };
+
+class FakeServer implements Provisioner {
+  readonly name = 'fake';
+  accounts = new Set<string>();
+  created: string[] = [];
+  linked: [string, string][] = [];
+  /** scripted answer for the next createAccount calls */
+  next: 'create' | 'refuse' | 'unclear-created' | 'unclear-not-created' = 'create';
+  reachable = true;
+  async createAccount(username: string): Promise<CreateOutcome> {
+    await new Promise((r) => setImmediate(r));
+    if (this.next === 'refuse') return { kind: 'refused', reason: 'Failed to write data to disk' };
+    if (this.accounts.has(username)) return { kind: 'conflict' };
+    if (this.next === 'unclear-not-created') throw new ProvisionUnclear('timeout');
+    this.accounts.add(username);
+    this.created.push(username);
+    if (this.next === 'unclear-created') throw new ProvisionUnclear('timeout');
+    return { kind: 'created' };
+  }
+  async accountExists(username: string): Promise<boolean> {
+    if (!this.reachable) throw new ProvisionUnclear('unreachable');
+    return this.accounts.has(username);
+  }
+  async linkContacts(a: string, b: string): Promise<void> {
+    this.linked.push([a, b]);
+  }
+}
+
+function setup(mode: 'invite-only' | 'open' = 'invite-only') {
+  const db = openDatabase(':memory:');
+  let now = Date.UTC(2026, 10, 21, 12);
+  const clock = () => now;
+  const invites = new InviteService(
+    new SqliteInviteStore(db),
+    { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: ['admin@example.com'] },
+    'k'.repeat(40),
+    clock,
+  );
+  const server = new FakeServer();
+  const joined: { jid: string; contactsLinked: boolean }[] = [];
+  const registration = new Registration(
+    new SqliteClaimStore(db),
+    invites,
+    server,
+    { host: 'example.com', mode, minPasswordLength: 8 },
+    { joined: (e) => joined.push({ jid: e.jid, contactsLinked: e.contactsLinked }) },
+    clock,
+  );
+  return { db, invites, server, registration, joined, advance: (ms: number) => (now += ms) };
+}
+
+function snapshot(db: Db): string {
+  return JSON.stringify(db.prepare('SELECT * FROM invites').all()) + JSON.stringify(db.prepare('SELECT * FROM events').all());
+}
+
+const register = (r: Registration, token: string | undefined, username: string, extra = {}) =>
+  r.register({ token, username, password: 'correct horse', door: 'component', ...extra });
+
+describe('registration', () => {
+  it('creates the account, spends the use and records invite → JID', async () => {
+    const { invites, registration, server, joined } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    await expect(register(registration, links.token, 'Bob')).resolves.toMatchObject({ jid: 'bob@example.com' });
+    expect(server.created).toEqual(['bob']);
+    const after = invites.get(invite.id)!;
+    expect(after).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+    expect(invites.events(invite.id).map((e) => [e.type, e.actor])).toEqual([
+      ['created', 'admin@example.com'],
+      ['redeemed', 'bob@example.com'],
+    ]);
+    expect(joined).toEqual([{ jid: 'bob@example.com', contactsLinked: false }]);
+  });
+
+  it.each([
+    ['no token', undefined, 'not acceptable', 'invite-required'],
+    ['a malformed token', 'garbage', '', 'invite-not-found'],
+  ])('refuses %s and changes nothing', async (_what, token, _x, code) => {
+    const { db, invites, registration } = setup();
+    invites.create(admin, { kind: 'account', source: 'cli' });
+    const before = snapshot(db);
+    await expect(register(registration, token, 'bob')).rejects.toMatchObject({ code });
+    expect(snapshot(db)).toBe(before);
+  });
+
+  it('refuses used, revoked and expired tokens with invite-not-found, changing nothing', async () => {
+    const { db, invites, registration, advance } = setup();
+    const used = invites.create(admin, { kind: 'account', source: 'cli' });
+    await register(registration, used.links.token, 'first');
+    const revoked = invites.create(admin, { kind: 'account', source: 'cli' });
+    invites.revoke(admin, revoked.invite.id);
+    const expired = invites.create(admin, { kind: 'account', source: 'cli', expiresIn: DAY });
+    advance(2 * DAY);
+    const before = snapshot(db);
+    for (const token of [used.links.token, revoked.links.token, expired.links.token]) {
+      await expect(register(registration, token, 'bob')).rejects.toMatchObject({ code: 'invite-not-found' });
+    }
+    expect(snapshot(db)).toBe(before);
+  });
+
+  it('does not refuse for expiry a registration that follows a successful preauth', async () => {
+    const { invites, registration, advance } = setup();
+    const { links } = invites.create(admin, { kind: 'account', source: 'cli', expiresIn: DAY });
+    registration.usableInvite(links.token);
+    advance(2 * DAY);
+    await expect(register(registration, links.token, 'late', { preauthed: true })).resolves.toMatchObject({ jid: 'late@example.com' });
+  });
+
+  it('answers a pending token with invite-pending', async () => {
+    const { invites, registration } = setup();
+    const { links } = invites.create(alice, { kind: 'contact-account', source: 'command' });
+    await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'invite-pending' });
+  });
+
+  it('holds a locked invite to its username', async () => {
+    const { invites, registration } = setup();
+    const { links } = invites.create(admin, { kind: 'account-locked', username: 'juliet', source: 'cli' });
+    await expect(register(registration, links.token, 'romeo')).rejects.toMatchObject({ code: 'username-mismatch' });
+    const other = invites.create(admin, { kind: 'account', source: 'cli' });
+    await expect(register(registration, other.links.token, 'juliet')).rejects.toMatchObject({ code: 'conflict' });
+    await expect(register(registration, links.token, 'Juliet')).resolves.toMatchObject({ jid: 'juliet@example.com' });
+  });
+
+  it('refuses bad usernames and short passwords with the rule, changing nothing', async () => {
+    const { db, invites, registration } = setup();
+    const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    const before = snapshot(db);
+    await expect(register(registration, links.token, 'no spaces')).rejects.toMatchObject({ code: 'invalid-input', message: expect.stringMatching(/1 to 64/) });
+    await expect(registration.register({ token: links.token, username: 'bob', password: 'short', door: 'web' })).rejects.toMatchObject({
+      code: 'invalid-input',
+      message: expect.stringMatching(/at least 8/),
+    });
+    expect(snapshot(db)).toBe(before);
+  });
+
+  it('makes exactly one account from 20 parallel registrations with a single-use invite', async () => {
+    const { invites, registration, server } = setup();
+    const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => register(registration, links.token, `user${i}`)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(server.created).toHaveLength(1);
+  });
+
+  it('makes exactly three accounts from 20 parallel registrations with a 3-use invite', async () => {
+    const { invites, registration, server } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli', maxUses: 3 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => register(registration, links.token, `user${i}`)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(server.created).toHaveLength(3);
+    expect(invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 3, held: 0 });
+  });
+
+  it('releases the use when the server refuses or the username is taken', async () => {
+    const { invites, registration, server } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    server.accounts.add('taken');
+    await expect(register(registration, links.token, 'taken')).rejects.toMatchObject({ code: 'conflict' });
+    server.next = 'refuse';
+    await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+    expect(invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+    server.next = 'create';
+    await expect(register(registration, links.token, 'bob')).resolves.toBeDefined();
+  });
+
+  it('keeps an unclear claim held, then spends it when the account turns out to exist', async () => {
+    const { invites, registration, server } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    server.next = 'unclear-created';
+    server.reachable = false;
+    await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+    await new Promise((r) => setImmediate(r));
+    expect(invites.get(invite.id)).toMatchObject({ uses: 0, held: 1 });
+    await expect(register(registration, links.token, 'carol')).rejects.toMatchObject({ code: 'invite-not-found' });
+    server.reachable = true;
+    expect(await registration.reconcileAll()).toBe(1);
+    expect(invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+  });
+
+  it('releases an unclear claim when the account turns out not to exist', async () => {
+    const { invites, registration, server } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    server.next = 'unclear-not-created';
+    await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+  });
+
+  it('links the inviter and the new account after a contact invite', async () => {
+    const { invites, registration, server, joined } = setup();
+    const { links } = invites.create(admin, { kind: 'contact-account', source: 'command' });
+    await register(registration, links.token, 'bob');
+    expect(server.linked).toEqual([['admin@example.com', 'bob@example.com']]);
+    expect(joined[0].contactsLinked).toBe(true);
+  });
+
+  it('creates accounts without a token in open mode, one per username at a time', async () => {
+    const { registration, server } = setup('open');
+    const results = await Promise.allSettled([register(registration, undefined, 'same'), register(registration, undefined, 'same')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(server.created).toEqual(['same']);
+  });
+});
