@@ -9,9 +9,15 @@ import { isLocalUser } from './domain/jid';
 import { createAccountCommand } from './handlers/commands/create-account';
 import { newInviteCommand } from './handlers/commands/new-invite';
 import { registerDisco } from './handlers/disco';
+import { Notifier, registrationEvents } from './handlers/notifications';
+import { ComponentRegistration } from './handlers/register';
 import type { Services } from './handlers/services';
 import { openDatabase, type Db } from './store/database';
 import { inviteServiceFor } from './services';
+import { Registration, type Provisioner } from './domain/registration';
+import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
+import { Xep0133Provisioner } from './provisioners/xep0133';
+import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands, type Requester } from './xmpp/adhoc';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
@@ -30,6 +36,9 @@ export class App {
   readonly adhoc: AdhocCommands;
   readonly connection: ComponentConnection;
   readonly services: Services;
+  readonly registration: Registration;
+  readonly notifier: Notifier;
+  #reconcileTimer: NodeJS.Timeout | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
 
@@ -51,10 +60,21 @@ export class App {
     });
     this.router = new Router((el) => this.connection.send(el), logger.child({ module: 'router' }), configSecrets(config));
     this.adhoc = new AdhocCommands({ jid: config.component.domain });
+    this.notifier = new Notifier(config, (el) => this.connection.send(el), logger.child({ module: 'notify' }));
+    this.registration = new Registration(
+      new SqliteClaimStore(this.db),
+      this.invites,
+      this.#provisioner(),
+      { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
+      registrationEvents(config, this.invites, this.notifier),
+    );
 
     // Order matters only where handlers share a route; each feature registers its own.
     this.adhoc.add(newInviteCommand(this.services)).add(createAccountCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(this.requester(ctx.from), command));
+    const componentRegistration = new ComponentRegistration(config, this.registration);
+    componentRegistration.register(this.router);
+    for (const f of componentRegistration.features()) this.#features.add(f);
     registerDisco(this.router, this.adhoc, {
       name: `${config.siteName} invitations`,
       features: () => [...this.#features],
@@ -73,14 +93,35 @@ export class App {
     return { full, bare, isLocal: isLocalUser(bare, this.config.host), isAdmin: this.config.admins.includes(bare) };
   }
 
+  #provisioner(): Provisioner {
+    const { type, url } = this.config.registration.provisioner;
+    switch (type) {
+      case 'xep-0133':
+        return new Xep0133Provisioner((iq, timeout) => this.connection.request(iq, timeout), this.config.host);
+      case 'ejabberd-api':
+        return new EjabberdApiProvisioner(url!, this.config.host);
+      case 'prosody-bridge':
+        throw new Error('registration.provisioner.type prosody-bridge needs the bridge module support, not in this version');
+    }
+  }
+
   /** Connects; rejects with FatalConnectionError when the server refuses the component. */
   async start(): Promise<void> {
     await this.connection.start();
+    // Claims left held by a crash or a server that did not answer: settle them now, and keep
+    // retrying those the server could not answer.
+    const reconcile = () =>
+      this.registration.reconcileAll(60_000).catch((err: unknown) => this.logger.error({ err }, 'reconciling claims failed'));
+    this.connection.on('online', () => void this.registration.reconcileAll().catch(() => undefined));
+    void this.registration.reconcileAll().then((n) => n && this.logger.info('%d held claims checked with the server', n));
+    this.#reconcileTimer = setInterval(reconcile, 60_000);
+    this.#reconcileTimer.unref();
   }
 
   /** Finishes the stanzas in hand, closes the stream, then the database. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      clearInterval(this.#reconcileTimer);
       await this.router.drain();
       await this.connection.stop();
       this.db.close();

@@ -93,6 +93,8 @@ export const PENDING = 'This invite waits for an admin’s approval';
 
 export class Registration {
   #reconciling = new Map<string, Promise<void>>();
+  /** claims whose create request is still waiting for the server: never reconciled meanwhile */
+  #inFlight = new Set<string>();
 
   constructor(
     private readonly claims: ClaimStore,
@@ -178,13 +180,16 @@ export class Registration {
   async register(req: RegisterRequest): Promise<{ jid: string; invite: Invite | null }> {
     const claim = this.claim(req);
     let outcome: CreateOutcome;
+    this.#inFlight.add(claim.id);
     try {
       outcome = await this.provisioner.createAccount(claim.username, req.password);
     } catch {
       // Unclear: the account may or may not exist. Keep the claim held and ask the server.
+      this.#inFlight.delete(claim.id);
       void this.reconcile(claim.id);
       throw new InviteError('unavailable', 'The server did not answer in time; the account may have been created: try to log in in a minute, or register again');
     }
+    this.#inFlight.delete(claim.id);
     switch (outcome.kind) {
       case 'created':
         return this.settleDone(claim.id, 'created');
@@ -248,7 +253,7 @@ export class Registration {
     if (!running) {
       running = (async () => {
         const claim = this.claims.getClaim(claimId);
-        if (!claim || claim.state !== 'held') return;
+        if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
         let exists: boolean;
         try {
           exists = await this.provisioner.accountExists(claim.username);

@@ -1,7 +1,7 @@
 /** Stanza builders whose exact output the tests pin. */
 import { dataForm } from './forms';
 import { NS } from './ns';
-import type { Element } from './xml';
+import { xml, type Element } from './xml';
 
 /** XEP-0082 DateTime in UTC without fractions: 2026-11-28T12:00:00Z */
 export function xepDateTime(ms: number): string {
@@ -23,4 +23,38 @@ export function invitationForm(links: { uri: string; landingUrl: string }, expir
       { var: 'expire', type: 'text-single', label: 'Valid until', value: xepDateTime(expiresAt) },
     ],
   });
+}
+
+export type NotificationKind =
+  | 'pending'
+  | 'approved'
+  | 'rejected'
+  | 'joined'
+  | 'declined'
+  | 'expired'
+  | 'delivery-failed'
+  | 'subscribed'
+  | 'invitation'
+  | 'welcome';
+
+/**
+ * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
+ * while the user is offline), a readable body, and one `<notification/>` per invite it concerns.
+ */
+export function notificationMessage(opts: {
+  from: string;
+  to: string;
+  id: string;
+  kind: NotificationKind;
+  body: string;
+  invites: readonly string[];
+}): Element {
+  return xml(
+    'message',
+    { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
+    xml('body', {}, opts.body),
+    ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
+    // XEP-0334: keep it in the archive and deliver it offline.
+    xml('store', { xmlns: 'urn:xmpp:hints' }),
+  );
 }
