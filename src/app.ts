@@ -11,6 +11,8 @@ import { newInviteCommand } from './handlers/commands/new-invite';
 import { registerDisco } from './handlers/disco';
 import { Notifier, registrationEvents } from './handlers/notifications';
 import { ComponentRegistration } from './handlers/register';
+import { BridgeHandler } from './handlers/bridge';
+import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { openDatabase, type Db } from './store/database';
 import { inviteServiceFor } from './services';
@@ -22,6 +24,7 @@ import { AdhocCommands, type Requester } from './xmpp/adhoc';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { bareOf, Router } from './xmpp/router';
+import type { Element } from './xmpp/xml';
 
 export interface AppOptions {
   /** keepalive settings, shortened by tests */
@@ -38,6 +41,9 @@ export class App {
   readonly services: Services;
   readonly registration: Registration;
   readonly notifier: Notifier;
+  /** the server side of the bridge, when `registration.server_bridge` is true */
+  readonly bridge: ProsodyBridgeClient | undefined;
+  readonly #bridgeHandler: BridgeHandler;
   #reconcileTimer: NodeJS.Timeout | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
@@ -61,17 +67,39 @@ export class App {
     this.router = new Router((el) => this.connection.send(el), logger.child({ module: 'router' }), configSecrets(config));
     this.adhoc = new AdhocCommands({ jid: config.component.domain });
     this.notifier = new Notifier(config, (el) => this.connection.send(el), logger.child({ module: 'notify' }));
+    const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
+    this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host) : undefined;
+    const bridge = this.bridge;
     this.registration = new Registration(
       new SqliteClaimStore(this.db),
       this.invites,
       this.#provisioner(),
       { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       registrationEvents(config, this.invites, this.notifier),
+      undefined,
+      bridge
+        ? {
+            // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).
+            linkContacts: (a, b) => bridge.linkContacts(a, b),
+            existence: { bridge: (u) => bridge.accountExists(u) },
+          }
+        : {},
     );
+    this.#bridgeHandler = new BridgeHandler({
+      config,
+      invites: this.invites,
+      registration: this.registration,
+      adhoc: this.adhoc,
+      notifier: this.notifier,
+      requester: (jid) => this.requester(jid),
+      redeemedBy: (id) => this.registration.redeemedUsernames(id),
+    });
 
     // Order matters only where handlers share a route; each feature registers its own.
     this.adhoc.add(newInviteCommand(this.services)).add(createAccountCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(this.requester(ctx.from), command));
+    this.#bridgeHandler.register(this.router);
+    if (bridge) this.#features.add(NS.bridge);
     const componentRegistration = new ComponentRegistration(config, this.registration);
     componentRegistration.register(this.router);
     for (const f of componentRegistration.features()) this.#features.add(f);
@@ -101,7 +129,8 @@ export class App {
       case 'ejabberd-api':
         return new EjabberdApiProvisioner(url!, this.config.host);
       case 'prosody-bridge':
-        throw new Error('registration.provisioner.type prosody-bridge needs the bridge module support, not in this version');
+        // The config check guarantees server_bridge: true alongside.
+        return new ProsodyBridgeClient((iq, timeout) => this.connection.request(iq, timeout), this.config.host);
     }
   }
 
@@ -112,16 +141,37 @@ export class App {
     // retrying those the server could not answer.
     const reconcile = () =>
       this.registration.reconcileAll(60_000).catch((err: unknown) => this.logger.error({ err }, 'reconciling claims failed'));
-    this.connection.on('online', () => void this.registration.reconcileAll().catch(() => undefined));
+    this.connection.on('online', () => {
+      void this.registration.reconcileAll().catch(() => undefined);
+      void this.#checkBridge();
+    });
+    void this.#checkBridge();
     void this.registration.reconcileAll().then((n) => n && this.logger.info('%d held claims checked with the server', n));
     this.#reconcileTimer = setInterval(reconcile, 60_000);
     this.#reconcileTimer.unref();
+  }
+
+  /** With `server_bridge: true`, the server must run the bridge module: say so loudly when not. */
+  async #checkBridge(): Promise<void> {
+    if (!this.bridge) return;
+    try {
+      if (!(await this.bridge.installed())) {
+        this.logger.error(
+          'registration.server_bridge is true but %s does not advertise %s: load the module mod_xmpp_invites (bridge/) on that VirtualHost',
+          this.config.host,
+          NS.bridge,
+        );
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not check for the bridge module');
+    }
   }
 
   /** Finishes the stanzas in hand, closes the stream, then the database. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#reconcileTimer);
+      this.#bridgeHandler.stop();
       await this.router.drain();
       await this.connection.stop();
       this.db.close();

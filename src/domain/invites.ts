@@ -200,6 +200,35 @@ export class InviteService {
     this.#event(inviteId, 'redeemed', jid, null, { jid, door, claim: claimId });
   }
 
+  /**
+   * XEP-0379 contact use: may the subscription `from` → `to` carrying `token` be approved? Only when
+   * the token is pending or open and unexpired, of a contact kind, issued by `to`, and (when the
+   * invite names an invitee JID) sent by that JID. It spends one use, as in Prosody. The account
+   * made from the invite may use it even once it is exhausted (the welcome message's link), without
+   * spending anything.
+   */
+  useForSubscription(token: string, from: string, to: string, redeemedBy: (inviteId: string) => string[]): { invite: Invite; spent: boolean } {
+    const subscriber = normalizeBareJid(from);
+    const target = normalizeBareJid(to);
+    return this.store.transaction(() => {
+      const invite = this.findByToken(token);
+      if (!invite || !subscriber || !target) throw new InviteError('invite-not-found', 'This invite is not valid');
+      if (!isContactKind(invite.kind) || invite.inviter !== target) {
+        throw new InviteError('invite-not-found', 'This invite is not for a subscription to this user');
+      }
+      const [local, domain] = subscriber.split('@');
+      if (domain === this.policy.host && redeemedBy(invite.id).includes(local)) return { invite, spent: false };
+      if (!ACTIVE.includes(invite.state)) throw new InviteError('invite-not-found', `This invite has been ${invite.state}`);
+      if (isExpired(invite, this.clock())) throw new InviteError('invite-not-found', 'This invite has expired');
+      if (invite.inviteeJid && invite.inviteeJid !== subscriber) {
+        throw new InviteError('invite-not-found', 'This invite is for someone else');
+      }
+      if (!this.store.spendDirectUse(invite.id, this.clock())) throw new InviteError('invite-not-found', 'This invite has been used');
+      this.#event(invite.id, 'subscribed', subscriber, null, { to: target });
+      return { invite: this.store.getInvite(invite.id)!, spent: true };
+    });
+  }
+
   /** Token, URI and landing URL as they are now (they follow the state: ibr=y once approved). */
   links(invite: Invite): InviteLinks {
     const token = this.tokens.render(invite.id, invite.generation);

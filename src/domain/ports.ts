@@ -39,6 +39,8 @@ export interface InviteStore {
   listInvites(filter: InviteFilter, now: number): Invite[];
   countInvites(filter: InviteFilter, now: number): number;
   listEvents(inviteId: string): InviteEvent[];
+  /** Spends one use without a claim (contact use): false when none is left or the state is wrong. */
+  spendDirectUse(id: string, at: number): boolean;
   /** A pending or open, unexpired account-locked invite reserving `username`. */
   findReservation(username: string, now: number): Invite | undefined;
 }

@@ -71,6 +71,14 @@ export interface RegistrationEvents {
   joined(e: { jid: string; invite: Invite | null; door: Door; contactsLinked: boolean }): void;
 }
 
+/** Optional capabilities beside the provisioner. */
+export interface RegistrationExtras {
+  /** makes two local users mutual contacts (the bridge's link-contacts, or the provisioner's own) */
+  linkContacts?: (a: string, b: string) => Promise<void>;
+  /** how to ask whether an account exists for claims of a door (default: the provisioner) */
+  existence?: Partial<Record<Door, (username: string) => Promise<boolean>>>;
+}
+
 export interface RegistrationPolicy {
   host: string;
   mode: 'invite-only' | 'open';
@@ -88,6 +96,9 @@ export interface RegisterRequest {
   preauthed?: boolean;
 }
 
+/** A bridge claim not settled within this time is unclear and resolved with account-exists. */
+export const BRIDGE_CLAIM_LIFETIME_MS = 60_000;
+
 export const INVITE_ONLY = 'Registration on this server is through invitation only';
 export const PENDING = 'This invite waits for an admin’s approval';
 
@@ -103,6 +114,7 @@ export class Registration {
     private readonly policy: RegistrationPolicy,
     private readonly events: RegistrationEvents,
     private readonly clock: Clock = Date.now,
+    private readonly extras: RegistrationExtras = {},
   ) {}
 
   /**
@@ -220,9 +232,10 @@ export class Registration {
     if (settled) {
       let contactsLinked = false;
       const linkWith = invite && invite.inviter && (isContactKind(invite.kind) || invite.rosterSubscription) ? invite.inviter : null;
-      if (linkWith && this.provisioner.linkContacts) {
+      const link = this.extras.linkContacts ?? this.provisioner.linkContacts?.bind(this.provisioner);
+      if (linkWith && link) {
         try {
-          await this.provisioner.linkContacts(linkWith, jid);
+          await link(linkWith, jid);
           contactsLinked = true;
         } catch {
           contactsLinked = false;
@@ -255,8 +268,9 @@ export class Registration {
         const claim = this.claims.getClaim(claimId);
         if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
         let exists: boolean;
+        const ask = this.extras.existence?.[claim.door] ?? ((u: string) => this.provisioner.accountExists(u));
         try {
-          exists = await this.provisioner.accountExists(claim.username);
+          exists = await ask(claim.username);
         } catch {
           return;
         }
@@ -268,12 +282,26 @@ export class Registration {
     return running;
   }
 
-  /** Every claim still held (after a crash, or a server that did not answer). */
+  /**
+   * Every claim still held (after a crash, or a server that did not answer) and older than
+   * `olderThanMs`. Bridge claims are in flight at the server for up to BRIDGE_CLAIM_LIFETIME_MS
+   * (until its settle arrives), so they are only reconciled once older than that.
+   */
   async reconcileAll(olderThanMs = 0): Promise<number> {
-    const cutoff = this.clock() - olderThanMs;
-    const held = this.claims.heldClaims().filter((c) => c.createdAt <= cutoff);
+    const now = this.clock();
+    const held = this.claims
+      .heldClaims()
+      .filter((c) => c.createdAt <= now - Math.max(olderThanMs, c.door === 'bridge' ? BRIDGE_CLAIM_LIFETIME_MS : 0));
     for (const claim of held) await this.reconcile(claim.id);
     return held.length;
+  }
+
+  getClaim(id: string): Claim | undefined {
+    return this.claims.getClaim(id);
+  }
+
+  redeemedUsernames(inviteId: string): string[] {
+    return this.claims.redeemedUsernames(inviteId);
   }
 
   heldClaims(): Claim[] {

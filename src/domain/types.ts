@@ -52,7 +52,9 @@ export type EventType =
   | 'declined'
   | 'revoked'
   | 'expired'
-  | 'resent';
+  | 'resent'
+  /** a pre-approved subscription (XEP-0379) used the invite's contact part */
+  | 'subscribed';
 
 export interface InviteEvent {
   id: number;

@@ -108,6 +108,7 @@ export class SqliteInviteStore implements InviteStore {
   readonly #events;
   readonly #addEvent;
   readonly #reservation;
+  readonly #spendDirect;
   readonly #cache = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
@@ -123,6 +124,10 @@ export class SqliteInviteStore implements InviteStore {
     this.#addEvent = db.prepare(
       'INSERT INTO events (invite_id, at, type, actor, reason, data) VALUES (@inviteId, @at, @type, @actor, @reason, @data)',
     );
+    this.#spendDirect = db.prepare(`UPDATE invites SET uses = uses + 1,
+        state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
+        ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
+      WHERE id = @id AND state IN ('pending', 'open') AND uses + held < max_uses`);
     this.#reservation = db.prepare<[string, number], InviteRow>(
       `SELECT * FROM invites WHERE username = ? AND kind = 'account-locked'
          AND state IN ('pending', 'open') AND expires_at > ? LIMIT 1`,
@@ -187,6 +192,10 @@ export class SqliteInviteStore implements InviteStore {
       reason: r.reason,
       data: r.data ? (JSON.parse(r.data) as Record<string, unknown>) : null,
     }));
+  }
+
+  spendDirectUse(id: string, at: number): boolean {
+    return this.#spendDirect.run({ id, at }).changes === 1;
   }
 
   findReservation(username: string, now: number): Invite | undefined {

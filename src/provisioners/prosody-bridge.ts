@@ -1,0 +1,63 @@
+/**
+ * The component's side of the bridge protocol towards the server (bridge/PROTOCOL.md):
+ * `create-account`, `account-exists`, `link-contacts`. As a provisioner it lets the component create
+ * accounts without admin rights on the server.
+ */
+import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
+import { NS } from '../xmpp/ns';
+import { xml, type Element } from '../xmpp/xml';
+import type { IqRequester } from './xep0133';
+
+function isIqError(err: unknown): err is Error & { condition: string; text?: string } {
+  return err instanceof Error && typeof (err as { condition?: unknown }).condition === 'string';
+}
+
+export class ProsodyBridgeClient implements Provisioner {
+  readonly name = 'prosody-bridge';
+
+  constructor(
+    private readonly request: IqRequester,
+    private readonly host: string,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  #iq(type: 'get' | 'set', name: string, attrs: Record<string, string>): Promise<Element> {
+    return this.request(xml('iq', { type, to: this.host }, xml(name, { xmlns: NS.bridge, version: '0', ...attrs })), this.timeoutMs);
+  }
+
+  async createAccount(username: string, password: string): Promise<CreateOutcome> {
+    try {
+      await this.#iq('set', 'create-account', { username, password });
+      return { kind: 'created' };
+    } catch (err) {
+      if (!isIqError(err)) throw new ProvisionUnclear(`create-account: ${(err as Error).message}`);
+      if (err.condition === 'conflict') return { kind: 'conflict' };
+      // A server that cannot be reached answers with a wait-type error: whether the account was
+      // made is unknown only when the request may have reached the module.
+      if (err.condition === 'remote-server-timeout') throw new ProvisionUnclear('create-account: the server timed out');
+      return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
+    }
+  }
+
+  async accountExists(username: string): Promise<boolean> {
+    let reply: Element;
+    try {
+      reply = await this.#iq('get', 'account-exists', { username });
+    } catch (err) {
+      throw new ProvisionUnclear(`account-exists: ${(err as Error).message}`);
+    }
+    const exists = reply.getChild('account-exists', NS.bridge)?.attrs.exists;
+    if (exists !== 'true' && exists !== 'false') throw new ProvisionUnclear('account-exists: malformed answer');
+    return exists === 'true';
+  }
+
+  async linkContacts(a: string, b: string): Promise<void> {
+    await this.#iq('set', 'link-contacts', { a, b });
+  }
+
+  /** Whether the server advertises the bridge module (disco#info on the host). */
+  async installed(): Promise<boolean> {
+    const reply = await this.request(xml('iq', { type: 'get', to: this.host }, xml('query', { xmlns: NS.discoInfo })), this.timeoutMs);
+    return (reply.getChild('query', NS.discoInfo)?.getChildren('feature') ?? []).some((f) => f.attrs.var === NS.bridge);
+  }
+}
