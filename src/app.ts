@@ -30,6 +30,8 @@ export interface AppOptions {
   /** keepalive settings, shortened by tests */
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
+  /** how long to wait for the server to create an account or answer whether one exists */
+  provisionTimeoutMs?: number;
 }
 
 export class App {
@@ -51,7 +53,7 @@ export class App {
   constructor(
     readonly config: Config,
     readonly logger: Logger,
-    opts: AppOptions = {},
+    private readonly opts: AppOptions = {},
   ) {
     this.db = openDatabase(config.database);
     this.invites = inviteServiceFor(config, this.db);
@@ -68,7 +70,7 @@ export class App {
     this.adhoc = new AdhocCommands({ jid: config.component.domain });
     this.notifier = new Notifier(config, (el) => this.connection.send(el), logger.child({ module: 'notify' }));
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
-    this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host) : undefined;
+    this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host, opts.provisionTimeoutMs) : undefined;
     const bridge = this.bridge;
     this.registration = new Registration(
       new SqliteClaimStore(this.db),
@@ -125,12 +127,12 @@ export class App {
     const { type, url } = this.config.registration.provisioner;
     switch (type) {
       case 'xep-0133':
-        return new Xep0133Provisioner((iq, timeout) => this.connection.request(iq, timeout), this.config.host);
+        return new Xep0133Provisioner((iq, timeout) => this.connection.request(iq, timeout), this.config.host, this.opts.provisionTimeoutMs);
       case 'ejabberd-api':
-        return new EjabberdApiProvisioner(url!, this.config.host);
+        return new EjabberdApiProvisioner(url!, this.config.host, this.opts.provisionTimeoutMs);
       case 'prosody-bridge':
         // The config check guarantees server_bridge: true alongside.
-        return new ProsodyBridgeClient((iq, timeout) => this.connection.request(iq, timeout), this.config.host);
+        return new ProsodyBridgeClient((iq, timeout) => this.connection.request(iq, timeout), this.config.host, this.opts.provisionTimeoutMs);
     }
   }
 

@@ -27,7 +27,7 @@ interface Run {
 /** Runs the CLI; `until` decides when to send SIGTERM (checked on every output chunk). */
 function cli(args: string[], opts: { until?: (out: string) => boolean; timeoutMs?: number } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), [join(PROJECT_ROOT, 'src/cli.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli.ts'), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, XMPP_INVITES_CONFIG: '' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -121,9 +121,15 @@ describe('createLogger', () => {
 
   test('masks secrets in child logger bindings', () => {
     const { logger, text } = memoryLogger();
-    logger.child({ module: 'x', url: `https://h/?k=${TOKEN_KEY}` }).info('hello');
+    const child = logger.child({ module: 'x', url: `https://h/?k=${TOKEN_KEY}` });
+    child.info('hello');
+    child.child({ peer: `user:${SECRET}` }).info('grandchild');
+    child.setBindings({ later: SECRET });
+    child.info('rebound');
     expect(text()).not.toContain(TOKEN_KEY);
+    expect(text()).not.toContain(SECRET);
     expect(text()).toContain('"module":"x"');
+    expect(text()).toContain('"peer":"user:[redacted]"');
   });
 
   test('masks invite tokens in logged strings', () => {

@@ -1,0 +1,317 @@
+/**
+ * Registration gated on invites, at the component JID, against a real Prosody: accounts are created
+ * with XEP-0133 and log in over c2s; every refusal leaves the invites unchanged; claims stay correct
+ * under races, refusals, a stalled server and a crash.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { stringify } from 'yaml';
+import { OPERATOR } from '../../src/domain/types';
+import { inviteServiceFor } from '../../src/services';
+import { errorCondition, errorText, TestClient, xml, type XmlElement } from '../support/client';
+import { TestProsody, PROJECT_ROOT } from '../support/prosody';
+import { rawTestConfig } from '../support/fixtures';
+import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
+
+const REGISTER = 'jabber:iq:register';
+
+let prosody: TestProsody;
+let service: RunningService;
+
+beforeAll(async () => {
+  prosody = await TestProsody.start({
+    components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }],
+    hostAdmins: [COMPONENT],
+    anonymousHost: 'anon.localhost',
+  });
+  await prosody.register('alice', 'alice-password');
+  service = await startService(
+    serviceConfig(prosody, { admins: ['admin@localhost'], registration: { requester_domains: ['anon.localhost'] } }),
+    { provisionTimeoutMs: 3_000 },
+  );
+});
+
+afterAll(async () => {
+  await service?.stop();
+  await prosody?.stop();
+});
+
+const anonymous = () => TestClient.connect({ port: prosody.ports.c2s, domain: 'anon.localhost', anonymous: true });
+
+function createInvite(opts: { kind?: 'account' | 'account-locked' | 'contact-account'; username?: string; maxUses?: number; expiresIn?: number } = {}) {
+  return service.app.invites.create(OPERATOR, {
+    kind: opts.kind ?? 'account',
+    source: 'cli',
+    username: opts.username,
+    maxUses: opts.maxUses,
+    expiresIn: opts.expiresIn,
+    inviter: opts.kind === 'contact-account' ? 'alice@localhost' : undefined,
+  });
+}
+
+const preauth = (client: TestClient, token: string) =>
+  client.iq(xml('iq', { type: 'set', to: COMPONENT }, xml('preauth', { xmlns: 'urn:xmpp:pars:0', token })));
+
+function registerIq(client: TestClient, username: string, password: string, token?: string): Promise<XmlElement> {
+  return client.iq(
+    xml('iq', { type: 'set', to: COMPONENT }, xml('query', { xmlns: REGISTER }, xml('username', {}, username), xml('password', {}, password), token ? xml('token', {}, token) : null)),
+    20_000,
+  );
+}
+
+/** The invites and events tables as text: refusals must leave them as they were. */
+function snapshot(): string {
+  const db = new Database(service.config.database, { readonly: true });
+  try {
+    return JSON.stringify(db.prepare('SELECT * FROM invites ORDER BY id').all()) + JSON.stringify(db.prepare('SELECT * FROM events ORDER BY id').all());
+  } finally {
+    db.close();
+  }
+}
+
+async function canLogIn(username: string, password: string): Promise<boolean> {
+  try {
+    const c = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username, password });
+    await c.stop();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+it('registers an anonymous session with preauth; the account logs in over c2s', async () => {
+  const { invite, links } = createInvite();
+  const client = await anonymous();
+  try {
+    expect((await preauth(client, links.token)).attrs.type).toBe('result');
+    const form = await client.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: REGISTER })));
+    expect(form.getChild('query', REGISTER)?.getChild('username')).toBeDefined();
+    const reply = await registerIq(client, 'Bob', 'bob-password');
+    expect(reply.attrs.type).toBe('result');
+  } finally {
+    await client.stop();
+  }
+  expect(await canLogIn('bob', 'bob-password')).toBe(true);
+  expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+  expect(service.app.invites.events(invite.id).map((e) => e.type)).toEqual(['created', 'redeemed']);
+});
+
+it('accepts the token as a field of the XEP-0004 form', async () => {
+  const { links } = createInvite();
+  const client = await anonymous();
+  try {
+    const form = xml(
+      'x',
+      { xmlns: 'jabber:x:data', type: 'submit' },
+      xml('field', { var: 'FORM_TYPE' }, xml('value', {}, REGISTER)),
+      xml('field', { var: 'username' }, xml('value', {}, 'formuser')),
+      xml('field', { var: 'password' }, xml('value', {}, 'form-password')),
+      xml('field', { var: 'token' }, xml('value', {}, links.token)),
+    );
+    const reply = await client.iq(xml('iq', { type: 'set', to: COMPONENT }, xml('query', { xmlns: REGISTER }, form)), 20_000);
+    expect(reply.attrs.type).toBe('result');
+  } finally {
+    await client.stop();
+  }
+  expect(await canLogIn('formuser', 'form-password')).toBe(true);
+});
+
+describe('refusals leave the invites unchanged', () => {
+  let client: TestClient;
+  beforeEach(async () => {
+    client = await anonymous();
+  });
+  afterEach(async () => {
+    await client.stop();
+  });
+
+  it('answers no token with not-acceptable', async () => {
+    const before = snapshot();
+    const reply = await registerIq(client, 'notoken', 'password-123');
+    expect(errorCondition(reply)).toBe('not-acceptable');
+    expect(errorText(reply)).toBe('Registration on this server is through invitation only');
+    expect(snapshot()).toBe(before);
+  });
+
+  it('answers bad, expired, revoked and used tokens with item-not-found', async () => {
+    const used = createInvite();
+    const revoked = createInvite();
+    service.app.invites.revoke(OPERATOR, revoked.invite.id);
+    const expired = createInvite({ expiresIn: 1 });
+    const first = await anonymous();
+    expect((await registerIq(first, 'usedonce', 'password-123', used.links.token)).attrs.type).toBe('result');
+    await first.stop();
+    await new Promise((r) => setTimeout(r, 5));
+    const before = snapshot();
+    for (const token of ['bogus-token', `${used.links.token.slice(0, 10)}${'A'.repeat(24)}`, expired.links.token, revoked.links.token, used.links.token]) {
+      expect(errorCondition(await preauth(client, token))).toBe('item-not-found');
+      expect(errorCondition(await registerIq(client, 'someone', 'password-123', token))).toBe('item-not-found');
+    }
+    expect(snapshot()).toBe(before);
+    expect(await prosody.userExists('someone')).toBe(false);
+  });
+
+  it('answers a taken username with conflict, releasing the use', async () => {
+    const { invite, links } = createInvite();
+    const reply = await registerIq(client, 'alice', 'password-123', links.token);
+    expect(errorCondition(reply)).toBe('conflict');
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+  });
+
+  it('answers another username on a locked invite with forbidden', async () => {
+    const { links } = createInvite({ kind: 'account-locked', username: 'locked' });
+    const before = snapshot();
+    expect(errorCondition(await registerIq(client, 'notlocked', 'password-123', links.token))).toBe('forbidden');
+    expect(snapshot()).toBe(before);
+  });
+
+  it('answers a bad username or a short password with not-acceptable and the rule', async () => {
+    const { links } = createInvite();
+    const before = snapshot();
+    const bad = await registerIq(client, 'bad name', 'password-123', links.token);
+    expect(errorCondition(bad)).toBe('not-acceptable');
+    expect(errorText(bad)).toMatch(/1 to 64 characters/);
+    const short = await registerIq(client, 'goodname', 'short', links.token);
+    expect(errorCondition(short)).toBe('not-acceptable');
+    expect(errorText(short)).toMatch(/at least 8 characters/);
+    expect(snapshot()).toBe(before);
+  });
+
+  it('answers a pending token with not-allowed', async () => {
+    const { links } = service.app.invites.create({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, { kind: 'contact-account', source: 'command' });
+    const before = snapshot();
+    const reply = await registerIq(client, 'waiting', 'password-123', links.token);
+    expect(errorCondition(reply)).toBe('not-allowed');
+    expect(errorText(reply)).toMatch(/approval/);
+    expect(snapshot()).toBe(before);
+  });
+
+  it('answers a malformed request with bad-request', async () => {
+    const before = snapshot();
+    const reply = await client.iq(xml('iq', { type: 'set', to: COMPONENT }, xml('query', { xmlns: REGISTER }, xml('username', {}, 'x'))));
+    expect(errorCondition(reply)).toBe('bad-request');
+    expect(snapshot()).toBe(before);
+  });
+});
+
+it('refuses requesters from another domain with forbidden', async () => {
+  const { links } = createInvite();
+  const alice = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'alice', password: 'alice-password' });
+  try {
+    const before = snapshot();
+    expect(errorCondition(await preauth(alice, links.token))).toBe('forbidden');
+    expect(errorCondition(await registerIq(alice, 'fromalice', 'password-123', links.token))).toBe('forbidden');
+    expect(snapshot()).toBe(before);
+  } finally {
+    await alice.stop();
+  }
+});
+
+it('makes exactly one account from 20 parallel registrations with a single-use invite, and three with a 3-use one', async () => {
+  for (const uses of [1, 3]) {
+    const { invite, links } = createInvite({ maxUses: uses });
+    const clients = await Promise.all(Array.from({ length: 20 }, () => anonymous()));
+    const started = Date.now();
+    const replies = await Promise.all(clients.map((c, i) => registerIq(c, `race${uses}x${i}`, 'password-123', links.token)));
+    console.log(`20 parallel registrations on a ${uses}-use invite answered in ${Date.now() - started} ms`);
+    await Promise.all(clients.map((c) => c.stop()));
+    expect(replies.filter((r) => r.attrs.type === 'result')).toHaveLength(uses);
+    const created = await Promise.all(Array.from({ length: 20 }, (_, i) => prosody.userExists(`race${uses}x${i}`)));
+    expect(created.filter(Boolean)).toHaveLength(uses);
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses, held: 0 });
+  }
+});
+
+it('keeps the claim held while the server stalls, and settles it once the server resumes', async () => {
+  const { invite, links } = createInvite();
+  prosody.pause();
+  let result: Promise<unknown>;
+  try {
+    result = service.app.registration.register({ token: links.token, username: 'stalled', password: 'password-123', door: 'component' });
+    await expect(result).rejects.toMatchObject({ code: 'unavailable' });
+    expect(service.app.invites.get(invite.id)).toMatchObject({ uses: 0, held: 1 });
+  } finally {
+    prosody.resume();
+  }
+  // The add-user queued in the stalled server runs now; reconciliation sees the account.
+  for (let i = 0; i < 50 && service.app.registration.heldClaims().length > 0; i++) {
+    await service.app.registration.reconcileAll();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(await prosody.userExists('stalled')).toBe(true);
+  expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+});
+
+it('settles a claim left by a component killed with SIGKILL, after restart, never making two accounts', async () => {
+  const dir = join(prosody.dir, 'crash');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'config.yaml');
+  // The in-process service steps aside; a separate `serve` process takes its component and database.
+  await service.stop();
+  writeFileSync(
+    file,
+    stringify(
+      rawTestConfig({
+        component: { server: prosody.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET },
+        host: prosody.host,
+        database: service.config.database,
+        registration: { requester_domains: ['anon.localhost'] },
+      }),
+    ),
+  );
+  // `node --import tsx` runs the CLI in this very process, so SIGKILL hits the service itself.
+  const serve = () =>
+    spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli.ts'), 'serve', '--config', file], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  const waitOnline = (child: ReturnType<typeof serve>) =>
+    new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('online as')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+    });
+
+  const db = new Database(service.config.database);
+  const invites = inviteServiceFor(service.config, db);
+  const { invite, links } = invites.create(OPERATOR, { kind: 'account', source: 'cli' });
+
+  const first = serve();
+  await waitOnline(first);
+  const client = await anonymous();
+  const pending = registerIq(client, 'crashy', 'password-123', links.token).catch(() => undefined);
+  // Kill the component as soon as the claim is recorded, before it can settle.
+  const heldClaim = db.prepare(`SELECT state FROM claims WHERE username = 'crashy'`);
+  const deadline = Date.now() + 15_000;
+  while (!heldClaim.get() && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  // Freeze the server too, so that the component cannot learn the outcome before it dies.
+  prosody.pause();
+  first.kill('SIGKILL');
+  await new Promise((r) => first.once('exit', r));
+  prosody.resume();
+  await client.stop();
+  await pending;
+  const afterCrash = heldClaim.get() as { state: string } | undefined;
+  console.log(`claim state right after SIGKILL: ${afterCrash?.state}`);
+
+  const second = serve();
+  await waitOnline(second);
+  for (let i = 0; i < 100 && (heldClaim.get() as { state: string } | undefined)?.state === 'held'; i++) await new Promise((r) => setTimeout(r, 100));
+  second.kill('SIGTERM');
+  await new Promise((r) => second.once('exit', r));
+
+  const exists = await prosody.userExists('crashy');
+  const claim = heldClaim.get() as { state: string };
+  const row = db.prepare('SELECT uses, held, state FROM invites WHERE id = ?').get(invite.id) as { uses: number; held: number; state: string };
+  db.close();
+  expect(claim.state).toBe(exists ? 'spent' : 'released');
+  expect(row).toEqual(exists ? { uses: 1, held: 0, state: 'exhausted' } : { uses: 0, held: 0, state: 'open' });
+
+  // Bring the in-process service back for any later test.
+  service = await startService(service.config, { provisionTimeoutMs: 3_000 });
+});
