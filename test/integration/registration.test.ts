@@ -276,13 +276,25 @@ it('settles a claim left by a component killed with SIGKILL, after restart, neve
       });
       child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
     });
+  /** Starts serve; the server may still hold a stream of the process it just lost (conflict). */
+  const serveOnline = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const child = serve();
+      try {
+        await waitOnline(child);
+        return child;
+      } catch (err) {
+        if (attempt >= 10 || !String(err).includes('(conflict)')) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
 
   const db = new Database(service.config.database);
   const invites = inviteServiceFor(service.config, db);
   const { invite, links } = invites.create(OPERATOR, { kind: 'account', source: 'cli' });
 
-  const first = serve();
-  await waitOnline(first);
+  const first = await serveOnline();
   const client = await anonymous();
   const pending = registerIq(client, 'crashy', 'password-123', links.token).catch(() => undefined);
   // Kill the component as soon as the claim is recorded, before it can settle.
@@ -299,8 +311,7 @@ it('settles a claim left by a component killed with SIGKILL, after restart, neve
   const afterCrash = heldClaim.get() as { state: string } | undefined;
   console.log(`claim state right after SIGKILL: ${afterCrash?.state}`);
 
-  const second = serve();
-  await waitOnline(second);
+  const second = await serveOnline();
   for (let i = 0; i < 100 && (heldClaim.get() as { state: string } | undefined)?.state === 'held'; i++) await new Promise((r) => setTimeout(r, 100));
   second.kill('SIGTERM');
   await new Promise((r) => second.once('exit', r));
