@@ -326,3 +326,33 @@ it('settles a claim left by a component killed with SIGKILL, after restart, neve
   // Bring the in-process service back for any later test.
   service = await startService(service.config, { provisionTimeoutMs: 3_000 });
 });
+
+it('tells the inviter that the invitee joined, and welcomes the new account with a link to the inviter', async () => {
+  const alice = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'alice', password: 'alice-password' });
+  try {
+    const { invite, links } = service.app.invites.create(
+      { kind: 'user', jid: 'alice@localhost', isAdmin: false },
+      { kind: 'contact-account', source: 'command' },
+    );
+    service.app.invites.approve(OPERATOR, invite.id);
+    const client = await anonymous();
+    expect((await registerIq(client, 'newbie', 'password-123', links.token)).attrs.type).toBe('result');
+    await client.stop();
+
+    const joined = await alice.waitFor((s) => s.name === 'message' && !!s.getChild('notification', 'urn:xmpp-invites:0'), 20_000);
+    expect(joined.attrs).toMatchObject({ type: 'chat', from: COMPONENT });
+    expect(joined.getChild('notification', 'urn:xmpp-invites:0')?.attrs).toMatchObject({ kind: 'joined', invite: invite.id });
+    expect(joined.getChildText('body')).toMatch(/newbie@localhost has joined/);
+
+    const newbie = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'newbie', password: 'password-123' });
+    try {
+      const welcome = await newbie.waitFor((s) => s.name === 'message' && s.getChild('notification', 'urn:xmpp-invites:0')?.attrs.kind === 'welcome', 20_000);
+      expect(welcome.getChildText('body')).toMatch(/alice@localhost invited you/);
+      expect(welcome.getChildText('body')).toMatch(/xmpp:alice@localhost\?roster;preauth=/);
+    } finally {
+      await newbie.stop();
+    }
+  } finally {
+    await alice.stop();
+  }
+});

@@ -59,6 +59,7 @@ const BASE_MODULES = [
   'time',
   'ping',
   'blocklist',
+  'offline',
   'adhoc',
   'admin_adhoc',
   'posix',
