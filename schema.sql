@@ -95,3 +95,31 @@ CREATE INDEX claims_invite ON claims (invite_id);
 CREATE INDEX claims_state ON claims (state, created_at);
 CREATE TRIGGER claims_never_deleted BEFORE DELETE ON claims
 BEGIN SELECT RAISE(ABORT, 'claims are never deleted'); END;
+
+-- migration 3: the outbox, one durable queue for every message and e-mail the service delivers
+CREATE TABLE outbox (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel     TEXT NOT NULL CHECK (channel IN ('xmpp', 'email')),
+  -- the notification kind (pending, approved, …, invitation, welcome, reminder)
+  kind        TEXT NOT NULL,
+  -- a bare JID or an e-mail address
+  recipient   TEXT NOT NULL,
+  -- JSON array of the invite ids it concerns (folded pending notifications hold several)
+  invite_ids  TEXT NOT NULL DEFAULT '[]',
+  -- JSON object of parameters (a reason, a JID); never a token: tokens are rendered at send time
+  params      TEXT NOT NULL DEFAULT '{}',
+  state       TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  last_error  TEXT,
+  -- not sent before this time (backoff, folding window)
+  not_before  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  sent_at     INTEGER,
+  -- a stable Message-ID (e-mail) or stanza id (XMPP), the same on every attempt
+  message_id  TEXT NOT NULL UNIQUE
+);
+CREATE INDEX outbox_due ON outbox (state, not_before);
+CREATE INDEX outbox_recipient ON outbox (recipient, kind, created_at);
+CREATE TRIGGER outbox_never_deleted BEFORE DELETE ON outbox
+BEGIN SELECT RAISE(ABORT, 'outbox rows are never deleted'); END;

@@ -9,7 +9,10 @@ import { isLocalUser } from './domain/jid';
 import { createAccountCommand } from './handlers/commands/create-account';
 import { newInviteCommand } from './handlers/commands/new-invite';
 import { registerDisco } from './handlers/disco';
-import { Notifier, registrationEvents } from './handlers/notifications';
+import { OutboxWorker } from './outbox/worker';
+import { XmppTransport } from './outbox/xmpp-transport';
+import { outboxFor } from './services';
+import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
@@ -42,7 +45,9 @@ export class App {
   readonly connection: ComponentConnection;
   readonly services: Services;
   readonly registration: Registration;
-  readonly notifier: Notifier;
+  readonly outbox: SqliteOutbox;
+  readonly worker: OutboxWorker;
+  #expiryTimer: NodeJS.Timeout | undefined;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
@@ -56,7 +61,8 @@ export class App {
     private readonly opts: AppOptions = {},
   ) {
     this.db = openDatabase(config.database);
-    this.invites = inviteServiceFor(config, this.db);
+    this.outbox = outboxFor(config, this.db);
+    this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
     this.services = { config, invites: this.invites, logger };
     this.connection = new ComponentConnection({
       server: config.component.server,
@@ -68,7 +74,13 @@ export class App {
     });
     this.router = new Router((el) => this.connection.send(el), logger.child({ module: 'router' }), configSecrets(config));
     this.adhoc = new AdhocCommands({ jid: config.component.domain });
-    this.notifier = new Notifier(config, (el) => this.connection.send(el), logger.child({ module: 'notify' }));
+    this.worker = new OutboxWorker(
+      this.outbox,
+      this.invites,
+      { siteName: config.siteName, component: config.component.domain },
+      logger.child({ module: 'outbox' }),
+      { maxAttempts: config.mail.maxAttempts },
+    ).use('xmpp', new XmppTransport(config.component.domain, (el) => this.connection.send(el), () => this.connection.online));
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host, opts.provisionTimeoutMs) : undefined;
     const bridge = this.bridge;
@@ -77,22 +89,24 @@ export class App {
       this.invites,
       this.#provisioner(),
       { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
-      registrationEvents(config, this.invites, this.notifier),
+      { joined: ({ jid, door }) => logger.info({ jid, door }, 'account created') },
       undefined,
-      bridge
-        ? {
-            // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).
-            linkContacts: (a, b) => bridge.linkContacts(a, b),
-            existence: { bridge: (u) => bridge.accountExists(u) },
-          }
-        : {},
+      {
+        notices: this.outbox,
+        ...(bridge
+          ? {
+              // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).
+              linkContacts: (a: string, b: string) => bridge.linkContacts(a, b),
+              existence: { bridge: (u: string) => bridge.accountExists(u) },
+            }
+          : {}),
+      },
     );
     this.#bridgeHandler = new BridgeHandler({
       config,
       invites: this.invites,
       registration: this.registration,
       adhoc: this.adhoc,
-      notifier: this.notifier,
       requester: (jid) => this.requester(jid),
       redeemedBy: (id) => this.registration.redeemedUsernames(id),
     });
@@ -113,7 +127,8 @@ export class App {
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
-      void this.router.handle(stanza);
+      // Whatever the stanza changed may have queued notices: deliver them now.
+      void this.router.handle(stanza).then(() => this.worker.poke());
     });
   }
 
@@ -151,6 +166,27 @@ export class App {
     void this.registration.reconcileAll().then((n) => n && this.logger.info('%d held claims checked with the server', n));
     this.#reconcileTimer = setInterval(reconcile, 60_000);
     this.#reconcileTimer.unref();
+    this.connection.on('online', () => this.worker.poke());
+    this.worker.start();
+    this.runExpiry();
+    this.#expiryTimer = setInterval(() => this.runExpiry(), 60_000);
+    this.#expiryTimer.unref();
+  }
+
+  /** The periodic expiry job: records expiries, tells the inviters, frees reserved usernames. */
+  runExpiry(): number {
+    try {
+      let total = 0;
+      for (let n = this.invites.recordExpiries().length; n > 0; n = this.invites.recordExpiries().length) total += n;
+      if (total) {
+        this.logger.info('%d invite(s) expired', total);
+        this.worker.poke();
+      }
+      return total;
+    } catch (err) {
+      this.logger.error({ err }, 'expiry job failed');
+      return 0;
+    }
   }
 
   /** With `server_bridge: true`, the server must run the bridge module: say so loudly when not. */
@@ -173,8 +209,10 @@ export class App {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#reconcileTimer);
+      clearInterval(this.#expiryTimer);
       this.#bridgeHandler.stop();
       await this.router.drain();
+      await this.worker.stop();
       await this.connection.stop();
       this.db.close();
     })();

@@ -3,6 +3,7 @@ import type { Config } from './config';
 import { InviteService, type InvitePolicy } from './domain/invites';
 import type { Db } from './store/database';
 import { SqliteInviteStore } from './store/invites-repo';
+import { SqliteOutbox } from './store/outbox-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -17,6 +18,11 @@ export function invitePolicy(config: Config): InvitePolicy {
   };
 }
 
-export function inviteServiceFor(config: Config, db: Db, clock?: () => number): InviteService {
-  return new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, clock);
+export function outboxFor(config: Config, db: Db, clock?: () => number): SqliteOutbox {
+  return new SqliteOutbox(db, { clock, idDomain: config.component.domain });
+}
+
+/** The invite service, writing its notices to the database's outbox (delivered by `serve`). */
+export function inviteServiceFor(config: Config, db: Db, clock?: () => number, outbox = outboxFor(config, db, clock)): InviteService {
+  return new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, clock, outbox);
 }

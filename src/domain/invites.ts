@@ -6,6 +6,7 @@ import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import { emailKey, normalizeBareJid } from './jid';
 import type { Clock, InviteFilter, InviteStore } from './ports';
+import { NO_NOTICES, type NoticeQueue } from './notices';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import {
   actorName,
@@ -73,6 +74,7 @@ export class InviteService {
     private readonly policy: InvitePolicy,
     tokenKey: string,
     private readonly clock: Clock = Date.now,
+    private readonly notices: NoticeQueue = NO_NOTICES,
   ) {
     this.tokens = new TokenCodec(tokenKey);
   }
@@ -161,6 +163,8 @@ export class InviteService {
         state: invite.state,
         ...(inviter !== actorName(actor) && inviter !== null ? { inviter } : {}),
       });
+      if (pending) this.#tellAdmins(invite);
+      else invite = this.#deliverInvitation(invite);
       return { invite, links: this.links(invite) };
     });
   }
@@ -225,6 +229,7 @@ export class InviteService {
       }
       if (!this.store.spendDirectUse(invite.id, this.clock())) throw new InviteError('invite-not-found', 'This invite has been used');
       this.#event(invite.id, 'subscribed', subscriber, null, { to: target });
+      this.notices.enqueue({ channel: 'xmpp', kind: 'subscribed', recipient: target, inviteIds: [invite.id], params: { jid: subscriber } });
       return { invite: this.store.getInvite(invite.id)!, spent: true };
     });
   }
@@ -261,9 +266,14 @@ export class InviteService {
         throw new InviteError('forbidden', 'Another admin must approve your own invite');
       }
       const patch = { state: 'open' as const, approvedAt: now, approvedBy: actorName(actor), expiresAt: now + this.policy.expiry };
-      this.store.updateInvite(id, ['pending'], patch);
+      if (!this.store.updateInvite(id, ['pending'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
       this.#event(id, 'approved', actor, null, { expires: new Date(patch.expiresAt).toISOString() });
-      return { invite: { ...invite, ...patch }, changed: true };
+      let approved: Invite = { ...invite, ...patch };
+      if (approved.inviter && approved.inviter !== actorName(actor)) {
+        this.notices.enqueue({ channel: 'xmpp', kind: 'approved', recipient: approved.inviter, inviteIds: [id] });
+      }
+      approved = this.#deliverInvitation(approved);
+      return { invite: approved, changed: true };
     });
   }
 
@@ -275,8 +285,11 @@ export class InviteService {
       if (invite.state === 'rejected') return { invite, changed: false };
       if (invite.state !== 'pending') throw new InviteError('wrong-state', `Invite ${id} is ${invite.state} and cannot be rejected`);
       const patch = { state: 'rejected' as const, endedAt: this.clock() };
-      this.store.updateInvite(id, ['pending'], patch);
+      if (!this.store.updateInvite(id, ['pending'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
       this.#event(id, 'rejected', actor, reason, null);
+      if (invite.inviter && invite.inviter !== actorName(actor)) {
+        this.notices.enqueue({ channel: 'xmpp', kind: 'rejected', recipient: invite.inviter, inviteIds: [id], params: { reason } });
+      }
       return { invite: { ...invite, ...patch }, changed: true };
     });
   }
@@ -310,6 +323,59 @@ export class InviteService {
       const updated = { ...invite, generation };
       return { invite: updated, links: this.links(updated) };
     });
+  }
+
+  /**
+   * Records expiry of every pending or open invite past its expiry (once each), tells the
+   * inviters, and so frees reserved usernames (a reservation only holds while unexpired).
+   */
+  recordExpiries(limit = 500): Invite[] {
+    return this.store.transaction(() => {
+      const now = this.clock();
+      const due = this.store.listInvites({ state: 'expired', expiryUnrecorded: true, limit, oldestFirst: true }, now);
+      for (const invite of due) {
+        this.store.updateInvite(invite.id, ACTIVE, { expiryRecorded: true, endedAt: now });
+        this.#event(invite.id, 'expired', 'system', null, { state: invite.state });
+        if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'expired', recipient: invite.inviter, inviteIds: [invite.id] });
+      }
+      return due;
+    });
+  }
+
+  /** The outbox reports how an invitation went: delivery state, event, and the inviter on failure. */
+  recordDelivery(inviteId: string, channel: 'xmpp' | 'email', outcome: 'sent' | 'failed', error: string | null): void {
+    this.store.transaction(() => {
+      const invite = this.store.getInvite(inviteId);
+      if (!invite) return;
+      const key = channel === 'email' ? 'emailDelivery' : 'messageDelivery';
+      this.store.updateInvite(inviteId, [invite.state], { [key]: outcome });
+      this.#event(inviteId, 'delivered', 'system', outcome === 'failed' ? error : null, { channel, outcome });
+      if (outcome === 'failed' && invite.inviter) {
+        this.notices.enqueue({
+          channel: 'xmpp',
+          kind: 'delivery-failed',
+          recipient: invite.inviter,
+          inviteIds: [inviteId],
+          params: { channel, error },
+        });
+      }
+    });
+  }
+
+  /** The admins told about a pending invite: all but its inviter, unless that leaves nobody. */
+  #tellAdmins(invite: Invite): void {
+    const others = this.policy.admins.filter((a) => a !== invite.inviter);
+    for (const admin of others.length > 0 ? others : this.policy.admins) {
+      this.notices.enqueue({ channel: 'xmpp', kind: 'pending', recipient: admin, inviteIds: [invite.id] });
+    }
+  }
+
+  /** An approved invite with a JID invitee is sent to that JID (XEP-0379 style invitation). */
+  #deliverInvitation(invite: Invite): Invite {
+    if (invite.state !== 'open' || !invite.inviteeJid) return invite;
+    this.notices.enqueue({ channel: 'xmpp', kind: 'invitation', recipient: invite.inviteeJid, inviteIds: [invite.id] });
+    this.store.updateInvite(invite.id, ACTIVE, { messageDelivery: 'queued' });
+    return { ...invite, messageDelivery: 'queued' };
   }
 
   #inviterOf(actor: Actor, req: CreateRequest): string | null {

@@ -8,6 +8,10 @@ export interface InviteFilter {
   invitee?: string;
   limit?: number;
   offset?: number;
+  /** with state 'expired': only those whose expiry is not recorded yet */
+  expiryUnrecorded?: boolean;
+  /** oldest first (default: newest first) */
+  oldestFirst?: boolean;
 }
 
 export type InvitePatch = Partial<

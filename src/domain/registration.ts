@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { InviteError } from '../errors';
 import type { InviteService } from './invites';
 import type { Clock } from './ports';
+import type { NoticeQueue } from './notices';
 import { canCreateAccount, isContactKind, isExpired, usesLeft, type Invite } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
 
@@ -77,6 +78,8 @@ export interface RegistrationExtras {
   linkContacts?: (a: string, b: string) => Promise<void>;
   /** how to ask whether an account exists for claims of a door (default: the provisioner) */
   existence?: Partial<Record<Door, (username: string) => Promise<boolean>>>;
+  /** durable notices: `joined` to the inviter, `welcome` to the new account */
+  notices?: NoticeQueue;
 }
 
 export interface RegistrationPolicy {
@@ -225,6 +228,10 @@ export class Registration {
       if (claim.inviteId) {
         this.claims.spendUse(claim.inviteId, now);
         this.invites.recordRedeemed(claim.inviteId, jid, claim.door, claimId);
+        const inviter = this.invites.get(claim.inviteId)?.inviter;
+        if (inviter) {
+          this.extras.notices?.enqueue({ channel: 'xmpp', kind: 'joined', recipient: inviter, inviteIds: [claim.inviteId], params: { jid } });
+        }
       }
       return true;
     });
@@ -241,6 +248,15 @@ export class Registration {
           contactsLinked = false;
         }
       }
+      this.claims.transaction(() =>
+        this.extras.notices?.enqueue({
+          channel: 'xmpp',
+          kind: 'welcome',
+          recipient: jid,
+          inviteIds: invite ? [invite.id] : [],
+          params: { jid, contactsLinked },
+        }),
+      );
       this.events.joined({ jid, invite, door: claim.door, contactsLinked });
     }
     return { jid, invite };

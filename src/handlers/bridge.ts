@@ -6,7 +6,6 @@
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import { BRIDGE_CLAIM_LIFETIME_MS, type Registration } from '../domain/registration';
-import type { Notifier } from './notifications';
 import type { AdhocCommands, Requester } from '../xmpp/adhoc';
 import { xepDateTime } from '../xmpp/builders';
 import { NS } from '../xmpp/ns';
@@ -19,7 +18,6 @@ export interface BridgeDeps {
   invites: InviteService;
   registration: Registration;
   adhoc: AdhocCommands;
-  notifier: Notifier;
   requester: (jid: string) => Requester;
   redeemedBy: (inviteId: string) => string[];
 }
@@ -102,15 +100,7 @@ export class BridgeHandler {
     const token = required(el, 'token');
     const from = required(el, 'from');
     const to = required(el, 'to');
-    const { invite, spent } = this.deps.invites.useForSubscription(token, from, to, this.deps.redeemedBy);
-    if (spent && invite.inviter) {
-      this.deps.notifier.notify({
-        kind: 'subscribed',
-        to: invite.inviter,
-        body: `${from} used your invite and is now your contact.`,
-        invites: [invite.id],
-      });
-    }
+    this.deps.invites.useForSubscription(token, from, to, this.deps.redeemedBy);
     return true;
   }
 

@@ -91,6 +91,7 @@ function where(filter: InviteFilter, now: number): { sql: string; params: Record
   else if (filter.state === 'pending' || filter.state === 'open') parts.push(`state = @state AND expires_at > @now`);
   else if (filter.state) parts.push('state = @state');
   if (filter.state && filter.state !== 'expired') params.state = filter.state;
+  if (filter.expiryUnrecorded) parts.push('expiry_recorded = 0');
   if (filter.inviter) {
     parts.push('inviter = @inviter');
     params.inviter = filter.inviter;
@@ -172,7 +173,8 @@ export class SqliteInviteStore implements InviteStore {
 
   listInvites(filter: InviteFilter, now: number): Invite[] {
     const w = where(filter, now);
-    const sql = `SELECT * FROM invites ${w.sql} ORDER BY created_at DESC, id LIMIT @limit OFFSET @offset`;
+    const order = filter.oldestFirst ? 'created_at ASC, id' : 'created_at DESC, id';
+    const sql = `SELECT * FROM invites ${w.sql} ORDER BY ${order} LIMIT @limit OFFSET @offset`;
     const rows = this.#prepared(sql).all({ ...w.params, limit: filter.limit ?? -1, offset: filter.offset ?? 0 }) as InviteRow[];
     return rows.map(rowToInvite);
   }

@@ -339,7 +339,7 @@ it('tells the inviter that the invitee joined, and welcomes the new account with
     expect((await registerIq(client, 'newbie', 'password-123', links.token)).attrs.type).toBe('result');
     await client.stop();
 
-    const joined = await alice.waitFor((s) => s.name === 'message' && !!s.getChild('notification', 'urn:xmpp-invites:0'), 20_000);
+    const joined = await alice.waitFor((s) => s.name === 'message' && s.getChild('notification', 'urn:xmpp-invites:0')?.attrs.kind === 'joined', 20_000);
     expect(joined.attrs).toMatchObject({ type: 'chat', from: COMPONENT });
     expect(joined.getChild('notification', 'urn:xmpp-invites:0')?.attrs).toMatchObject({ kind: 'joined', invite: invite.id });
     expect(joined.getChildText('body')).toMatch(/newbie@localhost has joined/);

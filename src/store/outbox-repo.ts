@@ -1,0 +1,189 @@
+/**
+ * The outbox table: notices become rows inside the transaction that causes them; the worker moves
+ * them queued → sending → sent or failed. Rows are never deleted: the table is also the log of what
+ * was sent to whom, and when.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Channel, Notice, NoticeKind, NoticeParams, NoticeQueue } from '../domain/notices';
+import type { Db } from './database';
+
+export type OutboxState = 'queued' | 'sending' | 'sent' | 'failed';
+
+export interface OutboxRow {
+  id: number;
+  channel: Channel;
+  kind: NoticeKind;
+  recipient: string;
+  inviteIds: string[];
+  params: NoticeParams;
+  state: OutboxState;
+  attempts: number;
+  lastError: string | null;
+  notBefore: number;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+  messageId: string;
+}
+
+interface Row {
+  id: number;
+  channel: string;
+  kind: string;
+  recipient: string;
+  invite_ids: string;
+  params: string;
+  state: string;
+  attempts: number;
+  last_error: string | null;
+  not_before: number;
+  created_at: number;
+  updated_at: number;
+  sent_at: number | null;
+  message_id: string;
+}
+
+function toRow(r: Row): OutboxRow {
+  return {
+    id: r.id,
+    channel: r.channel as Channel,
+    kind: r.kind as NoticeKind,
+    recipient: r.recipient,
+    inviteIds: JSON.parse(r.invite_ids) as string[],
+    params: JSON.parse(r.params) as NoticeParams,
+    state: r.state as OutboxState,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    notBefore: r.not_before,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    sentAt: r.sent_at,
+    messageId: r.message_id,
+  };
+}
+
+export interface OutboxOptions {
+  clock?: () => number;
+  /** `pending` notices to one admin within this window are folded into one (default 30 s) */
+  foldWindowMs?: number;
+  /** the domain part of Message-IDs */
+  idDomain?: string;
+}
+
+export class SqliteOutbox implements NoticeQueue {
+  readonly #clock: () => number;
+  readonly #fold: number;
+  readonly #idDomain: string;
+  readonly #insert;
+  readonly #lastPending;
+  readonly #appendIds;
+  readonly #due;
+  readonly #markSending;
+  readonly #markSent;
+  readonly #markRetry;
+  readonly #markFailed;
+  readonly #requeue;
+  readonly #get;
+  readonly #retry;
+  readonly #list;
+  readonly #listState;
+
+  constructor(
+    private readonly db: Db,
+    opts: OutboxOptions = {},
+  ) {
+    this.#clock = opts.clock ?? Date.now;
+    this.#fold = opts.foldWindowMs ?? 30_000;
+    this.#idDomain = opts.idDomain ?? 'xmpp-invites.invalid';
+    this.#insert = db.prepare(`INSERT INTO outbox (channel, kind, recipient, invite_ids, params, state, not_before, created_at, updated_at, message_id)
+      VALUES (@channel, @kind, @recipient, @inviteIds, @params, 'queued', @notBefore, @now, @now, @messageId)`);
+    this.#lastPending = db.prepare<[string, string], Row>(
+      `SELECT * FROM outbox WHERE recipient = ? AND channel = ? AND kind = 'pending' ORDER BY id DESC LIMIT 1`,
+    );
+    this.#appendIds = db.prepare(`UPDATE outbox SET invite_ids = @inviteIds, updated_at = @now WHERE id = @id AND state = 'queued'`);
+    this.#due = db.prepare<[number, number], Row>(`SELECT * FROM outbox WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?`);
+    this.#markSending = db.prepare(`UPDATE outbox SET state = 'sending', updated_at = ? WHERE id = ? AND state = 'queued'`);
+    this.#markSent = db.prepare(`UPDATE outbox SET state = 'sent', sent_at = @now, updated_at = @now, attempts = attempts + 1, last_error = NULL WHERE id = @id AND state = 'sending'`);
+    this.#markRetry = db.prepare(`UPDATE outbox SET state = 'queued', attempts = attempts + @counted, last_error = @error, not_before = @notBefore, updated_at = @now WHERE id = @id AND state = 'sending'`);
+    this.#markFailed = db.prepare(`UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = @error, updated_at = @now WHERE id = @id AND state = 'sending'`);
+    this.#requeue = db.prepare(`UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending'`);
+    this.#get = db.prepare<[number], Row>('SELECT * FROM outbox WHERE id = ?');
+    this.#retry = db.prepare(`UPDATE outbox SET state = 'queued', not_before = @now, attempts = 0, updated_at = @now WHERE id = @id AND state = 'failed'`);
+    this.#list = db.prepare<[number], Row>('SELECT * FROM outbox ORDER BY id DESC LIMIT ?');
+    this.#listState = db.prepare<[string, number], Row>('SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?');
+  }
+
+  enqueue(notice: Notice): void {
+    const now = this.#clock();
+    let notBefore = now;
+    if (notice.kind === 'pending') {
+      // The first pending notice goes at once; later ones within the window are folded into one
+      // message sent when the window ends, so admins are not flooded.
+      const last = this.#lastPending.get(notice.recipient, notice.channel);
+      if (last && last.state === 'queued' && last.not_before > now) {
+        const ids = [...new Set([...(JSON.parse(last.invite_ids) as string[]), ...notice.inviteIds])];
+        this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
+        return;
+      }
+      if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
+    }
+    this.#insert.run({
+      channel: notice.channel,
+      kind: notice.kind,
+      recipient: notice.recipient,
+      inviteIds: JSON.stringify(notice.inviteIds),
+      params: JSON.stringify(notice.params ?? {}),
+      notBefore,
+      now,
+      messageId: `${randomBytes(12).toString('hex')}@${this.#idDomain}`,
+    });
+  }
+
+  /** Takes up to `limit` due rows, moving them to `sending` in one transaction. */
+  claimDue(limit: number): OutboxRow[] {
+    return this.db
+      .transaction(() => {
+        const now = this.#clock();
+        const rows = this.#due.all(now, limit);
+        return rows.filter((r) => this.#markSending.run(now, r.id).changes === 1).map((r) => toRow({ ...r, state: 'sending' }));
+      })
+      .immediate();
+  }
+
+  markSent(id: number): void {
+    this.#markSent.run({ id, now: this.#clock() });
+  }
+
+  /** Back to the queue; `counted` false when the failure was not the message's (not connected). */
+  markRetry(id: number, error: string, notBefore: number, counted = true): void {
+    this.#markRetry.run({ id, error, notBefore, counted: counted ? 1 : 0, now: this.#clock() });
+  }
+
+  markFailed(id: number, error: string): void {
+    this.#markFailed.run({ id, error, now: this.#clock() });
+  }
+
+  /** After a crash: rows left in `sending` are sent again (at least once). */
+  requeueSending(): number {
+    return this.#requeue.run(this.#clock()).changes;
+  }
+
+  get(id: number): OutboxRow | undefined {
+    const r = this.#get.get(id);
+    return r ? toRow(r) : undefined;
+  }
+
+  /** A failed row goes back to the queue with its attempts reset. */
+  retry(id: number): boolean {
+    return this.#retry.run({ id, now: this.#clock() }).changes === 1;
+  }
+
+  list(opts: { state?: OutboxState; channel?: Channel; limit?: number } = {}): OutboxRow[] {
+    const limit = opts.limit ?? 100;
+    const rows = opts.state ? this.#listState.all(opts.state, limit * 4) : this.#list.all(limit * 4);
+    return rows
+      .map(toRow)
+      .filter((r) => !opts.channel || r.channel === opts.channel)
+      .slice(0, limit);
+  }
+}
