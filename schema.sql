@@ -123,3 +123,6 @@ CREATE INDEX outbox_due ON outbox (state, not_before);
 CREATE INDEX outbox_recipient ON outbox (recipient, kind, created_at);
 CREATE TRIGGER outbox_never_deleted BEFORE DELETE ON outbox
 BEGIN SELECT RAISE(ABORT, 'outbox rows are never deleted'); END;
+
+-- migration 4: the approval queue is read oldest first, page by page
+CREATE INDEX invites_state_created ON invites (state, created_at, id);

@@ -8,6 +8,10 @@ import type { InviteService } from './domain/invites';
 import { isLocalUser } from './domain/jid';
 import { createAccountCommand } from './handlers/commands/create-account';
 import { newInviteCommand } from './handlers/commands/new-invite';
+import { listCommand } from './handlers/commands/list';
+import { mineCommand } from './handlers/commands/mine';
+import { pendingCommand } from './handlers/commands/pending';
+import { statsCommand } from './handlers/commands/stats';
 import { registerDisco } from './handlers/disco';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
@@ -112,7 +116,13 @@ export class App {
     });
 
     // Order matters only where handlers share a route; each feature registers its own.
-    this.adhoc.add(newInviteCommand(this.services)).add(createAccountCommand(this.services));
+    this.adhoc
+      .add(newInviteCommand(this.services))
+      .add(createAccountCommand(this.services))
+      .add(mineCommand(this.services))
+      .add(pendingCommand(this.services))
+      .add(listCommand(this.services))
+      .add(statsCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(this.requester(ctx.from), command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);

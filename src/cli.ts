@@ -13,6 +13,7 @@ import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type Inv
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { openDatabase, type Db } from './store/database';
 import { inviteServiceFor } from './services';
+import { statsLines } from './handlers/commands/stats';
 
 export class UsageError extends Error {}
 
@@ -36,6 +37,7 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
+  stats [--json]
 
 Every command takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
 
@@ -305,6 +307,26 @@ function inviteResend(args: string[], io: Io): number {
   });
 }
 
+function statsCommandCli(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  noPositionals(positionals);
+  return withContext(values, io, ({ invites }) => {
+    const stats = invites.stats(1000);
+    if (values.json) {
+      io.out(JSON.stringify(stats, null, 2));
+      return 0;
+    }
+    const lines = statsLines(stats);
+    io.out('Invites by state:');
+    for (const l of lines.states) io.out(`  ${l}`);
+    io.out('Delivery:');
+    for (const l of lines.delivery) io.out(`  ${l}`);
+    io.out('Per inviter (created → approved → used → accounts):');
+    for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
+    return 0;
+  });
+}
+
 function configCheck(args: string[], io: Io): number {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
@@ -337,12 +359,13 @@ const COMMANDS: Record<string, Handler> = {
   'invite reject': inviteReject,
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
+  stats: statsCommandCli,
 };
 
 export async function run(argv: string[], io: Io): Promise<number> {
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && first !== 'config' && first !== 'invite' ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.out(USAGE);
     return first ? 0 : 2;

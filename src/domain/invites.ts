@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import { emailKey, normalizeBareJid } from './jid';
-import type { Clock, InviteFilter, InviteStore } from './ports';
+import type { Clock, InviteFilter, InviteStats, InviteStore } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import {
@@ -190,6 +190,10 @@ export class InviteService {
     return this.store.countInvites(filter, this.clock());
   }
 
+  stats(funnelLimit = 50): InviteStats {
+    return this.store.stats(this.clock(), funnelLimit);
+  }
+
   events(id: string): InviteEvent[] {
     return this.store.listEvents(id);
   }
@@ -320,7 +324,8 @@ export class InviteService {
       const generation = invite.generation + 1;
       this.store.updateInvite(id, ACTIVE, { generation });
       this.#event(id, 'resent', actor, null, { generation });
-      const updated = { ...invite, generation };
+      // The new token goes to the invitee again wherever the invitation was delivered.
+      const updated = this.#deliverInvitation({ ...invite, generation });
       return { invite: updated, links: this.links(updated) };
     });
   }

@@ -12,6 +12,17 @@ export interface InviteFilter {
   expiryUnrecorded?: boolean;
   /** oldest first (default: newest first) */
   oldestFirst?: boolean;
+  /** with oldestFirst: only invites after this one in that order (keyset paging) */
+  after?: { createdAt: number; id: string };
+}
+
+export interface InviteStats {
+  /** per shown state, `expired` derived */
+  states: Record<string, number>;
+  /** per channel and delivery state, of invites with an invitee on that channel */
+  delivery: { email: Record<string, number>; message: Record<string, number> };
+  /** per inviter: created, approved, used at least once, accounts made */
+  funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
 }
 
 export type InvitePatch = Partial<
@@ -43,6 +54,7 @@ export interface InviteStore {
   listInvites(filter: InviteFilter, now: number): Invite[];
   countInvites(filter: InviteFilter, now: number): number;
   listEvents(inviteId: string): InviteEvent[];
+  stats(now: number, funnelLimit: number): InviteStats;
   /** Spends one use without a claim (contact use): false when none is left or the state is wrong. */
   spendDirectUse(id: string, at: number): boolean;
   /** A pending or open, unexpired account-locked invite reserving `username`. */

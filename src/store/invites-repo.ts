@@ -1,5 +1,5 @@
 /** The invites and events tables behind the domain's InviteStore port. Every statement is prepared. */
-import type { InviteFilter, InvitePatch, InviteStore } from '../domain/ports';
+import type { InviteFilter, InvitePatch, InviteStats, InviteStore } from '../domain/ports';
 import type { Delivery, Invite, InviteEvent, InviteKind, InviteSource, InviteState, EventType } from '../domain/types';
 import type { Db } from './database';
 
@@ -92,6 +92,11 @@ function where(filter: InviteFilter, now: number): { sql: string; params: Record
   else if (filter.state) parts.push('state = @state');
   if (filter.state && filter.state !== 'expired') params.state = filter.state;
   if (filter.expiryUnrecorded) parts.push('expiry_recorded = 0');
+  if (filter.after) {
+    parts.push('(created_at > @afterAt OR (created_at = @afterAt AND id > @afterId))');
+    params.afterAt = filter.after.createdAt;
+    params.afterId = filter.after.id;
+  }
   if (filter.inviter) {
     parts.push('inviter = @inviter');
     params.inviter = filter.inviter;
@@ -198,6 +203,20 @@ export class SqliteInviteStore implements InviteStore {
 
   spendDirectUse(id: string, at: number): boolean {
     return this.#spendDirect.run({ id, at }).changes === 1;
+  }
+
+  stats(now: number, funnelLimit: number): InviteStats {
+    const states: Record<string, number> = {};
+    for (const r of this.#prepared(`SELECT CASE WHEN state IN ('pending', 'open') AND expires_at <= @now THEN 'expired' ELSE state END AS s,
+        count(*) AS n FROM invites GROUP BY s`).all({ now }) as { s: string; n: number }[]) states[r.s] = r.n;
+    const delivery = { email: {} as Record<string, number>, message: {} as Record<string, number> };
+    for (const r of this.#prepared(`SELECT email_delivery AS d, count(*) AS n FROM invites WHERE invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
+    for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
+    const funnel = this.#prepared(`SELECT inviter, count(*) AS created, count(approved_at) AS approved,
+        sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
+        sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts
+      FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
+    return { states, delivery, funnel };
   }
 
   findReservation(username: string, now: number): Invite | undefined {

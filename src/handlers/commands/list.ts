@@ -1,0 +1,106 @@
+/**
+ * "All invites" (urn:xmpp-invites:0#list, admins): filter by state, inviter and invitee, see the
+ * matching invites newest first, and revoke any of them.
+ */
+import { isInviteError } from '../../errors';
+import { normalizeBareJid, emailKey } from '../../domain/jid';
+import { SHOWN_STATES, shownState, type ShownState } from '../../domain/types';
+import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
+import { dataForm, type FieldSpec } from '../../xmpp/forms';
+import { NODES } from '../../xmpp/ns';
+import { actorOf, type Services } from '../services';
+import { listLine } from './describe';
+
+const SHOWN = 50;
+
+interface Filter {
+  state?: ShownState;
+  inviter?: string;
+  invitee?: string;
+}
+
+function filterForm(values: Filter = {}, notes: Note[] = []): Step {
+  return {
+    status: 'executing',
+    notes,
+    form: dataForm({
+      type: 'form',
+      title: 'All invites',
+      instructions: 'Leave a filter empty to match everything.',
+      formType: NODES.list,
+      fields: [
+        {
+          var: 'state',
+          type: 'list-single',
+          label: 'State',
+          value: values.state ?? 'any',
+          options: [{ value: 'any', label: 'any' }, ...SHOWN_STATES.map((s) => ({ value: s, label: s }))],
+        },
+        { var: 'inviter', type: 'jid-single', label: 'Inviter', value: values.inviter },
+        { var: 'invitee', type: 'text-single', label: 'Invitee (e-mail address or JID)', value: values.invitee },
+      ],
+    }),
+    actions: { allowed: ['next'], execute: 'next' },
+    state: { stage: 'filter' },
+  };
+}
+
+export function listCommand({ invites }: Services): CommandDef {
+  return {
+    node: NODES.list,
+    name: 'All invites',
+    allowed: (req) => req.isLocal && req.isAdmin,
+    start: () => filterForm(),
+    next(req, { action, form, state }) {
+      const stage = (state as { stage: string; filter?: Filter }).stage;
+      if (stage === 'filter' || action === 'prev') {
+        if (action === 'prev') return filterForm((state as { filter?: Filter }).filter);
+        const filter: Filter = {};
+        const errors: Note[] = [];
+        const st = form?.text('state');
+        if (st && st !== 'any') {
+          if ((SHOWN_STATES as readonly string[]).includes(st)) filter.state = st as ShownState;
+          else errors.push({ type: 'error', text: `Unknown state ${st}` });
+        }
+        const inviter = form?.text('inviter');
+        if (inviter) {
+          const jid = normalizeBareJid(inviter);
+          if (jid) filter.inviter = jid;
+          else errors.push({ type: 'error', text: `Not a JID: ${inviter}` });
+        }
+        const invitee = form?.text('invitee');
+        if (invitee) filter.invitee = normalizeBareJid(invitee) ?? emailKey(invitee);
+        if (errors.length) return filterForm({ ...filter, inviter, invitee }, errors);
+        const now = Date.now();
+        const found = invites.list({ ...filter, limit: SHOWN });
+        const total = invites.count(filter);
+        const active = found.filter((i) => ['pending', 'open'].includes(shownState(i, now)));
+        const fields: FieldSpec[] = [
+          { type: 'fixed', value: total > SHOWN ? `${total} invites match; the ${SHOWN} newest:` : `${total} invite(s) match.` },
+          ...found.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, now) })),
+        ];
+        if (active.length) fields.push({ var: 'revoke', type: 'list-multi', label: 'Revoke', options: active.map((i) => ({ value: i.id, label: listLine(i, now) })) });
+        fields.push({ var: 'reason', type: 'text-single', label: 'Reason for revoking (kept in the log)' });
+        return {
+          status: 'executing',
+          form: dataForm({ type: 'form', title: 'All invites', formType: NODES.list, fields }),
+          actions: { allowed: ['prev', 'complete'], execute: 'complete' },
+          state: { stage: 'results', filter },
+        };
+      }
+      const actor = actorOf(req);
+      const reason = form?.text('reason') ?? null;
+      const notes: Note[] = [];
+      for (const id of form?.all('revoke') ?? []) {
+        try {
+          const { changed } = invites.revoke(actor, id, reason);
+          notes.push({ type: 'info', text: changed ? `${id} revoked.` : `${id} was already revoked.` });
+        } catch (err) {
+          if (!isInviteError(err)) throw err;
+          notes.push({ type: 'warn', text: `${id}: ${err.message}` });
+        }
+      }
+      return { status: 'completed', notes: notes.length ? notes : [{ type: 'info', text: 'Nothing changed.' }] };
+    },
+  };
+}
