@@ -1,6 +1,6 @@
 /**
- * Runs the real service in-process against a real Prosody, with its logs captured in memory so that
- * tests can read them (and check that no secret ever reaches them).
+ * Runs the real service in-process against a real server (Prosody or ejabberd), with its logs
+ * captured in memory so that tests can read them (and check that no secret ever reaches them).
  */
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +9,6 @@ import { App, type AppOptions } from '../../src/app';
 import { configSecrets, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { testConfig } from './fixtures';
-import type { TestProsody } from './prosody';
 
 export const COMPONENT = 'invites.localhost';
 export const COMPONENT_SECRET = 'component-secret-for-tests-9b1e';
@@ -32,12 +31,19 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-export function serviceConfig(prosody: TestProsody, overrides: Record<string, unknown> = {}, dir?: string): Config {
-  const base = dir ?? mkdtempSync(join(prosody.dir, 'service-'));
+/** What the service needs to know of a test server (TestProsody, TestEjabberd). */
+export interface TestServer {
+  host: string;
+  dir: string;
+  componentUrl(): string;
+}
+
+export function serviceConfig(server: TestServer, overrides: Record<string, unknown> = {}, dir?: string): Config {
+  const base = dir ?? mkdtempSync(join(server.dir, 'service-'));
   return testConfig(
     {
-      component: { server: prosody.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET },
-      host: prosody.host,
+      component: { server: server.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET },
+      host: server.host,
       database: join(base, 'invites.sqlite'),
       ...overrides,
     },
