@@ -126,3 +126,56 @@ BEGIN SELECT RAISE(ABORT, 'outbox rows are never deleted'); END;
 
 -- migration 4: the approval queue is read oldest first, page by page
 CREATE INDEX invites_state_created ON invites (state, created_at, id);
+
+-- migration 5: duplicates, invite requests carried in presence, subscriptions, opt-outs, reminders
+-- Who is invited, compared as the duplicate rule says: an e-mail key (domain lower-cased, local part
+-- case-folded) or a normalised bare JID.
+ALTER TABLE invites ADD COLUMN invitee_key TEXT;
+-- 'inviter|invitee_key' while the invite is pending or open and its expiry is not recorded: the
+-- unique index makes a second such invite impossible, whatever door and however many at once.
+ALTER TABLE invites ADD COLUMN active_key TEXT;
+-- when the one reminder before expiry was queued
+ALTER TABLE invites ADD COLUMN reminded_at INTEGER;
+UPDATE invites SET invitee_key = coalesce(invitee_email_key, invitee_jid);
+UPDATE invites SET active_key = inviter || '|' || invitee_key
+  WHERE inviter IS NOT NULL AND invitee_key IS NOT NULL AND state IN ('pending', 'open') AND expiry_recorded = 0;
+CREATE UNIQUE INDEX invites_active_pair ON invites (active_key) WHERE active_key IS NOT NULL;
+CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at);
+-- Leaving pending/open, or recording expiry, ends the invite's hold on the pair.
+CREATE TRIGGER invites_release_pair AFTER UPDATE OF state, expiry_recorded ON invites
+  WHEN NEW.active_key IS NOT NULL AND (NEW.state NOT IN ('pending', 'open') OR NEW.expiry_recorded = 1)
+BEGIN UPDATE invites SET active_key = NULL WHERE id = NEW.id; END;
+
+-- Each <invite-request/> is processed once per sender, ever: its id attribute, or a hash of its
+-- canonical form.
+CREATE TABLE invite_requests (
+  sender      TEXT NOT NULL,
+  request_key TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  -- JSON: the per-invitee outcome sent back in the acknowledgement
+  result      TEXT NOT NULL,
+  PRIMARY KEY (sender, request_key)
+);
+CREATE TRIGGER invite_requests_never_deleted BEFORE DELETE ON invite_requests
+BEGIN SELECT RAISE(ABORT, 'invite requests are never deleted'); END;
+
+-- The component's own record of presence subscriptions with local users (RFC 6121 states).
+CREATE TABLE subscriptions (
+  jid         TEXT PRIMARY KEY,
+  -- does the user receive our presence (from), do we receive theirs (to)
+  subscription TEXT NOT NULL CHECK (subscription IN ('none', 'from', 'to', 'both')),
+  -- we asked to subscribe to the user and wait for the answer
+  pending_out INTEGER NOT NULL DEFAULT 0 CHECK (pending_out IN (0, 1)),
+  updated_at  INTEGER NOT NULL
+);
+
+-- "Never invite me again": a keyed hash of the e-mail key (or JID), so the list of addresses that
+-- opted out cannot be read back from the database.
+CREATE TABLE opt_outs (
+  address_hash TEXT PRIMARY KEY,
+  created_at   INTEGER NOT NULL,
+  -- the invite whose page it was done on
+  invite_id    TEXT REFERENCES invites (id)
+);
+CREATE TRIGGER opt_outs_never_deleted BEFORE DELETE ON opt_outs
+BEGIN SELECT RAISE(ABORT, 'opt-outs are never deleted'); END;

@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'wrong-state'
   /** a limit was reached */
   | 'limit-reached'
+  /** the same inviter already has a pending or open invite for this invitee */
+  | 'duplicate'
+  /** the invitee asked never to be invited again */
+  | 'opted-out'
   /** a dependency (the XMPP server) cannot be reached now */
   | 'unavailable'
   /** an unexpected failure */
@@ -35,6 +39,8 @@ export class InviteError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** details for adapters, e.g. the existing invite of a duplicate */
+    readonly detail?: Record<string, string>,
   ) {
     super(message);
     this.name = 'InviteError';

@@ -123,8 +123,15 @@ export class InviteService {
     const inviteeJid = req.jid === undefined ? null : normalizeBareJid(req.jid);
     if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`);
     const pending = this.needsApproval(actor, kind);
+    const email = req.email === undefined || req.email === '' ? null : req.email;
+    const inviteeKey = email !== null ? emailKey(email) : inviteeJid;
+    const activeKey = inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
 
     return this.store.transaction(() => {
+      if (inviteeKey !== null && this.store.isOptedOut(this.tokens.addressHash(inviteeKey))) {
+        throw new InviteError('opted-out', `${email ?? inviteeJid} asked not to be invited again`);
+      }
+      if (activeKey !== null) this.#checkDuplicate(activeKey);
       if (username !== null) {
         const holder = this.store.findReservation(username, now);
         if (holder) throw new InviteError('conflict', `The username ${username} is reserved by another invite`);
@@ -134,10 +141,13 @@ export class InviteService {
         state: pending ? 'pending' : 'open',
         inviter,
         source: req.source,
-        inviteeEmail: req.email ?? null,
-        inviteeEmailKey: req.email ? emailKey(req.email) : null,
+        inviteeEmail: email,
+        inviteeEmailKey: email !== null ? emailKey(email) : null,
         inviteeJid,
         inviteeName: req.name ?? null,
+        inviteeKey,
+        activeKey,
+        remindedAt: null,
         username,
         note: req.note ?? null,
         rosterSubscription: req.rosterSubscription ?? false,
@@ -338,11 +348,7 @@ export class InviteService {
     return this.store.transaction(() => {
       const now = this.clock();
       const due = this.store.listInvites({ state: 'expired', expiryUnrecorded: true, limit, oldestFirst: true }, now);
-      for (const invite of due) {
-        this.store.updateInvite(invite.id, ACTIVE, { expiryRecorded: true, endedAt: now });
-        this.#event(invite.id, 'expired', 'system', null, { state: invite.state });
-        if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'expired', recipient: invite.inviter, inviteIds: [invite.id] });
-      }
+      for (const invite of due) this.#recordExpiry(invite);
       return due;
     });
   }
@@ -367,6 +373,66 @@ export class InviteService {
     });
   }
 
+  /**
+   * The duplicate rule: one pending or open, unexpired invite per inviter and invitee, whatever
+   * door it came through. An expired one is recorded as expired here, which frees the pair; the
+   * unique index on active_key is the guard against races.
+   */
+  #checkDuplicate(activeKey: string): void {
+    const existing = this.store.findActivePair(activeKey);
+    if (!existing) return;
+    if (isExpired(existing, this.clock())) {
+      this.#recordExpiry(existing);
+      return;
+    }
+    throw new InviteError('duplicate', `There is already a ${existing.state} invite (${existing.id}) for ${existing.inviteeEmail ?? existing.inviteeJid}`, {
+      id: existing.id,
+      state: existing.state,
+    });
+  }
+
+  #recordExpiry(invite: Invite): void {
+    const now = this.clock();
+    this.store.updateInvite(invite.id, ACTIVE, { expiryRecorded: true, endedAt: now });
+    this.#event(invite.id, 'expired', 'system', null, { state: invite.state });
+    if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'expired', recipient: invite.inviter, inviteIds: [invite.id] });
+  }
+
+  /**
+   * The invitee says no (landing page): only for invites with a known invitee and one use, so that
+   * nobody holding a shared link can kill it for others. The inviter is told, with the reason.
+   * `neverAgain` also records a hashed opt-out of the address, honoured by every way of inviting.
+   */
+  decline(token: string, reason: string | null, neverAgain = false): Invite {
+    return this.store.transaction(() => {
+      const invite = this.findByToken(token);
+      if (!invite) throw new InviteError('invite-not-found', 'This invite is not valid');
+      if (!invite.inviteeKey || invite.maxUses !== 1) {
+        throw new InviteError('forbidden', 'This invite is a shared link: it cannot be declined for everyone');
+      }
+      const now = this.clock();
+      let declined = invite;
+      if (ACTIVE.includes(invite.state) && !isExpired(invite, now)) {
+        const patch = { state: 'declined' as const, endedAt: now };
+        this.store.updateInvite(invite.id, ACTIVE, patch);
+        this.#event(invite.id, 'declined', invite.inviteeKey, reason, neverAgain ? { optOut: true } : null);
+        if (invite.inviter) {
+          this.notices.enqueue({ channel: 'xmpp', kind: 'declined', recipient: invite.inviter, inviteIds: [invite.id], params: { reason } });
+        }
+        declined = { ...invite, ...patch };
+      } else if (!neverAgain) {
+        throw new InviteError('invite-not-found', `This invite has been ${isExpired(invite, now) ? 'expired' : invite.state}`);
+      }
+      if (neverAgain) this.store.addOptOut(this.tokens.addressHash(invite.inviteeKey), invite.id, now);
+      return declined;
+    });
+  }
+
+  /** Whether the address (e-mail key or bare JID) asked never to be invited again. */
+  isOptedOut(inviteeKey: string): boolean {
+    return this.store.isOptedOut(this.tokens.addressHash(inviteeKey));
+  }
+
   /** The admins told about a pending invite: all but its inviter, unless that leaves nobody. */
   #tellAdmins(invite: Invite): void {
     const others = this.policy.admins.filter((a) => a !== invite.inviter);
@@ -375,12 +441,24 @@ export class InviteService {
     }
   }
 
-  /** An approved invite with a JID invitee is sent to that JID (XEP-0379 style invitation). */
+  /**
+   * An open invite with a known invitee is delivered to them: a message to a JID, an e-mail to an
+   * address. Pending invites wait: nothing is sent before an admin approves.
+   */
   #deliverInvitation(invite: Invite): Invite {
-    if (invite.state !== 'open' || !invite.inviteeJid) return invite;
-    this.notices.enqueue({ channel: 'xmpp', kind: 'invitation', recipient: invite.inviteeJid, inviteIds: [invite.id] });
-    this.store.updateInvite(invite.id, ACTIVE, { messageDelivery: 'queued' });
-    return { ...invite, messageDelivery: 'queued' };
+    if (invite.state !== 'open') return invite;
+    let delivered = invite;
+    if (invite.inviteeJid) {
+      this.notices.enqueue({ channel: 'xmpp', kind: 'invitation', recipient: invite.inviteeJid, inviteIds: [invite.id] });
+      this.store.updateInvite(invite.id, ACTIVE, { messageDelivery: 'queued' });
+      delivered = { ...delivered, messageDelivery: 'queued' };
+    }
+    if (invite.inviteeEmail) {
+      this.notices.enqueue({ channel: 'email', kind: 'invitation', recipient: invite.inviteeEmail, inviteIds: [invite.id] });
+      this.store.updateInvite(invite.id, ACTIVE, { emailDelivery: 'queued' });
+      delivered = { ...delivered, emailDelivery: 'queued' };
+    }
+    return delivered;
   }
 
   #inviterOf(actor: Actor, req: CreateRequest): string | null {

@@ -39,6 +39,7 @@ export type InvitePatch = Partial<
     | 'expiryRecorded'
     | 'emailDelivery'
     | 'messageDelivery'
+    | 'remindedAt'
   >
 >;
 
@@ -57,6 +58,11 @@ export interface InviteStore {
   stats(now: number, funnelLimit: number): InviteStats;
   /** Spends one use without a claim (contact use): false when none is left or the state is wrong. */
   spendDirectUse(id: string, at: number): boolean;
+  /** The invite holding the pair inviter|invitee (pending or open, expiry not recorded). */
+  findActivePair(activeKey: string): Invite | undefined;
+  isOptedOut(addressHash: string): boolean;
+  /** false when the address had already opted out */
+  addOptOut(addressHash: string, inviteId: string | null, at: number): boolean;
   /** A pending or open, unexpired account-locked invite reserving `username`. */
   findReservation(username: string, now: number): Invite | undefined;
 }

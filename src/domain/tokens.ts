@@ -47,6 +47,11 @@ export class TokenCodec {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
+  /** A keyed hash of an address (e-mail key or JID) for the opt-out list: not reversible without the key. */
+  addressHash(key: string): string {
+    return createHmac('sha256', this.#key).update(`xmpp-invites/opt-out/v1\0${key}`).digest('base64url');
+  }
+
   #mac(id: string, generation: number): Buffer {
     return createHmac('sha256', this.#key)
       .update(`xmpp-invites/token/v1\0${id}\0${generation}`)

@@ -26,6 +26,11 @@ export interface Invite {
   inviteeEmailKey: string | null;
   inviteeJid: string | null;
   inviteeName: string | null;
+  /** the invitee as the duplicate rule compares them: e-mail key or bare JID */
+  inviteeKey: string | null;
+  /** inviter|inviteeKey while pending or open (the database keeps it unique) */
+  activeKey: string | null;
+  remindedAt: number | null;
   username: string | null;
   note: string | null;
   rosterSubscription: boolean;

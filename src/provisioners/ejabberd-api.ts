@@ -3,6 +3,13 @@
  * `check_account`, and `add_rosteritem` for the contact rule. Restrict the API to loopback and to
  * these three commands with `api_permissions` (see the README).
  *
+ * Answers of ejabberd 23.01 (checked): `register` → 200 and a message, 409 when the username is
+ * taken, 500 with a JSON error for other refusals (e.g. a malformed username); `check_account` →
+ * 200 with `0` (exists) or `1` (does not); `add_rosteritem` (arguments `group`, a string, in
+ * 23.01) → 200 with `0`, or `1` when it failed. A 404 means the URL is not mod_http_api
+ * ("Endpoint not found"), 403 that api_permissions refuses the command, 400 bad arguments: none of
+ * them says anything about the account.
+ *
  * References: https://docs.ejabberd.im/developer/ejabberd-api/admin-api/
  */
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
@@ -35,10 +42,14 @@ export class EjabberdApiProvisioner implements Provisioner {
 
   async accountExists(username: string): Promise<boolean> {
     const res = await this.#call('check_account', { user: username, host: this.host });
-    // check_account is a rescode command: 0 when the account exists, 1 when it does not.
-    if (res.status === 200) return res.body.trim() === '0';
-    if (res.status === 404) return false;
-    throw new ProvisionUnclear(`check_account: HTTP ${res.status}`);
+    // check_account is a rescode command: 0 when the account exists, 1 when it does not. Anything
+    // else (a 404 from a wrong URL, a 403 from api_permissions, a proxy's page) is no answer.
+    if (res.status === 200) {
+      const code = res.body.trim();
+      if (code === '0') return true;
+      if (code === '1') return false;
+    }
+    throw new ProvisionUnclear(`check_account: HTTP ${res.status}: ${res.body.slice(0, 200)}`);
   }
 
   async linkContacts(a: string, b: string): Promise<void> {
@@ -49,7 +60,8 @@ export class EjabberdApiProvisioner implements Provisioner {
       const [localuser, localhost] = owner.split('@');
       const [user, host] = contact.split('@');
       const res = await this.#call('add_rosteritem', { localuser, localhost, user, host, nick: '', group: '', subs: 'both' });
-      if (res.status !== 200) throw new Error(`add_rosteritem: HTTP ${res.status}`);
+      // A rescode command: HTTP 200 with 1 means it failed.
+      if (res.status !== 200 || res.body.trim() !== '0') throw new Error(`add_rosteritem: HTTP ${res.status}: ${res.body.slice(0, 200)}`);
     }
   }
 

@@ -11,6 +11,13 @@
  *   error `conflict`.
  * Only "Account already exists" and `conflict` mean the username is taken.
  *
+ * Whether an account exists: Prosody's `user-stats` answers "User does not exist" for a missing
+ * account. ejabberd 23.01's `user-stats` does not look the account up at all: it answers a missing
+ * account with the same completed form (roster size 0, no resources) as an existing one. So a
+ * `user-stats` without an error note is confirmed with ejabberd's own list of the host's users
+ * (mod_configure's disco#items node `all users`, which it shows to the same admins); a server
+ * without that node (Prosody answers `item-not-found`) is taken at its `user-stats` word.
+ *
  * References: https://xmpp.org/extensions/xep-0133.html §4.1 (add-user), §4.19 (user-stats)
  */
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
@@ -34,6 +41,10 @@ const ADD_USER = `${NS.adminCommands}#add-user`;
 const USER_STATS = `${NS.adminCommands}#user-stats`;
 const ALREADY_EXISTS = /already exists/i;
 const DOES_NOT_EXIST = /does not exist|not found|no such user/i;
+/** ejabberd's (mod_configure) disco node listing the host's users. */
+const ALL_USERS = 'all users';
+/** Answers of a server that has no such node. */
+const NO_USER_LIST = new Set(['item-not-found', 'feature-not-implemented', 'service-unavailable']);
 
 export class Xep0133Provisioner implements Provisioner {
   readonly name = 'xep-0133';
@@ -82,9 +93,62 @@ export class Xep0133Provisioner implements Provisioner {
       throw new ProvisionUnclear(`user-stats: ${(err as Error).message}`);
     }
     const error = errorNote(reply);
-    if (error === undefined) return true;
-    if (DOES_NOT_EXIST.test(error)) return false;
-    throw new ProvisionUnclear(`user-stats: ${error}`);
+    if (error !== undefined) {
+      if (DOES_NOT_EXIST.test(error)) return false;
+      throw new ProvisionUnclear(`user-stats: ${error}`);
+    }
+    return (await this.#inUserList(username)) ?? true;
+  }
+
+  /**
+   * Is the account in ejabberd's `all users` list? undefined when the server has no such list.
+   *
+   * ejabberd lists up to 100 users as items (`jid`); above that it lists ranges of the sorted list
+   * (node `all users/@FROM-TO`, name `first@host -- last@host`), each a node of its own. Users
+   * are sorted by localpart, byte by byte. The top list is one snapshot, so a username that no
+   * range brackets does not exist; a range is fetched in a second request, and an absence there
+   * counts only when the fetched items still bracket the username (registrations in between shift
+   * the positions): otherwise the lookup starts again.
+   */
+  async #inUserList(username: string): Promise<boolean | undefined> {
+    const target = Buffer.from(username, 'utf8');
+    const isTarget = (jid: string | undefined) => {
+      const user = splitJid(jid);
+      return !!user && user.domain === this.host.toLowerCase() && user.local.equals(target);
+    };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      let top: Element[];
+      try {
+        top = await this.#items(ALL_USERS);
+      } catch (err) {
+        if (isIqError(err) && NO_USER_LIST.has(err.condition)) return undefined;
+        throw new ProvisionUnclear(`${ALL_USERS}: ${(err as Error).message}`);
+      }
+      const ranges = top.filter((i) => i.attrs.node?.startsWith(`${ALL_USERS}/`));
+      if (ranges.length === 0) return top.some((i) => isTarget(i.attrs.jid));
+      const range = ranges.find((r) => {
+        const [first, last] = String(r.attrs.name ?? '').split(' -- ').map(splitJid);
+        return !!first && !!last && Buffer.compare(first.local, target) <= 0 && Buffer.compare(target, last.local) <= 0;
+      });
+      if (!range) return false;
+      let items: Element[];
+      try {
+        items = await this.#items(range.attrs.node!);
+      } catch (err) {
+        throw new ProvisionUnclear(`${range.attrs.node}: ${(err as Error).message}`);
+      }
+      if (items.some((i) => isTarget(i.attrs.jid))) return true;
+      const locals = items.map((i) => splitJid(i.attrs.jid)?.local).filter((l): l is Buffer => !!l);
+      if (locals.length > 0 && Buffer.compare(locals[0], target) < 0 && Buffer.compare(target, locals[locals.length - 1]) < 0) return false;
+    }
+    throw new ProvisionUnclear(`${ALL_USERS}: the list kept changing`);
+  }
+
+  async #items(node: string): Promise<Element[]> {
+    const reply = await this.request(xml('iq', { type: 'get', to: this.host }, xml('query', { xmlns: NS.discoItems, node })), this.timeoutMs);
+    const query = reply.getChild('query', NS.discoItems);
+    if (!query) throw new ProvisionUnclear(`${node}: malformed answer`);
+    return query.getChildren('item');
   }
 
   /**
@@ -112,4 +176,13 @@ export class Xep0133Provisioner implements Provisioner {
 function errorNote(command: Element): string | undefined {
   const note = command.getChildren('note').find((n) => n.attrs.type === 'error');
   return note ? note.text().trim() : undefined;
+}
+
+/** `local@domain` → the localpart as UTF-8 bytes (how ejabberd sorts) and the lower-cased domain. */
+function splitJid(jid: string | undefined): { local: Buffer; domain: string } | undefined {
+  if (!jid) return undefined;
+  const at = jid.indexOf('@');
+  if (at <= 0) return undefined;
+  const slash = jid.indexOf('/', at);
+  return { local: Buffer.from(jid.slice(0, at), 'utf8'), domain: jid.slice(at + 1, slash < 0 ? undefined : slash).toLowerCase() };
 }

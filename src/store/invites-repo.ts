@@ -13,6 +13,9 @@ interface InviteRow {
   invitee_email_key: string | null;
   invitee_jid: string | null;
   invitee_name: string | null;
+  invitee_key: string | null;
+  active_key: string | null;
+  reminded_at: number | null;
   username: string | null;
   note: string | null;
   roster_subscription: number;
@@ -52,6 +55,7 @@ const COLUMNS: Record<keyof InvitePatch, string> = {
   expiryRecorded: 'expiry_recorded',
   emailDelivery: 'email_delivery',
   messageDelivery: 'message_delivery',
+  remindedAt: 'reminded_at',
 };
 
 export function rowToInvite(r: InviteRow): Invite {
@@ -65,6 +69,9 @@ export function rowToInvite(r: InviteRow): Invite {
     inviteeEmailKey: r.invitee_email_key,
     inviteeJid: r.invitee_jid,
     inviteeName: r.invitee_name,
+    inviteeKey: r.invitee_key,
+    activeKey: r.active_key,
+    remindedAt: r.reminded_at,
     username: r.username,
     note: r.note,
     rosterSubscription: r.roster_subscription === 1,
@@ -102,7 +109,7 @@ function where(filter: InviteFilter, now: number): { sql: string; params: Record
     params.inviter = filter.inviter;
   }
   if (filter.invitee) {
-    parts.push('(invitee_email_key = @invitee OR invitee_jid = @invitee)');
+    parts.push('invitee_key = @invitee');
     params.invitee = filter.invitee;
   }
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
@@ -115,14 +122,17 @@ export class SqliteInviteStore implements InviteStore {
   readonly #addEvent;
   readonly #reservation;
   readonly #spendDirect;
+  readonly #activePair;
+  readonly #optedOut;
+  readonly #addOptOut;
   readonly #cache = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
     this.#insert = db.prepare(`INSERT OR IGNORE INTO invites (
-        id, kind, state, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name,
+        id, kind, state, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key, active_key,
         username, note, roster_subscription, max_uses, uses, held, generation, created_at, expires_at,
         approved_at, approved_by, ended_at, expiry_recorded, email_delivery, message_delivery)
-      VALUES (@id, @kind, @state, @inviter, @source, @inviteeEmail, @inviteeEmailKey, @inviteeJid, @inviteeName,
+      VALUES (@id, @kind, @state, @inviter, @source, @inviteeEmail, @inviteeEmailKey, @inviteeJid, @inviteeName, @inviteeKey, @activeKey,
         @username, @note, @rosterSubscription, @maxUses, @uses, @held, @generation, @createdAt, @expiresAt,
         @approvedAt, @approvedBy, @endedAt, @expiryRecorded, @emailDelivery, @messageDelivery)`);
     this.#get = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE id = ?');
@@ -134,6 +144,9 @@ export class SqliteInviteStore implements InviteStore {
         state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
         ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
       WHERE id = @id AND state IN ('pending', 'open') AND uses + held < max_uses`);
+    this.#activePair = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE active_key = ?');
+    this.#optedOut = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM opt_outs WHERE address_hash = ?');
+    this.#addOptOut = db.prepare('INSERT OR IGNORE INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)');
     this.#reservation = db.prepare<[string, number], InviteRow>(
       `SELECT * FROM invites WHERE username = ? AND kind = 'account-locked'
          AND state IN ('pending', 'open') AND expires_at > ? LIMIT 1`,
@@ -199,6 +212,19 @@ export class SqliteInviteStore implements InviteStore {
       reason: r.reason,
       data: r.data ? (JSON.parse(r.data) as Record<string, unknown>) : null,
     }));
+  }
+
+  findActivePair(activeKey: string): Invite | undefined {
+    const row = this.#activePair.get(activeKey);
+    return row ? rowToInvite(row) : undefined;
+  }
+
+  isOptedOut(addressHash: string): boolean {
+    return this.#optedOut.get(addressHash)!.n > 0;
+  }
+
+  addOptOut(addressHash: string, inviteId: string | null, at: number): boolean {
+    return this.#addOptOut.run(addressHash, at, inviteId).changes === 1;
   }
 
   spendDirectUse(id: string, at: number): boolean {

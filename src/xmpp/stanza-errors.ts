@@ -53,6 +53,8 @@ const BY_CODE: Record<ErrorCode, { condition: Condition; type?: ErrorType }> = {
   'bad-request': { condition: 'bad-request' },
   'wrong-state': { condition: 'not-allowed' },
   'limit-reached': { condition: 'policy-violation' },
+  duplicate: { condition: 'conflict' },
+  'opted-out': { condition: 'not-allowed' },
   unavailable: { condition: 'service-unavailable', type: 'wait' },
   internal: { condition: 'internal-server-error' },
 };

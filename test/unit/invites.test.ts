@@ -196,3 +196,66 @@ describe('migrations', () => {
     expect(() => migrate(db)).toThrow(/newer than this program/);
   });
 });
+
+describe('duplicates, declines and opt-outs', () => {
+  it('refuses a second pending or open invite from the same inviter to the same invitee, whatever the door', () => {
+    const { service, db } = setup({ approval: 'none' });
+    const first = service.create(alice, { kind: 'contact-account', source: 'command', email: 'Bob@Example.ORG' });
+    const before = dump(db);
+    expect(() => service.create(alice, { kind: 'contact-account', source: 'presence', email: 'BOB@example.org' })).toThrow(
+      expect.objectContaining({ code: 'duplicate', detail: { id: first.invite.id, state: 'open' } }),
+    );
+    expect(dump(db)).toBe(before);
+    // Another inviter may invite the same person.
+    expect(service.create(admin, { kind: 'contact-account', source: 'command', email: 'bob@example.org' }).invite.state).toBe('open');
+  });
+
+  it('compares JID invitees by their normalised bare JID', () => {
+    const { service } = setup({ approval: 'none' });
+    service.create(alice, { kind: 'contact', source: 'presence', jid: 'Carol@Elsewhere.NET/phone' });
+    expect(() => service.create(alice, { kind: 'contact', source: 'command', jid: 'carol@elsewhere.net' })).toThrow(
+      expect.objectContaining({ code: 'duplicate' }),
+    );
+  });
+
+  it('allows a new invite once the previous one expired, was revoked or declined', () => {
+    const { service, advance } = setup({ approval: 'none' });
+    const first = service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' });
+    advance(8 * DAY);
+    const second = service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' });
+    expect(service.events(first.invite.id).map((e) => e.type)).toEqual(['created', 'expired']);
+    service.revoke(alice, second.invite.id);
+    const third = service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' });
+    service.decline(third.links.token, 'not now');
+    expect(service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' }).invite.state).toBe('open');
+  });
+
+  it('enforces the rule in the database itself', () => {
+    const { db, service } = setup({ approval: 'none' });
+    service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' });
+    expect(() =>
+      db.prepare(`INSERT INTO invites (id, kind, state, source, created_at, expires_at, active_key) VALUES ('zzzzzzzzzz', 'contact', 'open', 'cli', 0, 1, 'alice@example.com|bob@example.org')`).run(),
+    ).toThrow(/UNIQUE/);
+  });
+
+  it('declines an invite with a known invitee, telling the inviter, but not a shared link', () => {
+    const { service } = setup({ approval: 'none' });
+    const shared = service.create(alice, { kind: 'contact-account', source: 'command' });
+    expect(() => service.decline(shared.links.token, null)).toThrow(expect.objectContaining({ code: 'forbidden' }));
+    const personal = service.create(alice, { kind: 'contact-account', source: 'send', email: 'bob@example.org' });
+    expect(service.decline(personal.links.token, 'I use Signal').state).toBe('declined');
+    expect(service.events(personal.invite.id).at(-1)).toMatchObject({ type: 'declined', actor: 'bob@example.org', reason: 'I use Signal' });
+  });
+
+  it('honours "never invite me again" for every inviter, storing only a keyed hash', () => {
+    const { service, db } = setup({ approval: 'none' });
+    const personal = service.create(alice, { kind: 'contact-account', source: 'send', email: 'Bob@example.org' });
+    service.decline(personal.links.token, null, true);
+    expect(JSON.stringify(db.prepare('SELECT * FROM opt_outs').all())).not.toMatch(/bob/i);
+    for (const who of [alice, admin]) {
+      expect(() => service.create(who, { kind: 'contact-account', source: 'send', email: 'BOB@example.org' })).toThrow(
+        expect.objectContaining({ code: 'opted-out' }),
+      );
+    }
+  });
+});
