@@ -179,3 +179,8 @@ CREATE TABLE opt_outs (
 );
 CREATE TRIGGER opt_outs_never_deleted BEFORE DELETE ON opt_outs
 BEGIN SELECT RAISE(ABORT, 'opt-outs are never deleted'); END;
+
+-- migration 6: the counts behind the limits
+CREATE INDEX invites_created ON invites (created_at);
+CREATE INDEX claims_door ON claims (door, created_at);
+CREATE INDEX claims_ip ON claims (ip, created_at) WHERE ip IS NOT NULL;
