@@ -15,7 +15,7 @@ import { statsCommand } from './handlers/commands/stats';
 import { registerDisco } from './handlers/disco';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { outboxFor } from './services';
+import { limitsFor, outboxFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -97,6 +97,7 @@ export class App {
       undefined,
       {
         notices: this.outbox,
+        limits: limitsFor(config, this.db),
         ...(bridge
           ? {
               // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).

@@ -4,6 +4,8 @@ import { InviteService, type InvitePolicy } from './domain/invites';
 import type { Db } from './store/database';
 import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
+import { Limits } from './domain/limits';
+import { SqliteLimitStore } from './store/limits-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -22,7 +24,11 @@ export function outboxFor(config: Config, db: Db, clock?: () => number): SqliteO
   return new SqliteOutbox(db, { clock, idDomain: config.component.domain });
 }
 
+export function limitsFor(config: Config, db: Db): Limits {
+  return new Limits(new SqliteLimitStore(db), config.limits);
+}
+
 /** The invite service, writing its notices to the database's outbox (delivered by `serve`). */
 export function inviteServiceFor(config: Config, db: Db, clock?: () => number, outbox = outboxFor(config, db, clock)): InviteService {
-  return new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, clock, outbox);
+  return new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, clock, outbox, limitsFor(config, db));
 }

@@ -7,6 +7,7 @@ import { InviteError } from '../errors';
 import { emailKey, normalizeBareJid } from './jid';
 import type { Clock, InviteFilter, InviteStats, InviteStore } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
+import type { Limits } from './limits';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import {
   actorName,
@@ -75,6 +76,7 @@ export class InviteService {
     tokenKey: string,
     private readonly clock: Clock = Date.now,
     private readonly notices: NoticeQueue = NO_NOTICES,
+    private readonly limits?: Limits,
   ) {
     this.tokens = new TokenCodec(tokenKey);
   }
@@ -132,6 +134,7 @@ export class InviteService {
         throw new InviteError('opted-out', `${email ?? inviteeJid} asked not to be invited again`);
       }
       if (activeKey !== null) this.#checkDuplicate(activeKey);
+      this.limits?.checkInvite(actor, inviter, inviteeKey, now);
       if (username !== null) {
         const holder = this.store.findReservation(username, now);
         if (holder) throw new InviteError('conflict', `The username ${username} is reserved by another invite`);
@@ -331,6 +334,7 @@ export class InviteService {
       if (!ACTIVE.includes(invite.state) || isExpired(invite, this.clock())) {
         throw new InviteError('wrong-state', `Invite ${id} is ${isExpired(invite, this.clock()) ? 'expired' : invite.state} and cannot be resent`);
       }
+      this.limits?.checkResend(actor, invite, this.clock());
       const generation = invite.generation + 1;
       this.store.updateInvite(id, ACTIVE, { generation });
       this.#event(id, 'resent', actor, null, { generation });

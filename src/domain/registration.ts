@@ -14,6 +14,7 @@ import { InviteError } from '../errors';
 import type { InviteService } from './invites';
 import type { Clock } from './ports';
 import type { NoticeQueue } from './notices';
+import type { Limits } from './limits';
 import { canCreateAccount, isContactKind, isExpired, usesLeft, type Invite } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
 
@@ -80,6 +81,8 @@ export interface RegistrationExtras {
   existence?: Partial<Record<Door, (username: string) => Promise<boolean>>>;
   /** durable notices: `joined` to the inviter, `welcome` to the new account */
   notices?: NoticeQueue;
+  /** registrations_per_hour */
+  limits?: Limits;
 }
 
 export interface RegistrationPolicy {
@@ -164,6 +167,7 @@ export class Registration {
       if (req.token) {
         invite = this.usableInvite(req.token, { username, preauthed: req.preauthed });
       }
+      this.extras.limits?.checkRegistration({ inviteId: invite?.id ?? null, door: req.door, ip: req.ip }, this.clock());
       const reservation = this.invites.reservationOf(username);
       if (reservation && reservation.id !== invite?.id) {
         throw new InviteError('conflict', `The username ${username} is reserved`);
