@@ -1,18 +1,26 @@
 /**
- * Makes sure Prosody is installed, for `npm test` and `npm start`.
+ * Makes sure the XMPP servers are installed: Prosody for `npm start`, Prosody and ejabberd for
+ * `npm test` (the integration tests run against both).
  *
  * Installed → nothing happens. Missing and running as root on a Debian-like system → says so,
- * installs the `prosody` package (running `apt-get update` first only when apt knows no candidate),
- * then stops and disables the system service the package may have started: the tests and the
- * development setup run their own Prosody, by PID, on loopback. Missing and not root → throws an
- * Error whose message is the command to run.
+ * installs the missing packages in one `apt-get install` (running `apt-get update` first only when
+ * apt knows no candidate), then stops and disables the system services the packages may have
+ * started (`prosody`, `ejabberd`, and Erlang's `epmd` when the install brought Erlang): the tests
+ * and the development setup run their own servers, by PID, on loopback. Missing and not root →
+ * throws an Error whose message is the command to run.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** The command a non-root user is told to run. */
+/** The command a non-root user is told to run when Prosody is missing. */
 export const INSTALL_COMMAND = 'sudo apt-get install -y prosody';
+/** The command a non-root user is told to run when ejabberd is missing. */
+export const EJABBERD_INSTALL_COMMAND = 'sudo apt-get install -y ejabberd';
+
+/** Where Debian's package puts what test/support/ejabberd.ts uses (/usr/sbin is not on every PATH). */
+const EJABBERDCTL = '/usr/sbin/ejabberdctl';
+const EJABBERD_INETRC = '/etc/ejabberd/inetrc';
 
 export function onPath(cmd: string): string | null {
   for (const dir of (process.env.PATH || '/usr/local/bin:/usr/bin:/bin').split(path.delimiter)) {
@@ -31,6 +39,36 @@ export function onPath(cmd: string): string | null {
 export function prosodyInstalled(): boolean {
   return onPath('prosody') !== null && onPath('prosodyctl') !== null;
 }
+
+export function ejabberdInstalled(): boolean {
+  try {
+    fs.accessSync(EJABBERDCTL, fs.constants.X_OK);
+    return fs.existsSync(EJABBERD_INETRC) && fs.existsSync('/usr/bin/erl'); // ejabberdctl runs /usr/bin/erl
+  } catch {
+    return false;
+  }
+}
+
+/** A server the project needs, as a Debian package. */
+export interface ServerPackage {
+  /** Debian package name */
+  pkg: string;
+  /** for messages */
+  label: string;
+  installed(): boolean;
+  /** System services to stop and disable after installing it; `hadErlang`: Erlang was there before. */
+  services(hadErlang: boolean): string[];
+}
+
+export const PROSODY: ServerPackage = { pkg: 'prosody', label: 'Prosody', installed: prosodyInstalled, services: () => ['prosody'] };
+export const EJABBERD: ServerPackage = {
+  pkg: 'ejabberd',
+  label: 'ejabberd',
+  installed: ejabberdInstalled,
+  // erlang-base enables epmd.socket (port 4369, every interface) where systemd runs; the tests need
+  // no epmd. Left alone when Erlang was installed before: someone else may use it.
+  services: (hadErlang) => (hadErlang ? ['ejabberd'] : ['ejabberd', 'epmd.socket', 'epmd']),
+};
 
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -90,35 +128,69 @@ export function stopSystemService(name: string, log: (s: string) => void): void 
     run('systemctl', ['disable', '--now', name], true);
     return;
   }
-  // No systemd running (containers, sysvinit): stop whatever the init script started.
-  if (onPath('service')) {
-    run('service', [name, 'stop'], true);
-  } else if (onPath('invoke-rc.d')) {
-    run('invoke-rc.d', [name, 'stop'], true);
+  // No systemd running (containers, sysvinit).
+  const base = name.replace(/\.socket$/, '');
+  if (base === 'epmd') {
+    // An epmd started by the install stops on request (refused while a node uses it).
+    if (fs.existsSync('/usr/bin/epmd')) run('/usr/bin/epmd', ['-kill'], true);
+    return;
   }
-  if (onPath('update-rc.d')) run('update-rc.d', [name, 'disable'], true);
+  // Stop only what runs (it has a pidfile): ejabberd's init script (stop, status) runs ejabberdctl,
+  // which starts an epmd listening on every interface just to find out that nothing runs.
+  if (fs.existsSync(`/run/${base}/${base}.pid`) || fs.existsSync(`/run/${base}.pid`)) {
+    log(`stopping the system service the install started: service ${base} stop`);
+    if (onPath('service')) {
+      run('service', [base, 'stop'], true);
+    } else if (onPath('invoke-rc.d')) {
+      run('invoke-rc.d', [base, 'stop'], true);
+    }
+  }
+  if (onPath('update-rc.d')) run('update-rc.d', [base, 'disable'], true);
 }
 
 /**
- * Ensures `prosody` and `prosodyctl` are installed (see the file comment). `log` receives one line
- * per thing done; nothing is logged when Prosody is already there.
+ * Ensures every package of `servers` is installed (see the file comment). `log` receives one line
+ * per thing done; nothing is logged when they are all there. Not root and something missing →
+ * throws an Error whose message is the command to run (`sudo apt-get install -y …`).
  */
-export async function ensureProsody(log: (s: string) => void): Promise<void> {
-  if (prosodyInstalled()) return;
+export async function ensurePackages(servers: ServerPackage[], log: (s: string) => void): Promise<void> {
+  const missing = servers.filter((s) => !s.installed());
+  if (missing.length === 0) return;
+  const pkgs = missing.map((s) => s.pkg);
+  const labels = missing.map((s) => s.label).join(' and ');
   if (!isRoot()) {
-    throw new Error(INSTALL_COMMAND);
+    throw new Error(`sudo apt-get install -y ${pkgs.join(' ')}`);
   }
-  log('Prosody is not installed: installing the Debian package (apt-get install -y prosody)');
-  aptInstall(['prosody'], log);
-  stopSystemService('prosody', log);
-  if (!prosodyInstalled()) {
-    throw new Error('apt-get installed prosody, but `prosody`/`prosodyctl` are still not on PATH');
+  const hadErlang = fs.existsSync('/usr/bin/erl') || fs.existsSync('/usr/bin/epmd');
+  log(`${labels} ${missing.length > 1 ? 'are' : 'is'} not installed: installing the Debian package${missing.length > 1 ? 's' : ''} (apt-get install -y ${pkgs.join(' ')})`);
+  aptInstall(pkgs, log);
+  for (const s of missing) for (const svc of s.services(hadErlang)) stopSystemService(svc, log);
+  const still = missing.filter((s) => !s.installed());
+  if (still.length > 0) {
+    throw new Error(`apt-get installed ${pkgs.join(' ')}, but ${still.map((s) => s.label).join(' and ')} still cannot be found`);
   }
-  log('Prosody installed');
+  log(`${labels} installed`);
+}
+
+/** Ensures `prosody` and `prosodyctl` are installed (`npm start`). */
+export async function ensureProsody(log: (s: string) => void): Promise<void> {
+  await ensurePackages([PROSODY], log);
+}
+
+/** Ensures ejabberd (Debian's package: /usr/sbin/ejabberdctl, Erlang) is installed. */
+export async function ensureEjabberd(log: (s: string) => void): Promise<void> {
+  await ensurePackages([EJABBERD], log);
+}
+
+/** Ensures every server the integration tests run against is installed (`npm test`), in one apt-get. */
+export async function ensureTestServers(log: (s: string) => void): Promise<void> {
+  await ensurePackages([PROSODY, EJABBERD], log);
 }
 
 if (require.main === module) {
-  ensureProsody((s) => console.error(`[ensure-prosody] ${s}`)).catch((err: Error) => {
+  // `tsx scripts/ensure-prosody.ts` (Prosody); `… --test` (every server the tests need)
+  const ensure = process.argv.includes('--test') ? ensureTestServers : ensureProsody;
+  ensure((s) => console.error(`[ensure-prosody] ${s}`)).catch((err: Error) => {
     console.error(err.message);
     process.exit(1);
   });

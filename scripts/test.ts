@@ -1,8 +1,9 @@
 /**
- * `npm test`: every test, integration tests against a real Prosody included.
+ * `npm test`: every test, integration tests against a real Prosody and a real ejabberd included.
  *
- * 1. Ensures Prosody is installed (installs the Debian package when running as root, saying so;
- *    otherwise fails with the command to run). Integration tests are never skipped.
+ * 1. Ensures Prosody and ejabberd are installed (installs the Debian packages when running as
+ *    root, saying so; otherwise fails with the command to run). Integration tests are never
+ *    skipped.
  * 2. `tsc --noEmit` over the whole project.
  * 3. jest, all projects, in band; extra arguments are passed through (`npm test -- -t name`).
  *
@@ -13,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ensureProsody } from './ensure-prosody';
+import { ensureTestServers } from './ensure-prosody';
 
 const ROOT = path.resolve(__dirname, '..');
 const BIN = path.join(ROOT, 'node_modules', '.bin');
@@ -86,10 +87,10 @@ function recordTscFailure(file: string, output: string): void {
 
 async function main(): Promise<number> {
   try {
-    await ensureProsody(say);
+    await ensureTestServers(say);
   } catch (err) {
     const msg = (err as Error).message;
-    say(`Prosody is required by the integration tests and is not installed. Run:\n\n    ${msg}\n`);
+    say(`The integration tests need Prosody and ejabberd; install what is missing:\n\n    ${msg}\n`);
     return 1;
   }
   const tsc = runTsc();

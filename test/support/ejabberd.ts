@@ -243,7 +243,10 @@ export class TestEjabberd {
   private lastLog = '';
   private removed = false;
 
-  private constructor(opts: EjabberdOptions, dir: string, ports: EjabberdPorts) {
+  /** How long the last start took, until every port accepted connections (ms). */
+  startMs = 0;
+
+  private constructor(opts: EjabberdOptions, dir: string, ports: EjabberdPorts, runAs: { uid: number; gid: number } | null) {
     this.opts = opts;
     this.host = opts.host ?? 'localhost';
     this.dir = dir;
@@ -251,16 +254,10 @@ export class TestEjabberd {
     this.configFile = path.join(dir, 'ejabberd.yml');
     this.logFile = path.join(dir, 'log', 'ejabberd.log');
     this.node = `ej${randomBytes(5).toString('hex')}@localhost`;
-    if (isRoot()) {
-      const user = systemUser('ejabberd');
-      if (!user) throw new Error('the ejabberd package is installed but there is no `ejabberd` user');
-      this.runAs = user;
-      this.ctlPath = EJABBERDCTL;
-    } else {
-      this.runAs = null;
-      // The package's ejabberdctl refuses anyone but root and `ejabberd`: a copy that runs as us.
-      this.ctlPath = path.join(dir, 'ejabberdctl');
-    }
+    this.runAs = runAs;
+    // The package's ejabberdctl refuses anyone but root and `ejabberd`: as anyone else, a copy that
+    // runs as us.
+    this.ctlPath = runAs ? EJABBERDCTL : path.join(dir, 'ejabberdctl');
   }
 
   /** Starts a fresh instance; resolves once it has started and its c2s, component and http ports accept connections. */
@@ -268,6 +265,9 @@ export class TestEjabberd {
     if (!fs.existsSync(EJABBERDCTL)) {
       throw new Error('ejabberd is not installed: run `npm test` as root to install it, or: sudo apt-get install -y ejabberd');
     }
+    // As root: as the `ejabberd` user, like the packaged service.
+    const runAs = isRoot() ? systemUser('ejabberd') : null;
+    if (isRoot() && !runAs) throw new Error('ejabberd is installed but there is no `ejabberd` user');
     installExitHook();
     fs.mkdirSync(TMP_ROOT, { recursive: true });
     sweepStaleDirs();
@@ -276,7 +276,7 @@ export class TestEjabberd {
       const [c2s, component, http, dist] = await freePorts(4);
       const dir = fs.mkdtempSync(path.join(TMP_ROOT, 'ejabberd-'));
       fs.writeFileSync(path.join(dir, 'owner'), ownerTag());
-      const e = new TestEjabberd(opts, dir, { c2s, component, http, dist });
+      const e = new TestEjabberd(opts, dir, { c2s, component, http, dist }, runAs);
       try {
         e.writeConfig();
         await e.launch();
@@ -605,9 +605,6 @@ export class TestEjabberd {
       await sleep(100);
     }
   }
-
-  /** How long the last start took, until every port accepted connections (ms). */
-  startMs = 0;
 
   private async halt(): Promise<void> {
     const child = this.child;
