@@ -67,7 +67,7 @@ export class App {
     this.db = openDatabase(config.database);
     this.outbox = outboxFor(config, this.db);
     this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
-    this.services = { config, invites: this.invites, logger };
+    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db) };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,

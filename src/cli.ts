@@ -12,7 +12,8 @@ import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { openDatabase, type Db } from './store/database';
-import { inviteServiceFor } from './services';
+import { inviteServiceFor, limitsFor } from './services';
+import type { Limits } from './domain/limits';
 import { statsLines } from './handlers/commands/stats';
 
 export class UsageError extends Error {}
@@ -95,9 +96,11 @@ export function inviteJson(invite: Invite, now: number) {
 class Context {
   readonly db: Db;
   readonly invites: InviteService;
+  readonly limits: Limits;
   constructor(readonly config: Config) {
     this.db = openDatabase(config.database);
     this.invites = inviteServiceFor(config, this.db);
+    this.limits = limitsFor(config, this.db);
   }
   close(): void {
     this.db.close();
@@ -310,13 +313,13 @@ function inviteResend(args: string[], io: Io): number {
 function statsCommandCli(args: string[], io: Io): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   noPositionals(positionals);
-  return withContext(values, io, ({ invites }) => {
-    const stats = invites.stats(1000);
+  return withContext(values, io, (ctx) => {
+    const stats = ctx.invites.stats(1000);
     if (values.json) {
       io.out(JSON.stringify(stats, null, 2));
       return 0;
     }
-    const lines = statsLines(stats);
+    const lines = statsLines(stats, ctx.limits);
     io.out('Invites by state:');
     for (const l of lines.states) io.out(`  ${l}`);
     io.out('Delivery:');

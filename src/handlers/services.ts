@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
+import type { Limits } from '../domain/limits';
 import type { Actor } from '../domain/types';
 import type { Requester } from '../xmpp/adhoc';
 
@@ -9,6 +10,7 @@ export interface Services {
   config: Config;
   invites: InviteService;
   logger: Logger;
+  limits: Limits;
 }
 
 export function actorOf(req: Requester): Actor {

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createAccountCommand } from '../../src/handlers/commands/create-account';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
 import { registerDisco } from '../../src/handlers/disco';
-import { inviteServiceFor } from '../../src/services';
+import { inviteServiceFor, limitsFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
@@ -24,7 +24,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const logger = pino({ level: 'silent' });
   const router = new Router(async (el) => void sent.push(el), logger);
   const adhoc = new AdhocCommands({ jid: COMPONENT, now: () => now, sessionTtlMs: 60_000 });
-  const services = { config, invites, logger };
+  const services = { config, invites, logger, limits: limitsFor(config, db) };
   adhoc.add(newInviteCommand(services)).add(createAccountCommand(services));
   const requester = (full: string): Requester => {
     const bare = bareOf(full);

@@ -8,9 +8,10 @@ import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { SHOWN_STATES } from '../../domain/types';
 import type { Services } from '../services';
+import type { Limits } from '../../domain/limits';
 
 /** The same lines for the command and the CLI. */
-export function statsLines(stats: InviteStats): { states: string[]; delivery: string[]; funnel: string[] } {
+export function statsLines(stats: InviteStats, limits?: Limits, now = Date.now()): { states: string[]; delivery: string[]; funnel: string[] } {
   const states = SHOWN_STATES.map((s) => `${s}: ${stats.states[s] ?? 0}`);
   const fmt = (rec: Record<string, number>) =>
     ['queued', 'sent', 'failed', 'none']
@@ -18,18 +19,25 @@ export function statsLines(stats: InviteStats): { states: string[]; delivery: st
       .map((k) => `${k} ${rec[k]}`)
       .join(', ') || 'none';
   const delivery = [`e-mail: ${fmt(stats.delivery.email)}`, `message: ${fmt(stats.delivery.message)}`];
-  const funnel = stats.funnel.map((f) => `${f.inviter}: created ${f.created}, approved ${f.approved}, used ${f.used}, accounts ${f.accounts}`);
+  const funnel = stats.funnel.map((f) => {
+    const u = limits?.usage(f.inviter, now);
+    const close = [
+      ...(u?.perUserOpen ? [`open ${u.perUserOpen.used}/${u.perUserOpen.limit}`] : []),
+      ...(u?.perUserPerDay ? [`today ${u.perUserPerDay.used}/${u.perUserPerDay.limit}`] : []),
+    ];
+    return `${f.inviter}: created ${f.created}, approved ${f.approved}, used ${f.used}, accounts ${f.accounts}${close.length ? ` (limits: ${close.join(', ')})` : ''}`;
+  });
   return { states, delivery, funnel };
 }
 
-export function statsCommand({ invites }: Services): CommandDef {
+export function statsCommand({ invites, limits }: Services): CommandDef {
   return {
     node: NODES.stats,
     name: 'Invite statistics',
     allowed: (req) => req.isLocal && req.isAdmin,
     start() {
       const stats = invites.stats();
-      const lines = statsLines(stats);
+      const lines = statsLines(stats, limits);
       const fields: FieldSpec[] = [
         ...SHOWN_STATES.map((s): FieldSpec => ({ var: `state-${s}`, type: 'text-single', label: `Invites ${s}`, value: String(stats.states[s] ?? 0) })),
         { var: 'delivery', type: 'text-multi', label: 'Delivery', value: lines.delivery.join('\n') },
