@@ -3,6 +3,8 @@
  * (see config/xmpp-invites.example.yaml). Durations are milliseconds.
  */
 
+import type { LimitSettings } from './domain/limits';
+
 export type ApprovalPolicy = 'none' | 'non-admins' | 'all';
 export type RegistrationMode = 'invite-only' | 'open';
 export type ProvisionerType = 'xep-0133' | 'ejabberd-api' | 'prosody-bridge';
@@ -34,15 +36,8 @@ export type MailTransport =
       auth?: { user: string; pass: string };
     };
 
-export interface LimitsConfig {
-  perUserOpen?: number;
-  perUserPerDay?: number;
-  perSitePerDay?: number;
-  perRecipientPerDay?: number;
-  registrationsPerHour?: number;
-  resendAfterNoAnswer?: number;
-  reinviteAfterDecline?: number;
-}
+/** The `limits:` section; its rules live in src/domain/limits.ts. */
+export type LimitsConfig = LimitSettings;
 
 export interface Config {
   component: { server: string; domain: string; secret: string };

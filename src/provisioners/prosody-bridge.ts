@@ -6,11 +6,9 @@
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
+import { isIqError } from './iq-error';
 import type { IqRequester } from './xep0133';
 
-function isIqError(err: unknown): err is Error & { condition: string; text?: string } {
-  return err instanceof Error && typeof (err as { condition?: unknown }).condition === 'string';
-}
 
 export class ProsodyBridgeClient implements Provisioner {
   readonly name = 'prosody-bridge';

@@ -24,18 +24,11 @@ import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domai
 import { dataForm } from '../xmpp/forms';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
+import { isIqError } from './iq-error';
 
 export type IqRequester = (iq: Element, timeoutMs?: number) => Promise<Element>;
 
-/** An IQ error from the server: a definite answer (unlike a timeout). */
-export interface IqErrorLike {
-  condition: string;
-  text?: string;
-}
 
-function isIqError(err: unknown): err is IqErrorLike & Error {
-  return err instanceof Error && typeof (err as unknown as IqErrorLike).condition === 'string';
-}
 
 const ADD_USER = `${NS.adminCommands}#add-user`;
 const USER_STATS = `${NS.adminCommands}#user-stats`;
