@@ -1,5 +1,6 @@
 /**
- * Makes sure the XMPP servers are installed: Prosody for `npm start`, Prosody and ejabberd for
+ * Makes sure the XMPP servers are installed: Prosody for `npm start`, Prosody and ejabberd (and
+ * Debian's Chromium, for the browser tests of the landing page) for
  * `npm test` (the integration tests run against both).
  *
  * Installed → nothing happens. Missing and running as root on a Debian-like system → says so,
@@ -182,9 +183,17 @@ export async function ensureEjabberd(log: (s: string) => void): Promise<void> {
   await ensurePackages([EJABBERD], log);
 }
 
-/** Ensures every server the integration tests run against is installed (`npm test`), in one apt-get. */
+/** Debian's Chromium, driven by playwright-core in test/browser (it cannot download a browser). */
+export const CHROMIUM: ServerPackage = {
+  pkg: 'chromium',
+  label: 'Chromium',
+  installed: () => fs.existsSync('/usr/bin/chromium'),
+  services: () => [],
+};
+
+/** Ensures every server the integration tests run against, and the browser, is installed (`npm test`), in one apt-get. */
 export async function ensureTestServers(log: (s: string) => void): Promise<void> {
-  await ensurePackages([PROSODY, EJABBERD], log);
+  await ensurePackages([PROSODY, EJABBERD, CHROMIUM], log);
 }
 
 if (require.main === module) {

@@ -12,6 +12,9 @@ import { listCommand } from './handlers/commands/list';
 import { mineCommand } from './handlers/commands/mine';
 import { pendingCommand } from './handlers/commands/pending';
 import { statsCommand } from './handlers/commands/stats';
+import { sendCommand } from './handlers/commands/send';
+import { emailTransportFor, type EmailTransport } from './mail/transport';
+import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
@@ -19,6 +22,9 @@ import { limitsFor, outboxFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
+import { PresenceHandler } from './handlers/presence';
+import { InviteRequests } from './domain/requests';
+import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { openDatabase, type Db } from './store/database';
@@ -28,6 +34,9 @@ import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { Xep0133Provisioner } from './provisioners/xep0133';
 import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands, type Requester } from './xmpp/adhoc';
+import { Respond } from './domain/respond';
+import { createWebServer, type WebServer } from './web';
+import type { RateLimitOptions } from './web/rate-limit';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { bareOf, Router } from './xmpp/router';
@@ -39,6 +48,15 @@ export interface AppOptions {
   pingTimeoutMs?: number;
   /** how long to wait for the server to create an account or answer whether one exists */
   provisionTimeoutMs?: number;
+  /** overrides web.listen: tests bind port 0 and read `app.web.url` */
+  webListen?: { host: string; port: number };
+  /** overrides the per-IP limit on POSTs of the web server */
+  webRateLimit?: RateLimitOptions;
+  /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
+  outboxBackoffMs?: number;
+  outboxPollMs?: number;
+  /** SMTP connection, greeting and socket timeouts, shortened by tests */
+  smtpTimeouts?: SmtpTimeouts;
 }
 
 export class App {
@@ -51,7 +69,12 @@ export class App {
   readonly registration: Registration;
   readonly outbox: SqliteOutbox;
   readonly worker: OutboxWorker;
+  /** the landing page's answers to invitations: accept several with one account, decline */
+  readonly respond: Respond;
+  /** the landing page and web registration (`web.url` once started) */
+  readonly web: WebServer;
   #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #email: EmailTransport;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
@@ -83,8 +106,10 @@ export class App {
       this.invites,
       { siteName: config.siteName, component: config.component.domain },
       logger.child({ module: 'outbox' }),
-      { maxAttempts: config.mail.maxAttempts },
+      { maxAttempts: config.mail.maxAttempts, backoffBaseMs: opts.outboxBackoffMs, pollMs: opts.outboxPollMs },
     ).use('xmpp', new XmppTransport(config.component.domain, (el) => this.connection.send(el), () => this.connection.online));
+    this.#email = emailTransportFor(config, this.invites, logger.child({ module: 'mail' }), { timeouts: opts.smtpTimeouts });
+    this.worker.use('email', this.#email);
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host, opts.provisionTimeoutMs) : undefined;
     const bridge = this.bridge;
@@ -116,6 +141,19 @@ export class App {
       redeemedBy: (id) => this.registration.redeemedUsernames(id),
     });
 
+    this.respond = new Respond(this.invites, this.registration, { transaction: (fn) => this.db.transaction(fn).immediate() });
+    this.web = createWebServer(config, {
+      invites: this.invites,
+      respond: this.respond,
+      logger: logger.child({ module: 'web' }),
+      health: () => {
+        this.db.prepare('SELECT 1').get();
+        return { xmpp: this.connection.online };
+      },
+      listen: opts.webListen,
+      rateLimit: opts.webRateLimit,
+    });
+
     // Order matters only where handlers share a route; each feature registers its own.
     this.adhoc
       .add(newInviteCommand(this.services))
@@ -123,13 +161,26 @@ export class App {
       .add(mineCommand(this.services))
       .add(pendingCommand(this.services))
       .add(listCommand(this.services))
-      .add(statsCommand(this.services));
+      .add(statsCommand(this.services))
+      .add(sendCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(this.requester(ctx.from), command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);
     const componentRegistration = new ComponentRegistration(config, this.registration);
     componentRegistration.register(this.router);
     for (const f of componentRegistration.features()) this.#features.add(f);
+    // Invite requests carried in presence, and the component's side of presence subscriptions.
+    const presence = new PresenceHandler({
+      config,
+      requests: new InviteRequests(new SqliteRequestStore(this.db), this.invites, this.outbox, {
+        allowUserInvites: config.invites.allowUserInvites,
+      }),
+      subscriptions: new SqliteSubscriptions(this.db),
+      requester: (jid) => this.requester(jid),
+      send: (el) => this.connection.send(el),
+    });
+    presence.register(this.router);
+    for (const f of presence.features()) this.#features.add(f);
     registerDisco(this.router, this.adhoc, {
       name: `${config.siteName} invitations`,
       features: () => [...this.#features],
@@ -164,6 +215,8 @@ export class App {
 
   /** Connects; rejects with FatalConnectionError when the server refuses the component. */
   async start(): Promise<void> {
+    // The web first: a port in use fails the start before anything connects.
+    await this.web.start();
     await this.connection.start();
     // Claims left held by a crash or a server that did not answer: settle them now, and keep
     // retrying those the server could not answer.
@@ -180,7 +233,11 @@ export class App {
     this.connection.on('online', () => this.worker.poke());
     this.worker.start();
     this.runExpiry();
-    this.#expiryTimer = setInterval(() => this.runExpiry(), 60_000);
+    this.runReminders();
+    this.#expiryTimer = setInterval(() => {
+      this.runExpiry();
+      this.runReminders();
+    }, 60_000);
     this.#expiryTimer.unref();
   }
 
@@ -196,6 +253,24 @@ export class App {
       return total;
     } catch (err) {
       this.logger.error({ err }, 'expiry job failed');
+      return 0;
+    }
+  }
+
+  /** The reminder job (`mail.reminder_before`): one reminder per e-mail invite before it expires. */
+  runReminders(): number {
+    const before = this.config.mail.reminderBefore;
+    if (before === null) return 0;
+    try {
+      let total = 0;
+      for (let n = this.invites.queueReminders(before).length; n > 0; n = this.invites.queueReminders(before).length) total += n;
+      if (total) {
+        this.logger.info('%d reminder(s) queued', total);
+        this.worker.poke();
+      }
+      return total;
+    } catch (err) {
+      this.logger.error({ err }, 'reminder job failed');
       return 0;
     }
   }
@@ -221,9 +296,11 @@ export class App {
     this.#stopping ??= (async () => {
       clearInterval(this.#reconcileTimer);
       clearInterval(this.#expiryTimer);
+      await this.web.stop();
       this.#bridgeHandler.stop();
       await this.router.drain();
       await this.worker.stop();
+      this.#email.close();
       await this.connection.stop();
       this.db.close();
     })();

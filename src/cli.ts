@@ -11,8 +11,10 @@ import type { InviteService } from './domain/invites';
 import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
+import { parseEmailAddress } from './domain/email-address';
 import { openDatabase, type Db } from './store/database';
-import { inviteServiceFor, limitsFor } from './services';
+import { inviteServiceFor, limitsFor, outboxFor } from './services';
+import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { statsLines } from './handlers/commands/stats';
 
@@ -38,6 +40,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
+  mail list [--state queued|sending|sent|failed] [--limit N] [--json]
+  mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
 
 Every command takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
@@ -152,7 +156,8 @@ function inviteCreate(args: string[], io: Io): number {
     if (!/^\d+$/.test(values.uses) || Number(values.uses) < 1) throw new UsageError('--uses must be a whole number of at least 1');
     maxUses = Number(values.uses);
   }
-  if (values.email !== undefined && !/^[^\s@<>(),;:"\\]+@[^\s@<>(),;:"\\]+\.[^\s@<>(),;:"\\]+$/.test(values.email)) {
+  const email = values.email === undefined ? undefined : parseEmailAddress(values.email);
+  if (values.email !== undefined && email === undefined) {
     throw new UsageError(`--email: not a single e-mail address: ${values.email}`);
   }
   if (values.inviter !== undefined && !normalizeBareJid(values.inviter)?.includes('@')) {
@@ -164,7 +169,7 @@ function inviteCreate(args: string[], io: Io): number {
       source: 'cli',
       username: values.username,
       inviter: values.inviter,
-      email: values.email,
+      email,
       expiresIn,
       maxUses,
       note: values.note,
@@ -330,6 +335,76 @@ function statsCommandCli(args: string[], io: Io): number {
   });
 }
 
+const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sending', 'sent', 'failed'];
+
+/** An e-mail of the outbox as `mail list --json` prints it: who, what, how it went; never a token. */
+export function mailJson(row: OutboxRow) {
+  return {
+    id: row.id,
+    kind: row.kind,
+    recipient: row.recipient,
+    state: row.state,
+    attempts: row.attempts,
+    last_error: row.lastError,
+    created: iso(row.createdAt),
+    sent: iso(row.sentAt),
+    next_attempt: row.state === 'queued' ? iso(row.notBefore) : null,
+    message_id: row.messageId,
+    invites: row.inviteIds,
+  };
+}
+
+function mailList(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, { state: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } });
+  noPositionals(positionals);
+  if (values.state !== undefined && !(OUTBOX_STATES as readonly string[]).includes(values.state)) {
+    throw new UsageError(`--state must be one of ${OUTBOX_STATES.join(', ')}`);
+  }
+  if (values.limit !== undefined && (!/^\d+$/.test(values.limit) || Number(values.limit) < 1)) throw new UsageError('--limit must be a whole number of at least 1');
+  return withContext(values, io, ({ config, db }) => {
+    const rows = outboxFor(config, db).list({ channel: 'email', state: values.state as OutboxState | undefined, limit: Number(values.limit ?? 100) });
+    if (values.json) {
+      io.out(JSON.stringify(rows.map(mailJson), null, 2));
+      return 0;
+    }
+    if (rows.length === 0) {
+      io.out('No e-mails.');
+      return 0;
+    }
+    const head = ['ID', 'KIND', 'STATE', 'ATTEMPTS', 'RECIPIENT', 'CREATED', 'SENT', 'LAST ERROR'];
+    const table = rows.map((r) => {
+      const j = mailJson(r);
+      return [String(j.id), j.kind, j.state, String(j.attempts), j.recipient, j.created!.slice(0, 16), j.sent?.slice(0, 16) ?? '-', j.last_error ?? ''];
+    });
+    const widths = head.map((h, c) => Math.max(h.length, ...table.map((r) => r[c].length)));
+    for (const r of [head, ...table]) io.out(r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd());
+    return 0;
+  });
+}
+
+function mailRetry(args: string[], io: Io): number {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('mail retry takes one id (see mail list)');
+  const [text] = positionals;
+  if (!/^\d+$/.test(text)) throw new UsageError(`Not an e-mail id: ${text}`);
+  const id = Number(text);
+  return withContext(values, io, ({ config, db }) => {
+    const outbox = outboxFor(config, db);
+    const row = outbox.get(id);
+    if (!row || row.channel !== 'email') {
+      io.err(`xmpp-invites mail retry: no e-mail ${id}`);
+      return 1;
+    }
+    // Only a failed e-mail goes back: a queued or sending one is in hand, a sent one is done.
+    if (!outbox.retry(id)) {
+      io.err(`xmpp-invites mail retry: e-mail ${id} is ${row.state}, not failed`);
+      return 1;
+    }
+    io.out(`${id}: queued again for ${row.recipient} (the running service sends it)`);
+    return 0;
+  });
+}
+
 function configCheck(args: string[], io: Io): number {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
@@ -362,6 +437,8 @@ const COMMANDS: Record<string, Handler> = {
   'invite reject': inviteReject,
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
+  'mail list': mailList,
+  'mail retry': mailRetry,
   stats: statsCommandCli,
 };
 

@@ -680,7 +680,8 @@ function urlPasswords(url: string | undefined): string[] {
 
 /** Listen address: IPv4, `localhost` or `[IPv6]`, then `:port`. */
 function parseListen(text: string): { host: string; port: number } {
-  const hint = 'must be host:port with an IPv4 address, localhost or [IPv6] and a port from 1 to 65535, as in 127.0.0.1:8080';
+  // Port 0 binds any free port (tests; the bound address is logged at start).
+  const hint = 'must be host:port with an IPv4 address, localhost or [IPv6] and a port from 0 to 65535, as in 127.0.0.1:8080';
   const m = /^(\[[^\]]*\]|[^:[\]]+):(\d{1,5})$/.exec(text);
   if (!m) throw new Error(`${hint}, not ${describe(text)}`);
   let host = m[1];
@@ -691,7 +692,7 @@ function parseListen(text: string): { host: string; port: number } {
   } else if (host !== 'localhost' && !net.isIPv4(host)) {
     throw new Error(`${hint}; ${describe(host)} is not an IPv4 address or localhost`);
   }
-  if (port < 1 || port > 65535) throw new Error(`${hint}; the port is ${port}`);
+  if (port > 65535) throw new Error(`${hint}; the port is ${port}`);
   return { host, port };
 }
 

@@ -357,6 +357,25 @@ export class InviteService {
     });
   }
 
+  /**
+   * Queues the one reminder before expiry (`mail.reminder_before`) for each open e-mail invite that
+   * is due: neither used nor declined, its invitation e-mailed, expiring within `before`. Marking
+   * `reminded_at` in the same transaction as the notice means there are never two for one invite.
+   */
+  queueReminders(before: number, limit = 500): Invite[] {
+    return this.store.transaction(() => {
+      const now = this.clock();
+      const reminded: Invite[] = [];
+      for (const invite of this.store.listRemindersDue(now, before, limit)) {
+        if (!invite.inviteeEmail || !this.store.updateInvite(invite.id, ['open'], { remindedAt: now })) continue;
+        this.notices.enqueue({ channel: 'email', kind: 'reminder', recipient: invite.inviteeEmail, inviteIds: [invite.id] });
+        this.#event(invite.id, 'reminded', 'system', null, { channel: 'email', expires: new Date(invite.expiresAt).toISOString() });
+        reminded.push({ ...invite, remindedAt: now });
+      }
+      return reminded;
+    });
+  }
+
   /** The outbox reports how an invitation went: delivery state, event, and the inviter on failure. */
   recordDelivery(inviteId: string, channel: 'xmpp' | 'email', outcome: 'sent' | 'failed', error: string | null): void {
     this.store.transaction(() => {

@@ -16,6 +16,8 @@ export const NOTICE_KINDS = [
   'invitation',
   'welcome',
   'reminder',
+  /** the acknowledgement of an invite request carried in presence, to the sender's full JID */
+  'request-result',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
@@ -26,7 +28,7 @@ export type NoticeParams = Record<string, string | number | boolean | null>;
 export interface Notice {
   channel: Channel;
   kind: NoticeKind;
-  /** a bare JID (xmpp) or an e-mail address (email) */
+  /** a bare JID (xmpp) or an e-mail address (email); a full JID for `request-result` */
   recipient: string;
   inviteIds: string[];
   params?: NoticeParams;

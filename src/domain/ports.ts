@@ -65,6 +65,11 @@ export interface InviteStore {
   addOptOut(addressHash: string, inviteId: string | null, at: number): boolean;
   /** A pending or open, unexpired account-locked invite reserving `username`. */
   findReservation(username: string, now: number): Invite | undefined;
+  /**
+   * Open e-mail invites due for their one reminder: unused, not reminded yet, their invitation
+   * e-mailed, expiring within `before` of `now`, and approved before that window began.
+   */
+  listRemindersDue(now: number, before: number, limit: number): Invite[];
 }
 
 export type Clock = () => number;

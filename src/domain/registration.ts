@@ -15,7 +15,7 @@ import type { InviteService } from './invites';
 import type { Clock } from './ports';
 import type { NoticeQueue } from './notices';
 import type { Limits } from './limits';
-import { canCreateAccount, isContactKind, isExpired, usesLeft, type Invite } from './types';
+import { canCreateAccount, isContactKind, isExpired, shownState, usesLeft, type Invite } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
 
 export type Door = 'component' | 'web' | 'bridge';
@@ -100,6 +100,27 @@ export interface RegisterRequest {
   ip?: string;
   /** XEP-0445: the token passed a preauth earlier in this session, so expiry is not checked again */
   preauthed?: boolean;
+  /**
+   * The landing page's respond: ids of further invites to the same invitee that the new account
+   * accepts too (one use each, recorded once the account exists; see settleDone).
+   */
+  also?: string[];
+}
+
+/** One invite the new account was made with, and whether its inviter is now a contact. */
+export interface Accepted {
+  invite: Invite;
+  contactsLinked: boolean;
+}
+
+export interface Registered {
+  jid: string;
+  /** the invite that claimed (null in open mode without a token) */
+  invite: Invite | null;
+  /** every invite the account was made with: the claiming one first, then those of `also` */
+  accepted: Accepted[];
+  /** invites of `also` that could not be accepted any more, with why */
+  skipped: { inviteId: string; reason: string }[];
 }
 
 /** A bridge claim not settled within this time is unclear and resolved with account-exists. */
@@ -196,7 +217,7 @@ export class Registration {
   }
 
   /** The whole registration: claim, create through the provisioner, settle. Returns the new JID. */
-  async register(req: RegisterRequest): Promise<{ jid: string; invite: Invite | null }> {
+  async register(req: RegisterRequest): Promise<Registered> {
     const claim = this.claim(req);
     let outcome: CreateOutcome;
     this.#inFlight.add(claim.id);
@@ -211,7 +232,7 @@ export class Registration {
     this.#inFlight.delete(claim.id);
     switch (outcome.kind) {
       case 'created':
-        return this.settleDone(claim.id, 'created');
+        return this.settleDone(claim.id, 'created', req.also);
       case 'conflict':
         this.release(claim.id, 'conflict');
         throw new InviteError('conflict', `The username ${claim.username} is taken`);
@@ -221,12 +242,19 @@ export class Registration {
     }
   }
 
-  /** Step 3, success: spend the held use, record invite → JID, tell whom it concerns. */
-  async settleDone(claimId: string, outcome: string): Promise<{ jid: string; invite: Invite | null }> {
+  /**
+   * Step 3, success: spend the held use, record invite → JID, tell whom it concerns. `also` (the
+   * landing page's respond) spends one use of each further invite to the same invitee in the same
+   * transaction, each as a claim of its own recorded as spent; one that is no longer usable is
+   * skipped, never blocking the account that already exists.
+   */
+  async settleDone(claimId: string, outcome: string, also: readonly string[] = []): Promise<Registered> {
     const now = this.clock();
     const claim = this.claims.getClaim(claimId);
     if (!claim) throw new InviteError('invite-not-found', 'No such claim');
     const jid = `${claim.username}@${this.policy.host}`;
+    const alongside: string[] = [];
+    const skipped: Registered['skipped'] = [];
     const settled = this.claims.transaction(() => {
       if (!this.claims.settleClaim(claimId, 'spent', outcome, now)) return false;
       if (claim.inviteId) {
@@ -236,34 +264,80 @@ export class Registration {
         if (inviter) {
           this.extras.notices?.enqueue({ channel: 'xmpp', kind: 'joined', recipient: inviter, inviteIds: [claim.inviteId], params: { jid } });
         }
+        for (const id of new Set(also)) {
+          const refused = this.#spendAlongside(id, claim, jid, now);
+          if (refused) skipped.push({ inviteId: id, reason: refused });
+          else alongside.push(id);
+        }
       }
       return true;
     });
     const invite = claim.inviteId ? (this.invites.get(claim.inviteId) ?? null) : null;
+    const accepted: Accepted[] = [];
     if (settled) {
-      let contactsLinked = false;
-      const linkWith = invite && invite.inviter && (isContactKind(invite.kind) || invite.rosterSubscription) ? invite.inviter : null;
       const link = this.extras.linkContacts ?? this.provisioner.linkContacts?.bind(this.provisioner);
-      if (linkWith && link) {
-        try {
-          await link(linkWith, jid);
-          contactsLinked = true;
-        } catch {
-          contactsLinked = false;
+      for (const made of [invite, ...alongside.map((id) => this.invites.get(id))]) {
+        if (!made) continue;
+        let contactsLinked = false;
+        const linkWith = made.inviter && (isContactKind(made.kind) || made.rosterSubscription) ? made.inviter : null;
+        if (linkWith && link) {
+          try {
+            await link(linkWith, jid);
+            contactsLinked = true;
+          } catch {
+            contactsLinked = false;
+          }
         }
+        accepted.push({ invite: made, contactsLinked });
       }
+      const contactsLinked = accepted[0]?.contactsLinked ?? false;
       this.claims.transaction(() =>
         this.extras.notices?.enqueue({
           channel: 'xmpp',
           kind: 'welcome',
           recipient: jid,
-          inviteIds: invite ? [invite.id] : [],
-          params: { jid, contactsLinked },
+          inviteIds: accepted.map((a) => a.invite.id),
+          params: {
+            jid,
+            contactsLinked,
+            // with several invites, which inviters are contacts already (ids, space-separated)
+            ...(accepted.length > 1 ? { linked: accepted.filter((a) => a.contactsLinked).map((a) => a.invite.id).join(' ') } : {}),
+          },
         }),
       );
       this.events.joined({ jid, invite, door: claim.door, contactsLinked });
     }
-    return { jid, invite };
+    return { jid, invite, accepted, skipped };
+  }
+
+  /**
+   * Spends one use of another invite to the same invitee for the account `jid` just made by
+   * `primary` (inside settleDone's transaction, after the primary claim left `held`, so the
+   * username is free for one more claim). Returns why it cannot, or undefined when spent.
+   */
+  #spendAlongside(id: string, primary: Claim, jid: string, now: number): string | undefined {
+    const first = primary.inviteId ? this.invites.get(primary.inviteId) : undefined;
+    const invite = this.invites.get(id);
+    if (!invite || !first || invite.id === first.id) return 'This invite is not valid';
+    // The same person only: a respond page never spends someone else's invitation.
+    if (!first.inviteeKey || invite.inviteeKey !== first.inviteeKey) return 'This invite is for someone else';
+    if (invite.state !== 'open' || isExpired(invite, now)) return `This invite has been ${wording(shownState(invite, now))}`;
+    if (invite.kind === 'account-locked' && invite.username !== primary.username) {
+      return `This invite is for the username ${invite.username}`;
+    }
+    if (!this.claims.holdUse(invite.id)) return 'This invite has been used';
+    const claim: Claim = { ...primary, id: randomBytes(12).toString('base64url'), inviteId: invite.id, state: 'held', createdAt: now, settledAt: null, outcome: null };
+    if (!this.claims.insertClaim(claim)) {
+      this.claims.releaseUse(invite.id);
+      return `Someone is registering the username ${primary.username} right now`;
+    }
+    this.claims.settleClaim(claim.id, 'spent', `accepted with ${primary.id}`, now);
+    this.claims.spendUse(invite.id, now);
+    this.invites.recordRedeemed(invite.id, jid, primary.door, claim.id);
+    if (invite.inviter) {
+      this.extras.notices?.enqueue({ channel: 'xmpp', kind: 'joined', recipient: invite.inviter, inviteIds: [invite.id], params: { jid } });
+    }
+    return undefined;
   }
 
   /** Step 3, refusal: give the use and the username back. */
@@ -329,7 +403,7 @@ export class Registration {
   }
 }
 
-function wording(state: Invite['state']): string {
+function wording(state: Invite['state'] | 'expired'): string {
   switch (state) {
     case 'exhausted':
       return 'used';

@@ -59,7 +59,9 @@ export type EventType =
   | 'expired'
   | 'resent'
   /** a pre-approved subscription (XEP-0379) used the invite's contact part */
-  | 'subscribed';
+  | 'subscribed'
+  /** the one reminder before expiry was queued (mail.reminder_before) */
+  | 'reminded';
 
 export interface InviteEvent {
   id: number;

@@ -86,7 +86,6 @@ export class SqliteOutbox implements NoticeQueue {
   readonly #get;
   readonly #retry;
   readonly #list;
-  readonly #listState;
 
   constructor(
     private readonly db: Db,
@@ -109,8 +108,9 @@ export class SqliteOutbox implements NoticeQueue {
     this.#requeue = db.prepare(`UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending'`);
     this.#get = db.prepare<[number], Row>('SELECT * FROM outbox WHERE id = ?');
     this.#retry = db.prepare(`UPDATE outbox SET state = 'queued', not_before = @now, attempts = 0, updated_at = @now WHERE id = @id AND state = 'failed'`);
-    this.#list = db.prepare<[number], Row>('SELECT * FROM outbox ORDER BY id DESC LIMIT ?');
-    this.#listState = db.prepare<[string, number], Row>('SELECT * FROM outbox WHERE state = ? ORDER BY id DESC LIMIT ?');
+    this.#list = db.prepare<[{ state: string | null; channel: string | null; limit: number }], Row>(
+      `SELECT * FROM outbox WHERE (@state IS NULL OR state = @state) AND (@channel IS NULL OR channel = @channel) ORDER BY id DESC LIMIT @limit`,
+    );
   }
 
   enqueue(notice: Notice): void {
@@ -179,11 +179,6 @@ export class SqliteOutbox implements NoticeQueue {
   }
 
   list(opts: { state?: OutboxState; channel?: Channel; limit?: number } = {}): OutboxRow[] {
-    const limit = opts.limit ?? 100;
-    const rows = opts.state ? this.#listState.all(opts.state, limit * 4) : this.#list.all(limit * 4);
-    return rows
-      .map(toRow)
-      .filter((r) => !opts.channel || r.channel === opts.channel)
-      .slice(0, limit);
+    return this.#list.all({ state: opts.state ?? null, channel: opts.channel ?? null, limit: opts.limit ?? 100 }).map(toRow);
   }
 }

@@ -58,3 +58,44 @@ export function notificationMessage(opts: {
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );
 }
+
+/** One invitee of an invite request's acknowledgement (attributes in the contract's order). */
+export interface InviteeResult {
+  email?: string;
+  jid?: string;
+  status: string;
+  id?: string;
+  state?: string;
+  reason?: string;
+}
+
+/**
+ * The acknowledgement of an invite request carried in presence: a chat message to the sender's full
+ * JID with a readable body and `<invite-request-result/>` holding one `<invitee/>` per invitee,
+ * `email` or `jid` echoed exactly as sent. `request` echoes the request's `id` when it had one.
+ */
+export function requestResultMessage(opts: {
+  from: string;
+  to: string;
+  id: string;
+  body: string;
+  request?: string;
+  invitees: readonly InviteeResult[];
+}): Element {
+  return xml(
+    'message',
+    { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
+    xml('body', {}, opts.body),
+    xml(
+      'invite-request-result',
+      { xmlns: NS.project, id: opts.request },
+      ...opts.invitees.map((i) => xml('invitee', { email: i.email, jid: i.jid, status: i.status, id: i.id, state: i.state, reason: i.reason })),
+    ),
+    xml('store', { xmlns: 'urn:xmpp:hints' }),
+  );
+}
+
+/** A presence error (RFC 6120 §8.3) in answer to a presence, to its sender. */
+export function presenceError(opts: { from: string; to: string; id?: string; error: Element }): Element {
+  return xml('presence', { type: 'error', from: opts.from, to: opts.to, id: opts.id }, opts.error);
+}

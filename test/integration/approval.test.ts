@@ -234,7 +234,7 @@ it('delivers after a restart what a crash left in sending', async () => {
 it('neither shows nor runs the admin commands for a non-admin', async () => {
   const items = await alice.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items', node: 'http://jabber.org/protocol/commands' })));
   const nodes = items.getChild('query')!.getChildren('item').map((i) => i.attrs.node);
-  expect(nodes.sort()).toEqual(['urn:xmpp-invites:0#mine', 'urn:xmpp:invite#invite'].sort());
+  expect(nodes.sort()).toEqual(['urn:xmpp-invites:0#mine', 'urn:xmpp-invites:0#send', 'urn:xmpp:invite#invite'].sort());
   for (const node of ['urn:xmpp-invites:0#pending', 'urn:xmpp-invites:0#list', 'urn:xmpp-invites:0#stats', 'urn:xmpp:invite#create-account']) {
     expect(errorCondition(await adhoc(alice, COMPONENT, node))).toBe('forbidden');
   }

@@ -23,7 +23,8 @@ export function rawTestConfig(overrides: Raw = {}): Raw {
       admins: ['admin@localhost'],
       database: ':memory:',
       token_key: TEST_TOKEN_KEY,
-      web: { public_url: 'https://invites.example.org' },
+      // port 0: every service a test starts (in-process or `serve`) binds a free port of its own
+      web: { public_url: 'https://invites.example.org', listen: '127.0.0.1:0' },
     },
     overrides,
   );

@@ -1,0 +1,176 @@
+/**
+ * "Invite by e-mail" (urn:xmpp-invites:0#send): local users, or admins only where user invites may
+ * not create accounts. The form takes `emails` (text-multi, one address per line), `message`
+ * (text-multi, put in each e-mail) and `expire` (list-single). Each valid address becomes its own
+ * invite (kind contact-account, from the requester); each invalid line and each refusal (duplicate,
+ * opted out, a limit) is listed back in a note. Approval applies: an invite that waits for an admin
+ * is e-mailed once approved (the domain queues the e-mail then).
+ */
+import { isInviteError, type InviteError } from '../../errors';
+import { parseEmailAddress } from '../../domain/email-address';
+import { emailKey } from '../../domain/jid';
+import type { Invite } from '../../domain/types';
+import type { CommandDef, Note, Requester, Step } from '../../xmpp/adhoc';
+import { dataForm } from '../../xmpp/forms';
+import { NODES } from '../../xmpp/ns';
+import { actorOf, type Services } from '../services';
+
+/** Policy: one submission invites at most this many addresses (a bigger list is refused whole). */
+export const MAX_ADDRESSES = 50;
+
+const DAY = 86_400_000;
+const UNITS: [string, number][] = [
+  ['d', DAY],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+];
+
+/** A lifetime as the config writes it: "7d", "12h". */
+export function durationValue(ms: number): string {
+  const [unit, size] = UNITS.find(([, size]) => ms % size === 0) ?? ['s', 1_000];
+  return `${Math.max(1, Math.round(ms / size))}${unit}`;
+}
+
+function durationLabel(ms: number): string {
+  const names: Record<string, string> = { d: 'day', h: 'hour', m: 'minute', s: 'second' };
+  const v = durationValue(ms);
+  const n = Number(v.slice(0, -1));
+  return `${n} ${names[v.slice(-1)]}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The lifetimes offered. Policy: 1, 3, 7, 14 and 30 days, but never longer than `invites.expiry`,
+ * which is also the default (and the lifetime an invite gets again on approval): nobody's invite
+ * outlives what the operator configured.
+ */
+export function expiryChoices(expiry: number): { value: string; label: string; ms: number }[] {
+  const shorter = [1, 3, 7, 14, 30].map((d) => d * DAY).filter((ms) => ms < expiry);
+  return [...shorter, expiry].map((ms) => ({ value: durationValue(ms), label: durationLabel(ms), ms }));
+}
+
+interface Values {
+  emails?: string;
+  message?: string;
+  expire?: string;
+}
+
+/** Why an invite for this address was not made, in a few words. */
+function refusal(err: InviteError): string {
+  switch (err.code) {
+    case 'duplicate': {
+      const { state, id } = err.detail ?? {};
+      return `you already invited this address${id ? ` (${state ?? 'open'} invite ${id})` : ''}`;
+    }
+    case 'opted-out':
+      return 'this address asked not to be invited again';
+    default:
+      return err.message;
+  }
+}
+
+export function sendCommand({ invites, config }: Services): CommandDef {
+  const choices = expiryChoices(config.invites.expiry);
+  const defaultChoice = choices[choices.length - 1].value;
+  const maxMessage = config.presence.maxMessageLength;
+
+  function ask(req: Requester, notes: Note[] = [], values: Values = {}): Step {
+    const waits = invites.needsApproval(actorOf(req), 'contact-account');
+    return {
+      status: 'executing',
+      notes,
+      form: dataForm({
+        type: 'form',
+        title: 'Invite by e-mail',
+        instructions:
+          `One e-mail address per line (at most ${MAX_ADDRESSES}). Each address gets its own invitation to ${config.siteName} from you, ` +
+          `with a link to create an account and become your contact.` +
+          (waits ? ' An admin must approve the invites before they are e-mailed.' : ''),
+        formType: NODES.send,
+        fields: [
+          { var: 'emails', type: 'text-multi', label: 'E-mail addresses', required: true, value: values.emails },
+          {
+            var: 'message',
+            type: 'text-multi',
+            label: 'Message',
+            desc: `Optional, put in each e-mail (at most ${maxMessage} characters)`,
+            value: values.message,
+          },
+          {
+            var: 'expire',
+            type: 'list-single',
+            label: 'Valid for',
+            value: values.expire ?? defaultChoice,
+            options: choices.map((c) => ({ value: c.value, label: c.label })),
+          },
+        ],
+      }),
+      actions: { allowed: ['complete'], execute: 'complete' },
+    };
+  }
+
+  return {
+    node: NODES.send,
+    name: 'Invite by e-mail',
+    // Contract: when user invites may not create accounts, invites by e-mail are for admins only.
+    allowed: (req) => req.isLocal && (req.isAdmin || config.invites.allowUserInvites),
+    start: (req) => ask(req),
+    next(req, { form }) {
+      // text-multi: one <value/> per line, but some clients send one value holding line breaks.
+      const lines = (form?.all('emails') ?? []).flatMap((v) => v.split(/\r\n|\r|\n/)).map((l) => l.trim()).filter((l) => l !== '');
+      const message = (form?.all('message') ?? []).join('\n').trim();
+      const expire = form?.text('expire') ?? defaultChoice;
+      const values: Values = { emails: lines.join('\n'), message, expire };
+      const choice = choices.find((c) => c.value === expire);
+      if (!choice) return ask(req, [{ type: 'error', text: `Valid for: choose one of ${choices.map((c) => c.value).join(', ')}` }], values);
+      if (lines.length === 0) return ask(req, [{ type: 'error', text: 'Give at least one e-mail address' }], values);
+      if (lines.length > MAX_ADDRESSES) {
+        return ask(req, [{ type: 'error', text: `At most ${MAX_ADDRESSES} addresses at a time; this list has ${lines.length}` }], values);
+      }
+      if ([...message].length > maxMessage) {
+        return ask(req, [{ type: 'error', text: `The message is longer than ${maxMessage} characters` }], values);
+      }
+
+      const actor = actorOf(req);
+      const made: { address: string; invite: Invite }[] = [];
+      const problems: string[] = [];
+      const seen = new Set<string>();
+      for (const line of lines) {
+        const address = parseEmailAddress(line);
+        if (address === undefined) {
+          problems.push(`${line}: not a single e-mail address${/[,;]/.test(line) ? ' (one address per line)' : ''}`);
+          continue;
+        }
+        if (seen.has(emailKey(address))) {
+          problems.push(`${line}: listed twice`);
+          continue;
+        }
+        seen.add(emailKey(address));
+        try {
+          const { invite } = invites.create(actor, {
+            kind: 'contact-account',
+            source: 'send',
+            email: address,
+            note: message === '' ? undefined : message,
+            expiresIn: choice.ms,
+          });
+          made.push({ address, invite });
+        } catch (err) {
+          if (!isInviteError(err)) throw err;
+          problems.push(`${address}: ${refusal(err)}`);
+        }
+      }
+
+      const notes: Note[] = [];
+      const sent = made.filter((m) => m.invite.state === 'open').map((m) => m.address);
+      const waiting = made.filter((m) => m.invite.state === 'pending').map((m) => m.address);
+      if (sent.length) notes.push({ type: 'info', text: `Invited by e-mail (${sent.length}): ${sent.join(', ')}` });
+      if (waiting.length) {
+        notes.push({ type: 'info', text: `Waiting for an admin’s approval, e-mailed once approved (${waiting.length}): ${waiting.join(', ')}` });
+      }
+      if (made.length === 0) notes.push({ type: 'info', text: 'Nobody was invited.' });
+      if (problems.length) notes.push({ type: 'warn', text: `Not invited (${problems.length}):\n${problems.join('\n')}` });
+      return { status: 'completed', notes };
+    },
+  };
+}

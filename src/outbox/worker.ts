@@ -1,0 +1,151 @@
+/**
+ * The delivery worker inside `serve`: takes due rows from the outbox, renders them, hands them to
+ * the transport of their channel, and records the outcome. Temporary failures retry with
+ * exponential backoff and jitter up to `mail.max_attempts`; permanent ones fail at once. Rows left
+ * in `sending` by a crash are sent again at start (at least once; XMPP stanza ids and e-mail
+ * Message-IDs stay the same, so receivers can tell a repeat).
+ */
+import type { Logger } from 'pino';
+import type { Channel } from '../domain/notices';
+import type { InviteService } from '../domain/invites';
+import type { Invite } from '../domain/types';
+import type { OutboxRow, SqliteOutbox } from '../store/outbox-repo';
+import { renderNotice, type RenderContext, type Rendered } from './render';
+
+/** A failure that will not go away by retrying (e.g. SMTP 5xx). */
+export class PermanentDeliveryError extends Error {}
+/** The transport cannot send now through no fault of the message (e.g. not connected). */
+export class NotReadyError extends Error {}
+
+export interface Transport {
+  send(row: OutboxRow, rendered: Rendered, invites: Invite[]): Promise<void>;
+}
+
+export interface WorkerOptions {
+  maxAttempts: number;
+  pollMs?: number;
+  batch?: number;
+  /** backoff base (default 5 s): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
+  backoffBaseMs?: number;
+  now?: () => number;
+}
+
+export class OutboxWorker {
+  readonly #transports = new Map<Channel, Transport>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly outbox: SqliteOutbox,
+    private readonly invites: InviteService,
+    private readonly render: Omit<RenderContext, 'invites' | 'now'>,
+    private readonly logger: Logger,
+    private readonly opts: WorkerOptions,
+  ) {}
+
+  use(channel: Channel, transport: Transport): this {
+    this.#transports.set(channel, transport);
+    return this;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    const requeued = this.outbox.requeueSending();
+    if (requeued) this.logger.info('%d message(s) left in sending by the previous run are queued again', requeued);
+    this.#schedule(0);
+  }
+
+  /** Something was queued: send it now rather than at the next poll. */
+  poke(): void {
+    if (!this.#stopped) this.#schedule(0);
+  }
+
+  /** Finishes the batch in hand; nothing new is started. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** One pass over what is due (tests call it directly). */
+  async runOnce(): Promise<number> {
+    let done = 0;
+    const batch = this.opts.batch ?? 50;
+    for (;;) {
+      const rows = this.outbox.claimDue(batch);
+      for (const row of rows) await this.#deliver(row);
+      done += rows.length;
+      if (rows.length < batch || this.#stopped) return done;
+    }
+  }
+
+  #schedule(delay: number): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#running = this.runOnce()
+        .catch((err: unknown) => this.logger.error({ err }, 'outbox pass failed'))
+        .then(() => {
+          this.#running = undefined;
+          if (this.#stopped) return;
+          const again = this.#again;
+          this.#again = false;
+          this.#schedule(again ? 0 : (this.opts.pollMs ?? 2_000));
+        });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  async #deliver(row: OutboxRow): Promise<void> {
+    const log = this.logger.child({ outbox: row.id, kind: row.kind, channel: row.channel });
+    const now = (this.opts.now ?? Date.now)();
+    const invites = row.inviteIds.map((id) => this.invites.get(id)).filter((i): i is Invite => i !== undefined);
+    const transport = this.#transports.get(row.channel);
+    if (!transport) {
+      this.outbox.markRetry(row.id, `no ${row.channel} transport`, now + 60_000, false);
+      return;
+    }
+    let rendered: Rendered | undefined;
+    try {
+      rendered = renderNotice(row.kind, invites, row.params, { ...this.render, invites: this.invites, now: () => now });
+    } catch (err) {
+      log.error({ err }, 'cannot render');
+      this.outbox.markFailed(row.id, `render: ${(err as Error).message}`);
+      return;
+    }
+    if (!rendered) {
+      // Nothing left to say (the invite moved on): recorded as sent with nothing delivered.
+      this.outbox.markSent(row.id);
+      log.debug('nothing to deliver any more');
+      return;
+    }
+    try {
+      await transport.send(row, rendered, invites);
+      this.outbox.markSent(row.id);
+      log.info({ to: row.channel === 'xmpp' ? row.recipient : undefined }, 'delivered');
+      if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (err instanceof NotReadyError) {
+        this.outbox.markRetry(row.id, message, now + 5_000, false);
+        return;
+      }
+      const attempts = row.attempts + 1;
+      if (err instanceof PermanentDeliveryError || attempts >= this.opts.maxAttempts) {
+        this.outbox.markFailed(row.id, message);
+        log.warn({ err: message, attempts }, 'delivery failed for good');
+        if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
+        return;
+      }
+      const base = this.opts.backoffBaseMs ?? 5_000;
+      const delay = Math.min(base * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
+      this.outbox.markRetry(row.id, message, now + Math.round(delay));
+      log.info({ err: message, attempts, retryInMs: Math.round(delay) }, 'delivery failed, will retry');
+    }
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Messages from the component: `type='chat'` to the bare JID, body plus `<notification/>`s; the
+ * acknowledgement of an invite request goes to the sender's full JID with `<invite-request-result/>`.
+ */
+import type { Element } from '../xmpp/xml';
+import { notificationMessage, requestResultMessage } from '../xmpp/builders';
+import type { OutboxRow } from '../store/outbox-repo';
+import { NotReadyError, type Transport } from './worker';
+import type { Rendered } from './render';
+import { outcomesOf } from './request-result';
+
+export class XmppTransport implements Transport {
+  constructor(
+    private readonly from: string,
+    private readonly sendStanza: (el: Element) => Promise<void>,
+    private readonly online: () => boolean,
+  ) {}
+
+  async send(row: OutboxRow, rendered: Rendered): Promise<void> {
+    if (!this.online()) throw new NotReadyError('not connected to the XMPP server');
+    const id = row.messageId.split('@')[0];
+    const stanza =
+      row.kind === 'request-result'
+        ? requestResultMessage({
+            from: this.from,
+            to: row.recipient,
+            id,
+            body: rendered.text,
+            request: typeof row.params.request === 'string' ? row.params.request : undefined,
+            invitees: outcomesOf(row.params),
+          })
+        : notificationMessage({
+            from: this.from,
+            to: row.recipient,
+            id,
+            kind: row.kind === 'reminder' ? 'invitation' : row.kind,
+            body: rendered.text,
+            invites: row.inviteIds,
+          });
+    try {
+      await this.sendStanza(stanza);
+    } catch (err) {
+      // The link dropped between the check and the send: not the message's fault.
+      if ((err as Error).name === 'NotConnectedError' || !this.online()) throw new NotReadyError((err as Error).message);
+      throw err;
+    }
+  }
+}

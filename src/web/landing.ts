@@ -1,0 +1,166 @@
+/**
+ * The contract's routes: GET /i/{token}, POST /i/{token}/register, /decline, /opt-out, GET /healthz.
+ * A thin adapter: parse the form, call the domain (Respond, the one redemption rule), render.
+ * Nothing changes state on GET (mail scanners follow links).
+ */
+import { InviteError, isInviteError } from '../errors';
+import type { InviteService } from '../domain/invites';
+import { isPersonal, type Choice, type Respond } from '../domain/respond';
+import { canCreateAccount, isContactKind, shownState, type Invite } from '../domain/types';
+import { retryAfter, webError } from './errors';
+import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, type FormState, type Site } from './pages';
+import { qrSvg } from './qr';
+import type { Reply, RequestContext, WebServer } from './server';
+
+/** The longest note back to an inviter, as for messages carried in presence. */
+export const MAX_REASON_LENGTH = 1000;
+
+export interface LandingDeps {
+  site: Site;
+  invites: InviteService;
+  respond: Respond;
+  /** throws when the database cannot be read; `xmpp`: the component is connected */
+  health(): { xmpp: boolean };
+  clock?: () => number;
+}
+
+const CHOICES: readonly Choice[] = ['accept', 'decline', 'later'];
+
+export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
+  const clock = deps.clock ?? Date.now;
+  const { site, invites, respond } = deps;
+
+  const notFound = (): Reply => ({ status: 404, body: notFoundPage(site) });
+
+  const gone = (ctx: RequestContext, invite: Invite, token: string, message?: string): Reply => {
+    // The opt-out stays offered on a personal invite's page after it ended (unless already done).
+    const offer = isPersonal(invite) && !invites.isOptedOut(invite.inviteeKey!);
+    return { status: 410, body: gonePage(site, { invite, token, now: clock(), csrf: offer ? ctx.csrf() : null, message }) };
+  };
+
+  async function landing(ctx: RequestContext, invite: Invite, token: string, status = 200, form?: FormState): Promise<Reply> {
+    const { uri } = invites.links(invite);
+    const canRegister = invite.state === 'open' && canCreateAccount(invite.kind);
+    return {
+      status,
+      body: landingPage(site, {
+        invite,
+        token,
+        uri,
+        qr: await qrSvg(uri, `QR code of the invitation from ${invite.inviter ?? site.name}`),
+        csrf: ctx.csrf(),
+        now: clock(),
+        canRegister,
+        declinable: isPersonal(invite),
+        companions: canRegister ? respond.companions(invite) : [],
+        form,
+      }),
+    };
+  }
+
+  /** The invite of a token and whether its page can still be shown (pending or open, unexpired). */
+  function lookup(token: string): { invite: Invite; live: boolean } | undefined {
+    const invite = invites.findByToken(token);
+    if (!invite) return undefined;
+    const state = shownState(invite, clock());
+    return { invite, live: state === 'pending' || state === 'open' };
+  }
+
+  function failure(ctx: RequestContext, err: InviteError, invite: Invite, token: string): Promise<Reply> | Reply {
+    const shown = webError(err.code);
+    const wait = retryAfter(err, clock());
+    const headers = wait !== undefined ? { 'Retry-After': String(wait) } : undefined;
+    if (err.code === 'invite-not-found') return gone(ctx, invites.get(invite.id) ?? invite, token, err.message);
+    if (err.code === 'invite-pending') return landing(ctx, invites.get(invite.id) ?? invite, token, shown.status);
+    return { status: shown.status, headers, body: problemPage(site, shown.title, err.message, `${site.base}/i/${token}`) };
+  }
+
+  // Stays 200 while the component reconnects: the pages still work, and registration says 503.
+  web.get('/healthz', () => {
+    let xmpp: boolean;
+    try {
+      xmpp = deps.health().xmpp;
+    } catch {
+      return { status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'error', database: 'unavailable' }) };
+    }
+    return { status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'ok', xmpp: xmpp ? 'online' : 'offline' }) };
+  });
+
+  web.get('/i/:token', async (ctx) => {
+    const found = lookup(ctx.params.token);
+    if (!found) return notFound();
+    if (!found.live) return gone(ctx, found.invite, ctx.params.token);
+    return landing(ctx, found.invite, ctx.params.token);
+  });
+
+  web.post('/i/:token/register', async (ctx) => {
+    const { token } = ctx.params;
+    const found = lookup(token);
+    if (!found) return notFound();
+    if (!found.live) return gone(ctx, found.invite, token);
+    const { invite } = found;
+    const username = ctx.form.get('username') ?? '';
+    const choices = new Map<string, Choice>();
+    for (const [name, value] of ctx.form) {
+      if (name.startsWith('choice-') && (CHOICES as readonly string[]).includes(value)) choices.set(name.slice('choice-'.length), value as Choice);
+    }
+    const reason = note(ctx.form.get('reason'));
+    const form: FormState = { username, choices, reason: ctx.form.get('reason') ?? '' };
+    if (reason === undefined) {
+      return landing(ctx, invite, token, 400, { ...form, error: `A note is at most ${MAX_REASON_LENGTH} characters long` });
+    }
+    try {
+      const done = await respond.accept({ token, username, password: ctx.form.get('password') ?? '', ip: ctx.ip, choices, reason });
+      const addLinks = new Map<string, string>();
+      for (const a of done.accepted) {
+        if (a.invite.inviter && !a.contactsLinked && (isContactKind(a.invite.kind) || a.invite.rosterSubscription)) {
+          addLinks.set(a.invite.id, `xmpp:${a.invite.inviter}?roster;preauth=${invites.links(a.invite).token}`);
+        }
+      }
+      return {
+        status: 200,
+        body: successPage(site, {
+          jid: done.jid,
+          accepted: done.accepted,
+          addLinks,
+          declined: done.declined,
+          skipped: done.skipped.map((s) => ({ invite: invites.get(s.inviteId), reason: s.reason })),
+        }),
+      };
+    } catch (err) {
+      if (!isInviteError(err)) throw err;
+      // A form error shows the form again, with the username as typed (never the password).
+      if (webError(err.code).form) return landing(ctx, invites.get(invite.id) ?? invite, token, 400, { ...form, error: err.message });
+      return failure(ctx, err, invite, token);
+    }
+  });
+
+  const decline = (neverAgain: boolean) => async (ctx: RequestContext) => {
+    const { token } = ctx.params;
+    const found = lookup(token);
+    if (!found) return notFound();
+    const { invite } = found;
+    // After the end of an invite only the opt-out is left to do.
+    if (!found.live && !neverAgain) return gone(ctx, invite, token);
+    const reason = note(ctx.form.get('reason'));
+    if (reason === undefined) {
+      return { status: 400, body: problemPage(site, 'Please check the form', `A note is at most ${MAX_REASON_LENGTH} characters long.`, `${site.base}/i/${token}`) };
+    }
+    try {
+      const declined = respond.decline({ token, reason, neverAgain, also: ctx.form.getAll('also') });
+      return { status: 200, body: declinedPage(site, declined.filter((d) => d.state === 'declined'), neverAgain) };
+    } catch (err) {
+      if (!isInviteError(err)) throw err;
+      return failure(ctx, err, invite, token);
+    }
+  };
+  web.post('/i/:token/decline', decline(false));
+  web.post('/i/:token/opt-out', decline(true));
+}
+
+/** The optional note: trimmed, null when empty, undefined when too long. */
+function note(raw: string | null): string | null | undefined {
+  const text = (raw ?? '').trim();
+  if ([...text].length > MAX_REASON_LENGTH) return undefined;
+  return text === '' ? null : text;
+}

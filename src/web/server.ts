@@ -1,0 +1,251 @@
+/**
+ * The web server inside `serve` (node:http): the landing page and web registration. This file is
+ * the HTTP discipline shared by every route: security headers on every response, per-IP rate
+ * limits and body limits on POSTs, CSRF, access logs without tokens. The routes live in landing.ts.
+ *
+ * Order of the checks on a POST, so that a refusal never reaches the domain: rate limit (429),
+ * body size (413), content type (400), CSRF (403); then the route: unknown token (404), spent
+ * invite (410), form errors (400).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { clientIp } from './client-ip';
+import { CSRF_FIELD, Csrf } from './csrf';
+import { Html } from './html';
+import { problemPage, type Site } from './pages';
+import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit';
+import { Router, type Params } from './router';
+import { CONTENT_SECURITY_POLICY } from './style';
+
+/** Forms are a username, a password, a note of at most 1000 characters and a few choices. */
+export const MAX_BODY_BYTES = 16 * 1024;
+/** An oversized body is read (and dropped) up to this size so the client sees the 413; beyond, the connection is cut. */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+/** Headers on every response. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Permissions-Policy': 'camera=(), microphone=(), geolocation=(), interest-cohort=()',
+  // Pages carry invite tokens (the QR code, the forms): never stored by a browser or a proxy.
+  'Cache-Control': 'no-store',
+};
+
+export interface Reply {
+  status: number;
+  body: Html | string;
+  /** default: text/html; charset=utf-8 */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface RequestContext {
+  method: string;
+  params: Params;
+  /** the client's address (X-Forwarded-For only from web.trusted_proxies) */
+  ip: string;
+  /** the urlencoded form of a POST (empty for GET) */
+  form: URLSearchParams;
+  /** the CSRF token for forms on the page being rendered (sets the cookie when the client has none) */
+  csrf(): string;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
+
+export interface WebServerOptions {
+  listen: { host: string; port: number };
+  trustedProxies: readonly string[];
+  /** to derive the CSRF key */
+  tokenKey: string;
+  /** the Secure attribute of the cookie (web.public_url is https) */
+  secureCookies: boolean;
+  site: Site;
+  logger: Logger;
+  rateLimit?: RateLimitOptions;
+  clock?: () => number;
+}
+
+/** The path as access logs show it: invite tokens never appear. */
+export function logPath(path: string): string {
+  return path.replace(/\/i\/[^/]+/, '/i/[redacted]');
+}
+
+export class WebServer {
+  readonly #server: http.Server;
+  readonly #router = new Router<Handler>();
+  readonly #csrf: Csrf;
+  readonly #limiter: RateLimiter;
+  readonly #clock: () => number;
+  #url: string | undefined;
+
+  constructor(private readonly opts: WebServerOptions) {
+    this.#csrf = new Csrf(opts.tokenKey, opts.secureCookies);
+    this.#clock = opts.clock ?? Date.now;
+    this.#limiter = new RateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT, this.#clock);
+    this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+    this.#server.keepAliveTimeout = 5_000;
+  }
+
+  get(pattern: string, handler: Handler): this {
+    this.#router.add('GET', pattern, handler);
+    return this;
+  }
+
+  post(pattern: string, handler: Handler): this {
+    this.#router.add('POST', pattern, handler);
+    return this;
+  }
+
+  /** `http://host:port` once listening (the bound port when web.listen asked for port 0). */
+  get url(): string {
+    if (!this.#url) throw new Error('The web server is not listening');
+    return this.#url;
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(this.opts.listen.port, this.opts.listen.host, () => {
+        this.#server.off('error', onError);
+        const { address, port } = this.#server.address() as AddressInfo;
+        this.#url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+        this.opts.logger.info('web server listening on %s', this.#url);
+        resolve();
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    if (!this.#server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+      // Requests in hand get a moment to finish; then whatever is left is cut.
+      setTimeout(() => this.#server.closeAllConnections(), 2_000).unref();
+    });
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = this.#clock();
+    const method = req.method ?? 'GET';
+    const ip = clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.opts.trustedProxies);
+    let path = '/';
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      /* stays / */
+    }
+    res.on('finish', () => {
+      this.opts.logger.info({ method, path: logPath(path), status: res.statusCode, ms: this.#clock() - started, ip }, 'http');
+    });
+    try {
+      const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip);
+      this.#send(res, reply);
+    } catch (err) {
+      this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
+      if (!res.headersSent) this.#send(res, this.#problem(500, 'Something went wrong', 'Please try again in a moment.'));
+      else res.destroy();
+    }
+  }
+
+  /** Behind a proxy that keeps web.public_url's path prefix, the routes are found under it too. */
+  #stripBase(path: string): string {
+    const base = this.opts.site.base;
+    return base && path.startsWith(`${base}/`) ? path.slice(base.length) : path;
+  }
+
+  async #dispatch(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, ip: string): Promise<Reply> {
+    const match = this.#router.match(method, path);
+    if (match.kind === 'none') {
+      req.resume();
+      return this.#problem(404, 'Page not found', 'There is nothing at this address.');
+    }
+    if (match.kind === 'method') {
+      req.resume();
+      return { ...this.#problem(405, 'Method not allowed', 'This address does not accept that request.'), headers: { Allow: match.allowed.join(', ') } };
+    }
+    let cookie = this.#csrf.fromCookies(req.headers.cookie);
+    let form = new URLSearchParams();
+    if (method === 'POST') {
+      const limited = this.#limiter.take(ip);
+      if (!limited.ok) {
+        req.resume();
+        return {
+          ...this.#problem(429, 'Too many requests', `Please wait ${limited.retryAfterS} seconds and try again.`),
+          headers: { 'Retry-After': String(limited.retryAfterS) },
+        };
+      }
+      const body = await readBody(req, MAX_BODY_BYTES);
+      if (body === 'too-large') {
+        res.setHeader('Connection', 'close');
+        return this.#problem(413, 'Too much data', 'The form sent more data than this page accepts.');
+      }
+      const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') {
+        return this.#problem(400, 'The request was not understood', 'Please use the form on the invitation page.');
+      }
+      form = new URLSearchParams(body.toString('utf8'));
+      // A CSRF token bound to the SameSite cookie: forms from any other site are refused.
+      if (!this.#csrf.verify(cookie, form.get(CSRF_FIELD) ?? undefined)) {
+        return this.#problem(
+          403,
+          'This form has expired',
+          'For your safety, forms only work from the invitation page itself, with cookies allowed. Open the invitation link again and resend the form.',
+        );
+      }
+    }
+    const setCookie = () => {
+      if (!cookie) {
+        cookie = this.#csrf.newValue();
+        res.setHeader('Set-Cookie', this.#csrf.setCookie(cookie));
+      }
+      return this.#csrf.formToken(cookie);
+    };
+    return match.handler({ method, params: match.params, ip, form, csrf: setCookie });
+  }
+
+  #problem(status: number, title: string, message: string): Reply {
+    return { status, body: problemPage(this.opts.site, title, message) };
+  }
+
+  #send(res: http.ServerResponse, reply: Reply): void {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+    const body = Buffer.from(reply.body instanceof Html ? reply.body.value : reply.body, 'utf8');
+    res.writeHead(reply.status, {
+      'Content-Type': reply.contentType ?? 'text/html; charset=utf-8',
+      'Content-Length': String(body.length),
+    });
+    res.end(body);
+  }
+}
+
+/** The body, or 'too-large' once it passes `limit` (read on, and dropped, up to DRAIN_LIMIT_BYTES). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  const declared = Number(req.headers['content-length']);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = Number.isFinite(declared) && declared > limit;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      if (!tooLarge) chunks.push(chunk);
+      else if (size > DRAIN_LIMIT_BYTES) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve('too-large');
+      }
+    });
+    req.on('end', () => resolve(tooLarge ? 'too-large' : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
