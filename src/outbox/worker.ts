@@ -25,7 +25,7 @@ export interface WorkerOptions {
   maxAttempts: number;
   pollMs?: number;
   batch?: number;
-  /** backoff base (default 5 s): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
+  /** backoff base (default 30 s, so that 8 attempts span about two hours): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
   backoffBaseMs?: number;
   now?: () => number;
 }
@@ -142,7 +142,7 @@ export class OutboxWorker {
         if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
         return;
       }
-      const base = this.opts.backoffBaseMs ?? 5_000;
+      const base = this.opts.backoffBaseMs ?? 30_000;
       const delay = Math.min(base * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
       this.outbox.markRetry(row.id, message, now + Math.round(delay));
       log.info({ err: message, attempts, retryInMs: Math.round(delay) }, 'delivery failed, will retry');
