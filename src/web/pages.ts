@@ -242,6 +242,11 @@ ${neverAgain ? html`<p>Nobody on ${site.name} can invite this address any more.<
   return layout(site, neverAgain ? 'You will not be invited again' : 'Declined', body);
 }
 
+/** A domain message as a sentence of a page. */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
+}
+
 function goneReason(invite: Invite, now: number): string {
   switch (shownState(invite, now)) {
     case 'expired':
@@ -271,7 +276,7 @@ export interface GoneView {
 export function gonePage(site: Site, v: GoneView): Html {
   const who = v.invite.inviter;
   const body = html`<h1>This invitation can no longer be used</h1>
-<p>${v.message ?? goneReason(v.invite, v.now)}${who ? html` Ask ${who} for a new invitation if you still want to join.` : ''}</p>
+<p>${v.message ? sentence(v.message) : goneReason(v.invite, v.now)}${who ? html` Ask ${who} for a new invitation if you still want to join.` : ''}</p>
 ${v.csrf
   ? html`<h2>Never be invited again?</h2>
 <form method="post" action="${action(site, v.token, 'opt-out')}">
