@@ -282,6 +282,10 @@ export class InviteService {
       if (actor.kind === 'user' && invite.inviter === actor.jid && this.policy.admins.length > 1) {
         throw new InviteError('forbidden', 'Another admin must approve your own invite');
       }
+      // The invitee may have asked never to be invited again while the invite waited.
+      if (invite.inviteeKey && this.store.isOptedOut(this.tokens.addressHash(invite.inviteeKey))) {
+        throw new InviteError('opted-out', `${invite.inviteeEmail ?? invite.inviteeJid} asked not to be invited again`);
+      }
       const patch = { state: 'open' as const, approvedAt: now, approvedBy: actorName(actor), expiresAt: now + this.policy.expiry };
       if (!this.store.updateInvite(id, ['pending'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
       this.#event(id, 'approved', actor, null, { expires: new Date(patch.expiresAt).toISOString() });

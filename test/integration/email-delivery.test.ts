@@ -110,7 +110,7 @@ it('retries a 4xx reply with backoff, then delivers', async () => {
   expect(row.lastError).toMatch(/451/);
   expect(row.notBefore).toBeGreaterThan(h.clock() + 3_000);
   expect(await h.worker.runOnce()).toBe(0);
-  h.advance(10_000);
+  h.advance(40_000);
   await h.worker.runOnce();
   [row] = h.emailRows();
   expect(row).toMatchObject({ state: 'sent', attempts: 2, lastError: null });

@@ -259,3 +259,14 @@ describe('duplicates, declines and opt-outs', () => {
     }
   });
 });
+
+describe('approval and opt-outs', () => {
+  it('refuses to approve an invite whose invitee opted out while it waited', () => {
+    const { service } = setup();
+    const waiting = service.create(alice, { kind: 'contact-account', source: 'send', email: 'bob@example.org' });
+    const other = service.create(admin, { kind: 'contact-account', source: 'send', email: 'bob@example.org' });
+    service.decline(other.links.token, null, true);
+    expect(() => service.approve(admin, waiting.invite.id)).toThrow(expect.objectContaining({ code: 'opted-out' }));
+    expect(service.get(waiting.invite.id)?.state).toBe('pending');
+  });
+});
