@@ -18,10 +18,10 @@
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { ensureProsody, onPath } from './ensure-prosody';
+import { canConnect, pidAlive, portFree, sleep } from './net';
 
 const ROOT = path.resolve(__dirname, '..');
 const DEV = path.join(ROOT, '.dev');
@@ -216,38 +216,9 @@ function ensureAdmin(): { password: string; created: boolean } {
 
 // ---- processes ------------------------------------------------------------------------------------
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.removeAllListeners();
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function checkPorts(): Promise<void> {
   const ports: [number, string][] = [

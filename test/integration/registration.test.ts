@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { OPERATOR } from '../../src/domain/types';
 import { inviteServiceFor } from '../../src/services';
-import { errorCondition, errorText, TestClient, xml, type XmlElement } from '../support/client';
+import { errorCondition, errorText, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
 import { TestProsody, PROJECT_ROOT } from '../support/prosody';
 import { rawTestConfig } from '../support/fixtures';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -71,15 +71,7 @@ function snapshot(): string {
   }
 }
 
-async function canLogIn(username: string, password: string): Promise<boolean> {
-  try {
-    const c = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username, password });
-    await c.stop();
-    return true;
-  } catch {
-    return false;
-  }
-}
+const canLogIn = (username: string, password: string) => canLogInAt(prosody.ports.c2s, username, password);
 
 it('registers an anonymous session with preauth; the account logs in over c2s', async () => {
   const { invite, links } = createInvite();

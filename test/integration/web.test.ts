@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { OPERATOR, type Actor } from '../../src/domain/types';
-import { TestClient } from '../support/client';
+import { canLogIn as canLogInAt } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { get, notices, post, snapshot } from '../support/web';
@@ -79,15 +79,7 @@ async function unchangedBy(action: () => Promise<void>): Promise<void> {
   expect(snapshot(service.config.database)).toBe(before);
 }
 
-async function canLogIn(username: string, password: string): Promise<boolean> {
-  try {
-    const c = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username, password });
-    await c.stop();
-    return true;
-  } catch {
-    return false;
-  }
-}
+const canLogIn = (username: string, password: string) => canLogInAt(prosody.ports.c2s, username, password);
 
 describe('pages', () => {
   it('shows who invites, to which site, until when, the message, the account form and the QR code', async () => {

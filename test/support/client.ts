@@ -355,3 +355,14 @@ export function commandNotes(reply: XmlElement): { type: string; text: string }[
   const cmd = commandOf(reply) ?? reply;
   return cmd.getChildren('note').map((n) => ({ type: n.attrs.type ?? 'info', text: n.getText() }));
 }
+
+/** Whether `username` can log in with `password` (a real c2s login, closed at once). */
+export async function canLogIn(port: number, username: string, password: string, domain = 'localhost'): Promise<boolean> {
+  try {
+    const c = await TestClient.connect({ port, domain, username, password, presence: false });
+    await c.stop();
+    return true;
+  } catch {
+    return false;
+  }
+}

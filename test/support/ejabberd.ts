@@ -16,10 +16,10 @@
  */
 import { spawn, execFile, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePorts, TMP_ROOT } from './prosody';
+import { canConnect, sleep } from '../../scripts/net';
 
 export interface EjabberdOptions {
   /** The main virtual host. Default 'localhost'. */
@@ -79,21 +79,7 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.removeAllListeners();
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
 /** uid and gid of a system user, from /etc/passwd. */
 function systemUser(name: string): { uid: number; gid: number } | null {

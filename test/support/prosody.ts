@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { canConnect, portFree, sleep } from '../../scripts/net';
 
 export interface ProsodyOptions {
   /** The main VirtualHost. Default 'localhost'. */
@@ -112,15 +113,6 @@ function findSetpriv(): string | null {
 }
 
 /** Is this TCP port free on 127.0.0.1 (can we bind it right now)? */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
-      srv.close(() => resolve(true));
-    });
-  });
-}
 
 /** A port the OS assigns (from the ephemeral range). */
 function osPort(): Promise<number> {
@@ -159,21 +151,7 @@ export async function freePorts(n: number): Promise<number[]> {
   return out;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      sock.removeAllListeners();
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Internal storage's file-name encoding (util.datamanager): every non-alphanumeric → %xx. */
 function dmEncode(s: string): string {
