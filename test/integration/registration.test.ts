@@ -171,6 +171,15 @@ describe('refusals leave the invites unchanged', () => {
     expect(snapshot()).toBe(before);
   });
 
+  it('answers a declined token with item-not-found', async () => {
+    const { links } = service.app.invites.create(OPERATOR, { kind: 'account', source: 'cli', email: 'decliner@example.org' });
+    service.app.invites.decline(links.token, 'no thanks');
+    const before = snapshot();
+    expect(errorCondition(await preauth(client, links.token))).toBe('item-not-found');
+    expect(errorCondition(await registerIq(client, 'decliner', 'password-123', links.token))).toBe('item-not-found');
+    expect(snapshot()).toBe(before);
+  });
+
   it('answers a pending token with not-allowed', async () => {
     const { links } = service.app.invites.create({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, { kind: 'contact-account', source: 'command' });
     const before = snapshot();
