@@ -34,6 +34,10 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   try {
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = ON');
+    // 4 MB of page cache: better-sqlite3 builds SQLite with 16 MB, which a large store fills with
+    // pages the operating system caches anyway (no measurable speed difference with 1,000,000
+    // invites, 12 MB more resident memory).
+    db.pragma('cache_size = -4000');
     if (!options.readonly) {
       if (file !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

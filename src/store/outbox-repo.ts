@@ -70,6 +70,9 @@ export interface OutboxOptions {
   idDomain?: string;
 }
 
+/** Most invites one folded `pending` message names (about 20 KB of stanza). */
+export const MAX_FOLDED = 100;
+
 export class SqliteOutbox implements NoticeQueue {
   readonly #clock: () => number;
   readonly #fold: number;
@@ -96,8 +99,11 @@ export class SqliteOutbox implements NoticeQueue {
     this.#idDomain = opts.idDomain ?? 'xmpp-invites.invalid';
     this.#insert = db.prepare(`INSERT INTO outbox (channel, kind, recipient, invite_ids, params, state, not_before, created_at, updated_at, message_id)
       VALUES (@channel, @kind, @recipient, @inviteIds, @params, 'queued', @notBefore, @now, @now, @messageId)`);
+    // Newest first in the order of the outbox_recipient index (recipient, kind, created_at, then the
+    // rowid): one index step, however many notices the admin has had. `ORDER BY id` alone made
+    // SQLite read and sort every pending notice the admin ever got, at each new invite.
     this.#lastPending = db.prepare<[string, string], Row>(
-      `SELECT * FROM outbox WHERE recipient = ? AND channel = ? AND kind = 'pending' ORDER BY id DESC LIMIT 1`,
+      `SELECT * FROM outbox WHERE recipient = ? AND channel = ? AND kind = 'pending' ORDER BY created_at DESC, id DESC LIMIT 1`,
     );
     this.#appendIds = db.prepare(`UPDATE outbox SET invite_ids = @inviteIds, updated_at = @now WHERE id = @id AND state = 'queued'`);
     this.#due = db.prepare<[number, number], Row>(`SELECT * FROM outbox WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?`);
@@ -120,12 +126,17 @@ export class SqliteOutbox implements NoticeQueue {
       // The first pending notice goes at once; later ones within the window are folded into one
       // message sent when the window ends, so admins are not flooded.
       const last = this.#lastPending.get(notice.recipient, notice.channel);
-      if (last && last.state === 'queued' && last.not_before > now) {
-        const ids = [...new Set([...(JSON.parse(last.invite_ids) as string[]), ...notice.inviteIds])];
+      const folded = last && last.state === 'queued' && last.not_before > now ? (JSON.parse(last.invite_ids) as string[]) : undefined;
+      if (last && folded && folded.length < MAX_FOLDED) {
+        const ids = [...new Set([...folded, ...notice.inviteIds])];
         this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
         return;
       }
-      if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
+      // A full message: another one leaves at the same moment. (Appending rewrites the row, so an
+      // unbounded list made each invite of a burst cost more than the one before, and made a
+      // message too large for the server to accept.)
+      if (last && folded) notBefore = last.not_before;
+      else if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
     }
     this.#insert.run({
       channel: notice.channel,
