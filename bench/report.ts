@@ -194,7 +194,7 @@ is stopped by its PID.
 - The machine is shared with other engineers' test suites; the rounds are alternated so that any
   disturbance falls on every system alike, and each figure is the median of ${r.options.rounds} rounds. Whole
   runs still differ: across the full runs made while preparing this file, ours ÷ echo moved between
-  0.45 and 0.55, ours holding 1,000,000 ÷ ours empty between 0.77 and 0.86, and registration ÷
+  0.45 and 0.57, ours holding 1,000,000 ÷ ours empty between 0.77 and 0.87, and registration ÷
   ceiling between 0.71 and 0.84 (the store's figures follow the virtual disk's fsync times).
 
 ## Figures
@@ -290,9 +290,9 @@ nothing (${cpu(echo.cpuPerOp.component)}). Ours must make the invite durable bef
 transaction (the invite row and its indexes, its event, the admin's notice: ${c.empty.walPages.toFixed(0)} pages into the
 WAL) of about ${us(c.empty.perCreateUs)} on this machine, of which about ${us(c.empty.perCreateUs - c.empty.noFsyncUs)} are the fsyncs of the
 checkpoints SQLite runs every 1,000 WAL pages; during those the event loop waits without using
-the CPU. Per invite our process spends ${cpu(ours.cpuPerOp.component)} of CPU (${pct(ours.busy.component)} of a core, the rest of its time
-mostly waiting on those fsyncs), Prosody ${cpu(ours.cpuPerOp.prosody)} and the client sessions ${cpu(ours.cpuPerOp.bench)}, on
-${r.machine.cores} cores. At 0.8 × the echo rate (${n0(0.8 * echo.rate)}/s), Prosody and the clients alone would need
+the CPU. Per invite our process spends ${cpu(ours.cpuPerOp.component)} of CPU, Prosody ${cpu(ours.cpuPerOp.prosody)} and the client sessions
+${cpu(ours.cpuPerOp.bench)}, on ${r.machine.cores} cores; our process is busy ${pct(ours.busy.component)} of the time and Prosody ${pct(ours.busy.prosody)}: neither is
+saturated, which is what a chain looks like whose middle stops while an fsync completes. At 0.8 × the echo rate (${n0(0.8 * echo.rate)}/s), Prosody and the clients alone would need
 ${pct(((echo.cpuPerOp.prosody + echo.cpuPerOp.bench) * 0.8 * echo.rate) / 1000)} of a core even at the echo's cost per invite, which leaves our process about ${cpu((r.machine.cores - ((echo.cpuPerOp.prosody + echo.cpuPerOp.bench) * 0.8 * echo.rate) / 1000) / ((0.8 * echo.rate) / 1000))}
 per invite for everything, fsync waits included, of which the durable transaction alone takes
 ${us(c.empty.perCreateUs)} before any XMPP is parsed or written. A component that keeps what it hands out has a lower ceiling than one
@@ -317,11 +317,12 @@ Token lookups, the approval queue and every query New Invite and registration ru
 (2b, 2c), so the figures do not grow with the store's history. What grows is the cost of writing
 into a large file: invite ids are random (unguessable, read aloud), so each invite's primary-key
 entry and its event's \`events_invite\` entry land on pages no other recent invite touched; each such
-page goes into the WAL and, at the next checkpoint, back into a ${n0(r.seed.fileMb)} MB file at a random place, which the
-fsync then waits for. The store alone: ${us(c.history.perCreateUs)} per invite holding ${M} against ${us(c.empty.perCreateUs)} empty, of which
-${us(c.history.perCreateUs - c.history.noFsyncUs)} against ${us(c.empty.perCreateUs - c.empty.noFsyncUs)} are the checkpoints' fsyncs. This is the disk's random-write
-cost (a virtual disk here); larger checkpoints (\`wal_autocheckpoint\`) recover part of it, group
-commit less than on an empty store (random pages are not shared between invites).
+page is read into SQLite's cache, written into the WAL and, at the next checkpoint, written back
+into a ${n0(r.seed.fileMb)} MB file at a random place, which the fsync then waits for. The store alone: ${us(c.history.perCreateUs)} per
+invite holding ${M} against ${us(c.empty.perCreateUs)} empty (${us(c.history.noFsyncUs)} against ${us(c.empty.noFsyncUs)} without the fsyncs; these
+figures follow the virtual disk and vary from run to run). Larger checkpoints (\`wal_autocheckpoint\`)
+recover part of it (in development: 350 → 282 µs per invite at 10,000 pages instead of 1,000);
+group commit less than on an empty store, since random pages are not shared between invites.
 
 **2b. token lookup p99 < 1 ms: ${check(r.lookups.p99 < 1)} (${ms(r.lookups.p99)}).** One primary-key read and one HMAC.
 
@@ -381,7 +382,7 @@ HTML bodies and recording each delivery in the invite's log.
 - **SQLite's page cache** (src/store/database.ts): \`cache_size = -4000\` (4 MB) instead of
   better-sqlite3's 16 MB. With 1,000,000 invites the service filled it (the non-heap part of its
   memory was 13 MB larger than with 20,000) for no measurable speed: the operating system caches the
-  file anyway (New Invite in the store alone: 378 µs with 16 MB, 296 µs with 4 MB, within the noise).
+  file anyway (New Invite in the store alone: 378 µs with 16 MB, 296 µs with 4 MB: no slower).
 - **The username reservation check** (src/store/invites-repo.ts), run by every registration: SQLite
   used \`invites_state\` and read every unexpired pending or open invite (100 ms with 150,000);
   \`+state\` and \`+expires_at\` leave it \`invites_username\` (0.016 ms).
@@ -394,6 +395,10 @@ HTML bodies and recording each delivery in the invite's log.
   })\`, 34 ms) and \`limits.per_user_open\` (77 ms per New Invite when that limit is set). \`PRAGMA
   optimize\` at start-up (with \`analysis_limit = 400\`, under a second) makes both take 0.02 ms.
 - Group commit and the other levers of target 1, above.
+- The README says later pending notices within 30 s are folded into one message: it is now one
+  message per 100 invites.
+- In several runs the first registration round of a service had one stall of about a second (its
+  p99; the medians are not affected). Not explained yet.
 - How production runs the service (target 2d): compiled, with \`${TUNED}\`; bin/xmpp-invites and the
   README's \`npm run cli -- serve\` run it under tsx today.
 `;

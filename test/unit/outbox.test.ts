@@ -165,3 +165,23 @@ describe('outbox', () => {
     expect(() => db.prepare('DELETE FROM outbox').run()).toThrow(/never deleted/);
   });
 });
+
+describe('folding', () => {
+  it('folds at most 100 invites into one pending message and starts another at the same moment', async () => {
+    const config = testConfig({ admins: ['admin@localhost'] });
+    const db = openDatabase(':memory:');
+    let now = Date.UTC(2026, 10, 21, 12);
+    const outbox = outboxFor(config, db, () => now);
+    const invites = inviteServiceFor(config, db, () => now, outbox);
+    const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
+    invites.create(alice, { kind: 'contact-account', source: 'command' });
+    outbox.claimDue(10).forEach((r) => outbox.markSent(r.id));
+    for (let i = 0; i < 150; i++) {
+      now += 10;
+      invites.create(alice, { kind: 'contact-account', source: 'command' });
+    }
+    const queued = outbox.list({ state: 'queued', limit: 10 });
+    expect(queued.map((r) => r.inviteIds.length).sort((a, b) => a - b)).toEqual([50, 100]);
+    expect(new Set(queued.map((r) => r.notBefore)).size).toBe(1);
+  });
+});
