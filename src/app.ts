@@ -108,6 +108,9 @@ export class App {
       logger.child({ module: 'outbox' }),
       { maxAttempts: config.mail.maxAttempts, backoffBaseMs: opts.outboxBackoffMs, pollMs: opts.outboxPollMs },
     ).use('xmpp', new XmppTransport(config.component.domain, (el) => this.connection.send(el), () => this.connection.online));
+    // Notices are written inside the transaction that causes them; the worker's timer runs after
+    // that commit, so whatever queues a notice (a stanza, the web, a job) gets it delivered at once.
+    this.outbox.onEnqueue = () => this.worker.poke();
     this.#email = emailTransportFor(config, this.invites, logger.child({ module: 'mail' }), { timeouts: opts.smtpTimeouts });
     this.worker.use('email', this.#email);
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
@@ -189,8 +192,7 @@ export class App {
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
-      // Whatever the stanza changed may have queued notices: deliver them now.
-      void this.router.handle(stanza).then(() => this.worker.poke());
+      void this.router.handle(stanza);
     });
   }
 
@@ -248,7 +250,6 @@ export class App {
       for (let n = this.invites.recordExpiries().length; n > 0; n = this.invites.recordExpiries().length) total += n;
       if (total) {
         this.logger.info('%d invite(s) expired', total);
-        this.worker.poke();
       }
       return total;
     } catch (err) {
@@ -266,7 +267,6 @@ export class App {
       for (let n = this.invites.queueReminders(before).length; n > 0; n = this.invites.queueReminders(before).length) total += n;
       if (total) {
         this.logger.info('%d reminder(s) queued', total);
-        this.worker.poke();
       }
       return total;
     } catch (err) {

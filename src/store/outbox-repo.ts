@@ -74,6 +74,8 @@ export interface OutboxOptions {
 export const MAX_FOLDED = 100;
 
 export class SqliteOutbox implements NoticeQueue {
+  /** Called after every notice is recorded (the running service wakes its worker with it). */
+  onEnqueue: (() => void) | undefined;
   readonly #clock: () => number;
   readonly #fold: number;
   readonly #idDomain: string;
@@ -130,6 +132,7 @@ export class SqliteOutbox implements NoticeQueue {
       if (last && folded && folded.length < MAX_FOLDED) {
         const ids = [...new Set([...folded, ...notice.inviteIds])];
         this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
+        this.onEnqueue?.();
         return;
       }
       // A full message: another one leaves at the same moment. (Appending rewrites the row, so an
@@ -148,6 +151,7 @@ export class SqliteOutbox implements NoticeQueue {
       now,
       messageId: `${randomBytes(12).toString('hex')}@${this.#idDomain}`,
     });
+    this.onEnqueue?.();
   }
 
   /** Takes up to `limit` due rows, moving them to `sending` in one transaction. */

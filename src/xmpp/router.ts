@@ -75,12 +75,18 @@ export class Router {
 
   async #dispatch(stanza: Element): Promise<void> {
     const from = stanza.attrs.from ?? '';
+    const seq = ++this.#seq;
+    const root = this.logger;
+    let logger: Logger | undefined;
     const ctx: StanzaContext = {
       stanza,
       from,
       bare: bareOf(from),
       to: stanza.attrs.to ?? '',
-      logger: this.logger.child({ stanza: ++this.#seq, kind: stanza.name, from, id: stanza.attrs.id }),
+      // The per-stanza child logger is made only when a handler logs: most stanzas never do.
+      get logger() {
+        return (logger ??= root.child({ stanza: seq, kind: stanza.name, from, id: stanza.attrs.id }));
+      },
     };
     if (stanza.name === 'iq') return this.#dispatchIq(ctx);
     const handlers = stanza.name === 'presence' ? this.#presence : stanza.name === 'message' ? this.#message : [];
