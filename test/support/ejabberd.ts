@@ -18,7 +18,15 @@ import { spawn, execFile, ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePorts, TMP_ROOT } from './prosody';
+import * as os from 'node:os';
+import { freePorts } from './prosody';
+
+/**
+ * Where instances get their directories. Not under the project: ejabberd runs as its own user,
+ * which must be able to reach the directory, and a checkout may sit below a directory only its
+ * owner can enter (a `mktemp -d` clone is mode 0700). The system temp directory (1777) is reachable.
+ */
+const EJABBERD_ROOT = path.join(os.tmpdir(), 'xmpp-invites-ejabberd');
 import { canConnect, sleep } from '../../scripts/net';
 
 export interface EjabberdOptions {
@@ -174,12 +182,12 @@ function groupLive(pgid: number): boolean {
 function sweepStaleDirs(): void {
   let entries: string[] = [];
   try {
-    entries = fs.readdirSync(TMP_ROOT).filter((e) => e.startsWith('ejabberd-'));
+    entries = fs.readdirSync(EJABBERD_ROOT).filter((e) => e.startsWith('ejabberd-'));
   } catch {
     return;
   }
   for (const e of entries) {
-    const dir = path.join(TMP_ROOT, e);
+    const dir = path.join(EJABBERD_ROOT, e);
     try {
       const ownerFile = path.join(dir, 'owner');
       if (!fs.existsSync(ownerFile)) {
@@ -255,12 +263,13 @@ export class TestEjabberd {
     const runAs = isRoot() ? systemUser('ejabberd') : null;
     if (isRoot() && !runAs) throw new Error('ejabberd is installed but there is no `ejabberd` user');
     installExitHook();
-    fs.mkdirSync(TMP_ROOT, { recursive: true });
+    fs.mkdirSync(EJABBERD_ROOT, { recursive: true });
+    fs.chmodSync(EJABBERD_ROOT, 0o755);
     sweepStaleDirs();
     let lastErr: unknown;
     for (let attempt = 0; attempt < 5; attempt++) {
       const [c2s, component, http, dist] = await freePorts(4);
-      const dir = fs.mkdtempSync(path.join(TMP_ROOT, 'ejabberd-'));
+      const dir = fs.mkdtempSync(path.join(EJABBERD_ROOT, 'ejabberd-'));
       fs.writeFileSync(path.join(dir, 'owner'), ownerTag());
       const e = new TestEjabberd(opts, dir, { c2s, component, http, dist }, runAs);
       try {
