@@ -131,7 +131,7 @@ async function startService(configFile: string, dir: string, name: string, compi
   const child = Child.start(compiled ? join(compiled.dist, 'cli.js') : 'src/cli.ts', ['serve', '--config', configFile], {
     logFile: join(dir, `${name}.log`),
     tsx: !compiled,
-    nodeFlags: [...(compiled?.flags ?? []), '--require', MEMORY_PROBE],
+    nodeFlags: [...(compiled?.flags ?? []), ...(process.env.BENCH_SERVICE_FLAGS?.split(' ').filter(Boolean) ?? []), '--require', MEMORY_PROBE],
     env: { ...process.env, BENCH_MEMORY_FILE: join(dir, `${name}.memory.json`) },
   });
   await child.waitForLog(/"online as /, 60_000);

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
 import type { Actor } from '../domain/types';
+import type { GroupCommit } from '../store/group-commit';
 import type { Requester } from '../xmpp/adhoc';
 
 export interface Services {
@@ -11,6 +12,8 @@ export interface Services {
   invites: InviteService;
   logger: Logger;
   limits: Limits;
+  /** the shared transaction of the stanzas of one event-loop turn (New Invite uses it) */
+  commit: GroupCommit;
 }
 
 export function actorOf(req: Requester): Actor {

@@ -27,6 +27,13 @@ export interface WorkerOptions {
   batch?: number;
   /** backoff base (default 30 s, so that 8 attempts span about two hours): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
   backoffBaseMs?: number;
+  /**
+   * the shortest time between the starts of two passes woken by `poke` (default 250 ms): a notice
+   * queued on a quiet service leaves at once; under a burst, what is queued meanwhile waits for the
+   * next pass and is folded there (one message to an admin for many pending invites, rather than
+   * one per invite)
+   */
+  coalesceMs?: number;
   now?: () => number;
 }
 
@@ -36,6 +43,10 @@ export class OutboxWorker {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
+  /** when the last pass started (performance.now()) */
+  #lastPass = -Infinity;
+  /** when the scheduled pass is due (performance.now()) */
+  #dueAt = Infinity;
 
   constructor(
     private readonly outbox: SqliteOutbox,
@@ -59,13 +70,15 @@ export class OutboxWorker {
 
   /** Something was queued: send it now rather than at the next poll. */
   poke(): void {
-    if (!this.#stopped) this.#schedule(0);
+    if (this.#stopped) return;
+    this.#schedule(this.#coalesced());
   }
 
   /** Finishes the batch in hand; nothing new is started. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#running;
   }
 
@@ -81,13 +94,23 @@ export class OutboxWorker {
     }
   }
 
+  /** The delay before a woken pass: none once `coalesceMs` have passed since the last one began. */
+  #coalesced(): number {
+    return Math.max(0, this.#lastPass + (this.opts.coalesceMs ?? 250) - performance.now());
+  }
+
   #schedule(delay: number): void {
     if (this.#running) {
       this.#again = true;
       return;
     }
+    // A pass already due sooner stays as it is.
+    if (this.#timer !== undefined && this.#dueAt <= performance.now() + delay) return;
     clearTimeout(this.#timer);
+    this.#dueAt = performance.now() + delay;
     this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#lastPass = performance.now();
       this.#running = this.runOnce()
         .catch((err: unknown) => this.logger.error({ err }, 'outbox pass failed'))
         .then(() => {
@@ -95,7 +118,7 @@ export class OutboxWorker {
           if (this.#stopped) return;
           const again = this.#again;
           this.#again = false;
-          this.#schedule(again ? 0 : (this.opts.pollMs ?? 2_000));
+          this.#schedule(again ? this.#coalesced() : (this.opts.pollMs ?? 2_000));
         });
     }, delay);
     this.#timer.unref();

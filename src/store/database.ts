@@ -38,6 +38,11 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
     // pages the operating system caches anyway (no measurable speed difference with 1,000,000
     // invites, 12 MB more resident memory).
     db.pragma('cache_size = -4000');
+    // Savepoints keep the original of each page they change in a sub-journal, which SQLite writes to
+    // a temporary file once it passes 64 KiB: a group commit (store/group-commit.ts) of a few dozen
+    // invites would open, write and delete one per transaction. The service's queries sort and group
+    // small sets (pages, counts per state or inviter), so temporary storage stays small in memory.
+    db.pragma('temp_store = MEMORY');
     if (!options.readonly) {
       if (file !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

@@ -248,8 +248,10 @@ export class SqliteInviteStore implements InviteStore {
     for (const r of this.#prepared(`SELECT CASE WHEN state IN ('pending', 'open') AND expires_at <= @now THEN 'expired' ELSE state END AS s,
         count(*) AS n FROM invites GROUP BY s`).all({ now }) as { s: string; n: number }[]) states[r.s] = r.n;
     const delivery = { email: {} as Record<string, number>, message: {} as Record<string, number> };
-    for (const r of this.#prepared(`SELECT email_delivery AS d, count(*) AS n FROM invites WHERE invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
-    for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
+    // An invitee (e-mail or JID) implies invitee_key: the partial index invites_invitee_key lists
+    // exactly the invites with one, so these two read those rows rather than the whole table.
+    for (const r of this.#prepared(`SELECT email_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
+    for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
     const funnel = this.#prepared(`SELECT inviter, count(*) AS created, count(approved_at) AS approved,
         sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
         sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts

@@ -1,6 +1,7 @@
 /**
  * XEP-0050 as the component speaks it, driven through the router: stanza in, stanza out.
  */
+import { GroupCommit } from '../../src/store/group-commit';
 import pino from 'pino';
 import { createAccountCommand } from '../../src/handlers/commands/create-account';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
@@ -24,7 +25,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const logger = pino({ level: 'silent' });
   const router = new Router(async (el) => void sent.push(el), logger);
   const adhoc = new AdhocCommands({ jid: COMPONENT, now: () => now, sessionTtlMs: 60_000 });
-  const services = { config, invites, logger, limits: limitsFor(config, db) };
+  const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };
   adhoc.add(newInviteCommand(services)).add(createAccountCommand(services));
   const requester = (full: string): Requester => {
     const bare = bareOf(full);

@@ -2,31 +2,32 @@
  * The outbox and its worker against a real SQLite database, with scripted transports.
  */
 import pino from 'pino';
-import { OutboxWorker, PermanentDeliveryError, NotReadyError, type Transport } from '../../src/outbox/worker';
+import { OutboxWorker, PermanentDeliveryError, NotReadyError, type Transport, type WorkerOptions } from '../../src/outbox/worker';
 import { inviteServiceFor, outboxFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import type { OutboxRow } from '../../src/store/outbox-repo';
 import type { Rendered } from '../../src/outbox/render';
 import { testConfig } from '../support/fixtures';
 
-function setup(admins = ['admin@localhost', 'root@localhost']) {
+function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Partial<WorkerOptions> = {}) {
   const config = testConfig({ admins });
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
   const outbox = outboxFor(config, db, clock);
   const invites = inviteServiceFor(config, db, clock, outbox);
-  const sent: { row: OutboxRow; rendered: Rendered }[] = [];
+  const sent: { row: OutboxRow; rendered: Rendered; at: number }[] = [];
   let behaviour: (row: OutboxRow) => void = () => undefined;
   const transport: Transport = {
     async send(row, rendered) {
       behaviour(row);
-      sent.push({ row, rendered });
+      sent.push({ row, rendered, at: performance.now() });
     },
   };
   const worker = new OutboxWorker(outbox, invites, { siteName: 'Example', component: 'invites.localhost' }, pino({ level: 'silent' }), {
     maxAttempts: 3,
     now: clock,
+    ...workerOptions,
   }).use('xmpp', transport);
   const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
   const admin = { kind: 'user' as const, jid: 'admin@localhost', isAdmin: true };
@@ -163,6 +164,39 @@ describe('outbox', () => {
     const { db, invites, alice } = setup();
     invites.create(alice, { kind: 'contact-account', source: 'command' });
     expect(() => db.prepare('DELETE FROM outbox').run()).toThrow(/never deleted/);
+  });
+});
+
+describe('waking the worker', () => {
+  const until = async (what: () => boolean) => {
+    const deadline = Date.now() + 5_000;
+    while (!what()) {
+      if (Date.now() > deadline) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it('sends a notice at once on a quiet service, and gathers what a burst queues into the next pass', async () => {
+    const { outbox, invites, worker, sent, admin } = setup(['admin@localhost'], { pollMs: 60_000, coalesceMs: 300 });
+    outbox.onEnqueue = () => worker.poke();
+    worker.start();
+    try {
+      await new Promise((r) => setTimeout(r, 350));
+      const invite = (n: number) => invites.create(admin, { kind: 'contact', source: 'command', jid: `friend${n}@example.net` });
+      const t0 = performance.now();
+      invite(1);
+      await until(() => sent.length === 1);
+      expect(sent[0].at - t0).toBeLessThan(250);
+      // Queued right after that pass: they wait for the next one, 300 ms after it began, and leave together.
+      for (let n = 2; n <= 4; n++) invite(n);
+      await until(() => sent.length === 4);
+      const burst = sent.slice(1).map((s) => s.at);
+      expect(Math.min(...burst) - sent[0].at).toBeGreaterThanOrEqual(290);
+      expect(Math.max(...burst) - Math.min(...burst)).toBeLessThan(100);
+      expect(sent.map((s) => s.row.recipient)).toEqual(['friend1@example.net', 'friend2@example.net', 'friend3@example.net', 'friend4@example.net']);
+    } finally {
+      await worker.stop();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
  * "Invite by e-mail" (urn:xmpp-invites:0#send) through the real ad-hoc framework and a real
  * database: who may run it, the lifetimes it offers, and what it refuses.
  */
+import { GroupCommit } from '../../src/store/group-commit';
 import pino from 'pino';
 import { expiryChoices, MAX_ADDRESSES, sendCommand } from '../../src/handlers/commands/send';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
@@ -19,7 +20,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const outbox = outboxFor(config, db);
   const invites = inviteServiceFor(config, db, undefined, outbox);
   const adhoc = new AdhocCommands({ jid: 'invites.localhost' });
-  adhoc.add(sendCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db) }));
+  adhoc.add(sendCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit: new GroupCommit(db) }));
   const who = (bare: string): Requester => ({ full: `${bare}/r`, bare, isLocal: true, isAdmin: config.admins.includes(bare) });
   const field = (name: string, values: string[]) => xml('field', { var: name }, ...values.map((v) => xml('value', {}, v)));
   async function run(bare: string, submitted: Record<string, string[]>): Promise<Element> {
