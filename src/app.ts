@@ -28,7 +28,6 @@ import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { openDatabase, type Db } from './store/database';
-import { Checkpointer } from './store/checkpointer';
 import { GroupCommit } from './store/group-commit';
 import { inviteServiceFor } from './services';
 import { Registration, type Provisioner } from './domain/registration';
@@ -83,8 +82,6 @@ export class App {
   #reconcileTimer: NodeJS.Timeout | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
-  /** WAL checkpoints on their own thread (none for an in-memory database) */
-  readonly checkpointer: Checkpointer | undefined;
 
   constructor(
     readonly config: Config,
@@ -92,7 +89,6 @@ export class App {
     private readonly opts: AppOptions = {},
   ) {
     this.db = openDatabase(config.database);
-    this.checkpointer = config.database === ':memory:' ? undefined : new Checkpointer(this.db, logger.child({ module: 'store' }));
     this.outbox = outboxFor(config, this.db);
     this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
     this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit: new GroupCommit(this.db) };
@@ -307,7 +303,6 @@ export class App {
       await this.worker.stop();
       this.#email.close();
       await this.connection.stop();
-      await this.checkpointer?.stop();
       this.db.close();
     })();
     return this.#stopping;

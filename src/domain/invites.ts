@@ -168,7 +168,7 @@ export class InviteService {
         messageDelivery: 'none',
       };
       let invite: Invite;
-      do invite = { ...base, id: newInviteId() };
+      do invite = { ...base, id: newInviteId(now) };
       while (!this.store.insertInvite(invite));
       this.#event(invite.id, 'created', actor, null, {
         kind,
@@ -527,8 +527,23 @@ export class InviteService {
   }
 }
 
-export function newInviteId(): string {
+/** Characters of an id that encode its second of creation (20 bits: they come round every 12 days). */
+const ID_TIME_CHARS = 4;
+
+/**
+ * A new invite id: 4 characters from the second of creation, then 6 random ones (30 bits).
+ *
+ * Ids are the primary key, and the key of every event: fully random ids sent each new invite to a
+ * random page of those indexes, which a large store must read, rewrite in the WAL and write back
+ * at a random place in the file (at 1,000,000 invites that made each invite cost twice as much as
+ * on an empty store). Ids of the same moment sit together instead, like UUIDv7 or ULID, so the
+ * pages being written stay few and cached. An id is a name, not a secret (the token's MAC is), and
+ * the random part keeps ids of the same second apart; a clash is drawn again (insertInvite).
+ */
+export function newInviteId(now: number): string {
+  let t = Math.floor(now / 1000) % 2 ** (5 * ID_TIME_CHARS);
   let id = '';
-  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
+  for (let i = 0; i < ID_TIME_CHARS; i++, t >>>= 5) id = ID_ALPHABET[t & 31] + id;
+  for (let i = ID_TIME_CHARS; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
   return id;
 }

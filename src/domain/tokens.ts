@@ -13,8 +13,11 @@ const MAC_BYTES = 18;
 const MAC_LENGTH = 24;
 export const TOKEN_LENGTH = ID_LENGTH + MAC_LENGTH;
 
-/** Lower-case letters and digits without look-alikes (0/o, 1/l): ids are read aloud and typed. */
-export const ID_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
+/**
+ * Lower-case letters and digits without look-alikes (0/o, 1/l): ids are read aloud and typed. In
+ * byte order, so that an id's time prefix (newInviteId) sorts as time does.
+ */
+export const ID_ALPHABET = '23456789abcdefghijkmnpqrstuvwxyz';
 const ID_PATTERN = new RegExp(`^[${ID_ALPHABET}]{${ID_LENGTH}}$`);
 const TOKEN_PATTERN = new RegExp(`^([${ID_ALPHABET}]{${ID_LENGTH}})[A-Za-z0-9_-]{${MAC_LENGTH}}$`);
 

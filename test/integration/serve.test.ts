@@ -1,8 +1,8 @@
 /**
  * `xmpp-invites serve` as an operator runs it: a separate process, its exit codes and messages.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestProsody, PROJECT_ROOT } from '../support/prosody';
@@ -22,22 +22,37 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** the process's command line when `until` held */
+  cmdline?: string[];
+}
+
+interface CliOptions {
+  until?: (out: string) => boolean;
+  timeoutMs?: number;
+  /** run bin/xmpp-invites (as an operator does) rather than src/cli.ts under tsx; a path runs that copy of it */
+  bin?: boolean | string;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs the CLI; `until` decides when to send SIGTERM (checked on every output chunk). */
-function cli(args: string[], opts: { until?: (out: string) => boolean; timeoutMs?: number } = {}): Promise<Run> {
+function cli(args: string[], opts: CliOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli.ts'), ...args], {
+    const [command, ...argv] = opts.bin
+      ? [typeof opts.bin === 'string' ? opts.bin : join(PROJECT_ROOT, 'bin/xmpp-invites'), ...args]
+      : [process.execPath, '--import', 'tsx', join(PROJECT_ROOT, 'src/cli.ts'), ...args];
+    const child = spawn(command, argv, {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, XMPP_INVITES_CONFIG: '' },
+      env: { ...process.env, XMPP_INVITES_CONFIG: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     let signalled = false;
+    let cmdline: string[] | undefined;
     const check = () => {
       if (!signalled && opts.until?.(stdout + stderr)) {
         signalled = true;
+        cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         child.kill('SIGTERM');
       }
     };
@@ -55,7 +70,7 @@ function cli(args: string[], opts: { until?: (out: string) => boolean; timeoutMs
     }, opts.timeoutMs ?? 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, cmdline });
     });
   });
 }
@@ -113,4 +128,53 @@ it('goes online, then stops cleanly with exit 0 on SIGTERM', async () => {
   expect(run.code).toBe(0);
   expect(run.stdout).toMatch(/stopped/);
   expect(run.stdout).not.toContain(COMPONENT_SECRET);
+});
+
+describe('bin/xmpp-invites', () => {
+  /** The newest modification time under a directory. */
+  const newest = (dir: string): number =>
+    Math.max(...execFileSync('find', [dir, '-type', 'f', '-printf', '%T@\\n'], { encoding: 'utf8' }).trim().split('\n').map(Number));
+
+  beforeAll(() => {
+    // `npm ci` builds dist/ (the prepare script); a checkout edited since then builds it again here.
+    const built = join(PROJECT_ROOT, 'dist/cli.js');
+    if (!existsSync(built) || statSync(built).mtimeMs / 1000 < newest(join(PROJECT_ROOT, 'src'))) {
+      execFileSync('npm', ['run', '--silent', 'build'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+    }
+  }, 120_000);
+
+  it('serves from the compiled build, with the flags that keep the process small, and stops on SIGTERM', async () => {
+    const run = await cli(['serve', '--config', writeConfig({})], { bin: true, until: (out) => out.includes('online as') });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/stopped/);
+    // exec'd: the process is node itself, running dist/cli.js
+    expect(run.cmdline?.[0]).toMatch(/node$/);
+    expect(run.cmdline).toEqual(expect.arrayContaining(['--max-semi-space-size=4', '--max-old-space-size=64', join(PROJECT_ROOT, 'dist/cli.js'), 'serve']));
+  });
+
+  it('takes the operator’s Node flags from XMPP_INVITES_NODE_FLAGS; other commands run from the build too', async () => {
+    const run = await cli(['serve', '--config', writeConfig({})], {
+      bin: true,
+      env: { XMPP_INVITES_NODE_FLAGS: '--max-old-space-size=200' },
+      until: (out) => out.includes('online as'),
+    });
+    expect(run.code).toBe(0);
+    expect(run.cmdline?.slice(1, 3)).toEqual(['--max-old-space-size=200', join(PROJECT_ROOT, 'dist/cli.js')]);
+    const check = await cli(['config', 'check', '--config', writeConfig({})], { bin: true });
+    expect(check.code).toBe(0);
+  });
+
+  it('runs the TypeScript sources through tsx when they are newer than the build', async () => {
+    // A checkout of its own: this bin/, the same sources and packages, and a build older than them.
+    const root = mkdtempSync(join(prosody.dir, 'checkout-'));
+    mkdirSync(join(root, 'bin'));
+    copyFileSync(join(PROJECT_ROOT, 'bin/xmpp-invites'), join(root, 'bin/xmpp-invites'));
+    for (const entry of ['src', 'node_modules', 'schema.sql']) symlinkSync(join(PROJECT_ROOT, entry), join(root, entry));
+    mkdirSync(join(root, 'dist'));
+    writeFileSync(join(root, 'dist/cli.js'), 'process.exit(42);\n');
+    utimesSync(join(root, 'dist/cli.js'), new Date('2001-01-01'), new Date('2001-01-01'));
+    const run = await cli(['serve', '--config', writeConfig({})], { bin: join(root, 'bin/xmpp-invites'), until: (out) => out.includes('online as') });
+    expect(run.code).toBe(0);
+    expect(run.cmdline).toEqual(expect.arrayContaining(['--max-old-space-size=64', `file://${root}/node_modules/tsx/dist/loader.mjs`, `${root}/src/cli.ts`]));
+  });
 });

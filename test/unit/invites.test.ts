@@ -1,5 +1,5 @@
-import { InviteService, type InvitePolicy } from '../../src/domain/invites';
-import { TokenCodec, TOKEN_LENGTH } from '../../src/domain/tokens';
+import { InviteService, newInviteId, type InvitePolicy } from '../../src/domain/invites';
+import { ID_ALPHABET, TokenCodec, TOKEN_LENGTH, isInviteId } from '../../src/domain/tokens';
 import type { Actor } from '../../src/domain/types';
 import { openDatabase, readMigrations, type Db } from '../../src/store/database';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
@@ -53,6 +53,37 @@ describe('tokens', () => {
     for (const bad of ['', 'short', 'ABCDEFGHIJ' + 'a'.repeat(24), 'abcdefghij' + 'a'.repeat(23), 'abcdefghij' + '+'.repeat(24)]) {
       expect(codec.idOf(bad)).toBeUndefined();
     }
+  });
+});
+
+describe('invite ids', () => {
+  it('start with the second they were made in, so that ids of one moment sit together, and end at random', () => {
+    // the start of a 2^20-second cycle of the prefix
+    const t = Math.floor(Date.UTC(2026, 10, 21, 12) / 1000 / 2 ** 20) * 2 ** 20 * 1000;
+    const same = Array.from({ length: 200 }, () => newInviteId(t + 999));
+    expect(same.every(isInviteId)).toBe(true);
+    expect(new Set(same.map((id) => id.slice(0, 4))).size).toBe(1);
+    // 30 random bits: 200 ids of one second all differ
+    expect(new Set(same).size).toBe(200);
+    expect(new Set(same.map((id) => id.slice(4))).size).toBe(200);
+    // later seconds sort later, until the 20-bit prefix comes round (about 12 days)
+    const later = [1, 60, 3_600, 86_400, 11 * 86_400].map((s) => newInviteId(t + s * 1000).slice(0, 4));
+    expect([same[0].slice(0, 4), ...later]).toEqual([same[0].slice(0, 4), ...later].sort());
+    expect(newInviteId(t + 2 ** 20 * 1000).slice(0, 4)).toBe(same[0].slice(0, 4));
+  });
+
+  it('draws another id when the one drawn is taken', () => {
+    const { service, db } = setup();
+    const taken = service.create(admin, { kind: 'account', source: 'command' }).invite.id;
+    const random = jest.spyOn(require('node:crypto'), 'randomInt');
+    // The first draw repeats the taken id's random part; the next is random again.
+    const tail = taken.slice(4).split('').map((c) => ID_ALPHABET.indexOf(c));
+    tail.forEach((v) => random.mockReturnValueOnce(v as never));
+    const made = service.create(admin, { kind: 'account', source: 'command' }).invite;
+    random.mockRestore();
+    expect(made.id).not.toBe(taken);
+    expect(made.id.slice(0, 4)).toBe(taken.slice(0, 4));
+    expect((db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n).toBe(2);
   });
 });
 

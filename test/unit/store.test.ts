@@ -1,12 +1,10 @@
 /**
- * The store on a real file: background checkpoints, and the indexes an invite writes.
+ * The store on a real file: the indexes an invite writes, and group commit.
  */
-import { mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import Database from 'better-sqlite3';
-import { Checkpointer } from '../../src/store/checkpointer';
 import { GroupCommit } from '../../src/store/group-commit';
 import { openDatabase, type Db } from '../../src/store/database';
 import { inviteServiceFor } from '../../src/services';
@@ -17,78 +15,6 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'xmpp-invites-store-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-const silent = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(10);
-  }
-}
-
-function fill(db: Db, rows: number): void {
-  db.exec('CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, body BLOB)');
-  const insert = db.prepare('INSERT INTO filler (body) VALUES (randomblob(3000))');
-  for (let i = 0; i < rows; i++) insert.run();
-}
-
-describe('background checkpoints', () => {
-  it('copies the WAL into the database file on its own thread, and leaves the service a high fallback', async () => {
-    const file = join(dir, 'x.sqlite');
-    const db = openDatabase(file);
-    const checkpointer = new Checkpointer(db, silent, { busyMs: 5, idleMs: 20, fallbackPages: 5_000 });
-    try {
-      expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(5_000);
-      const before = statSync(file).size;
-      // 1,500 commits of one page each: beyond SQLite's default threshold of 1,000 pages, below the fallback.
-      fill(db, 1_500);
-      await until(() => statSync(file).size > before + 1_000 * 3_000);
-      await until(() => {
-        const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
-        return r.log === r.checkpointed;
-      });
-      expect(checkpointer.runs).toBeGreaterThan(1);
-      expect(checkpointer.failed).toBe(false);
-    } finally {
-      await checkpointer.stop();
-      db.close();
-    }
-  });
-
-  it('stops its thread on stop(), after which the database closes with everything in it', async () => {
-    const file = join(dir, 'x.sqlite');
-    const db = openDatabase(file);
-    const checkpointer = new Checkpointer(db, silent, { busyMs: 5, idleMs: 5 });
-    await until(() => checkpointer.runs > 0);
-    await checkpointer.stop();
-    const runs = checkpointer.runs;
-    fill(db, 10);
-    await sleep(50);
-    expect(checkpointer.runs).toBe(runs);
-    db.close();
-    const again = openDatabase(file);
-    expect((again.prepare('SELECT count(*) AS n FROM filler').get() as { n: number }).n).toBe(10);
-    again.close();
-  });
-
-  it('gives the checkpoints back to SQLite when its thread cannot open the file', async () => {
-    const file = join(dir, 'x.sqlite');
-    const db = openDatabase(file);
-    // The connection stays usable (it holds its descriptor); the thread finds no file to open.
-    renameSync(file, join(dir, 'moved.sqlite'));
-    const errors: unknown[] = [];
-    const logger = pino({ level: 'error' }, { write: (line: string) => errors.push(JSON.parse(line)) });
-    const checkpointer = new Checkpointer(db, logger);
-    await until(() => checkpointer.failed);
-    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
-    expect(JSON.stringify(errors)).toMatch(/checkpoints run in the service again/);
-    await checkpointer.stop();
-    db.close();
-  });
-});
 
 describe('indexes an invite writes', () => {
   it('keeps invitees in one partial index that the lookups by invitee use', () => {
