@@ -50,6 +50,8 @@ interface Options {
   emails: number;
   wait: boolean;
   doc: boolean;
+  /** `--only ours,echo`: just these New Invite systems, then stop (comparing two builds of the service) */
+  only: string[] | undefined;
 }
 
 function options(argv: string[]): Options {
@@ -69,7 +71,8 @@ function options(argv: string[]): Options {
     prosodyN: num('prosody-invites', quick ? 2_000 : 10_000),
     emails: num('emails', quick ? 300 : 1_500),
     wait: !quick && !argv.includes('--no-wait'),
-    doc: argv.includes('--doc') || (!quick && !argv.includes('--no-doc')),
+    doc: !argv.includes('--only') && (argv.includes('--doc') || (!quick && !argv.includes('--no-doc'))),
+    only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined,
   };
 }
 
@@ -274,6 +277,7 @@ async function main(): Promise<void> {
         before: () => writeProsodyInvites(dataB, HOST, USERS, Math.ceil(opt.prosodyN / USERS.length)),
       },
     ];
+    if (opt.only) systems.splice(0, systems.length, ...systems.filter((s) => opt.only!.includes(s.key)));
     const inviteRounds: Record<string, RoundResult[]> = Object.fromEntries(systems.map((s) => [s.key, []]));
     // A short unmeasured pass so that every component is warm (JIT, page cache, sessions).
     for (const s of systems.filter((x) => x.to !== HOST)) await inviteRound(s.clients, s.to, opt.inFlight, 0, 300);
@@ -288,6 +292,13 @@ async function main(): Promise<void> {
       }
     }
     writeProsodyInvites(dataB, HOST, USERS, 0);
+    if (opt.only) {
+      for (const s of systems) say(`${s.key}: median ${summarize(inviteRounds[s.key]).rate.toFixed(0)}/s`);
+      if (opt.only.includes('ours') && opt.only.includes('echo')) {
+        say(`ours ÷ echo: ${(summarize(inviteRounds.ours).rate / summarize(inviteRounds.echo).rate).toFixed(2)}`);
+      }
+      return;
+    }
     const oursHeld = (() => {
       const db = openDatabase(loadConfig(oursConfig, {}).database, { readonly: true });
       try {

@@ -46,6 +46,9 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
         waiting.length === 1
           ? [`An invite waits for your approval: ${describe(waiting[0])}.`]
           : [`${waiting.length} invites wait for your approval:`, ...waiting.map((i) => `• ${describe(i)}`)];
+      // A folded message names at most MAX_FOLDED invites; a flood is counted, not listed.
+      const total = ctx.invites.count({ state: 'pending' });
+      if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
       lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject.`);
       return { subject: `${waiting.length} invite(s) wait for approval on ${site}`, text: lines.join('\n') };
     }

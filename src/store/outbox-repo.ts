@@ -70,7 +70,7 @@ export interface OutboxOptions {
   idDomain?: string;
 }
 
-/** Most invites one folded `pending` message names (about 20 KB of stanza). */
+/** Most invites one folded `pending` message names (about 20 KB of stanza); it counts the rest. */
 export const MAX_FOLDED = 100;
 
 export class SqliteOutbox implements NoticeQueue {
@@ -126,20 +126,21 @@ export class SqliteOutbox implements NoticeQueue {
     let notBefore = now;
     if (notice.kind === 'pending') {
       // The first pending notice goes at once; later ones within the window are folded into one
-      // message sent when the window ends, so admins are not flooded.
+      // message sent when the window ends, so admins are not flooded. It names at most MAX_FOLDED
+      // invites (appending rewrites the row: an unbounded list would make each invite of a burst
+      // cost more than the one before, and the message too large for the server to accept); past
+      // that, it says how many wait in all, counted when it leaves (outbox/render.ts).
       const last = this.#lastPending.get(notice.recipient, notice.channel);
       const folded = last && last.state === 'queued' && last.not_before > now ? (JSON.parse(last.invite_ids) as string[]) : undefined;
-      if (last && folded && folded.length < MAX_FOLDED) {
-        const ids = [...new Set([...folded, ...notice.inviteIds])];
-        this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
-        this.onEnqueue?.();
+      if (last && folded) {
+        // Nothing to wake the worker for: the row is not due before the window ends.
+        if (folded.length < MAX_FOLDED) {
+          const ids = [...new Set([...folded, ...notice.inviteIds])].slice(0, MAX_FOLDED);
+          this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
+        }
         return;
       }
-      // A full message: another one leaves at the same moment. (Appending rewrites the row, so an
-      // unbounded list made each invite of a burst cost more than the one before, and made a
-      // message too large for the server to accept.)
-      if (last && folded) notBefore = last.not_before;
-      else if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
+      if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
     }
     this.#insert.run({
       channel: notice.channel,

@@ -201,21 +201,23 @@ describe('waking the worker', () => {
 });
 
 describe('folding', () => {
-  it('folds at most 100 invites into one pending message and starts another at the same moment', async () => {
-    const config = testConfig({ admins: ['admin@localhost'] });
-    const db = openDatabase(':memory:');
-    let now = Date.UTC(2026, 10, 21, 12);
-    const outbox = outboxFor(config, db, () => now);
-    const invites = inviteServiceFor(config, db, () => now, outbox);
-    const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
+  it('names at most 100 invites in the one message of a window, and counts the rest when it leaves', async () => {
+    const { outbox, invites, worker, sent, alice, advance } = setup(['admin@localhost']);
     invites.create(alice, { kind: 'contact-account', source: 'command' });
-    outbox.claimDue(10).forEach((r) => outbox.markSent(r.id));
+    await worker.runOnce();
+    expect(sent).toHaveLength(1);
     for (let i = 0; i < 150; i++) {
-      now += 10;
+      advance(10);
       invites.create(alice, { kind: 'contact-account', source: 'command' });
     }
     const queued = outbox.list({ state: 'queued', limit: 10 });
-    expect(queued.map((r) => r.inviteIds.length).sort((a, b) => a - b)).toEqual([50, 100]);
-    expect(new Set(queued.map((r) => r.notBefore)).size).toBe(1);
+    expect(queued.map((r) => r.inviteIds.length)).toEqual([100]);
+    advance(30_000);
+    await worker.runOnce();
+    expect(sent).toHaveLength(2);
+    expect(sent[1].rendered.text).toMatch(/^100 invites wait for your approval:/);
+    // the first invite (told at once) and the 50 past the cap: 151 pending in all
+    expect(sent[1].rendered.text).toContain('51 more wait as well (151 in all).');
+    expect(sent[1].row.inviteIds).toHaveLength(100);
   });
 });
