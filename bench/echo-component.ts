@@ -1,7 +1,8 @@
 /**
  * The ceiling of the "New Invite" path: an external component on the same library as the service
  * (@xmpp/component 0.13.1, used directly) that answers every `urn:xmpp:invite#invite` execute with
- * a fixed completed XEP-0401 form of the same shape and size as the service's, and stores nothing.
+ * a fixed completed XEP-0401 form of the same shape and size as the service's (with the note a
+ * user's invite carries while it waits for approval), and stores nothing.
  * Whatever the service does on top of this (database, tokens, sessions, routing) is its own cost.
  *
  *   node --import tsx bench/echo-component.ts xmpp://127.0.0.1:PORT echo.localhost SECRET
@@ -9,6 +10,7 @@
  * Prints "online" once the stream is up; SIGTERM closes it.
  */
 import { component, xml } from '@xmpp/component';
+import { PENDING_NOTE } from '../src/handlers/commands/new-invite';
 
 const [service, domain, password] = process.argv.slice(2);
 if (!service || !domain || !password) {
@@ -45,8 +47,14 @@ entity.reconnect.stop();
 
 entity.iqCallee.set(NS_COMMANDS, 'command', (ctx) => {
   if (ctx.element.attrs.node !== NODE) return undefined; // the library answers service-unavailable
-  // A fixed session id, as a stateless one-stage command may (nothing to continue).
-  return xml('command', { xmlns: NS_COMMANDS, node: NODE, sessionid: 'echo', status: 'completed' }, form(ctx.from.bare().toString()));
+  // The service's answer to a user's New Invite, byte for byte in shape: a session id as long as its
+  // (fixed here: nothing to continue), the note that the invite waits for an admin, the form.
+  return xml(
+    'command',
+    { xmlns: NS_COMMANDS, node: NODE, sessionid: 'echo-session-012345678', status: 'completed' },
+    xml('note', { type: 'info' }, PENDING_NOTE),
+    form(ctx.from.bare().toString()),
+  );
 });
 
 entity.start().then(

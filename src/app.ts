@@ -27,7 +27,7 @@ import { InviteRequests } from './domain/requests';
 import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
-import { openDatabase, type Db } from './store/database';
+import { immediateTransaction, openDatabase, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
 import { inviteServiceFor } from './services';
 import { Registration, type Provisioner } from './domain/registration';
@@ -145,7 +145,7 @@ export class App {
       redeemedBy: (id) => this.registration.redeemedUsernames(id),
     });
 
-    this.respond = new Respond(this.invites, this.registration, { transaction: (fn) => this.db.transaction(fn).immediate() });
+    this.respond = new Respond(this.invites, this.registration, { transaction: immediateTransaction(this.db) });
     this.web = createWebServer(config, {
       invites: this.invites,
       respond: this.respond,

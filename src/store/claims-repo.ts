@@ -1,6 +1,6 @@
 /** The claims table and the use counters of invites, behind the domain's ClaimStore port. */
 import type { Claim, ClaimState, ClaimStore, Door } from '../domain/registration';
-import type { Db } from './database';
+import { immediateTransaction, type Db } from './database';
 
 interface ClaimRow {
   id: string;
@@ -57,8 +57,10 @@ export class SqliteClaimStore implements ClaimStore {
     );
   }
 
+  #tx: (<T>(fn: () => T) => T) | undefined;
+
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return (this.#tx ??= immediateTransaction(this.db))(fn);
   }
 
   insertClaim(claim: Claim): boolean {

@@ -58,6 +58,16 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
   return db;
 }
 
+/**
+ * A function that runs `fn` in an immediate transaction, or in a savepoint when one is open, and
+ * rolls it back when `fn` throws. better-sqlite3 builds a wrapper for each `db.transaction(fn)`;
+ * this builds one per caller, which matters on paths taken for every stanza.
+ */
+export function immediateTransaction(db: Db): <T>(fn: () => T) => T {
+  const tx = db.transaction((fn: () => unknown) => fn());
+  return <T>(fn: () => T) => tx.immediate(fn) as T;
+}
+
 /** Applies every migration newer than the database, each in one transaction. */
 export function migrate(db: Db, migrations = readMigrations()): number {
   const current = db.pragma('user_version', { simple: true }) as number;

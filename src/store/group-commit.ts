@@ -13,7 +13,7 @@
  * Jobs must be synchronous database work (they run inside the transaction, one after the other,
  * each seeing what the ones before it wrote, exactly as if they had run alone in that order).
  */
-import type { Db } from './database';
+import { immediateTransaction, type Db } from './database';
 
 interface Job {
   fn: () => unknown;
@@ -30,14 +30,16 @@ export class GroupCommit {
   readonly #queue: Job[] = [];
   #scheduled = false;
   readonly #max: number;
+  readonly #transaction: <T>(fn: () => T) => T;
   /** transactions committed, and jobs in them (for tests and benchmarks) */
   readonly counts = { batches: 0, jobs: 0 };
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     opts: GroupCommitOptions = {},
   ) {
     this.#max = opts.maxBatch ?? 32;
+    this.#transaction = immediateTransaction(db);
   }
 
   /** Runs `fn` in the next shared transaction; resolves with its result once that has committed. */
@@ -62,18 +64,16 @@ export class GroupCommit {
     if (jobs.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const job of jobs) {
-            try {
-              // Nested: a savepoint, rolled back alone when the job throws.
-              outcomes.push({ ok: true, value: this.db.transaction(job.fn)() });
-            } catch (err) {
-              outcomes.push({ ok: false, value: err });
-            }
+      this.#transaction(() => {
+        for (const job of jobs) {
+          try {
+            // Nested: a savepoint, rolled back alone when the job throws.
+            outcomes.push({ ok: true, value: this.#transaction(job.fn) });
+          } catch (err) {
+            outcomes.push({ ok: false, value: err });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (err) {
       for (const job of jobs) job.reject(err);
       return;

@@ -1,7 +1,7 @@
 /** The invites and events tables behind the domain's InviteStore port. Every statement is prepared. */
 import type { InviteFilter, InvitePatch, InviteStats, InviteStore } from '../domain/ports';
 import type { Delivery, Invite, InviteEvent, InviteKind, InviteSource, InviteState, EventType } from '../domain/types';
-import type { Db } from './database';
+import { immediateTransaction, type Db } from './database';
 
 interface InviteRow {
   id: string;
@@ -165,8 +165,10 @@ export class SqliteInviteStore implements InviteStore {
     );
   }
 
+  #tx: (<T>(fn: () => T) => T) | undefined;
+
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return (this.#tx ??= immediateTransaction(this.db))(fn);
   }
 
   insertInvite(invite: Invite): boolean {

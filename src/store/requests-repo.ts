@@ -5,7 +5,7 @@
  */
 import type { InviteeOutcome, RequestStore } from '../domain/requests';
 import { NO_SUBSCRIPTION, type SubscriptionRecord, type SubscriptionState, type SubscriptionStore } from '../domain/subscriptions';
-import type { Db } from './database';
+import { immediateTransaction, type Db } from './database';
 
 export class SqliteRequestStore implements RequestStore {
   readonly #seen;
@@ -23,8 +23,10 @@ export class SqliteRequestStore implements RequestStore {
   }
 
   /** BEGIN IMMEDIATE; better-sqlite3 turns the InviteService's own transactions inside it into savepoints. */
+  #tx: (<T>(fn: () => T) => T) | undefined;
+
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    return (this.#tx ??= immediateTransaction(this.db))(fn);
   }
 
   seen(sender: string, key: string): boolean {
