@@ -50,7 +50,7 @@ interface Options {
   emails: number;
   wait: boolean;
   doc: boolean;
-  /** `--only ours,echo`: just these New Invite systems, then stop (comparing two builds of the service) */
+  /** `--only ours,echo` (New Invite systems) and/or `registration` (ours and the ceiling): just these rounds, nothing written */
   only: string[] | undefined;
 }
 
@@ -239,9 +239,12 @@ async function main(): Promise<void> {
     const oursDir = join(run.tmp, 'ours');
     const oursConfig = await writeServiceConfig(oursDir, a, OURS, ourSecret, smtp.port);
     const historyConfig = await writeServiceConfig(historyDir, a, HISTORY, historySecret, smtp.port);
-    const ours = await startService(oursConfig, oursDir, 'service');
+    // The services run as bin/xmpp-invites runs `serve`: the compiled build with its Node flags.
+    const dist = buildService(run.tmp);
+    const production = { dist, flags: TUNED_FLAGS };
+    const ours = await startService(oursConfig, oursDir, 'service', production);
     run.children.push(ours);
-    const history = await startService(historyConfig, historyDir, 'service');
+    const history = await startService(historyConfig, historyDir, 'service', production);
     run.children.push(history);
     const echo = Child.start('bench/echo-component.ts', [a.componentUrl(), ECHO, echoSecret], { ipc: true, logFile: join(run.tmp, 'echo.log') });
     run.children.push(echo);
@@ -297,7 +300,7 @@ async function main(): Promise<void> {
       if (opt.only.includes('ours') && opt.only.includes('echo')) {
         say(`ours ÷ echo: ${(summarize(inviteRounds.ours).rate / summarize(inviteRounds.echo).rate).toFixed(2)}`);
       }
-      return;
+      if (!opt.only.includes('registration')) return;
     }
     const oursHeld = (() => {
       const db = openDatabase(loadConfig(oursConfig, {}).database, { readonly: true });
@@ -331,8 +334,9 @@ async function main(): Promise<void> {
         const list = historyInvites.list({ state: 'pending', oldestFirst: true, after, limit: 21 });
         historyInvites.count({ state: 'pending' });
         (page === 0 ? firstPage : laterPages).push(performance.now() - t0);
-        const last = list[Math.min(19, list.length - 1)];
-        after = { createdAt: last.createdAt, id: last.id };
+        // the next page starts after the 20th; a small store starts again from the first
+        const last = list.length > 20 ? list[19] : undefined;
+        after = last && { createdAt: last.createdAt, id: last.id };
       }
     }
     historyDb.close();
@@ -379,6 +383,8 @@ async function main(): Promise<void> {
           }),
       },
     ];
+    // `--only registration`: ours against the ceiling.
+    if (opt.only) regSystems.splice(0, regSystems.length, ...regSystems.filter((s) => s.key !== 'history'));
     // A short unmeasured pass so that every registration path is warm too.
     for (const s of regSystems) await s.run(true);
     for (let r = 0; r < opt.rounds; r++) {
@@ -390,35 +396,36 @@ async function main(): Promise<void> {
         say(`round ${r + 1} registration ${s.key}: ${describeRound(result, cpuMs, wallMs)}`);
       }
     }
+    if (opt.only) {
+      const [ours, ceiling] = [summarize(regRounds.ours), summarize(regRounds.ceiling)];
+      say(`registration: ours ${ours.rate.toFixed(0)}/s, ceiling ${ceiling.rate.toFixed(0)}/s, ours ÷ ceiling ${(ours.rate / ceiling.rate).toFixed(2)}`);
+      return;
+    }
 
-    // ---- 2d: resident memory. The services above run under tsx, as `npm run cli` and
-    // bin/xmpp-invites run them; tsx's loader keeps a second V8 isolate (a worker thread) and
-    // esbuild in the process. The same service compiled by `tsc` (tsconfig.build.json) is measured
-    // too, on the same store, under the same load: New Invite rounds and a registration round.
+    // ---- 2d: resident memory. The services above run as bin/xmpp-invites runs them (compiled,
+    // with its Node flags); their peak covers every round so far. For comparison, the same service
+    // on the same store under lighter load (two New Invite rounds and a registration round): compiled
+    // with Node's defaults, and the TypeScript under tsx (whose loader keeps a second V8 isolate on a
+    // worker thread, with esbuild).
     const memory: Report['memory'] = { ours: memoryReport(ours, oursDir, 'service'), history: memoryReport(history, historyDir, 'service') };
     await history.stop();
     run.children.splice(run.children.indexOf(history), 1);
     await sleep(500); // the server lets go of the component's stream
-    const dist = buildService(run.tmp);
-    for (const variant of ['compiled', 'compiledTuned'] as const) {
-      // V8 lets its young generation grow to 32 MB under a high allocation rate, and collects the
-      // old one lazily when its limit is large: these flags cap the first at 8 MB and make the
-      // second collect sooner (the live heap is about 20 MB).
-      const flags = variant === 'compiledTuned' ? TUNED_FLAGS : [];
-      const compiled = await startService(historyConfig, historyDir, variant, { dist, flags });
-      run.children.push(compiled);
+    for (const variant of ['compiled', 'tsx'] as const) {
+      const other = await startService(historyConfig, historyDir, variant, variant === 'compiled' ? { dist, flags: [] } : undefined);
+      run.children.push(other);
       for (let r = 0; r < 2; r++) await inviteRound(clientsA, HISTORY, opt.inFlight, opt.warmupMs, opt.measureMs);
       historyPool.topUp(4000);
       historyPool.checkpoint();
       await registrationRound(anonymous, HISTORY, opt.inFlight, opt.warmupMs, opt.measureMs, () => historyPool.next(), ACCOUNT_PASSWORD);
-      memory[variant] = memoryReport(compiled, historyDir, variant);
-      await compiled.stop();
-      run.children.splice(run.children.indexOf(compiled), 1);
+      memory[variant] = memoryReport(other, historyDir, variant);
+      await other.stop();
+      run.children.splice(run.children.indexOf(other), 1);
       await sleep(500);
     }
     say(
-      `resident memory (peak): tsx ${memory.history.peakMb.toFixed(0)} MB, compiled ${memory.compiled!.peakMb.toFixed(0)} MB, ` +
-        `compiled with ${TUNED_FLAGS.join(' ')} ${memory.compiledTuned!.peakMb.toFixed(0)} MB`,
+      `resident memory (peak): as bin/xmpp-invites runs it ${memory.history.peakMb.toFixed(0)} MB (empty store ${memory.ours.peakMb.toFixed(0)} MB), ` +
+        `compiled with Node's defaults ${memory.compiled!.peakMb.toFixed(0)} MB, tsx ${memory.tsx!.peakMb.toFixed(0)} MB`,
     );
 
     // ---- 4: e-mail through the outbox to the loopback SMTP server.
