@@ -8,7 +8,9 @@
  *   npm run bench -- --seed 200000 --rounds 3 --measure 2 --no-wait --no-doc
  *
  * Options: --seed N, --rounds N, --warmup S, --measure S, --prosody-invites N, --emails N,
- * --no-wait, --no-doc, --doc (write the doc even with --quick).
+ * --no-wait, --no-doc, --doc (write the doc even with --quick), --only ours,echo|registration (just
+ * those rounds, to compare two versions of the service). BENCH_SERVICE_FLAGS adds Node flags to
+ * the service's processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  *
  * Everything runs on 127.0.0.1: two Prosody 0.12 instances (test/support/prosody.ts), the service
  * as `xmpp-invites serve` child processes, the echo and add-user components as child processes,

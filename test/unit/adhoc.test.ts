@@ -43,7 +43,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   }
   const command = (from: string, node: string, attrs: Record<string, string> = {}, ...children: Element[]) =>
     iq(from, 'set', xml('command', { xmlns: NS.commands, node, ...attrs }, ...children));
-  return { db, iq, command, advance: (ms: number) => (now += ms), config };
+  return { db, iq, command, advance: (ms: number) => (now += ms), config, commit: services.commit };
 }
 
 const ALICE = 'alice@localhost/phone';
@@ -86,6 +86,17 @@ describe('New Invite', () => {
     const cmd = (await command(ALICE, NODES.newInvite)).getChild('command', NS.commands)!;
     expect(fields(cmd.getChild('x', NS.dataForms)).uri).not.toContain('ibr=y');
     expect(cmd.getChild('note')?.text()).toMatch(/admin must approve/);
+  });
+
+  it('commits the commands that arrive together in one transaction, and answers each once it is durable', async () => {
+    const { db, command, commit } = setup();
+    const users = Array.from({ length: 20 }, (_, i) => `user${i}@localhost/phone`);
+    const replies = await Promise.all(users.map((u) => command(u, NODES.newInvite)));
+    const uris = replies.map((r) => fields(r.getChild('command')?.getChild('x')).uri);
+    expect(new Set(uris).size).toBe(20);
+    expect(replies.every((r) => r.attrs.type === 'result')).toBe(true);
+    expect((db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n).toBe(20);
+    expect(commit.counts).toEqual({ batches: 1, jobs: 20 });
   });
 
   it('refuses users of other domains with forbidden', async () => {
