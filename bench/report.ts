@@ -350,10 +350,8 @@ offline, writes into a new offline store for that account. While Prosody is the 
 those costs (${cpu(reg.ceiling.cpuPerOp.prosody)} ÷ ${cpu(reg.ours.cpuPerOp.prosody)} = ${ratio(reg.ceiling.cpuPerOp.prosody / reg.ours.cpuPerOp.prosody)}) is about what this path can reach against that
 ceiling. The rest of the gap: in our measured windows Prosody was busy about ${pct((reg.ours.rate * reg.ours.cpuPerOp.prosody) / 1000)} of the time
 (${n0(reg.ours.rate)} accounts/s × ${cpu(reg.ours.cpuPerOp.prosody)}), not quite saturated although ${S * F} registrations were in flight and
-most of their time was spent waiting in Prosody. Sampling its process state every 2 ms during
-development rounds found it waiting for input up to 14 % of the time in ours (0 to 14 % from round
-to round), against at most 7 % in the ceiling's, and never blocked on the disk: now and then it
-runs out of work. Why is not
+most of their time was spent waiting in Prosody (this share is derived from the round's CPU per
+account, which also covers the warm-up and the welcome messages leaving after the window). Why is not
 established; the fsyncs of our commits were ruled out (the same rounds with \`synchronous = OFF\` gave
 the same ratio). Measured during development with \`--only registration\` (5 rounds of 3 s): ours ÷ ceiling
 between 0.67 and 0.80 across runs; with the welcome message switched off (a build made for the
