@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { freePorts } from './prosody';
+import { PortBindError, startOnFreePorts } from './prosody';
 
 /**
  * Where instances get their directories. Not under the project: ejabberd runs as its own user,
@@ -213,8 +213,6 @@ function sweepStaleDirs(): void {
   }
 }
 
-class PortBindError extends Error {}
-
 function yamlString(s: string): string {
   return JSON.stringify(s); // a JSON string is a valid YAML double-quoted scalar
 }
@@ -266,24 +264,13 @@ export class TestEjabberd {
     fs.mkdirSync(EJABBERD_ROOT, { recursive: true });
     fs.chmodSync(EJABBERD_ROOT, 0o755);
     sweepStaleDirs();
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const [c2s, component, http, dist] = await freePorts(4);
+    return startOnFreePorts(4, ([c2s, component, http, dist]) => {
       const dir = fs.mkdtempSync(path.join(EJABBERD_ROOT, 'ejabberd-'));
       fs.writeFileSync(path.join(dir, 'owner'), ownerTag());
       const e = new TestEjabberd(opts, dir, { c2s, component, http, dist }, runAs);
-      try {
-        e.writeConfig();
-        await e.launch();
-        return e;
-      } catch (err) {
-        lastErr = err;
-        await e.stop().catch(() => undefined);
-        if (!(err instanceof PortBindError)) throw err;
-        // another process took one of the ports between our check and ejabberd's bind: retry
-      }
-    }
-    throw lastErr;
+      e.writeConfig();
+      return e;
+    }, (e) => e.launch());
   }
 
   /** The PID of the ejabberdctl process that leads the instance's process group (0 when stopped). */

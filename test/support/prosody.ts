@@ -198,7 +198,28 @@ function sweepStaleDirs(): void {
   }
 }
 
-class PortBindError extends Error {}
+/** A server could not bind the ports it was given (another process took one since freePorts). */
+export class PortBindError extends Error {}
+
+/**
+ * Starts a server on fresh ports, up to 5 times: `make` gets `n` free ports and returns an instance;
+ * `launch` starts it and fails with PortBindError when another process took one of them meanwhile.
+ */
+export async function startOnFreePorts<T extends { stop(): Promise<void> }>(n: number, make: (ports: number[]) => T, launch: (server: T) => Promise<void>): Promise<T> {
+  let lastErr: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const server = make(await freePorts(n));
+    try {
+      await launch(server);
+      return server;
+    } catch (err) {
+      lastErr = err;
+      await server.stop().catch(() => undefined);
+      if (!(err instanceof PortBindError)) throw err;
+    }
+  }
+  throw lastErr;
+}
 
 export class TestProsody {
   readonly host: string;
@@ -227,23 +248,11 @@ export class TestProsody {
     installExitHook();
     fs.mkdirSync(TMP_ROOT, { recursive: true });
     sweepStaleDirs();
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const [c2s, component, http] = await freePorts(3);
-      const dir = fs.mkdtempSync(path.join(TMP_ROOT, 'prosody-'));
-      const p = new TestProsody(opts, dir, { c2s, component, http });
+    return startOnFreePorts(3, ([c2s, component, http]) => {
+      const p = new TestProsody(opts, fs.mkdtempSync(path.join(TMP_ROOT, 'prosody-')), { c2s, component, http });
       p.writeConfig();
-      try {
-        await p.launch();
-        return p;
-      } catch (err) {
-        lastErr = err;
-        await p.stop().catch(() => undefined);
-        if (!(err instanceof PortBindError)) throw err;
-        // another process took one of the ports between our check and Prosody's bind: retry
-      }
-    }
-    throw lastErr;
+      return p;
+    }, (p) => p.launch());
   }
 
   /** The PID of the running Prosody (0 when stopped). */
