@@ -172,7 +172,6 @@ export class App {
     if (bridge) this.#features.add(NS.bridge);
     const componentRegistration = new ComponentRegistration(config, this.registration);
     componentRegistration.register(this.router);
-    for (const f of componentRegistration.features()) this.#features.add(f);
     // Invite requests carried in presence, and the component's side of presence subscriptions.
     const presence = new PresenceHandler({
       config,
@@ -187,7 +186,7 @@ export class App {
     for (const f of presence.features()) this.#features.add(f);
     registerDisco(this.router, this.adhoc, {
       name: `${config.siteName} invitations`,
-      features: () => [...this.#features],
+      features: (req) => [...this.#features, ...componentRegistration.features(req.bare)],
       requester: (from) => this.requester(from),
     });
 

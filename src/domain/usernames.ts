@@ -5,8 +5,10 @@
  */
 import { InviteError } from '../errors';
 
-export const USERNAME_RULE =
-  'A username is 1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with "."';
+/** What a username may hold, to follow "use" or "a username is". */
+export const USERNAME_REPERTOIRE = '1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with "."';
+
+export const USERNAME_RULE = `A username is ${USERNAME_REPERTOIRE}`;
 
 const USERNAME = /^(?!\.)[a-z0-9._-]{1,64}(?<!\.)$/;
 

@@ -11,7 +11,8 @@ import { xml } from '../xmpp/xml';
 
 export interface DiscoOptions {
   name: string;
-  features: () => readonly string[];
+  /** the features this requester may use (clients offer what is advertised, e.g. a Register button) */
+  features: (req: Requester) => readonly string[];
   requester: (from: string) => Requester;
 }
 
@@ -23,7 +24,7 @@ export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoO
         'query',
         { xmlns: NS.discoInfo },
         xml('identity', { category: 'component', type: 'generic', name: opts.name }),
-        ...[...new Set(opts.features())].sort().map((f) => xml('feature', { var: f })),
+        ...[...new Set(opts.features(opts.requester(ctx.from)))].sort().map((f) => xml('feature', { var: f })),
       );
     }
     if (node === NS.commands) {

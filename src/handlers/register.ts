@@ -35,13 +35,19 @@ export class ComponentRegistration {
     router.iq('set', 'query', NS.register, (ctx, query) => this.submit(ctx, query));
   }
 
-  features(): string[] {
-    return [NS.register, NS.pars];
+  /** Advertised only to those who may register here, so that no client offers others a Register button that ends in a refusal. */
+  features(bare: string): string[] {
+    return this.mayRegister(bare) ? [NS.register, NS.pars] : [];
+  }
+
+  /** Registration at the component is for users of `registration.requester_domains` (in either mode). */
+  mayRegister(bare: string): boolean {
+    const jid = parseBareJid(bare);
+    return jid !== undefined && this.config.registration.requesterDomains.includes(jid.domain);
   }
 
   #requireRequester(ctx: StanzaContext): void {
-    const jid = parseBareJid(ctx.bare);
-    if (!jid || !this.config.registration.requesterDomains.includes(jid.domain)) {
+    if (!this.mayRegister(ctx.bare)) {
       throw new StanzaFailure('forbidden', 'Registration here is only for the sign-up domains of this server');
     }
   }
@@ -71,7 +77,8 @@ export class ComponentRegistration {
       dataForm({
         type: 'form',
         title: `Create an account on ${this.config.host}`,
-        instructions,
+        // The rules as lines of their own: some clients show field descriptions only on hover.
+        instructions: [instructions, `${USERNAME_RULE}.`, `${passwordRule(this.config.registration.minPasswordLength)}.`],
         formType: NS.register,
         fields: [
           { var: 'username', type: 'text-single', label: 'Username', desc: USERNAME_RULE, required: true },

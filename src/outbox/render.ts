@@ -27,7 +27,9 @@ function invitee(invite: Invite): string {
 function describe(invite: Invite): string {
   const who = invite.inviter ?? 'the operator';
   const note = invite.note ? ` — “${invite.note}”` : '';
-  return `${who} → ${invitee(invite)} (${invite.kind}, ${new Date(invite.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC)${note}`;
+  const at = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  // Say which time it is: a bare date reads as either creation or expiry.
+  return `${who} → ${invitee(invite)} (${invite.kind}, created ${at(invite.createdAt)})${note}`;
 }
 
 function text(value: unknown): string | null {

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NS } from './ns';
-import { SubmittedForm } from './forms';
+import { offeredOptions, SubmittedForm, type OfferedOptions } from './forms';
 import { StanzaFailure } from './stanza-errors';
 import { xml, type Element } from './xml';
 
@@ -65,6 +65,8 @@ interface Session {
   state: unknown;
   actions: { allowed: StageAction[]; execute: StageAction };
   expiresAt: number;
+  /** the options of the form this stage sent, to read the answer against */
+  offered: OfferedOptions;
 }
 
 export interface AdhocOptions {
@@ -167,14 +169,16 @@ export class AdhocCommands {
       throw new StanzaFailure('bad-request', `Action ${effective} is not allowed at this stage`, commandError('bad-action'));
     }
     if (!def.next) throw new StanzaFailure('bad-request', 'This command has no further stage', commandError('bad-action'));
-    const step = await def.next(req, { action: effective, form: SubmittedForm.parse(x), state: session.state });
+    const form = SubmittedForm.parse(x, session.offered);
+    const step = await def.next(req, { action: effective, form, state: session.state });
     return this.#respond(def, req, session.id, step);
   }
 
   #respond(def: CommandDef, req: Requester, id: string, step: Step): Element {
     const reply = xml('command', { xmlns: NS.commands, node: def.node, sessionid: id, status: step.status });
     if (step.status === 'executing') {
-      this.#store({ id, node: def.node, owner: req.full, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl });
+      const offered = offeredOptions(step.form);
+      this.#store({ id, node: def.node, owner: req.full, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl, offered });
       reply.append(
         xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
       );

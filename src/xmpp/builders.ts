@@ -11,17 +11,20 @@ export function xepDateTime(ms: number): string {
 /**
  * XEP-0401 §3.2 result form (FORM_TYPE urn:xmpp:invite#invitation): the mandatory `uri`, the
  * `landing-url`, and `expire` (the name clients parse; the registry's `expiry` is not used by them).
+ * With `shareLanding` (a URI that standard clients cannot use on this server), the web page comes
+ * first and the labels say which link to share; clients read the fields by name, not by order.
  */
-export function invitationForm(links: { uri: string; landingUrl: string }, expiresAt: number): Element {
+export function invitationForm(links: { uri: string; landingUrl: string }, expiresAt: number, opts: { shareLanding?: boolean } = {}): Element {
+  const uri = { var: 'uri', type: 'text-single' as const, value: links.uri };
+  const landing = { var: 'landing-url', type: 'text-single' as const, value: links.landingUrl };
+  const expire = { var: 'expire', type: 'text-single' as const, label: 'Valid until', value: xepDateTime(expiresAt) };
   return dataForm({
     type: 'result',
     title: 'Your invite has been created',
     formType: NS.invitation,
-    fields: [
-      { var: 'uri', type: 'text-single', label: 'Invite URI', value: links.uri },
-      { var: 'landing-url', type: 'text-single', label: 'Invite web page', value: links.landingUrl },
-      { var: 'expire', type: 'text-single', label: 'Valid until', value: xepDateTime(expiresAt) },
-    ],
+    fields: opts.shareLanding
+      ? [{ ...landing, label: 'Link to share' }, { ...uri, label: 'App link (does not work on this server: share the link above)' }, expire]
+      : [{ ...uri, label: 'Invite URI' }, { ...landing, label: 'Invite web page' }, expire],
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * XEP-0004 data forms: build them from plain descriptions, read submitted ones into a map.
- * References: https://xmpp.org/extensions/xep-0004.html
+ * References: https://xmpp.org/extensions/xep-0004.html §3.1 (instructions), §3.2 (fields and
+ * options), §3.3 (field types)
  */
 import { NS } from './ns';
 import { xml, type Element } from './xml';
@@ -30,7 +31,8 @@ export interface FieldSpec {
 export interface FormSpec {
   type: 'form' | 'result';
   title?: string;
-  instructions?: string;
+  /** one `<instructions/>` element per line (XEP-0004 §3.1) */
+  instructions?: string | readonly string[];
   formType?: string;
   fields: readonly FieldSpec[];
 }
@@ -42,6 +44,25 @@ function values(value: FieldSpec['value'], type: FieldType | undefined): string[
   return [...value];
 }
 
+/** Runs of white space (line breaks included) as one space: the form an attribute value arrives in. */
+const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
+
+/**
+ * The options as sent: each label on one line (XML attribute-value normalisation turns a line break
+ * into a space at the client, which would then echo a label we never sent), and no two labels of
+ * a field alike, so that a label a client submits in place of a value names one option. A label
+ * that another option of the field also has gets its value appended.
+ */
+function sentOptions(options: readonly { label?: string; value: string }[]): { label?: string; value: string }[] {
+  const labels = options.map((o) => (o.label === undefined ? undefined : oneLine(o.label)));
+  const count = new Map<string, number>();
+  for (const l of labels) if (l !== undefined) count.set(l, (count.get(l) ?? 0) + 1);
+  return options.map((o, i) => {
+    const label = labels[i];
+    return { value: o.value, label: label !== undefined && count.get(label)! > 1 ? `${label} (${o.value})` : label };
+  });
+}
+
 export function field(spec: FieldSpec): Element {
   return xml(
     'field',
@@ -49,8 +70,18 @@ export function field(spec: FieldSpec): Element {
     spec.desc ? xml('desc', {}, spec.desc) : null,
     spec.required ? xml('required') : null,
     ...values(spec.value, spec.type).map((v) => xml('value', {}, v)),
-    ...(spec.options ?? []).map((o) => xml('option', { label: o.label }, xml('value', {}, o.value))),
+    ...sentOptions(spec.options ?? []).map((o) => xml('option', { label: o.label }, xml('value', {}, o.value))),
   );
+}
+
+/**
+ * XEP-0004 §3.1: instructions "SHOULD NOT contain newlines (the \n and \r characters) … however,
+ * multiple instances of the <instructions/> element MAY be included."
+ */
+function instructions(text: FormSpec['instructions']): Element[] {
+  if (text === undefined) return [];
+  const lines = (typeof text === 'string' ? [text] : text).flatMap((t) => t.split(/\r\n|\r|\n/));
+  return lines.filter((l) => l.trim() !== '').map((l) => xml('instructions', {}, l));
 }
 
 export function dataForm(spec: FormSpec): Element {
@@ -58,10 +89,41 @@ export function dataForm(spec: FormSpec): Element {
     'x',
     { xmlns: NS.dataForms, type: spec.type },
     spec.title ? xml('title', {}, spec.title) : null,
-    spec.instructions ? xml('instructions', {}, spec.instructions) : null,
+    ...instructions(spec.instructions),
     spec.formType ? field({ var: 'FORM_TYPE', type: 'hidden', value: spec.formType }) : null,
     ...spec.fields.map(field),
   );
+}
+
+/** The options of each list field of a form that was sent, by var: what a submission is read against. */
+export type OfferedOptions = ReadonlyMap<string, readonly { label?: string; value: string }[]>;
+
+/** The options of the list-single and list-multi fields of a form as it was sent. */
+export function offeredOptions(form: Element | undefined): OfferedOptions {
+  const offered = new Map<string, { label?: string; value: string }[]>();
+  if (!form || !form.is('x', NS.dataForms)) return offered;
+  for (const f of form.getChildren('field')) {
+    const name = f.attrs.var;
+    if (!name || (f.attrs.type !== 'list-multi' && f.attrs.type !== 'list-single')) continue;
+    offered.set(
+      name,
+      f.getChildren('option').map((o) => ({ label: o.attrs.label, value: o.getChildText('value') ?? '' })),
+    );
+  }
+  return offered;
+}
+
+/**
+ * A submitted value of a list field as the option it names. XEP-0004 §3.3 wants the option's value,
+ * but some clients submit what they showed: Gajim 1.7's list-multi widget sends each ticked
+ * option's label. So a value that is no option's value and equals exactly one option's label, as
+ * that form showed it, is read as that option. Anything else is left as it came, for the command to
+ * check and refuse by name.
+ */
+function asOption(value: string, options: readonly { label?: string; value: string }[]): string {
+  if (options.some((o) => o.value === value)) return value;
+  const named = options.filter((o) => o.label === value);
+  return named.length === 1 ? named[0].value : value;
 }
 
 /** A submitted form: its type and the values of each field by var. */
@@ -71,13 +133,16 @@ export class SubmittedForm {
     readonly fields: ReadonlyMap<string, readonly string[]>,
   ) {}
 
-  static parse(x: Element | undefined): SubmittedForm | undefined {
+  /** Reads `x`; with `offered` (the form this one answers), list values are read as its options. */
+  static parse(x: Element | undefined, offered?: OfferedOptions): SubmittedForm | undefined {
     if (!x || !x.is('x', NS.dataForms)) return undefined;
     const fields = new Map<string, string[]>();
     for (const f of x.getChildren('field')) {
       const name = f.attrs.var;
       if (!name) continue;
-      fields.set(name, f.getChildren('value').map((v) => v.text()));
+      const submitted = f.getChildren('value').map((v) => v.text());
+      const options = offered?.get(name);
+      fields.set(name, options ? submitted.map((v) => asOption(v, options)) : submitted);
     }
     return new SubmittedForm(x.attrs.type ?? 'submit', fields);
   }

@@ -20,7 +20,9 @@ beforeAll(async () => {
   });
   await prosody.register('alice', 'alice-password');
   await prosody.register('admin', 'admin-password');
-  service = await startService(serviceConfig(prosody, { admins: ['admin@localhost'], invites: { approval: 'none' } }));
+  service = await startService(
+    serviceConfig(prosody, { admins: ['admin@localhost'], invites: { approval: 'none' }, registration: { requester_domains: ['anon.localhost'] } }),
+  );
   alice = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'alice', password: 'alice-password' });
   admin = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'admin', password: 'admin-password' });
 });
@@ -111,11 +113,22 @@ it('answers bad-sessionid for an unknown session and session-expired for a finis
   expect(again.getChild('error')!.getChild('session-expired', 'http://jabber.org/protocol/commands')).toBeDefined();
 });
 
-it('describes itself in disco#info', async () => {
-  const info = await alice.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+it('describes itself in disco#info, offering registration only to the sign-up domain', async () => {
+  const discoInfo = xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
+  const info = await alice.iq(discoInfo);
   const features = info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
-  expect(features).toEqual(expect.arrayContaining(['http://jabber.org/protocol/commands', 'jabber:iq:register', 'urn:xmpp:pars:0']));
+  expect(features).toContain('http://jabber.org/protocol/commands');
+  expect(features).not.toContain('jabber:iq:register');
+  expect(features).not.toContain('urn:xmpp:pars:0');
   expect(info.getChild('query')!.getChild('identity')?.attrs.category).toBe('component');
+  const anon = await TestClient.connect({ port: prosody.ports.c2s, domain: 'anon.localhost', anonymous: true });
+  try {
+    const anonInfo = await anon.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    const anonFeatures = anonInfo.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    expect(anonFeatures).toEqual(expect.arrayContaining(['http://jabber.org/protocol/commands', 'jabber:iq:register', 'urn:xmpp:pars:0']));
+  } finally {
+    await anon.stop();
+  }
 });
 
 it('comes back online after Prosody restarts, and commands work again', async () => {

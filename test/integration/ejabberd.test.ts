@@ -214,8 +214,18 @@ describe('with the xep-0133 provisioner', () => {
       expect(info.attrs.type).toBe('result');
       const query = info.getChild('query', 'http://jabber.org/protocol/disco#info')!;
       const features = query.getChildren('feature').map((f) => f.attrs.var);
-      expect(features).toEqual(expect.arrayContaining(['http://jabber.org/protocol/commands', REGISTER, 'urn:xmpp:pars:0']));
+      expect(features).toContain('http://jabber.org/protocol/commands');
+      // Registration at the component is for the sign-up domain only, and advertised only there.
+      expect(features).not.toContain(REGISTER);
       expect(query.getChild('identity')?.attrs.category).toBe('component');
+      const anon = await anonymous();
+      try {
+        const anonInfo = await anon.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+        const anonFeatures = anonInfo.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+        expect(anonFeatures).toEqual(expect.arrayContaining([REGISTER, 'urn:xmpp:pars:0']));
+      } finally {
+        await anon.stop();
+      }
     }),
   );
 

@@ -134,7 +134,39 @@ describe('Create account invite', () => {
     expect(done.attrs.status).toBe('completed');
     const f = fields(done.getChild('x', NS.dataForms));
     expect(f.uri).toMatch(/^xmpp:juliet@localhost\?register;preauth=[A-Za-z0-9_-]{34}$/);
-    expect(done.getChildren('note').map((n) => n.text()).join(' ')).toMatch(/bridge module/);
+    // Without the bridge, the link to share is said first, and comes first in the form.
+    expect(done.getChildren('note').map((n) => [n.attrs.type, n.text()])).toEqual([
+      [
+        'info',
+        `Share this link with the person you invite: ${f['landing-url']}\n` +
+          'It opens a web page where they choose a username and a password, and which shows them the apps to use. ' +
+          'The app link below does not work on this server (it needs the xmpp-invites server module).',
+      ],
+    ]);
+    const shown = done.getChild('x', NS.dataForms)!.getChildren('field').filter((x) => x.attrs.type !== 'hidden');
+    expect(shown.map((x) => [x.attrs.var, x.attrs.label])).toEqual([
+      ['landing-url', 'Link to share'],
+      ['uri', 'App link (does not work on this server: share the link above)'],
+      ['expire', 'Valid until'],
+    ]);
+  });
+
+  it('keeps the XEP-0401 order and adds no note where the bridge module makes the URI usable', async () => {
+    const { command } = setup({ registration: { server_bridge: true }, invites: { approval: 'none' } });
+    const first = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!;
+    const done = (await command(ADMIN, NODES.createAccount, { sessionid: first.attrs.sessionid! }, submit({}))).getChild('command', NS.commands)!;
+    expect(done.getChildren('note')).toHaveLength(0);
+    const shown = done.getChild('x', NS.dataForms)!.getChildren('field').filter((x) => x.attrs.type !== 'hidden');
+    expect(shown.map((x) => x.attrs.var)).toEqual(['uri', 'landing-url', 'expire']);
+  });
+
+  it('gives the username rule in the instructions, where every client shows it', async () => {
+    const { command } = setup();
+    const form = (await command(ADMIN, NODES.createAccount)).getChild('command', NS.commands)!.getChild('x', NS.dataForms)!;
+    expect(form.getChildren('instructions').map((i) => i.text())).toEqual([
+      'Leave the username empty to let the invitee choose one.',
+      'A username is 1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with ".".',
+    ]);
   });
 
   it('shows the form again with the rule when the username is invalid', async () => {
@@ -146,7 +178,9 @@ describe('Create account invite', () => {
     )!;
     expect(again.attrs.status).toBe('executing');
     expect(again.getChild('note')?.attrs.type).toBe('error');
-    expect(again.getChild('note')?.text()).toMatch(/1 to 64 characters/);
+    expect(again.getChild('note')?.text()).toBe(
+      'No invite was created: ".bad name" is not a valid username: use 1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with ".".',
+    );
     expect(db.prepare('SELECT count(*) AS n FROM invites').get()).toEqual({ n: 0 });
   });
 });

@@ -50,7 +50,7 @@ describe('outbox', () => {
     invites.create(alice, { kind: 'contact-account', source: 'command', note: 'my brother' });
     expect(await worker.runOnce()).toBe(2);
     expect(sent.map((s) => s.row.recipient).sort()).toEqual(['admin@localhost', 'root@localhost']);
-    expect(sent[0].rendered.text).toMatch(/alice@localhost → anyone with the link \(contact-account, 2026-11-21 12:00 UTC\) — “my brother”/);
+    expect(sent[0].rendered.text).toMatch(/alice@localhost → anyone with the link \(contact-account, created 2026-11-21 12:00 UTC\) — “my brother”/);
   });
 
   it('folds pending notices within 30 s into one message with a count', async () => {

@@ -47,7 +47,10 @@ describe('Invite by e-mail', () => {
     const s = setup();
     const reply = await s.run('admin@localhost', { emails: ['bob@example.org', 'carol@example.org'], expire: ['1d'] });
     expect(reply.attrs.status).toBe('completed');
-    expect(s.notes(reply)).toEqual([{ type: 'info', text: 'Invited by e-mail (2): bob@example.org, carol@example.org' }]);
+    expect(s.notes(reply)).toEqual([
+      { type: 'info', text: '2 addresses invited.' },
+      { type: 'info', text: 'E-mailed now: bob@example.org, carol@example.org.' },
+    ]);
     expect(s.outbox.list({ channel: 'email' }).map((r) => [r.kind, r.recipient]).sort()).toEqual([
       ['invitation', 'bob@example.org'],
       ['invitation', 'carol@example.org'],
@@ -55,17 +58,15 @@ describe('Invite by e-mail', () => {
     for (const i of s.invites.list({})) expect(i).toMatchObject({ kind: 'contact-account', source: 'send', state: 'open', inviter: 'admin@localhost' });
   });
 
-  it('lists an address that asked never to be invited again as refused', async () => {
+  it('shows the form again, naming the refused address, when nobody was invited', async () => {
     const s = setup();
     const first = await s.run('admin@localhost', { emails: ['bob@example.org'] });
     expect(first.attrs.status).toBe('completed');
     s.invites.decline(s.invites.links(s.invites.list({})[0]).token, null, true);
     const before = s.snapshot();
     const reply = await s.run('alice@localhost', { emails: ['BOB@example.org'] });
-    expect(s.notes(reply)).toEqual([
-      { type: 'info', text: 'Nobody was invited.' },
-      { type: 'warn', text: 'Not invited (1):\nBOB@example.org: this address asked not to be invited again' },
-    ]);
+    expect(reply.attrs.status).toBe('executing');
+    expect(s.notes(reply)).toEqual([{ type: 'error', text: 'Nobody was invited.\n"BOB@example.org" not invited: this address asked not to be invited again' }]);
     expect(s.snapshot()).toBe(before);
   });
 
@@ -75,10 +76,33 @@ describe('Invite by e-mail', () => {
     const many = Array.from({ length: MAX_ADDRESSES + 1 }, (_, i) => `u${i}@example.org`);
     const tooMany = await s.run('alice@localhost', { emails: many });
     expect(tooMany.attrs.status).toBe('executing');
-    expect(s.notes(tooMany)).toEqual([{ type: 'error', text: `At most ${MAX_ADDRESSES} addresses at a time; this list has ${MAX_ADDRESSES + 1}` }]);
+    expect(s.notes(tooMany)).toEqual([
+      { type: 'error', text: `Nobody was invited: the list has ${MAX_ADDRESSES + 1} addresses; at most ${MAX_ADDRESSES} are taken at a time.` },
+    ]);
     const long = await s.run('alice@localhost', { emails: ['bob@example.org'], message: ['x'.repeat(21)] });
-    expect(s.notes(long)).toEqual([{ type: 'error', text: 'The message is longer than 20 characters' }]);
+    expect(s.notes(long)).toEqual([{ type: 'error', text: 'Nobody was invited: the message has 21 characters; at most 20 are allowed.' }]);
     expect(s.snapshot()).toBe(before);
+  });
+
+  it('puts the outcome first, then what was done, then each refused line named', async () => {
+    const s = setup();
+    const reply = await s.run('alice@localhost', { emails: ['bob@example.org', 'Bad Address!', 'carol@example.org; dan@example.org'] });
+    expect(reply.attrs.status).toBe('completed');
+    expect(s.notes(reply)).toEqual([
+      { type: 'warn', text: '1 of 3 addresses invited.' },
+      { type: 'info', text: 'E-mailed once an admin approves: bob@example.org.' },
+      {
+        type: 'warn',
+        text: '"Bad Address!" not invited: not a single e-mail address\n"carol@example.org; dan@example.org" not invited: not a single e-mail address (one address per line)',
+      },
+    ]);
+  });
+
+  it('states the message length in the instructions, not only in a field description', async () => {
+    const s = setup({ presence: { max_message_length: 300 } });
+    const first = await s.adhoc.execute(s.who('alice@localhost'), xml('command', { xmlns: NS.commands, node: NODES.send }));
+    const lines = first.getChild('x', NS.dataForms)!.getChildren('instructions').map((i) => i.text());
+    expect(lines).toContain('The message is optional (at most 300 characters) and goes into each e-mail.');
   });
 
   it('offers 1, 3, 7, 14 and 30 days, never beyond invites.expiry, which is the default', () => {

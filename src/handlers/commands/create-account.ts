@@ -4,23 +4,34 @@
  * ends) and `roster-subscription` (the new account and the admin become contacts).
  */
 import { isInviteError } from '../../errors';
-import { USERNAME_RULE } from '../../domain/usernames';
+import { normalizeUsername, USERNAME_REPERTOIRE, USERNAME_RULE } from '../../domain/usernames';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import { invitationForm } from '../../xmpp/builders';
 import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
+import { quote } from './outcomes';
 
-export const NO_BRIDGE_NOTE =
-  'This server does not run the xmpp-invites bridge module, so standard clients cannot register with the xmpp: URI: ' +
-  'share the landing page link instead.';
-export const APPROVAL_NOTE = 'Another admin must approve this invite before it can create an account.';
+/**
+ * Without the bridge module, the server cannot take a `register;preauth` URI, so the link to share
+ * is the web page: said first, in words for someone who has never heard of a URI.
+ */
+export function shareLinkNote(landingUrl: string): string {
+  return (
+    `Share this link with the person you invite: ${landingUrl}\n` +
+    'It opens a web page where they choose a username and a password, and which shows them the apps to use. ' +
+    'The app link below does not work on this server (it needs the xmpp-invites server module).'
+  );
+}
+export const APPROVAL_NOTE = 'The invite waits for another admin’s approval: until then it cannot create an account.';
+const NOT_CREATED = 'No invite was created';
 
 function form(values: { username?: string; rosterSubscription?: boolean } = {}) {
   return dataForm({
     type: 'form',
     title: 'Create an account invite',
-    instructions: 'Leave the username empty to let the invitee choose one.',
+    // The rule is here, not only in the field's description, which some clients show only on hover.
+    instructions: ['Leave the username empty to let the invitee choose one.', `${USERNAME_RULE}.`],
     fields: [
       { var: 'username', type: 'text-single', label: 'Username', desc: USERNAME_RULE, value: values.username },
       {
@@ -46,8 +57,16 @@ export function createAccountCommand({ invites, config }: Services): CommandDef 
     next(req, { form }) {
       const username = form?.text('username');
       const rosterSubscription = form?.bool('roster-subscription');
-      if (form?.text('roster-subscription') !== undefined && rosterSubscription === undefined) {
-        return ask([{ type: 'error', text: 'roster-subscription is a boolean: 1 or 0' }], { username });
+      const given = form?.text('roster-subscription');
+      if (given !== undefined && rosterSubscription === undefined) {
+        return ask([{ type: 'error', text: `${NOT_CREATED}: ${quote(given)} is not yes or no for “Add the new account to my contacts” (use 1 or 0).` }], { username });
+      }
+      if (username !== undefined) {
+        try {
+          normalizeUsername(username);
+        } catch {
+          return ask([{ type: 'error', text: `${NOT_CREATED}: ${quote(username)} is not a valid username: use ${USERNAME_REPERTOIRE}.` }], { username, rosterSubscription });
+        }
       }
       try {
         const { invite, links } = invites.create(actorOf(req), {
@@ -58,12 +77,13 @@ export function createAccountCommand({ invites, config }: Services): CommandDef 
         });
         const notes: Note[] = [];
         if (invite.state === 'pending') notes.push({ type: 'info', text: APPROVAL_NOTE });
-        if (!config.registration.serverBridge) notes.push({ type: 'info', text: NO_BRIDGE_NOTE });
-        return { status: 'completed', form: invitationForm(links, invite.expiresAt), notes };
+        const shareLanding = !config.registration.serverBridge;
+        if (shareLanding) notes.push({ type: 'info', text: shareLinkNote(links.landingUrl) });
+        return { status: 'completed', form: invitationForm(links, invite.expiresAt, { shareLanding }), notes };
       } catch (err) {
-        // A bad or reserved username is shown with the form again, so the admin can fix it.
+        // A reserved username (or another bad value) is shown with the form again, so the admin can fix it.
         if (isInviteError(err) && (err.code === 'invalid-input' || err.code === 'conflict')) {
-          return ask([{ type: 'error', text: err.message }], { username, rosterSubscription });
+          return ask([{ type: 'error', text: `${NOT_CREATED}: ${err.message}` }], { username, rosterSubscription });
         }
         throw err;
       }

@@ -2,14 +2,14 @@
  * "All invites" (urn:xmpp-invites:0#list, admins): filter by state, inviter and invitee, see the
  * matching invites newest first, and revoke any of them.
  */
-import { isInviteError } from '../../errors';
 import { normalizeBareJid, emailKey } from '../../domain/jid';
 import { SHOWN_STATES, shownState, type ShownState } from '../../domain/types';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
-import { listLine } from './describe';
+import { inviteLabel, listLine } from './describe';
+import { attempt, INVITES, nothingDone, outcomeNotes, quote, refusalLines, tally } from './outcomes';
 
 const SHOWN = 50;
 
@@ -45,7 +45,8 @@ function filterForm(values: Filter = {}, notes: Note[] = []): Step {
   };
 }
 
-export function listCommand({ invites }: Services): CommandDef {
+export function listCommand({ invites, config }: Services): CommandDef {
+  const host = config.host;
   return {
     node: NODES.list,
     name: 'All invites',
@@ -60,26 +61,27 @@ export function listCommand({ invites }: Services): CommandDef {
         const st = form?.text('state');
         if (st && st !== 'any') {
           if ((SHOWN_STATES as readonly string[]).includes(st)) filter.state = st as ShownState;
-          else errors.push({ type: 'error', text: `Unknown state ${st}` });
+          else errors.push({ type: 'error', text: `${quote(st)} is not a state: choose one of any, ${SHOWN_STATES.join(', ')}.` });
         }
         const inviter = form?.text('inviter');
         if (inviter) {
           const jid = normalizeBareJid(inviter);
           if (jid) filter.inviter = jid;
-          else errors.push({ type: 'error', text: `Not a JID: ${inviter}` });
+          else errors.push({ type: 'error', text: `${quote(inviter)} is not a JID: give an inviter as user@domain.` });
         }
         const invitee = form?.text('invitee');
         if (invitee) filter.invitee = normalizeBareJid(invitee) ?? emailKey(invitee);
         if (errors.length) return filterForm({ ...filter, inviter, invitee }, errors);
-        const now = Date.now();
+        const now = invites.now();
         const found = invites.list({ ...filter, limit: SHOWN });
         const total = invites.count(filter);
         const active = found.filter((i) => ['pending', 'open'].includes(shownState(i, now)));
+        const shown = { host, now, inviter: true };
         const fields: FieldSpec[] = [
-          { type: 'fixed', value: total > SHOWN ? `${total} invites match; the ${SHOWN} newest:` : `${total} invite(s) match.` },
-          ...found.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, now) })),
+          { type: 'fixed', value: total > SHOWN ? `${total} invites match; the ${SHOWN} newest:` : `${total === 1 ? '1 invite matches' : `${total} invites match`}.` },
+          ...found.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, shown) })),
         ];
-        if (active.length) fields.push({ var: 'revoke', type: 'list-multi', label: 'Revoke', options: active.map((i) => ({ value: i.id, label: listLine(i, now) })) });
+        if (active.length) fields.push({ var: 'revoke', type: 'list-multi', label: 'Revoke', options: active.map((i) => ({ value: i.id, label: inviteLabel(i, shown) })) });
         fields.push({ var: 'reason', type: 'text-single', label: 'Reason for revoking (kept in the log)' });
         return {
           status: 'executing',
@@ -90,17 +92,14 @@ export function listCommand({ invites }: Services): CommandDef {
       }
       const actor = actorOf(req);
       const reason = form?.text('reason') ?? null;
-      const notes: Note[] = [];
-      for (const id of form?.all('revoke') ?? []) {
-        try {
-          const { changed } = invites.revoke(actor, id, reason);
-          notes.push({ type: 'info', text: changed ? `${id} revoked.` : `${id} was already revoked.` });
-        } catch (err) {
-          if (!isInviteError(err)) throw err;
-          notes.push({ type: 'warn', text: `${id}: ${err.message}` });
-        }
-      }
-      return { status: 'completed', notes: notes.length ? notes : [{ type: 'info', text: 'Nothing changed.' }] };
+      const ticked = form?.all('revoke') ?? [];
+      if (ticked.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'Nothing was revoked: no invite was ticked.' }] };
+      const revoked = attempt(ticked, (id) => invites.revoke(actor, id, reason));
+      const refusals = refusalLines(revoked.refused, 'revoked');
+      if (revoked.done.length === 0) nothingDone('revoked', refusals);
+      const changed = revoked.done.filter((d) => d.result.changed);
+      const already = revoked.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already revoked.`);
+      return { status: 'completed', notes: outcomeNotes(`${tally(changed.length, ticked.length, 'revoked', INVITES)}.`, already, refusals) };
     },
   };
 }

@@ -3,33 +3,35 @@
  * delivery, newest first; revoke or resend (a new link, the old one stops working) any of one's
  * own pending or open invites.
  */
-import { isInviteError } from '../../errors';
 import { shownState } from '../../domain/types';
-import type { CommandDef, Note } from '../../xmpp/adhoc';
+import type { CommandDef } from '../../xmpp/adhoc';
 import { xepDateTime } from '../../xmpp/builders';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 import { actorOf, type Services } from '../services';
-import { listLine } from './describe';
+import { inviteLabel, listLine } from './describe';
+import { attempt, INVITES, nothingDone, outcomeNotes, refusalLines, tally } from './outcomes';
 
 const SHOWN = 50;
 
-export function mineCommand({ invites }: Services): CommandDef {
+export function mineCommand({ invites, config }: Services): CommandDef {
+  const host = config.host;
   return {
     node: NODES.mine,
     name: 'My invites',
     allowed: (req) => req.isLocal,
     start(req) {
-      const now = Date.now();
+      const now = invites.now();
       const mine = invites.list({ inviter: req.bare, limit: SHOWN });
       if (mine.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'You have not invited anyone yet.' }] };
       const active = mine.filter((i) => ['pending', 'open'].includes(shownState(i, now)));
-      const options = active.map((i) => ({ value: i.id, label: listLine(i, now) }));
+      const shown = { host, now, inviter: false };
+      const options = active.map((i) => ({ value: i.id, label: inviteLabel(i, shown) }));
       const total = invites.count({ inviter: req.bare });
       const fields: FieldSpec[] = [
         { type: 'fixed', value: total > SHOWN ? `Your ${SHOWN} newest invites of ${total}:` : `Your invites (${total}):` },
-        ...mine.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, now) })),
+        ...mine.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, shown) })),
       ];
       if (options.length > 0) {
         fields.push(
@@ -48,36 +50,26 @@ export function mineCommand({ invites }: Services): CommandDef {
       const resend = form?.all('resend') ?? [];
       const both = revoke.filter((id) => resend.includes(id));
       if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both revoked and resent: ${both.join(', ')}`);
+      if (revoke.length + resend.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'Nothing changed: no invite was ticked.' }] };
       const actor = actorOf(req);
-      const notes: Note[] = [];
-      const links: FieldSpec[] = [];
-      for (const id of revoke) {
-        try {
-          const { changed } = invites.revoke(actor, id);
-          notes.push({ type: 'info', text: changed ? `${id} revoked.` : `${id} was already revoked.` });
-        } catch (err) {
-          if (!isInviteError(err)) throw err;
-          notes.push({ type: 'warn', text: `${id}: ${err.message}` });
-        }
-      }
-      for (const id of resend) {
-        try {
-          const { invite, links: l } = invites.resend(actor, id);
-          notes.push({ type: 'info', text: `${id} has a new link: ${l.landingUrl}` });
-          links.push(
-            { var: `uri-${id}`, type: 'text-single', label: `Invite URI of ${id}`, value: l.uri },
-            { var: `landing-url-${id}`, type: 'text-single', label: `Invite web page of ${id}`, value: l.landingUrl },
-            { var: `expire-${id}`, type: 'text-single', label: `Valid until`, value: xepDateTime(invite.expiresAt) },
-          );
-        } catch (err) {
-          if (!isInviteError(err)) throw err;
-          notes.push({ type: 'warn', text: `${id}: ${err.message}` });
-        }
-      }
-      if (notes.length === 0) notes.push({ type: 'info', text: 'Nothing changed.' });
+      const revoked = attempt(revoke, (id) => invites.revoke(actor, id));
+      const resent = attempt(resend, (id) => invites.resend(actor, id));
+      const refusals = [...refusalLines(revoked.refused, 'revoked'), ...refusalLines(resent.refused, 'given a new link')];
+      if (revoked.done.length + resent.done.length === 0) nothingDone('changed', refusals);
+      const links: FieldSpec[] = resent.done.flatMap(({ item: id, result: { invite, links: l } }): FieldSpec[] => [
+        { var: `uri-${id}`, type: 'text-single', label: `Invite URI of ${id}`, value: l.uri },
+        { var: `landing-url-${id}`, type: 'text-single', label: `Web page to share for ${id}`, value: l.landingUrl },
+        { var: `expire-${id}`, type: 'text-single', label: `Valid until`, value: xepDateTime(invite.expiresAt) },
+      ]);
+      const changed = revoked.done.filter((d) => d.result.changed).length;
+      const parts = [
+        ...(revoke.length ? [tally(changed, revoke.length, 'revoked', INVITES)] : []),
+        ...(resend.length ? [tally(resent.done.length, resend.length, 'given a new link (the old one no longer works)', revoke.length ? undefined : INVITES)] : []),
+      ];
+      const already = revoked.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already revoked.`);
       return {
         status: 'completed',
-        notes,
+        notes: outcomeNotes(`${parts.join(' and ')}.`, already, refusals),
         form: links.length ? dataForm({ type: 'result', title: 'New links', fields: links }) : undefined,
       };
     },

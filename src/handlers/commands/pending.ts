@@ -4,14 +4,14 @@
  * `next` and `complete` both apply the current page's selection. Approval and rejection are
  * idempotent and race-safe in the domain: two admins at once make one approval and one delivery.
  */
-import { isInviteError } from '../../errors';
 import type { Invite } from '../../domain/types';
 import type { CommandDef, Note, Requester, Step } from '../../xmpp/adhoc';
-import { dataForm } from '../../xmpp/forms';
+import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 import { actorOf, type Services } from '../services';
-import { approvalLabel } from './describe';
+import { approvalLine, inviteLabel } from './describe';
+import { attempt, INVITES, nothingDone, outcomeNotes, plural, refusalLines, tally } from './outcomes';
 
 export const PAGE_SIZE = 20;
 
@@ -20,27 +20,42 @@ interface PageState {
   after?: { createdAt: number; id: string };
   approved: number;
   rejected: number;
+  /** how many were ticked in this session, for "1 of 2 invites approved" */
+  asked: { approve: number; reject: number };
 }
 
-export function pendingCommand({ invites }: Services): CommandDef {
-  function page(state: PageState, notes: Note[]): Step {
+/** What one page's selection came to: its outcome, then what was already so or refused. */
+interface Applied {
+  outcome?: Note;
+  details: Note[];
+}
+
+export function pendingCommand({ invites, config }: Services): CommandDef {
+  const host = config.host;
+
+  function page(state: PageState, applied: Applied): Step {
     const filter = { state: 'pending' as const, oldestFirst: true, after: state.after };
     const list = invites.list({ ...filter, limit: PAGE_SIZE + 1 });
-    if (list.length === 0) return finish(state, [...notes, { type: 'info', text: 'No invites wait for approval.' }]);
+    if (list.length === 0) return finish(state, applied, 'No more invites wait for approval.');
     const shown = list.slice(0, PAGE_SIZE);
     const more = list.length > PAGE_SIZE;
     const total = invites.count({ state: 'pending' });
-    const options = shown.map((i: Invite) => ({ value: i.id, label: approvalLabel(i) }));
+    const options = shown.map((i: Invite) => ({ value: i.id, label: inviteLabel(i, { host, now: 0, inviter: true }) }));
     const last = shown[shown.length - 1];
     return {
       status: 'executing',
-      notes,
+      notes: [...(applied.outcome ? [applied.outcome] : []), ...applied.details],
       form: dataForm({
         type: 'form',
         title: 'Pending approvals',
-        instructions: `${total} invite(s) wait for approval${more ? `; showing the ${shown.length} oldest here, more on the next page` : ''}. Each inviter is told the outcome.`,
+        instructions:
+          `${plural(total, 'invite')} wait${total === 1 ? 's' : ''} for approval` +
+          `${more ? `; here are the ${shown.length} oldest, the next page has more` : ''}. ` +
+          'Tick those to approve and those to reject; each inviter is told the outcome, with the reason for a rejection.',
         formType: NODES.pending,
         fields: [
+          // The details of each invite, as lines: clients cut option labels short.
+          ...shown.map((i): FieldSpec => ({ type: 'fixed', value: approvalLine(i, host) })),
           { var: 'approve', type: 'list-multi', label: 'Approve', options },
           { var: 'reject', type: 'list-multi', label: 'Reject', options },
           { var: 'reason', type: 'text-single', label: 'Reason for the rejections (sent to the inviters)' },
@@ -51,50 +66,66 @@ export function pendingCommand({ invites }: Services): CommandDef {
     };
   }
 
-  function finish(state: PageState, notes: Note[]): Step {
+  /** The session's outcome first, then what the last page left to say. */
+  function finish(state: PageState, applied: Applied, end?: string): Step {
+    const { approve, reject } = state.asked;
+    const parts = [
+      ...(approve ? [tally(state.approved, approve, 'approved', INVITES)] : []),
+      ...(reject ? [tally(state.rejected, reject, 'rejected', approve ? undefined : INVITES)] : []),
+    ];
+    const summary = parts.length ? `${parts.join(' and ')}.` : 'Nothing was approved or rejected: no invite was ticked.';
     return {
       status: 'completed',
-      notes: [...notes, { type: 'info', text: `Approved ${state.approved}, rejected ${state.rejected} in this session.` }],
+      notes: [
+        { type: applied.outcome?.type ?? 'info', text: summary },
+        ...applied.details,
+        ...(end ? [{ type: 'info' as const, text: end }] : []),
+      ],
     };
   }
 
-  function apply(req: Requester, approve: readonly string[], reject: readonly string[], reason: string | null, state: PageState): Note[] {
+  /** Applies a page's selection: its outcome, and the notes on what was already so or refused. */
+  function apply(req: Requester, approve: readonly string[], reject: readonly string[], reason: string | null, state: PageState): Applied {
     const both = approve.filter((id) => reject.includes(id));
     if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both approved and rejected: ${both.join(', ')}`);
+    if (approve.length + reject.length === 0) return { details: [] };
     const actor = actorOf(req);
-    const notes: Note[] = [];
-    for (const [ids, verb] of [
-      [approve, 'approve'],
-      [reject, 'reject'],
-    ] as const) {
-      for (const id of ids) {
-        try {
-          const result = verb === 'approve' ? invites.approve(actor, id) : invites.reject(actor, id, reason);
-          if (result.changed) {
-            if (verb === 'approve') state.approved++;
-            else state.rejected++;
-          } else {
-            notes.push({ type: 'info', text: `${id} was already ${verb === 'approve' ? 'approved' : 'rejected'}.` });
-          }
-        } catch (err) {
-          if (!isInviteError(err)) throw err;
-          notes.push({ type: 'warn', text: `${id}: ${err.message}` });
-        }
-      }
-    }
-    return notes;
+    const approved = attempt(approve, (id) => invites.approve(actor, id));
+    const rejected = attempt(reject, (id) => invites.reject(actor, id, reason));
+    const refusals = [...refusalLines(approved.refused, 'approved'), ...refusalLines(rejected.refused, 'rejected')];
+    if (approved.done.length + rejected.done.length === 0) nothingDone('approved or rejected', refusals);
+    const approvedNow = approved.done.filter((d) => d.result.changed).length;
+    const rejectedNow = rejected.done.filter((d) => d.result.changed).length;
+    state.approved += approvedNow;
+    state.rejected += rejectedNow;
+    state.asked = { approve: state.asked.approve + approve.length, reject: state.asked.reject + reject.length };
+    const already = [
+      ...approved.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already approved.`),
+      ...rejected.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already rejected.`),
+    ];
+    const parts = [
+      ...(approve.length ? [tally(approvedNow, approve.length, 'approved', INVITES)] : []),
+      ...(reject.length ? [tally(rejectedNow, reject.length, 'rejected', approve.length ? undefined : INVITES)] : []),
+    ];
+    const [outcome, ...details] = outcomeNotes(`${parts.join(' and ')}.`, already, refusals);
+    return { outcome, details };
   }
 
   return {
     node: NODES.pending,
     name: 'Pending approvals',
-    allowed: (req) => req.isLocal && req.isAdmin,
-    start: () => page({ approved: 0, rejected: 0 }, []),
+    // Policy: with approval `none` nothing waits, so the command is not offered, unless invites
+    // from before that setting still wait.
+    allowed: (req) => req.isLocal && req.isAdmin && (config.invites.approval !== 'none' || invites.count({ state: 'pending' }) > 0),
+    start: () => {
+      if (invites.count({ state: 'pending' }) === 0) return { status: 'completed', notes: [{ type: 'info', text: 'No invites wait for approval.' }] };
+      return page({ approved: 0, rejected: 0, asked: { approve: 0, reject: 0 } }, { details: [] });
+    },
     next(req, { action, form, state }) {
-      const s = { ...(state as PageState) };
+      const s: PageState = { ...(state as PageState) };
       if (action === 'prev') throw new StanzaFailure('bad-request', 'The queue only goes forward');
-      const notes = apply(req, form?.all('approve') ?? [], form?.all('reject') ?? [], form?.text('reason') ?? null, s);
-      return action === 'next' ? page(s, notes) : finish(s, notes);
+      const applied = apply(req, form?.all('approve') ?? [], form?.all('reject') ?? [], form?.text('reason') ?? null, s);
+      return action === 'next' ? page(s, applied) : finish(s, applied);
     },
   };
 }

@@ -6,14 +6,14 @@
  * opted out, a limit) is listed back in a note. Approval applies: an invite that waits for an admin
  * is e-mailed once approved (the domain queues the e-mail then).
  */
-import { isInviteError, type InviteError } from '../../errors';
+import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
 import { emailKey } from '../../domain/jid';
-import type { Invite } from '../../domain/types';
 import type { CommandDef, Note, Requester, Step } from '../../xmpp/adhoc';
 import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
+import { attempt, quote, refusalLines, tally } from './outcomes';
 
 /** Policy: one submission invites at most this many addresses (a bigger list is refused whole). */
 export const MAX_ADDRESSES = 50;
@@ -82,10 +82,13 @@ export function sendCommand({ invites, config }: Services): CommandDef {
       form: dataForm({
         type: 'form',
         title: 'Invite by e-mail',
-        instructions:
-          `One e-mail address per line (at most ${MAX_ADDRESSES}). Each address gets its own invitation to ${config.siteName} from you, ` +
-          `with a link to create an account and become your contact.` +
-          (waits ? ' An admin must approve the invites before they are e-mailed.' : ''),
+        // The rules are here, not only in field descriptions, which some clients show only on hover.
+        instructions: [
+          `One e-mail address per line, at most ${MAX_ADDRESSES}. Each address gets its own invitation to ${config.siteName} from you, ` +
+            `with a link to create an account and become your contact.` +
+            (waits ? ' An admin must approve the invites before they are e-mailed.' : ''),
+          `The message is optional (at most ${maxMessage} characters) and goes into each e-mail.`,
+        ],
         formType: NODES.send,
         fields: [
           { var: 'emails', type: 'text-multi', label: 'E-mail addresses', required: true, value: values.emails },
@@ -121,55 +124,42 @@ export function sendCommand({ invites, config }: Services): CommandDef {
       const message = (form?.all('message') ?? []).join('\n').trim();
       const expire = form?.text('expire') ?? defaultChoice;
       const values: Values = { emails: lines.join('\n'), message, expire };
+      const nobody = (why: string) => ask(req, [{ type: 'error', text: `Nobody was invited: ${why}` }], values);
       const choice = choices.find((c) => c.value === expire);
-      if (!choice) return ask(req, [{ type: 'error', text: `Valid for: choose one of ${choices.map((c) => c.value).join(', ')}` }], values);
-      if (lines.length === 0) return ask(req, [{ type: 'error', text: 'Give at least one e-mail address' }], values);
-      if (lines.length > MAX_ADDRESSES) {
-        return ask(req, [{ type: 'error', text: `At most ${MAX_ADDRESSES} addresses at a time; this list has ${lines.length}` }], values);
-      }
-      if ([...message].length > maxMessage) {
-        return ask(req, [{ type: 'error', text: `The message is longer than ${maxMessage} characters` }], values);
-      }
+      if (!choice) return nobody(`${quote(expire)} is not a lifetime on offer; choose one of ${choices.map((c) => c.value).join(', ')}.`);
+      if (lines.length === 0) return nobody('give at least one e-mail address.');
+      if (lines.length > MAX_ADDRESSES) return nobody(`the list has ${lines.length} addresses; at most ${MAX_ADDRESSES} are taken at a time.`);
+      const length = [...message].length;
+      if (length > maxMessage) return nobody(`the message has ${length} characters; at most ${maxMessage} are allowed.`);
 
       const actor = actorOf(req);
-      const made: { address: string; invite: Invite }[] = [];
-      const problems: string[] = [];
       const seen = new Set<string>();
-      for (const line of lines) {
+      const made = attempt(lines, (line) => {
         const address = parseEmailAddress(line);
         if (address === undefined) {
-          problems.push(`${line}: not a single e-mail address${/[,;]/.test(line) ? ' (one address per line)' : ''}`);
-          continue;
+          throw new InviteError('invalid-input', `not a single e-mail address${/[,;]/.test(line) ? ' (one address per line)' : ''}`);
         }
-        if (seen.has(emailKey(address))) {
-          problems.push(`${line}: listed twice`);
-          continue;
-        }
+        if (seen.has(emailKey(address))) throw new InviteError('invalid-input', 'listed twice');
         seen.add(emailKey(address));
-        try {
-          const { invite } = invites.create(actor, {
-            kind: 'contact-account',
-            source: 'send',
-            email: address,
-            note: message === '' ? undefined : message,
-            expiresIn: choice.ms,
-          });
-          made.push({ address, invite });
-        } catch (err) {
-          if (!isInviteError(err)) throw err;
-          problems.push(`${address}: ${refusal(err)}`);
-        }
-      }
+        const { invite } = invites.create(actor, {
+          kind: 'contact-account',
+          source: 'send',
+          email: address,
+          note: message === '' ? undefined : message,
+          expiresIn: choice.ms,
+        });
+        return { address, invite };
+      });
+      const refusals = refusalLines(made.refused, 'invited', refusal);
+      // Nothing came of it: the form again, with every refusal, so that the list can be fixed.
+      if (made.done.length === 0) return ask(req, [{ type: 'error', text: ['Nobody was invited.', ...refusals].join('\n') }], values);
 
-      const notes: Note[] = [];
-      const sent = made.filter((m) => m.invite.state === 'open').map((m) => m.address);
-      const waiting = made.filter((m) => m.invite.state === 'pending').map((m) => m.address);
-      if (sent.length) notes.push({ type: 'info', text: `Invited by e-mail (${sent.length}): ${sent.join(', ')}` });
-      if (waiting.length) {
-        notes.push({ type: 'info', text: `Waiting for an admin’s approval, e-mailed once approved (${waiting.length}): ${waiting.join(', ')}` });
-      }
-      if (made.length === 0) notes.push({ type: 'info', text: 'Nobody was invited.' });
-      if (problems.length) notes.push({ type: 'warn', text: `Not invited (${problems.length}):\n${problems.join('\n')}` });
+      const sent = made.done.filter((m) => m.result.invite.state === 'open').map((m) => m.result.address);
+      const waiting = made.done.filter((m) => m.result.invite.state === 'pending').map((m) => m.result.address);
+      const notes: Note[] = [{ type: refusals.length ? 'warn' : 'info', text: `${tally(made.done.length, lines.length, 'invited', ['address', 'addresses'])}.` }];
+      if (sent.length) notes.push({ type: 'info', text: `E-mailed now: ${sent.join(', ')}.` });
+      if (waiting.length) notes.push({ type: 'info', text: `E-mailed once an admin approves: ${waiting.join(', ')}.` });
+      if (refusals.length) notes.push({ type: 'warn', text: refusals.join('\n') });
       return { status: 'completed', notes };
     },
   };
