@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { loadConfig } from '../../src/config';
-import { adhoc, commandNotes, commandOf, errorCondition, formFields, TestClient, xml, type XmlElement } from '../support/client';
+import { adhoc, commandNotes, commandOf, errorCondition, errorText, formFields, TestClient, xml, type XmlElement } from '../support/client';
+import { gajim17Submit } from '../support/gajim';
 import { rawTestConfig } from '../support/fixtures';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, startService, type RunningService } from '../support/service';
@@ -108,7 +109,7 @@ it('holds a user’s invite for approval, tells both admins once, and lets the a
   const { reply: page, sessionid } = await pendingPage(admin1);
   const options = commandOf(page)!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'approve')!.getChildren('option');
   expect(options.map((o) => o.getChildText('value'))).toContain(id);
-  expect(options.find((o) => o.getChildText('value') === id)!.attrs.label).toMatch(/^alice@localhost → anyone with the link/);
+  expect(options.find((o) => o.getChildText('value') === id)!.attrs.label).toMatch(/^link, by alice, \d+ [A-Z][a-z]{2} \d\d:\d\d/);
   const done = await adhoc(admin1, COMPONENT, 'urn:xmpp-invites:0#pending', { sessionid, action: 'complete', fields: { approve: [id] } });
   expect(commandOf(done)?.attrs.status).toBe('completed');
 
@@ -169,14 +170,16 @@ it('refuses to approve a rejected or revoked invite, saying why', async () => {
   service.app.invites.revoke({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, id);
   const { sessionid } = await pendingPage(admin1);
   const reply = await adhoc(admin1, COMPONENT, 'urn:xmpp-invites:0#pending', { sessionid, action: 'complete', fields: { approve: [id] } });
-  expect(commandNotes(reply).map((n) => n.text).join(' ')).toMatch(new RegExp(`${id}: Invite ${id} is revoked and cannot be approved`));
+  // Nothing was done: an error, not a completion.
+  expect(errorCondition(reply)).toBe('bad-request');
+  expect(errorText(reply)).toBe(`Nothing was approved or rejected.\n"${id}" not approved: Invite ${id} is revoked and cannot be approved`);
 });
 
 it('lets the owner revoke through My invites, and an admin through All invites', async () => {
   const mine = await newInvite();
   const first = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#mine');
   const done = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#mine', { sessionid: commandOf(first)!.attrs.sessionid, action: 'execute', fields: { revoke: [mine.id] } });
-  expect(commandNotes(done).map((n) => n.text)).toContain(`${mine.id} revoked.`);
+  expect(commandNotes(done)).toEqual([{ type: 'info', text: '1 invite revoked.' }]);
   expect(service.app.invites.get(mine.id)?.state).toBe('revoked');
 
   const other = await newInvite();
@@ -193,15 +196,64 @@ it('lets the owner revoke through My invites, and an admin through All invites',
     action: 'complete',
     fields: { revoke: [other.id], reason: 'duplicate' },
   });
-  expect(commandNotes(revoked).map((n) => n.text)).toContain(`${other.id} revoked.`);
+  expect(commandNotes(revoked)).toEqual([{ type: 'info', text: '1 invite revoked.' }]);
   expect(service.app.invites.events(other.id).at(-1)).toMatchObject({ type: 'revoked', actor: 'admin1@localhost', reason: 'duplicate' });
+});
+
+describe('replays of Gajim 1.7’s submissions (the ticked options’ labels as values)', () => {
+  /** Opens a command as Gajim does and sends its form back as Gajim 1.7 would, with these options ticked. */
+  async function gajim(client: TestClient, node: string, ticked: Record<string, string[]>, text: Record<string, string> = {}, first?: XmlElement) {
+    const opened = first ?? (await adhoc(client, COMPONENT, node, { action: 'execute' }));
+    const cmd = commandOf(opened)!;
+    const form = cmd.getChild('x', 'jabber:x:data')!;
+    const submitted = gajim17Submit(form, ticked, text);
+    const labels = submitted.getChildren('field').flatMap((f) => (f.attrs.var! in ticked ? f.getChildren('value').map((v) => v.text()) : []));
+    return { labels, reply: await adhoc(client, COMPONENT, node, { sessionid: cmd.attrs.sessionid, action: 'complete', form: submitted }) };
+  }
+
+  it('approves', async () => {
+    const { id } = await newInvite();
+    const { labels, reply } = await gajim(admin1, 'urn:xmpp-invites:0#pending', { approve: [id] });
+    expect(labels).toHaveLength(1);
+    expect(labels[0]).toMatch(/^link, by alice, /);
+    expect(commandOf(reply)?.attrs.status).toBe('completed');
+    expect(commandNotes(reply)).toEqual([{ type: 'info', text: '1 invite approved.' }]);
+    expect(service.app.invites.get(id)?.state).toBe('open');
+    await notified(alice, 'approved', id);
+  });
+
+  it('rejects, with the reason', async () => {
+    const { id } = await newInvite();
+    const { reply } = await gajim(admin2, 'urn:xmpp-invites:0#pending', { reject: [id] }, { reason: 'not now' });
+    expect(commandNotes(reply)).toEqual([{ type: 'info', text: '1 invite rejected.' }]);
+    expect(service.app.invites.events(id).at(-1)).toMatchObject({ type: 'rejected', actor: 'admin2@localhost', reason: 'not now' });
+  });
+
+  it('revokes in My invites and in All invites', async () => {
+    const mine = await newInvite();
+    const own = await gajim(alice, 'urn:xmpp-invites:0#mine', { revoke: [mine.id] });
+    expect(commandNotes(own.reply)).toEqual([{ type: 'info', text: '1 invite revoked.' }]);
+    expect(service.app.invites.get(mine.id)?.state).toBe('revoked');
+
+    const other = await newInvite();
+    const filter = commandOf(await adhoc(admin1, COMPONENT, 'urn:xmpp-invites:0#list'))!;
+    const results = await adhoc(admin1, COMPONENT, 'urn:xmpp-invites:0#list', {
+      sessionid: filter.attrs.sessionid,
+      action: 'next',
+      form: gajim17Submit(filter.getChild('x', 'jabber:x:data')!, {}, { state: 'pending', inviter: 'alice@localhost' }),
+    });
+    const all = await gajim(admin1, 'urn:xmpp-invites:0#list', { revoke: [other.id] }, { reason: 'duplicate' }, results);
+    expect(commandNotes(all.reply)).toEqual([{ type: 'info', text: '1 invite revoked.' }]);
+    expect(service.app.invites.events(other.id).at(-1)).toMatchObject({ type: 'revoked', actor: 'admin1@localhost', reason: 'duplicate' });
+  });
 });
 
 it('does not let a user revoke someone else’s invite', async () => {
   const adminInvite = service.app.invites.create({ kind: 'user', jid: 'admin1@localhost', isAdmin: true }, { kind: 'contact-account', source: 'command' });
   const first = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#mine');
   const done = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#mine', { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields: { revoke: [adminInvite.invite.id] } });
-  expect(commandNotes(done).map((n) => n.text).join(' ')).toMatch(/No invite/);
+  expect(errorCondition(done)).toBe('bad-request');
+  expect(errorText(done)).toMatch(/^Nothing was changed\.\n".+" not revoked: No invite/);
   expect(service.app.invites.get(adminInvite.invite.id)?.state).toBe('open');
 });
 

@@ -96,14 +96,17 @@ it('invites each valid line, lists each invalid line and refusal, and e-mails on
   });
   expect(commandOf(reply)?.attrs.status).toBe('completed');
   const notes = commandNotes(reply);
-  expect(notes[0]).toEqual({ type: 'info', text: 'Waiting for an admin’s approval, e-mailed once approved (3): carol@example.org, erin@example.org, frank@example.org' });
-  expect(notes[1].type).toBe('warn');
-  expect(notes[1].text.split('\n')).toEqual([
-    'Not invited (4):',
-    'not-an-address: not a single e-mail address',
-    'a@x.org, b@y.org: not a single e-mail address (one address per line)',
-    'Dave <dave@example.org>: not a single e-mail address',
-    'Carol@Example.org: listed twice',
+  // The outcome first, then what was done, then each refused line named (clients show note types alike).
+  expect(notes.slice(0, 2)).toEqual([
+    { type: 'warn', text: '3 of 7 addresses invited.' },
+    { type: 'info', text: 'E-mailed once an admin approves: carol@example.org, erin@example.org, frank@example.org.' },
+  ]);
+  expect(notes[2].type).toBe('warn');
+  expect(notes[2].text.split('\n')).toEqual([
+    '"not-an-address" not invited: not a single e-mail address',
+    '"a@x.org, b@y.org" not invited: not a single e-mail address (one address per line)',
+    '"Dave <dave@example.org>" not invited: not a single e-mail address',
+    '"Carol@Example.org" not invited: listed twice',
   ]);
   const mine = service.app.invites.list({ inviter: 'alice@localhost' }).filter((i) => i.source === 'send');
   expect(mine.map((i) => [i.inviteeEmail, i.state, i.kind, i.note]).sort()).toEqual([
@@ -118,16 +121,20 @@ it('invites each valid line, lists each invalid line and refusal, and e-mails on
   // A second submission for the same address is refused as a duplicate, changing nothing.
   const before = snapshot();
   const again = await send(alice, ['carol@example.org']);
-  expect(commandNotes(again).map((n) => n.text)).toEqual([
-    'Nobody was invited.',
-    `Not invited (1):\ncarol@example.org: you already invited this address (pending invite ${mine.find((i) => i.inviteeEmail === 'carol@example.org')!.id})`,
+  // Nothing came of it: the form again, not a completion.
+  expect(commandOf(again)?.attrs.status).toBe('executing');
+  expect(commandNotes(again)).toEqual([
+    {
+      type: 'error',
+      text: `Nobody was invited.\n"carol@example.org" not invited: you already invited this address (pending invite ${mine.find((i) => i.inviteeEmail === 'carol@example.org')!.id})`,
+    },
   ]);
   expect(snapshot()).toBe(before);
 });
 
 it('e-mails an approved invite with a text and an HTML part, and the link’s token creates an account', async () => {
   const reply = await send(alice, ['grace@example.org'], { message: 'See you <soon> & later' });
-  expect(commandNotes(reply)[0].text).toMatch(/grace@example\.org/);
+  expect(commandNotes(reply).map((n) => n.text)).toEqual(['1 address invited.', 'E-mailed once an admin approves: grace@example.org.']);
   const invite = service.app.invites.list({ inviter: 'alice@localhost', invitee: 'grace@example.org' })[0];
   expect(invite.state).toBe('pending');
 
@@ -168,7 +175,7 @@ it('fails a 5xx at once and tells the inviter by message', async () => {
   smtp.reply = (stage, address) => (stage === 'rcpt' && address === 'nobody@example.org' ? { code: 550, message: 'No such mailbox' } : undefined);
   try {
     const reply = await send(admin, ['nobody@example.org']);
-    expect(commandNotes(reply)[0].text).toBe('Invited by e-mail (1): nobody@example.org');
+    expect(commandNotes(reply).map((n) => n.text)).toEqual(['1 address invited.', 'E-mailed now: nobody@example.org.']);
     const invite = service.app.invites.list({ inviter: 'admin@localhost', invitee: 'nobody@example.org' })[0];
     const told = await notified(admin, 'delivery-failed', invite.id);
     expect(told.attrs.type).toBe('chat');
@@ -184,7 +191,7 @@ it('fails a 5xx at once and tells the inviter by message', async () => {
 it('delivers once what was queued while the SMTP server was down', async () => {
   await smtp.down();
   const reply = await send(admin, ['late1@example.org', 'late2@example.org']);
-  expect(commandNotes(reply)[0].text).toBe('Invited by e-mail (2): late1@example.org, late2@example.org');
+  expect(commandNotes(reply).map((n) => n.text)).toEqual(['2 addresses invited.', 'E-mailed now: late1@example.org, late2@example.org.']);
   await sleep(1_500);
   const rows = () => service.app.outbox.list({ channel: 'email', limit: 100 }).filter((r) => r.recipient.startsWith('late'));
   expect(rows().every((r) => r.state === 'queued' && r.attempts >= 1)).toBe(true);
@@ -251,9 +258,9 @@ it('shows the form again when nothing valid is submitted or the lifetime is not 
   const sessionid = commandOf(first)!.attrs.sessionid;
   const empty = await adhoc(alice, COMPONENT, SEND, { sessionid, action: 'complete', fields: { emails: ['  '] } });
   expect(commandOf(empty)?.attrs.status).toBe('executing');
-  expect(commandNotes(empty)).toEqual([{ type: 'error', text: 'Give at least one e-mail address' }]);
+  expect(commandNotes(empty)).toEqual([{ type: 'error', text: 'Nobody was invited: give at least one e-mail address.' }]);
   const long = await adhoc(alice, COMPONENT, SEND, { sessionid, action: 'complete', fields: { emails: ['x@example.org'], expire: '365d' } });
-  expect(commandNotes(long)).toEqual([{ type: 'error', text: 'Valid for: choose one of 1d, 3d, 7d' }]);
+  expect(commandNotes(long)).toEqual([{ type: 'error', text: 'Nobody was invited: "365d" is not a lifetime on offer; choose one of 1d, 3d, 7d.' }]);
   expect(formFields(long).emails).toEqual(['x@example.org']);
   await adhoc(alice, COMPONENT, SEND, { sessionid, action: 'cancel' });
   expect(snapshot()).toBe(before);

@@ -312,6 +312,8 @@ export interface AdhocOptions {
   sessionid?: string;
   /** Submitted form fields (type='submit'); arrays become several <value/>s. */
   fields?: Record<string, string | string[] | boolean>;
+  /** A whole submitted form, as a client built it (instead of `fields`). */
+  form?: XmlElement;
   timeoutMs?: number;
 }
 
@@ -329,6 +331,7 @@ export function adhoc(client: TestClient, to: string, node: string, opts: AdhocO
     }
     children.push(form);
   }
+  if (opts.form) children.push(opts.form);
   return client.iq(xml('iq', { type: 'set', to }, xml('command', attrs, ...children)), opts.timeoutMs);
 }
 
