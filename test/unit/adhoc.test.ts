@@ -6,6 +6,8 @@ import pino from 'pino';
 import { createAccountCommand } from '../../src/handlers/commands/create-account';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
 import { registerDisco } from '../../src/handlers/disco';
+import { ComponentRegistration } from '../../src/handlers/register';
+import type { Registration } from '../../src/domain/registration';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
@@ -257,6 +259,21 @@ describe('disco', () => {
     const info = await iq(ADMIN, 'get', xml('query', { xmlns: NS.discoInfo, node: NODES.createAccount }));
     expect(info.getChild('query')?.getChild('identity')?.attrs).toMatchObject({ category: 'automation', type: 'command-node' });
     expect(condition(await iq(ALICE, 'get', xml('query', { xmlns: NS.discoInfo, node: NODES.createAccount })))).toEqual(['forbidden']);
+  });
+
+  it('advertises registration only to users of the sign-up domains', async () => {
+    const config = testConfig({ registration: { requester_domains: ['anon.localhost'] } });
+    const registration = new ComponentRegistration(config, {} as Registration);
+    const sent: Element[] = [];
+    const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));
+    const requester = (full: string): Requester => ({ full, bare: bareOf(full), isLocal: bareOf(full).endsWith('@localhost'), isAdmin: false });
+    registerDisco(router, new AdhocCommands({ jid: COMPONENT }), { name: 'test', features: (req) => [NS.commands, ...registration.features(req.bare)], requester });
+    const features = async (from: string) => {
+      await router.handle(xml('iq', { type: 'get', from, to: COMPONENT, id: from }, xml('query', { xmlns: NS.discoInfo })));
+      return sent.find((r) => r.attrs.id === from)!.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);
+    };
+    expect(await features('alice@localhost/gajim')).toEqual([NS.commands]);
+    expect(await features('x1y2@anon.localhost/r')).toEqual([NS.commands, NS.register, NS.pars].sort());
   });
 
   it('lists no commands to users of other domains', async () => {

@@ -98,6 +98,14 @@ describe('Invite by e-mail', () => {
     ]);
   });
 
+  it('names a refused line with what a client cannot show written out, and cuts it short', async () => {
+    const s = setup();
+    const reply = await s.run('alice@localhost', { emails: ['bob@example.org', 'evil\u001b[31m@x\u202e.org', 'y'.repeat(200)] });
+    const refused = s.notes(reply).at(-1)!.text.split('\n');
+    expect(refused[0]).toBe('"evil\\u001b[31m@x\\u202e.org" not invited: not a single e-mail address');
+    expect(refused[1]).toBe(`"${'y'.repeat(79)}…" not invited: not a single e-mail address`);
+  });
+
   it('states the message length in the instructions, not only in a field description', async () => {
     const s = setup({ presence: { max_message_length: 300 } });
     const first = await s.adhoc.execute(s.who('alice@localhost'), xml('command', { xmlns: NS.commands, node: NODES.send }));
