@@ -12,6 +12,7 @@ import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
+import { cleanText } from './domain/text';
 import { openDatabase, type Db } from './store/database';
 import { inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
@@ -295,7 +296,7 @@ const inviteReject = (args: string[], io: Io) =>
     { reason: { type: 'string' } },
     ({ invites }, id, v) => (invites.reject(OPERATOR, id, v.reason as string).changed ? `${id}: rejected` : `${id}: already rejected`),
     (v) => {
-      if (typeof v.reason !== 'string' || v.reason.trim() === '') throw new UsageError('invite reject needs --reason R (the inviter is told)');
+      if (typeof v.reason !== 'string' || cleanText(v.reason).trim() === '') throw new UsageError('invite reject needs --reason R (the inviter is told)');
     },
   );
 

@@ -2,6 +2,7 @@
  * XEP-0004 data forms: build them from plain descriptions, read submitted ones into a map.
  * References: https://xmpp.org/extensions/xep-0004.html
  */
+import { cleanText } from '../domain/text';
 import { NS } from './ns';
 import { xml, type Element } from './xml';
 
@@ -64,7 +65,11 @@ export function dataForm(spec: FormSpec): Element {
   );
 }
 
-/** A submitted form: its type and the values of each field by var. */
+/**
+ * A submitted form: its type and the values of each field by var. Values are text from people:
+ * `text` and `all` give them cleaned by the one rule (src/domain/text.ts); `secret` gives a value
+ * exactly as sent, for passwords, which the rule refuses rather than changes.
+ */
 export class SubmittedForm {
   constructor(
     readonly type: string,
@@ -86,15 +91,21 @@ export class SubmittedForm {
     return this.fields.has(name);
   }
 
-  /** The single value of a field, trimmed; undefined when absent or empty. */
+  /** The single value of a field, cleaned and trimmed; undefined when absent or empty. */
   text(name: string): string | undefined {
-    const v = this.fields.get(name)?.[0]?.trim();
+    const raw = this.fields.get(name)?.[0];
+    const v = raw === undefined ? undefined : cleanText(raw).trim();
     return v === undefined || v === '' ? undefined : v;
   }
 
-  /** All values of a field (list-multi, jid-multi); text-multi lines. */
+  /** All values of a field (list-multi, jid-multi); text-multi lines; each cleaned. */
   all(name: string): readonly string[] {
-    return this.fields.get(name) ?? [];
+    return (this.fields.get(name) ?? []).map(cleanText);
+  }
+
+  /** The first value of a field exactly as sent (a password); undefined when absent. */
+  secret(name: string): string | undefined {
+    return this.fields.get(name)?.[0];
   }
 
   /** XEP-0004 §3.3 boolean: "1" or "true" is true, "0" or "false" false; undefined when absent. */
