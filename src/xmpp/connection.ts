@@ -24,7 +24,7 @@ import type pino from 'pino';
 import { component, jid, type Component } from '@xmpp/component';
 import { xml, type Element } from './xml';
 import { sanitizeStanza } from './sanitize';
-import { forbiddenXmlCharacter } from '../domain/text';
+import { checkCharacters, StanzaRejectedError, type ForbiddenCharacterError } from './outgoing';
 
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const NS_PING = 'urn:xmpp:ping';
@@ -103,22 +103,7 @@ export class NotConnectedError extends Error {
   override readonly name = 'NotConnectedError';
 }
 
-/**
- * send() refused a stanza the server would answer by closing the stream: nothing was written, so
- * the outcome is definite (the request did not happen); do not retry.
- */
-export class StanzaRejectedError extends Error {
-  override readonly name: string = 'StanzaRejectedError';
-}
-
-/**
- * send() refused a stanza holding a character XML 1.0 does not allow (in text or in an attribute
- * value, anywhere in the tree): the server's parser would close the whole stream. The message
- * names the character's code point and the stanza, never the text.
- */
-export class ForbiddenCharacterError extends StanzaRejectedError {
-  override readonly name: string = 'ForbiddenCharacterError';
-}
+export { ForbiddenCharacterError, StanzaRejectedError } from './outgoing';
 
 export interface ConnectionOptions {
   /** xmpp://host:port */
@@ -594,13 +579,13 @@ export class ComponentConnection extends EventEmitter {
       throw new StanzaRejectedError(`Refusing to send a stanza from ${from}: outside ${this.#domain} (invalid-from)`);
     }
     const serialized = el.toString();
-    // The last line of defence of the one rule for text (src/domain/text.ts): ltx escapes only
-    // "&'<>", so a forbidden character stays as it is in the serialized stanza, wherever it was.
-    const character = forbiddenXmlCharacter(serialized);
-    if (character !== undefined) {
-      const what = { stanza: el.name, type: el.attrs.type, to: el.attrs.to, id: el.attrs.id, character };
-      this.#log.error(what, 'Refusing to send a stanza holding a character XML does not allow');
-      throw new ForbiddenCharacterError(`Refusing to send a <${el.name}/> holding ${character}, a character XML does not allow`);
+    // The last line of defence of the one rule for text (src/domain/text.ts).
+    try {
+      checkCharacters(el, serialized);
+    } catch (err) {
+      const character = (err as ForbiddenCharacterError).character;
+      this.#log.error({ stanza: el.name, type: el.attrs.type, to: el.attrs.to, id: el.attrs.id, character }, 'Refusing to send a stanza holding a character XML does not allow');
+      throw err;
     }
     const bytes = Buffer.byteLength(serialized);
     if (bytes > this.#maxStanzaBytes) {
