@@ -235,7 +235,8 @@ describe('ComponentConnection against Prosody', () => {
     await conn.send(xml('message', { to: 'alice@localhost', from: DOMAIN, type: 'chat' }, xml('body', {}, 'still here')));
     const got = await alice.waitFor((m) => m.name === 'message' && m.getChildText('body') === 'still here');
     expect(got.attrs.from).toBe(DOMAIN);
-    expect(alice.unconsumed().filter((m) => m.name === 'message')).toEqual([]);
+    // Nothing of the refused stanzas reached her (offline messages of earlier tests may).
+    expect(alice.unconsumed().filter((m) => /secret-/.test(m.toString()))).toEqual([]);
     expect(conn.online).toBe(true);
     expect(dropped).toBe(0);
   });
