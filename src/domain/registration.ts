@@ -213,9 +213,9 @@ export class Registration {
     if (req.password !== undefined) checkPassword(req.password, this.policy.minPasswordLength);
     if (!req.token && this.policy.mode !== 'open') throw new InviteError('invite-required', INVITE_ONLY);
     // A bad token or username never costs a question to the server; claim() checks all again.
-    if (req.token) this.usableInvite(req.token, { username, preauthed: req.preauthed });
+    const invite = req.token ? this.usableInvite(req.token, { username, preauthed: req.preauthed }) : undefined;
     const reservation = this.invites.reservationOf(username);
-    if (reservation && (!req.token || this.invites.findByToken(req.token)?.id !== reservation.id)) {
+    if (reservation && reservation.id !== invite?.id) {
       throw new InviteError('conflict', `The username ${username} is reserved`);
     }
     await this.checkAbsent(username, req.door);
