@@ -11,7 +11,9 @@ import { Xep0133Provisioner } from '../../src/provisioners/xep0133';
 import type { OutboxRow } from '../../src/store/outbox-repo';
 import { checkCharacters, ForbiddenCharacterError, StanzaRejectedError } from '../../src/xmpp/outgoing';
 import { SubmittedForm } from '../../src/xmpp/forms';
+import { Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
+import pino from 'pino';
 
 const ESC = '\u001b';
 
@@ -107,5 +109,21 @@ describe('the connection refuses to write a character XML forbids', () => {
     );
     const row = { id: 1, kind: 'declined', channel: 'xmpp', recipient: 'alice@localhost', messageId: 'm1@invites.localhost', inviteIds: ['i1'], params: {} } as unknown as OutboxRow;
     await expect(transport.send(row, { text: 'declined: \u0001', subject: '' } as never)).rejects.toBeInstanceOf(PermanentDeliveryError);
+  });
+});
+
+describe('an answer the connection will not write', () => {
+  it('becomes internal-server-error, so the requester is never left waiting', async () => {
+    const sent: Element[] = [];
+    // As the connection does: refuse what holds a character XML forbids, write the rest.
+    const router = new Router(async (el) => {
+      checkCharacters(el);
+      sent.push(el);
+    }, pino({ level: 'silent' }));
+    router.iq('get', 'query', 'urn:test', () => xml('query', { xmlns: 'urn:test' }, xml('note', {}, 'stored before the rule: \u0001')));
+    await router.handle(xml('iq', { type: 'get', from: 'alice@localhost/a', to: 'invites.localhost', id: 'q1' }, xml('query', { xmlns: 'urn:test' })));
+    expect(sent).toHaveLength(1);
+    expect(sent[0].attrs).toMatchObject({ type: 'error', id: 'q1', to: 'alice@localhost/a' });
+    expect(sent[0].getChild('error')?.getChild('internal-server-error')).toBeDefined();
   });
 });
