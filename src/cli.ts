@@ -12,6 +12,7 @@ import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
+import { cleanText } from './domain/text';
 import { openDatabase, type Db } from './store/database';
 import { inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
@@ -295,7 +296,7 @@ const inviteReject = (args: string[], io: Io) =>
     { reason: { type: 'string' } },
     ({ invites }, id, v) => (invites.reject(OPERATOR, id, v.reason as string).changed ? `${id}: rejected` : `${id}: already rejected`),
     (v) => {
-      if (typeof v.reason !== 'string' || v.reason.trim() === '') throw new UsageError('invite reject needs --reason R (the inviter is told)');
+      if (typeof v.reason !== 'string' || cleanText(v.reason).trim() === '') throw new UsageError('invite reject needs --reason R (the inviter is told)');
     },
   );
 
@@ -331,6 +332,7 @@ function statsCommandCli(args: string[], io: Io): number {
     for (const l of lines.delivery) io.out(`  ${l}`);
     io.out('Per inviter (created → approved → used → accounts):');
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
+    io.out(`Uses that made two accounts (late settles; should be 0): ${stats.overruns}`);
     return 0;
   });
 }

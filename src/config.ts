@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
+import { forbiddenXmlCharacter } from './domain/text';
 import type {
   ApprovalPolicy,
   ClientEntry,
@@ -279,6 +280,9 @@ class Checker {
       return this.error(at, `must be a string, not ${opts.secret ? kind(r.value) : describe(r.value)}${hint}`);
     }
     if (opts.secret) this.secret(r.value);
+    // The one rule for text (src/domain/text.ts): such a value would break the XMPP stream.
+    const bad = forbiddenXmlCharacter(r.value);
+    if (bad) return this.error(at, `holds a character XML does not allow (${bad})`);
     if (!opts.allowEmpty && r.value.trim() === '') return this.error(at, 'must not be empty');
     return r.value;
   }

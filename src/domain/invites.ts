@@ -23,6 +23,7 @@ import {
   type InviteState,
   type EventType,
 } from './types';
+import { cleanOptional, cleanText } from './text';
 import { normalizeUsername } from './usernames';
 
 export interface InvitePolicy {
@@ -147,12 +148,12 @@ export class InviteService {
         inviteeEmail: email,
         inviteeEmailKey: email !== null ? emailKey(email) : null,
         inviteeJid,
-        inviteeName: req.name ?? null,
+        inviteeName: req.name === undefined ? null : cleanText(req.name),
         inviteeKey,
         activeKey,
         remindedAt: null,
         username,
-        note: req.note ?? null,
+        note: req.note === undefined ? null : cleanText(req.note),
         rosterSubscription: req.rosterSubscription ?? false,
         maxUses,
         uses: 0,
@@ -305,6 +306,7 @@ export class InviteService {
 
   /** Reject a pending invite; rejecting a rejected one again changes nothing. */
   reject(actor: Actor, id: string, reason: string | null): { invite: Invite; changed: boolean } {
+    reason = cleanOptional(reason); // text from people: src/domain/text.ts
     this.#requirePrivileged(actor);
     return this.store.transaction(() => {
       const invite = this.#mustGet(id);
@@ -322,6 +324,7 @@ export class InviteService {
 
   /** Revoke a pending or open invite: by its inviter, an admin or the operator. */
   revoke(actor: Actor, id: string, reason: string | null = null): { invite: Invite; changed: boolean } {
+    reason = cleanOptional(reason); // text from people: src/domain/text.ts
     return this.store.transaction(() => {
       const invite = this.#mustGet(id);
       this.#requireOwnerOrPrivileged(actor, invite);
@@ -436,6 +439,7 @@ export class InviteService {
    * `neverAgain` also records a hashed opt-out of the address, honoured by every way of inviting.
    */
   decline(token: string, reason: string | null, neverAgain = false): Invite {
+    reason = cleanOptional(reason); // text from people: src/domain/text.ts
     return this.store.transaction(() => {
       const invite = this.findByToken(token);
       if (!invite) throw new InviteError('invite-not-found', 'This invite is not valid');

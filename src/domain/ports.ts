@@ -23,6 +23,8 @@ export interface InviteStats {
   delivery: { email: Record<string, number>; message: Record<string, number> };
   /** per inviter: created, approved, used at least once, accounts made */
   funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
+  /** accounts the server made for a released claim after its use went elsewhere (should stay 0) */
+  overruns: number;
 }
 
 export type InvitePatch = Partial<

@@ -8,6 +8,12 @@
  * 3. settle: a definite success spends the use and records invite → JID; a definite refusal
  *    releases it; an unclear outcome (timeout, lost link, crash) keeps it held until the server
  *    has been asked whether the account exists — at once, and again at start-up.
+ *
+ * Before claiming, the server is asked whether the account exists: an existing account is
+ * `conflict` and nothing is claimed, and the claim records that the account was absent. Only such a
+ * claim is ever settled as spent by reconciliation (the account is absent at claim time and exists
+ * now), so an account that existed before is never credited to an invite: no `joined`, no
+ * `welcome`, no contacts linked.
  */
 import { randomBytes } from 'node:crypto';
 import { InviteError } from '../errors';
@@ -32,7 +38,12 @@ export interface Claim {
   createdAt: number;
   settledAt: number | null;
   outcome: string | null;
+  /** the server said the account did not exist just before this claim was made */
+  absentAtClaim: boolean;
 }
+
+/** The outcome of a released claim whose account the server made anyway after its use went elsewhere. */
+export const OVERRUN_PREFIX = 'overrun: ';
 
 export interface ClaimStore {
   transaction<T>(fn: () => T): T;
@@ -42,6 +53,10 @@ export interface ClaimStore {
   heldClaims(): Claim[];
   /** held → spent/released; false when the claim was no longer held */
   settleClaim(id: string, state: 'spent' | 'released', outcome: string, at: number): boolean;
+  /** released → spent (a late `done`); false when the claim was not released */
+  respendReleased(id: string, outcome: string, at: number): boolean;
+  /** records on a released claim that its account was made after its use went elsewhere (once) */
+  markOverrun(id: string, outcome: string): boolean;
   /** held + 1 when the invite is open and uses + held < max uses; false otherwise */
   holdUse(inviteId: string): boolean;
   /** held - 1, uses + 1; exhausted when no use is left */
@@ -176,10 +191,43 @@ export class Registration {
   }
 
   /**
-   * Step 1: hold one use of the invite and the username, in one transaction. Throws the error the
-   * door reports when the rule refuses.
+   * Before a claim: is the username free at the server? An existing account is `conflict`; a server
+   * that cannot be asked now is `unavailable` (fail closed). Nothing is claimed either way.
    */
-  claim(req: Omit<RegisterRequest, 'password'> & { password?: string }): Claim {
+  async checkAbsent(username: string, door: Door): Promise<void> {
+    let exists: boolean;
+    try {
+      exists = await this.#existence(door)(username);
+    } catch {
+      throw new InviteError('unavailable', 'The server cannot say now whether this username is free; try again in a minute');
+    }
+    if (exists) throw new InviteError('conflict', `The username ${username} is taken`);
+  }
+
+  /**
+   * Steps 0 and 1, as every door runs them: the rule's cheap checks, then the server is asked
+   * whether the account exists (checkAbsent), then the claim, which records that it was absent.
+   */
+  async claimNew(req: Omit<RegisterRequest, 'password'> & { password?: string }): Promise<Claim> {
+    const username = normalizeUsername(req.username);
+    if (req.password !== undefined) checkPassword(req.password, this.policy.minPasswordLength);
+    if (!req.token && this.policy.mode !== 'open') throw new InviteError('invite-required', INVITE_ONLY);
+    // A bad token or username never costs a question to the server; claim() checks all again.
+    const invite = req.token ? this.usableInvite(req.token, { username, preauthed: req.preauthed }) : undefined;
+    const reservation = this.invites.reservationOf(username);
+    if (reservation && reservation.id !== invite?.id) {
+      throw new InviteError('conflict', `The username ${username} is reserved`);
+    }
+    await this.checkAbsent(username, req.door);
+    return this.claim(req, { absentAtClaim: true });
+  }
+
+  /**
+   * Step 1: hold one use of the invite and the username, in one transaction. Throws the error the
+   * door reports when the rule refuses. `absentAtClaim`: checkAbsent said the account did not
+   * exist (only then may reconciliation credit the account to this claim).
+   */
+  claim(req: Omit<RegisterRequest, 'password'> & { password?: string }, opts: { absentAtClaim?: boolean } = {}): Claim {
     const username = normalizeUsername(req.username);
     if (req.password !== undefined) checkPassword(req.password, this.policy.minPasswordLength);
     if (!req.token && this.policy.mode !== 'open') throw new InviteError('invite-required', INVITE_ONLY);
@@ -208,6 +256,7 @@ export class Registration {
         createdAt: this.clock(),
         settledAt: null,
         outcome: null,
+        absentAtClaim: opts.absentAtClaim ?? false,
       };
       if (!this.claims.insertClaim(claim)) {
         throw new InviteError('conflict', `Someone is registering the username ${username} right now`);
@@ -218,7 +267,7 @@ export class Registration {
 
   /** The whole registration: claim, create through the provisioner, settle. Returns the new JID. */
   async register(req: RegisterRequest): Promise<Registered> {
-    const claim = this.claim(req);
+    const claim = await this.claimNew(req);
     let outcome: CreateOutcome;
     this.#inFlight.add(claim.id);
     try {
@@ -258,12 +307,7 @@ export class Registration {
     const settled = this.claims.transaction(() => {
       if (!this.claims.settleClaim(claimId, 'spent', outcome, now)) return false;
       if (claim.inviteId) {
-        this.claims.spendUse(claim.inviteId, now);
-        this.invites.recordRedeemed(claim.inviteId, jid, claim.door, claimId);
-        const inviter = this.invites.get(claim.inviteId)?.inviter;
-        if (inviter) {
-          this.extras.notices?.enqueue({ channel: 'xmpp', kind: 'joined', recipient: inviter, inviteIds: [claim.inviteId], params: { jid } });
-        }
+        this.#recordSpent(claim, jid, now);
         for (const id of new Set(also)) {
           const refused = this.#spendAlongside(id, claim, jid, now);
           if (refused) skipped.push({ inviteId: id, reason: refused });
@@ -273,41 +317,60 @@ export class Registration {
       return true;
     });
     const invite = claim.inviteId ? (this.invites.get(claim.inviteId) ?? null) : null;
-    const accepted: Accepted[] = [];
-    if (settled) {
-      const link = this.extras.linkContacts ?? this.provisioner.linkContacts?.bind(this.provisioner);
-      for (const made of [invite, ...alongside.map((id) => this.invites.get(id))]) {
-        if (!made) continue;
-        let contactsLinked = false;
-        const linkWith = made.inviter && (isContactKind(made.kind) || made.rosterSubscription) ? made.inviter : null;
-        if (linkWith && link) {
-          try {
-            await link(linkWith, jid);
-            contactsLinked = true;
-          } catch {
-            contactsLinked = false;
-          }
-        }
-        accepted.push({ invite: made, contactsLinked });
-      }
-      const contactsLinked = accepted[0]?.contactsLinked ?? false;
-      this.claims.transaction(() =>
-        this.extras.notices?.enqueue({
-          channel: 'xmpp',
-          kind: 'welcome',
-          recipient: jid,
-          inviteIds: accepted.map((a) => a.invite.id),
-          params: {
-            jid,
-            contactsLinked,
-            // with several invites, which inviters are contacts already (ids, space-separated)
-            ...(accepted.length > 1 ? { linked: accepted.filter((a) => a.contactsLinked).map((a) => a.invite.id).join(' ') } : {}),
-          },
-        }),
-      );
-      this.events.joined({ jid, invite, door: claim.door, contactsLinked });
-    }
+    const accepted = settled ? await this.#announce(claim, jid, alongside) : [];
     return { jid, invite, accepted, skipped };
+  }
+
+  /** Inside a transaction, for a claim that just became spent: the use, invite → JID, `joined`. */
+  #recordSpent(claim: Claim, jid: string, now: number): void {
+    if (!claim.inviteId) return;
+    this.claims.spendUse(claim.inviteId, now);
+    this.invites.recordRedeemed(claim.inviteId, jid, claim.door, claim.id);
+    const inviter = this.invites.get(claim.inviteId)?.inviter;
+    if (inviter) {
+      this.extras.notices?.enqueue({ channel: 'xmpp', kind: 'joined', recipient: inviter, inviteIds: [claim.inviteId], params: { jid } });
+    }
+  }
+
+  /**
+   * After a claim provably made the account `jid` (and only then): link contacts where the invite
+   * says so, `welcome` to the new account, the `joined` event.
+   */
+  async #announce(claim: Claim, jid: string, alongside: readonly string[]): Promise<Accepted[]> {
+    const invite = claim.inviteId ? (this.invites.get(claim.inviteId) ?? null) : null;
+    const accepted: Accepted[] = [];
+    const link = this.extras.linkContacts ?? this.provisioner.linkContacts?.bind(this.provisioner);
+    for (const made of [invite, ...alongside.map((id) => this.invites.get(id))]) {
+      if (!made) continue;
+      let contactsLinked = false;
+      const linkWith = made.inviter && (isContactKind(made.kind) || made.rosterSubscription) ? made.inviter : null;
+      if (linkWith && link) {
+        try {
+          await link(linkWith, jid);
+          contactsLinked = true;
+        } catch {
+          contactsLinked = false;
+        }
+      }
+      accepted.push({ invite: made, contactsLinked });
+    }
+    const contactsLinked = accepted[0]?.contactsLinked ?? false;
+    this.claims.transaction(() =>
+      this.extras.notices?.enqueue({
+        channel: 'xmpp',
+        kind: 'welcome',
+        recipient: jid,
+        inviteIds: accepted.map((a) => a.invite.id),
+        params: {
+          jid,
+          contactsLinked,
+          // with several invites, which inviters are contacts already (ids, space-separated)
+          ...(accepted.length > 1 ? { linked: accepted.filter((a) => a.contactsLinked).map((a) => a.invite.id).join(' ') } : {}),
+        },
+      }),
+    );
+    this.events.joined({ jid, invite, door: claim.door, contactsLinked });
+    return accepted;
   }
 
   /**
@@ -362,13 +425,15 @@ export class Registration {
         const claim = this.claims.getClaim(claimId);
         if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
         let exists: boolean;
-        const ask = this.extras.existence?.[claim.door] ?? ((u: string) => this.provisioner.accountExists(u));
         try {
-          exists = await ask(claim.username);
+          exists = await this.#existence(claim.door)(claim.username);
         } catch {
           return;
         }
-        if (exists) await this.settleDone(claimId, 'reconciled: the account exists');
+        // Spent only when the claim provably made the account: absent when claimed, there now.
+        // An account that existed before the claim is never credited to the invite.
+        if (exists && claim.absentAtClaim) await this.settleDone(claimId, 'reconciled: the account exists');
+        else if (exists) this.release(claimId, 'reconciled: the account existed before the claim, not credited');
         else this.release(claimId, 'reconciled: no account');
       })().finally(() => this.#reconciling.delete(claimId));
       this.#reconciling.set(claimId, running);
@@ -388,6 +453,42 @@ export class Registration {
       .filter((c) => c.createdAt <= now - Math.max(olderThanMs, c.door === 'bridge' ? BRIDGE_CLAIM_LIFETIME_MS : 0));
     for (const claim of held) await this.reconcile(claim.id);
     return held.length;
+  }
+
+  #existence(door: Door): (username: string) => Promise<boolean> {
+    return this.extras.existence?.[door] ?? ((u: string) => this.provisioner.accountExists(u));
+  }
+
+  /**
+   * The server says it made the account of a claim (the bridge's `done`). On a held claim this is
+   * settleDone. On a claim already released (its settle came after the claim lifetime, and
+   * reconciliation found no account then) the use is taken again and spent, so one use never makes
+   * two accounts; when no use is left (it went to someone else meanwhile), the claim is marked as
+   * an overrun (counted in the statistics) and the caller logs an error.
+   */
+  async settleDoneLate(claimId: string, outcome: string): Promise<'spent' | 'overrun' | 'unchanged'> {
+    const claim = this.claims.getClaim(claimId);
+    if (!claim) throw new InviteError('invite-not-found', 'No such claim');
+    if (claim.state === 'held') {
+      await this.settleDone(claimId, outcome);
+      return 'spent';
+    }
+    if (claim.state !== 'released') return 'unchanged';
+    const now = this.clock();
+    const jid = `${claim.username}@${this.policy.host}`;
+    const result = this.claims.transaction((): 'spent' | 'overrun' | 'unchanged' => {
+      if (claim.inviteId && !this.claims.holdUse(claim.inviteId)) {
+        return this.claims.markOverrun(claimId, `${outcome} after the claim was released, and no use was left`) ? 'overrun' : 'unchanged';
+      }
+      if (!this.claims.respendReleased(claimId, `${outcome} after the claim was released`, now)) {
+        if (claim.inviteId) this.claims.releaseUse(claim.inviteId);
+        return 'unchanged';
+      }
+      if (claim.inviteId) this.#recordSpent(claim, jid, now);
+      return 'spent';
+    });
+    if (result === 'spent') await this.#announce(claim, jid, []);
+    return result;
   }
 
   getClaim(id: string): Claim | undefined {

@@ -4,6 +4,7 @@
  * username accepted here means the same account on every server.
  */
 import { InviteError } from '../errors';
+import { checkPasswordCharacters } from './text';
 
 /** What a username may hold, to follow "use" or "a username is". */
 export const USERNAME_REPERTOIRE = '1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with "."';
@@ -25,4 +26,5 @@ export function passwordRule(minLength: number): string {
 
 export function checkPassword(password: string, minLength: number): void {
   if ([...password].length < minLength) throw new InviteError('invalid-input', passwordRule(minLength));
+  checkPasswordCharacters(password);
 }

@@ -35,7 +35,7 @@ export class BridgeHandler {
       });
     route('get', 'check', (_ctx, el) => this.check(el));
     route('set', 'claim', (ctx, el) => this.claim(ctx, el));
-    route('set', 'settle', (_ctx, el) => this.settle(el));
+    route('set', 'settle', (ctx, el) => this.settle(ctx, el));
     route('set', 'subscription', (_ctx, el) => this.subscription(el));
     route('get', 'commands', (_ctx, el) => this.commands(el));
   }
@@ -64,8 +64,9 @@ export class BridgeHandler {
     });
   }
 
-  claim(ctx: StanzaContext, el: Element): Element {
-    const claim = this.deps.registration.claim({
+  /** Asks the server whether the account exists first (claimNew): an existing one is `conflict`. */
+  async claim(ctx: StanzaContext, el: Element): Promise<Element> {
+    const claim = await this.deps.registration.claimNew({
       token: el.attrs.token || undefined,
       username: required(el, 'username'),
       door: 'bridge',
@@ -85,13 +86,25 @@ export class BridgeHandler {
     return xml('claim', { xmlns: NS.bridge, version: '0', id: claim.id });
   }
 
-  async settle(el: Element): Promise<true> {
+  async settle(ctx: StanzaContext, el: Element): Promise<true> {
     const id = required(el, 'claim');
     const outcome = required(el, 'outcome');
     const claim = this.deps.registration.getClaim(id);
     if (!claim || claim.door !== 'bridge') throw new StanzaFailure('item-not-found', 'No such claim');
-    if (outcome === 'done') await this.deps.registration.settleDone(id, 'created at the server');
-    else if (outcome === 'released') this.deps.registration.release(id, 'released by the server');
+    if (outcome === 'done') {
+      // A `done` may come after the claim lifetime, once the claim was released: the account
+      // exists, so its use is spent again, or the overrun is counted where the use is gone.
+      const late = claim.state === 'released';
+      const result = await this.deps.registration.settleDoneLate(id, 'created at the server');
+      if (result === 'overrun') {
+        ctx.logger.error(
+          { claim: id, invite: claim.inviteId, username: claim.username },
+          'The server made an account for a released claim whose use went to another account: one use made two accounts',
+        );
+      } else if (late && result === 'spent') {
+        ctx.logger.warn({ claim: id, invite: claim.inviteId, username: claim.username }, 'A late settle spent a released claim again');
+      }
+    } else if (outcome === 'released') this.deps.registration.release(id, 'released by the server');
     else throw new StanzaFailure('bad-request', 'outcome is done or released');
     return true;
   }

@@ -16,6 +16,7 @@
  */
 import type { Config } from '../config';
 import { isLocalUser, normalizeBareJid } from '../domain/jid';
+import { cleanText } from '../domain/text';
 import { checkRequest, type InviteRequests, type RequestDraft, type RequestedInvitee } from '../domain/requests';
 import { onInbound, type Answer, type InboundType, type SubscriptionStore } from '../domain/subscriptions';
 import type { Requester } from '../xmpp/adhoc';
@@ -49,9 +50,11 @@ export function readInviteRequest(el: Element): RequestDraft {
       for (const attr of ['email', 'jid', 'name'] as const) {
         if (typeof child.attrs[attr] === 'string') invitee[attr] = child.attrs[attr];
       }
+      // Free text from people loses what XML and terminals must not carry (src/domain/text.ts).
+      if (invitee.name !== undefined) invitee.name = cleanText(invitee.name);
       draft.invitees.push(invitee);
     } else if (child.getNS() === NS.project && child.name === 'message') {
-      draft.messages.push(child.getText());
+      draft.messages.push(cleanText(child.getText()));
     } else {
       draft.unknown.push(child.name);
     }

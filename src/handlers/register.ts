@@ -94,7 +94,7 @@ export class ComponentRegistration {
     if (query.getChild('remove')) throw new StanzaFailure('not-allowed', 'Accounts are not removed here');
     const form = SubmittedForm.parse(query.getChild('x', NS.dataForms));
     const username = form ? form.text('username') : query.getChildText('username')?.trim();
-    const password = form ? form.all('password')[0] : (query.getChildText('password') ?? undefined);
+    const password = form ? form.secret('password') : (query.getChildText('password') ?? undefined);
     if (!username || password === undefined || password === '') {
       throw new StanzaFailure('bad-request', 'A registration carries a username and a password');
     }

@@ -5,7 +5,8 @@
 import type { Element } from '../xmpp/xml';
 import { notificationMessage, requestResultMessage } from '../xmpp/builders';
 import type { OutboxRow } from '../store/outbox-repo';
-import { NotReadyError, type Transport } from './worker';
+import { StanzaRejectedError } from '../xmpp/connection';
+import { NotReadyError, PermanentDeliveryError, type Transport } from './worker';
 import type { Rendered } from './render';
 import { outcomesOf } from './request-result';
 
@@ -42,6 +43,9 @@ export class XmppTransport implements Transport {
     } catch (err) {
       // The link dropped between the check and the send: not the message's fault.
       if ((err as Error).name === 'NotConnectedError' || !this.online()) throw new NotReadyError((err as Error).message);
+      // Refused before it was written (a character XML forbids, a stanza too large): the same
+      // message would be refused again, so it fails at once rather than being marked sent.
+      if (err instanceof StanzaRejectedError) throw new PermanentDeliveryError((err as Error).message);
       throw err;
     }
   }

@@ -6,7 +6,7 @@
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
-import { isIqError } from './iq-error';
+import { isIqError, wasNotSent } from './iq-error';
 import type { IqRequester } from './xep0133';
 
 
@@ -28,6 +28,7 @@ export class ProsodyBridgeClient implements Provisioner {
       await this.#iq('set', 'create-account', { username, password });
       return { kind: 'created' };
     } catch (err) {
+      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
       if (!isIqError(err)) throw new ProvisionUnclear(`create-account: ${(err as Error).message}`);
       if (err.condition === 'conflict') return { kind: 'conflict' };
       // A server that cannot be reached answers with a wait-type error: whether the account was

@@ -24,7 +24,7 @@ import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domai
 import { dataForm } from '../xmpp/forms';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
-import { isIqError } from './iq-error';
+import { isIqError, wasNotSent } from './iq-error';
 
 export type IqRequester = (iq: Element, timeoutMs?: number) => Promise<Element>;
 
@@ -63,6 +63,7 @@ export class Xep0133Provisioner implements Provisioner {
     try {
       reply = await this.#command(ADD_USER, form);
     } catch (err) {
+      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
       if (isIqError(err)) {
         if (err.condition === 'conflict') return { kind: 'conflict' };
         return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };

@@ -1,5 +1,5 @@
 /** The claims table and the use counters of invites, behind the domain's ClaimStore port. */
-import type { Claim, ClaimState, ClaimStore, Door } from '../domain/registration';
+import { OVERRUN_PREFIX, type Claim, type ClaimState, type ClaimStore, type Door } from '../domain/registration';
 import { immediateTransaction, type Db } from './database';
 
 interface ClaimRow {
@@ -13,6 +13,7 @@ interface ClaimRow {
   created_at: number;
   settled_at: number | null;
   outcome: string | null;
+  absent_at_claim: number | null;
 }
 
 function rowToClaim(r: ClaimRow): Claim {
@@ -27,6 +28,7 @@ function rowToClaim(r: ClaimRow): Claim {
     createdAt: r.created_at,
     settledAt: r.settled_at,
     outcome: r.outcome,
+    absentAtClaim: r.absent_at_claim === 1,
   };
 }
 
@@ -39,10 +41,12 @@ export class SqliteClaimStore implements ClaimStore {
   readonly #spend;
   readonly #release;
   readonly #redeemed;
+  readonly #respend;
+  readonly #overrun;
 
   constructor(private readonly db: Db) {
-    this.#insert = db.prepare(`INSERT OR IGNORE INTO claims (id, invite_id, username, door, requester, ip, state, created_at)
-      VALUES (@id, @inviteId, @username, @door, @requester, @ip, 'held', @createdAt)`);
+    this.#insert = db.prepare(`INSERT OR IGNORE INTO claims (id, invite_id, username, door, requester, ip, state, created_at, absent_at_claim)
+      VALUES (@id, @inviteId, @username, @door, @requester, @ip, 'held', @createdAt, @absent)`);
     this.#get = db.prepare<[string], ClaimRow>('SELECT * FROM claims WHERE id = ?');
     this.#held = db.prepare<[], ClaimRow>(`SELECT * FROM claims WHERE state = 'held' ORDER BY created_at`);
     this.#settle = db.prepare(`UPDATE claims SET state = @state, outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'held'`);
@@ -51,6 +55,8 @@ export class SqliteClaimStore implements ClaimStore {
         state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
         ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
       WHERE id = @id AND held > 0`);
+    this.#respend = db.prepare(`UPDATE claims SET state = 'spent', outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'released'`);
+    this.#overrun = db.prepare(`UPDATE claims SET outcome = @outcome WHERE id = @id AND state = 'released' AND (outcome IS NULL OR outcome NOT LIKE 'overrun:%')`);
     this.#release = db.prepare('UPDATE invites SET held = held - 1 WHERE id = ? AND held > 0');
     this.#redeemed = db.prepare<[string], { username: string }>(
       `SELECT username FROM claims WHERE invite_id = ? AND state = 'spent' ORDER BY settled_at`,
@@ -65,7 +71,7 @@ export class SqliteClaimStore implements ClaimStore {
 
   insertClaim(claim: Claim): boolean {
     const { id, inviteId, username, door, requester, ip, createdAt } = claim;
-    return this.#insert.run({ id, inviteId, username, door, requester, ip, createdAt }).changes === 1;
+    return this.#insert.run({ id, inviteId, username, door, requester, ip, createdAt, absent: claim.absentAtClaim ? 1 : 0 }).changes === 1;
   }
 
   getClaim(id: string): Claim | undefined {
@@ -79,6 +85,14 @@ export class SqliteClaimStore implements ClaimStore {
 
   settleClaim(id: string, state: 'spent' | 'released', outcome: string, at: number): boolean {
     return this.#settle.run({ id, state, outcome, at }).changes === 1;
+  }
+
+  respendReleased(id: string, outcome: string, at: number): boolean {
+    return this.#respend.run({ id, outcome, at }).changes === 1;
+  }
+
+  markOverrun(id: string, outcome: string): boolean {
+    return this.#overrun.run({ id, outcome: `${OVERRUN_PREFIX}${outcome}` }).changes === 1;
   }
 
   holdUse(inviteId: string): boolean {

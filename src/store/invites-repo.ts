@@ -258,7 +258,8 @@ export class SqliteInviteStore implements InviteStore {
         sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
         sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
-    return { states, delivery, funnel };
+    const overruns = (this.#prepared(`SELECT count(*) AS n FROM claims WHERE state = 'released' AND outcome LIKE 'overrun:%'`).get({}) as { n: number }).n;
+    return { states, delivery, funnel, overruns };
   }
 
   findReservation(username: string, now: number): Invite | undefined {

@@ -6,6 +6,7 @@
 import { InviteError, isInviteError } from '../errors';
 import type { InviteService } from '../domain/invites';
 import { isPersonal, type Choice, type Respond } from '../domain/respond';
+import { cleanText } from '../domain/text';
 import { canCreateAccount, isContactKind, shownState, type Invite } from '../domain/types';
 import { retryAfter, webError } from './errors';
 import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, type FormState, type Site } from './pages';
@@ -105,7 +106,7 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       if (name.startsWith('choice-') && (CHOICES as readonly string[]).includes(value)) choices.set(name.slice('choice-'.length), value as Choice);
     }
     const reason = note(ctx.form.get('reason'));
-    const form: FormState = { username, choices, reason: ctx.form.get('reason') ?? '' };
+    const form: FormState = { username: cleanText(username), choices, reason: cleanText(ctx.form.get('reason') ?? '') };
     if (reason === undefined) {
       return landing(ctx, invite, token, 400, { ...form, error: `A note is at most ${MAX_REASON_LENGTH} characters long` });
     }
@@ -158,9 +159,9 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
   web.post('/i/:token/opt-out', decline(true));
 }
 
-/** The optional note: trimmed, null when empty, undefined when too long. */
+/** The optional note: cleaned (src/domain/text.ts) and trimmed, null when empty, undefined when too long. */
 function note(raw: string | null): string | null | undefined {
-  const text = (raw ?? '').trim();
+  const text = cleanText(raw ?? '').trim();
   if ([...text].length > MAX_REASON_LENGTH) return undefined;
   return text === '' ? null : text;
 }

@@ -24,6 +24,7 @@ import type pino from 'pino';
 import { component, jid, type Component } from '@xmpp/component';
 import { xml, type Element } from './xml';
 import { sanitizeStanza } from './sanitize';
+import { checkCharacters, StanzaRejectedError, type ForbiddenCharacterError } from './outgoing';
 
 const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 const NS_PING = 'urn:xmpp:ping';
@@ -102,10 +103,7 @@ export class NotConnectedError extends Error {
   override readonly name = 'NotConnectedError';
 }
 
-/** send() refused a stanza the server would answer by closing the stream: do not retry. */
-export class StanzaRejectedError extends Error {
-  override readonly name = 'StanzaRejectedError';
-}
+export { ForbiddenCharacterError, StanzaRejectedError } from './outgoing';
 
 export interface ConnectionOptions {
   /** xmpp://host:port */
@@ -580,7 +578,16 @@ export class ComponentConnection extends EventEmitter {
     if (from !== undefined && domainOf(from) !== this.#domain.toLowerCase()) {
       throw new StanzaRejectedError(`Refusing to send a stanza from ${from}: outside ${this.#domain} (invalid-from)`);
     }
-    const bytes = Buffer.byteLength(el.toString());
+    const serialized = el.toString();
+    // The last line of defence of the one rule for text (src/domain/text.ts).
+    try {
+      checkCharacters(el, serialized);
+    } catch (err) {
+      const character = (err as ForbiddenCharacterError).character;
+      this.#log.error({ stanza: el.name, type: el.attrs.type, to: el.attrs.to, id: el.attrs.id, character }, 'Refusing to send a stanza holding a character XML does not allow');
+      throw err;
+    }
+    const bytes = Buffer.byteLength(serialized);
     if (bytes > this.#maxStanzaBytes) {
       throw new StanzaRejectedError(`Refusing to send a ${bytes}-byte stanza (limit ${this.#maxStanzaBytes})`);
     }

@@ -3,6 +3,7 @@
  * References: https://xmpp.org/extensions/xep-0004.html §3.1 (instructions), §3.2 (fields and
  * options), §3.3 (field types)
  */
+import { cleanText } from '../domain/text';
 import { NS } from './ns';
 import { xml, type Element } from './xml';
 
@@ -126,7 +127,11 @@ function asOption(value: string, options: readonly { label?: string; value: stri
   return named.length === 1 ? named[0].value : value;
 }
 
-/** A submitted form: its type and the values of each field by var. */
+/**
+ * A submitted form: its type and the values of each field by var. Values are text from people:
+ * `text` and `all` give them cleaned by the one rule (src/domain/text.ts); `secret` gives a value
+ * exactly as sent, for passwords, which the rule refuses rather than changes.
+ */
 export class SubmittedForm {
   constructor(
     readonly type: string,
@@ -151,15 +156,21 @@ export class SubmittedForm {
     return this.fields.has(name);
   }
 
-  /** The single value of a field, trimmed; undefined when absent or empty. */
+  /** The single value of a field, cleaned and trimmed; undefined when absent or empty. */
   text(name: string): string | undefined {
-    const v = this.fields.get(name)?.[0]?.trim();
+    const raw = this.fields.get(name)?.[0];
+    const v = raw === undefined ? undefined : cleanText(raw).trim();
     return v === undefined || v === '' ? undefined : v;
   }
 
-  /** All values of a field (list-multi, jid-multi); text-multi lines. */
+  /** All values of a field (list-multi, jid-multi); text-multi lines; each cleaned. */
   all(name: string): readonly string[] {
-    return this.fields.get(name) ?? [];
+    return (this.fields.get(name) ?? []).map(cleanText);
+  }
+
+  /** The first value of a field exactly as sent (a password); undefined when absent. */
+  secret(name: string): string | undefined {
+    return this.fields.get(name)?.[0];
   }
 
   /** XEP-0004 §3.3 boolean: "1" or "true" is true, "0" or "false" false; undefined when absent. */

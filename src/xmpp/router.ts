@@ -8,6 +8,7 @@
  * References: RFC 6120 §8.2.3 (IQ semantics), §8.3 (stanza errors).
  */
 import type { Logger } from 'pino';
+import { StanzaRejectedError } from './outgoing';
 import { errorElement, errorFor } from './stanza-errors';
 import { sanitizeStanza } from './sanitize';
 import { xml, type Element } from './xml';
@@ -121,7 +122,14 @@ export class Router {
       }
       return this.#reply(ctx, error ?? errorElement('internal-server-error'));
     }
-    await this.send(reply);
+    try {
+      await this.send(reply);
+    } catch (err) {
+      // The connection would not write the answer (e.g. it holds a character XML forbids, from
+      // text stored before the rule for text existed): the requester still gets an answer.
+      if (!(err instanceof StanzaRejectedError)) throw err;
+      return this.#reply(ctx, errorElement('internal-server-error', { text: 'The answer could not be sent' }));
+    }
   }
 
   async #reply(ctx: StanzaContext, error: Element): Promise<void> {

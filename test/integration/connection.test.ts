@@ -5,6 +5,7 @@ import { createLogger } from '../../src/logger';
 import {
   ComponentConnection,
   FatalConnectionError,
+  ForbiddenCharacterError,
   NotConnectedError,
   StanzaError,
   StanzaRejectedError,
@@ -207,6 +208,37 @@ describe('ComponentConnection against Prosody', () => {
     await conn.send(xml('message', { to: 'alice@localhost', from: `bot@${DOMAIN}/r` }, xml('body', {}, 'fine')));
     await expect(ping(conn)).resolves.toBeDefined();
     expect(conn.online).toBe(true);
+  });
+
+  test('send() refuses a character XML forbids, at once and without logging the text; the stream survives', async () => {
+    const conn = connection();
+    await conn.start();
+    let dropped = 0;
+    conn.on('offline', () => dropped++);
+    const alice = await login('alice');
+    for (const el of [
+      xml('message', { to: 'alice@localhost', type: 'chat' }, xml('body', {}, 'secret-note \u0001 here')),
+      xml('message', { to: 'alice@localhost', type: 'chat' }, xml('x', { xmlns: 'urn:test', name: 'secret-name\u001b[31m' })),
+      xml('iq', { type: 'set', to: prosody.host }, xml('query', { xmlns: 'urn:test' }, xml('a', {}, xml('b', {}, 'secret-deep\uFFFF')))),
+    ]) {
+      const started = performance.now();
+      const sending = el.name === 'iq' ? conn.request(el, 10_000) : conn.send(el);
+      await expect(sending).rejects.toBeInstanceOf(ForbiddenCharacterError);
+      // A definite failure at once, never a timeout.
+      expect(performance.now() - started).toBeLessThan(500);
+    }
+    await sleep(300);
+    expect(logs.messages().filter((m) => m === 'Refusing to send a stanza holding a character XML does not allow')).toHaveLength(3);
+    expect(logs.text()).not.toMatch(/secret-(note|name|deep)/);
+    // Prosody kept the stream: a ping answers, and a message written next reaches alice.
+    await expect(ping(conn)).resolves.toBeDefined();
+    await conn.send(xml('message', { to: 'alice@localhost', from: DOMAIN, type: 'chat' }, xml('body', {}, 'still here')));
+    const got = await alice.waitFor((m) => m.name === 'message' && m.getChildText('body') === 'still here');
+    expect(got.attrs.from).toBe(DOMAIN);
+    // Nothing of the refused stanzas reached her (offline messages of earlier tests may).
+    expect(alice.unconsumed().filter((m) => /secret-/.test(m.toString()))).toEqual([]);
+    expect(conn.online).toBe(true);
+    expect(dropped).toBe(0);
   });
 
   test('a component domain without a parent needs an explicit pingTo', () => {

@@ -155,7 +155,7 @@ function registrationSuite(name: string, ctx: { service: () => RunningService; p
   );
 
   it(
-    `[${name}] settles held claims by asking the server: no account → released, an account → spent`,
+    `[${name}] settles held claims by asking the server: no account → released, an account made after the claim → spent, one from before → released`,
     withLog(async () => {
       const registration = ctx.service().app.registration;
       const missing = createInvite();
@@ -166,11 +166,22 @@ function registrationSuite(name: string, ctx: { service: () => RunningService; p
 
       const made = createInvite();
       const user = `made-${name.replace(/[^a-z0-9]/g, '')}`;
-      await ejabberd.register(user, 'made-password'); // as if the server had created it before a crash
-      const claim = registration.claim({ token: made.links.token, username: user, door: 'component' });
+      // The server says the account is absent when claimed, then makes it before a crash.
+      const claim = await registration.claimNew({ token: made.links.token, username: user, door: 'component' });
+      expect(claim.absentAtClaim).toBe(true);
+      await ejabberd.register(user, 'made-password');
       await registration.reconcile(claim.id);
       expect(registration.getClaim(claim.id)?.state).toBe('spent');
       expect(ctx.service().app.invites.get(made.invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+
+      // An account that existed before the claim: `conflict` before claiming, and a claim not
+      // shown absent is never credited with it.
+      const other = createInvite();
+      await expect(registration.claimNew({ token: other.links.token, username: user, door: 'component' })).rejects.toMatchObject({ code: 'conflict' });
+      const unchecked = registration.claim({ token: other.links.token, username: user, door: 'component' });
+      await registration.reconcile(unchecked.id);
+      expect(registration.getClaim(unchecked.id)?.state).toBe('released');
+      expect(ctx.service().app.invites.get(other.invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
     }),
   );
 }

@@ -14,6 +14,10 @@ import { errorCondition, errorText, TestClient, xml, type XmlElement, canLogIn a
 import { TestProsody, PROJECT_ROOT } from '../support/prosody';
 import { rawTestConfig } from '../support/fixtures';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
+import { ComponentConnection, NotConnectedError } from '../../src/xmpp/connection';
+import type { Element } from '../../src/xmpp/xml';
+import { Xep0133Provisioner } from '../../src/provisioners/xep0133';
+import { get, post } from '../support/web';
 
 const REGISTER = 'jabber:iq:register';
 
@@ -72,6 +76,51 @@ function snapshot(): string {
 }
 
 const canLogIn = (username: string, password: string) => canLogInAt(prosody.ports.c2s, username, password);
+
+/** An XEP-0133 command the component sends to the server. */
+const isCommand = (name: string) => (el: Element) =>
+  el.getChild('command', 'http://jabber.org/protocol/commands')?.attrs.node === `http://jabber.org/protocol/admin#${name}`;
+
+/**
+ * Runs `act` just before the component writes a stanza that `match`es (the connection's requests
+ * go through send()); `act` may throw to make the write fail as a lost link would. Returns undo.
+ */
+function beforeSend(match: (el: Element) => boolean, act: (el: Element) => void): () => void {
+  const conn = service.app.connection;
+  const send = ComponentConnection.prototype.send;
+  conn.send = async function (this: ComponentConnection, el: Element) {
+    if (match(el)) act(el);
+    return send.call(this, el);
+  };
+  return () => {
+    delete (conn as { send?: unknown }).send;
+  };
+}
+
+/** Outbox rows of a kind (what the component has told or will tell). */
+function outboxKinds(...kinds: string[]): { kind: string; recipient: string; invite_ids: string }[] {
+  const db = new Database(service.config.database, { readonly: true });
+  try {
+    return db
+      .prepare(`SELECT kind, recipient, invite_ids FROM outbox WHERE kind IN (${kinds.map(() => '?').join(', ')}) ORDER BY id`)
+      .all(...kinds) as { kind: string; recipient: string; invite_ids: string }[];
+  } finally {
+    db.close();
+  }
+}
+
+function claimsOf(username: string): { state: string; outcome: string | null; absent_at_claim: number | null }[] {
+  const db = new Database(service.config.database, { readonly: true });
+  try {
+    return db.prepare('SELECT state, outcome, absent_at_claim FROM claims WHERE username = ? ORDER BY created_at').all(username) as {
+      state: string;
+      outcome: string | null;
+      absent_at_claim: number | null;
+    }[];
+  } finally {
+    db.close();
+  }
+}
 
 it('registers an anonymous session with preauth; the account logs in over c2s', async () => {
   const { invite, links } = createInvite();
@@ -227,13 +276,15 @@ it('makes exactly one account from 20 parallel registrations with a single-use i
 
 it('keeps the claim held while the server stalls, and settles it once the server resumes', async () => {
   const { invite, links } = createInvite();
-  prosody.pause();
+  // The server answers whether the account exists, then stalls as the add-user is written.
+  const restore = beforeSend(isCommand('add-user'), () => prosody.pause());
   let result: Promise<unknown>;
   try {
     result = service.app.registration.register({ token: links.token, username: 'stalled', password: 'password-123', door: 'component' });
     await expect(result).rejects.toMatchObject({ code: 'unavailable' });
     expect(service.app.invites.get(invite.id)).toMatchObject({ uses: 0, held: 1 });
   } finally {
+    restore();
     prosody.resume();
   }
   // The add-user queued in the stalled server runs now; reconciliation sees the account.
@@ -356,4 +407,138 @@ it('tells the inviter that the invitee joined, and welcomes the new account with
   } finally {
     await alice.stop();
   }
+});
+
+describe('an account that already existed is never credited to an invite', () => {
+  let alice: TestClient;
+  const seen: XmlElement[] = [];
+  beforeAll(async () => {
+    await prosody.register('victim', 'victim-password');
+    alice = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'alice', password: 'alice-password' });
+  });
+  afterAll(async () => {
+    await alice?.stop();
+  });
+
+  /** An approved contact-account invite from alice: its use would make alice and the new account contacts. */
+  function aliceInvite() {
+    const { invite } = service.app.invites.create({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, { kind: 'contact-account', source: 'command' });
+    const approved = service.app.invites.approve(OPERATOR, invite.id).invite;
+    return { invite: approved, links: service.app.invites.links(approved) };
+  }
+
+  const credited = (inviteId: string) => outboxKinds('joined', 'welcome').filter((r) => JSON.parse(r.invite_ids).includes(inviteId));
+
+  it('answers conflict for the username of an existing user: nothing claimed, the invite still open, nobody told', async () => {
+    const { invite, links } = aliceInvite();
+    const before = snapshot();
+    const client = await anonymous();
+    try {
+      // As the attack was shown: an ordinary password, and one holding U+0001 (which used to close the stream).
+      const taken = await registerIq(client, 'victim', 'password-123', links.token);
+      expect(errorCondition(taken)).toBe('conflict');
+      expect(errorText(taken)).toBe('The username victim is taken');
+    } finally {
+      await client.stop();
+    }
+    // On the landing page, as the attack was shown (a client could not even send U+0001 to its server).
+    const landing = `${service.app.web.url}/i/${links.token}`;
+    const page = await get(landing);
+    for (const password of ['pass\u0001word-123', 'password-123']) {
+      const refused = await post(`${landing}/register`, { csrf: page.csrf!, username: 'victim', password }, { cookie: page.cookie });
+      expect(refused.status).toBe(400);
+      expect(refused.html).toContain(password === 'password-123' ? 'The username victim is taken' : 'A password may not hold control characters');
+    }
+    await service.app.registration.reconcileAll();
+    expect(snapshot()).toBe(before);
+    expect(claimsOf('victim')).toEqual([]);
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+    expect(service.app.registration.redeemedUsernames(invite.id)).toEqual([]);
+    expect(credited(invite.id)).toEqual([]);
+    expect(await canLogIn('victim', 'victim-password')).toBe(true);
+    expect(service.app.connection.online).toBe(true);
+    // The invite still works for the person it was meant for.
+    const client2 = await anonymous();
+    try {
+      expect((await registerIq(client2, 'rightful', 'password-123', links.token)).attrs.type).toBe('result');
+    } finally {
+      await client2.stop();
+    }
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1 });
+    seen.push(await alice.waitFor((m) => m.getChild('notification', 'urn:xmpp-invites:0')?.attrs.kind === 'joined', 20_000));
+    expect(seen[0].getChildText('body')).toMatch(/rightful@localhost has joined/);
+  });
+
+  it('claims nothing when the question "does it exist" is lost on its way', async () => {
+    const { invite } = aliceInvite();
+    const links = service.app.invites.links(invite);
+    const before = snapshot();
+    const restore = beforeSend(isCommand('user-stats'), () => {
+      throw new NotConnectedError('lost on purpose');
+    });
+    try {
+      await expect(
+        service.app.registration.register({ token: links.token, username: 'victim', password: 'password-123', door: 'component' }),
+      ).rejects.toMatchObject({ code: 'unavailable' });
+    } finally {
+      restore();
+    }
+    await service.app.registration.reconcileAll();
+    expect(snapshot()).toBe(before);
+    expect(claimsOf('victim')).toEqual([]);
+  });
+
+  it('never credits an existing account to a claim with an unclear outcome that did not show it absent', async () => {
+    const { invite, links } = aliceInvite();
+    // A claim recorded without the question (as every claim made before this check existed),
+    // whose add-user is lost: the outcome is unclear, and the account is there when asked.
+    const claim = service.app.registration.claim({ token: links.token, username: 'victim', door: 'component' });
+    expect(claimsOf('victim')).toEqual([{ state: 'held', outcome: null, absent_at_claim: 0 }]);
+    expect(await service.app.registration.reconcileAll()).toBe(1);
+    expect(service.app.registration.getClaim(claim.id)).toMatchObject({
+      state: 'released',
+      outcome: 'reconciled: the account existed before the claim, not credited',
+    });
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+    expect(service.app.invites.events(invite.id).map((e) => e.type)).toEqual(['created', 'approved']);
+    expect(credited(invite.id)).toEqual([]);
+  });
+
+  it('settles a lost add-user of a username absent when claimed by what the server says', async () => {
+    const { invite, links } = aliceInvite();
+    // The add-user never leaves: the component cannot know whether it arrived.
+    const restore = beforeSend(isCommand('add-user'), () => {
+      throw new NotConnectedError('lost on purpose');
+    });
+    try {
+      await expect(
+        service.app.registration.register({ token: links.token, username: 'nevermade', password: 'password-123', door: 'component' }),
+      ).rejects.toMatchObject({ code: 'unavailable' });
+    } finally {
+      restore();
+    }
+    for (let i = 0; i < 50 && claimsOf('nevermade')[0]?.state === 'held'; i++) {
+      await service.app.registration.reconcileAll();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(claimsOf('nevermade')).toEqual([{ state: 'released', outcome: 'reconciled: no account', absent_at_claim: 1 }]);
+    expect(await prosody.userExists('nevermade')).toBe(false);
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+    expect(credited(invite.id)).toEqual([]);
+  });
+
+  it('makes a create whose stanza cannot be written a definite refusal, never an unclear outcome', async () => {
+    const { invite, links } = aliceInvite();
+    // Bypass the password rule to reach the last line of defence: the connection's check.
+    const claim = service.app.registration.claim({ token: links.token, username: 'lastline', door: 'component' }, { absentAtClaim: true });
+    const provisioner = new Xep0133Provisioner((iq, timeout) => service.app.connection.request(iq, timeout), prosody.host, 3_000);
+    const outcome = await provisioner.createAccount('lastline', 'pass\u0001word-123');
+    expect(outcome).toMatchObject({ kind: 'refused' });
+    service.app.registration.release(claim.id, 'refused');
+    expect(service.app.connection.online).toBe(true);
+    expect(await prosody.userExists('lastline')).toBe(false);
+    expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+    expect(credited(invite.id)).toEqual([]);
+    expect(service.logs.text()).not.toContain('word-123');
+  });
 });

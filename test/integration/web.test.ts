@@ -5,7 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { OPERATOR, type Actor } from '../../src/domain/types';
-import { canLogIn as canLogInAt } from '../support/client';
+import { canLogIn as canLogInAt, TestClient } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { get, notices, post, snapshot } from '../support/web';
@@ -372,6 +372,61 @@ describe('refusals', () => {
         expect((await post(url(links.token, 'decline'), { csrf: s.csrf! }, { ip, cookie: s.cookie })).status).toBe(403);
         expect((await post(url(links.token, 'opt-out'), { csrf: s.csrf! }, { ip, cookie: s.cookie })).status).toBe(403);
       });
+    }
+  });
+});
+
+describe('characters XML does not allow', () => {
+  it('answers 400 with the form to a password holding U+0001 or ESC, claims nothing, and the stream stays up', async () => {
+    const { invite, links } = accountInvite();
+    const ip = newIp();
+    const s = await get(url(links.token), { ip });
+    let dropped = 0;
+    const onOffline = () => dropped++;
+    service.app.connection.on('offline', onOffline);
+    try {
+      for (const password of ['pass\u0001word-long', 'pass\u001b[31mword-long']) {
+        await unchangedBy(async () => {
+          const page = await post(url(links.token, 'register'), { csrf: s.csrf!, username: 'ctrlchar', password }, { ip, cookie: s.cookie });
+          expect(page.status).toBe(400);
+          expect(page.html).toContain('A password may not hold control characters');
+          expect(page.html).toContain('value="ctrlchar"');
+          expect(page.html).toContain('name="password"');
+        });
+      }
+      expect(await prosody.userExists('ctrlchar@localhost')).toBe(false);
+      // The component kept its stream: the same invite still makes an account at once.
+      const done = await post(url(links.token, 'register'), { csrf: s.csrf!, username: 'ctrlchar', password: 'a fine password' }, { ip, cookie: s.cookie });
+      expect(done.status).toBe(200);
+      expect(await canLogIn('ctrlchar', 'a fine password')).toBe(true);
+      expect(invites().get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+      expect(dropped).toBe(0);
+      expect(service.app.connection.online).toBe(true);
+    } finally {
+      service.app.connection.off('offline', onOffline);
+    }
+  });
+
+  it('stores a decline note with control characters cleaned, and the inviter receives the declined message', async () => {
+    const alice = await TestClient.connect({ port: prosody.ports.c2s, domain: prosody.host, username: 'alice', password: 'alice-password' });
+    try {
+      const { invite, links } = userInvite(ALICE, newEmail());
+      const ip = newIp();
+      const s = await get(url(links.token), { ip });
+      const reason = 'No\u0001 thanks\u001b[31m, \u009bbye\uFFFF';
+      const page = await post(url(links.token, 'decline'), { csrf: s.csrf!, reason }, { ip, cookie: s.cookie });
+      expect(page.status).toBe(200);
+      const cleaned = 'No thanks[31m, bye';
+      expect(invites().events(invite.id).find((e) => e.type === 'declined')?.reason).toBe(cleaned);
+      const told = notices(service.config.database, 'declined', 'alice@localhost').filter((n) => JSON.parse(n.invite_ids).includes(invite.id));
+      expect(told.map((n) => JSON.parse(n.params))).toEqual([{ reason: cleaned }]);
+      const message = await alice.waitFor(
+        (m) => m.name === 'message' && m.getChildren('notification', 'urn:xmpp-invites:0').some((n) => n.attrs.kind === 'declined' && n.attrs.invite === invite.id),
+      );
+      expect(message.getChildText('body')).toContain(cleaned);
+      expect(service.app.connection.online).toBe(true);
+    } finally {
+      await alice.stop();
     }
   });
 });

@@ -89,6 +89,19 @@ describe('xmpp-invites CLI', () => {
     expect((await cli('invite', 'revoke', id, '--config', configFile)).out).toBe(`${id}: already revoked`);
   });
 
+  it('stores notes and reasons from the command line without control characters; a reason of nothing else is missing', async () => {
+    const created = await cli('invite', 'create', '--config', configFile, '--kind', 'account', '--note', 'for \u001b[31mBob\u0007');
+    const id = /^id: +(\S+)$/m.exec(created.out)![1];
+    expect((await cli('invite', 'show', id, '--config', configFile)).out).toMatch(/^note: +for \[31mBob$/m);
+    const before = dump();
+    const r = await cli('invite', 'reject', id, '--reason', '\u001b\u0007', '--config', configFile);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/needs --reason/);
+    expect(dump()).toBe(before);
+    await cli('invite', 'revoke', id, '--reason', 'wrong\u0000 person\u009b', '--config', configFile);
+    expect((await cli('invite', 'log', id, '--config', configFile)).out).toMatch(/reason: wrong person$/m);
+  });
+
   it('approves and rejects pending invites; reject needs a reason', async () => {
     const created = await cli('invite', 'create', '--config', configFile, '--kind', 'account');
     const id = /^id: +(\S+)$/m.exec(created.out)![1];

@@ -374,6 +374,14 @@ describe('env:NAME', () => {
     ]);
   });
 
+  it('refuses a string holding a character XML does not allow, naming its code point and never the value', () => {
+    expect(errorsOf(withExtra('site_name: "Chat\\u0001 Site"\n'))).toEqual([
+      { path: 'site_name', message: 'holds a character XML does not allow (U+0001)' },
+    ]);
+    const errors = errorsOf(MINIMAL.replace(`secret: ${SECRET}`, 'secret: env:XI_SECRET'), { XI_SECRET: 'secret\u001bvalue' });
+    expect(errors).toEqual([{ path: 'component.secret', message: 'holds a character XML does not allow (U+001B)' }]);
+  });
+
   it('reads the process environment by default', () => {
     process.env.XI_TEST_SITE = 'Site From Env';
     try {

@@ -46,6 +46,16 @@ describe('reading and checking <invite-request/>', () => {
     });
   });
 
+  it('cleans the message and the names of control characters, keeping addresses as sent', () => {
+    const el = xml(
+      'invite-request',
+      { xmlns: NS },
+      xml('invitee', { email: 'bob@example.org', name: 'B\u0085ob\u009b' }),
+      xml('message', {}, 'Co\u0085me\u007f!'),
+    );
+    expect(check(el)).toEqual({ request: { invitees: [{ email: 'bob@example.org', name: 'Bob' }], message: 'Come!' } });
+  });
+
   it('treats an empty id as no id', () => {
     expect(readInviteRequest(xml('invite-request', { xmlns: NS, id: '' }, xml('invitee', { jid: 'a@b.org' }))).id).toBeUndefined();
   });

@@ -5,6 +5,7 @@
 import { InviteService } from '../../src/domain/invites';
 import { Registration, ProvisionUnclear, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
 import type { Actor } from '../../src/domain/types';
+import type { Notice } from '../../src/domain/notices';
 import { openDatabase, type Db } from '../../src/store/database';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
@@ -21,7 +22,11 @@ class FakeServer implements Provisioner {
   /** scripted answer for the next createAccount calls */
   next: 'create' | 'refuse' | 'unclear-created' | 'unclear-not-created' = 'create';
   reachable = true;
+  /** runs when createAccount is called (after the existence check) */
+  onCreate?: () => void;
+  existsAsked: string[] = [];
   async createAccount(username: string): Promise<CreateOutcome> {
+    this.onCreate?.();
     await new Promise((r) => setImmediate(r));
     if (this.next === 'refuse') return { kind: 'refused', reason: 'Failed to write data to disk' };
     if (this.accounts.has(username)) return { kind: 'conflict' };
@@ -32,6 +37,7 @@ class FakeServer implements Provisioner {
     return { kind: 'created' };
   }
   async accountExists(username: string): Promise<boolean> {
+    this.existsAsked.push(username);
     if (!this.reachable) throw new ProvisionUnclear('unreachable');
     return this.accounts.has(username);
   }
@@ -52,6 +58,7 @@ function setup(mode: 'invite-only' | 'open' = 'invite-only') {
   );
   const server = new FakeServer();
   const joined: { jid: string; contactsLinked: boolean }[] = [];
+  const notices: Notice[] = [];
   const registration = new Registration(
     new SqliteClaimStore(db),
     invites,
@@ -59,8 +66,9 @@ function setup(mode: 'invite-only' | 'open' = 'invite-only') {
     { host: 'example.com', mode, minPasswordLength: 8 },
     { joined: (e) => joined.push({ jid: e.jid, contactsLinked: e.contactsLinked }) },
     clock,
+    { notices: { enqueue: (n) => notices.push(n) } },
   );
-  return { db, invites, server, registration, joined, advance: (ms: number) => (now += ms) };
+  return { db, invites, server, registration, joined, notices, advance: (ms: number) => (now += ms) };
 }
 
 function snapshot(db: Db): string {
@@ -179,7 +187,8 @@ describe('registration', () => {
     const { invites, registration, server } = setup();
     const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
     server.next = 'unclear-created';
-    server.reachable = false;
+    // The server answers whether bob exists before the claim, then cannot be asked any more.
+    server.onCreate = () => (server.reachable = false);
     await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
     await new Promise((r) => setImmediate(r));
     expect(invites.get(invite.id)).toMatchObject({ uses: 0, held: 1 });
@@ -211,5 +220,147 @@ describe('registration', () => {
     const results = await Promise.allSettled([register(registration, undefined, 'same'), register(registration, undefined, 'same')]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(server.created).toEqual(['same']);
+  });
+
+  describe('an account that already exists is never credited to an invite', () => {
+    const claims = (db: Db) => db.prepare('SELECT * FROM claims').all();
+
+    it('answers conflict before claiming when the server says the account exists', async () => {
+      const { db, invites, registration, server, joined, notices } = setup();
+      const { invite, links } = invites.create(admin, { kind: 'contact-account', source: 'command' });
+      server.accounts.add('victim');
+      const before = snapshot(db);
+      await expect(register(registration, links.token, 'Victim')).rejects.toMatchObject({ code: 'conflict', message: 'The username victim is taken' });
+      expect(server.existsAsked).toEqual(['victim']);
+      expect(server.created).toEqual([]);
+      expect(claims(db)).toEqual([]);
+      expect(snapshot(db)).toBe(before);
+      expect(invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+      expect(joined).toEqual([]);
+      expect(notices).toEqual([]);
+      expect(server.linked).toEqual([]);
+    });
+
+    it('claims nothing when the server cannot say whether the account exists', async () => {
+      const { db, invites, registration, server } = setup();
+      const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      server.reachable = false;
+      const before = snapshot(db);
+      await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+      expect(server.created).toEqual([]);
+      expect(claims(db)).toEqual([]);
+      expect(snapshot(db)).toBe(before);
+    });
+
+    it('never asks the server about a token that is not usable', async () => {
+      const { registration, server } = setup();
+      await expect(register(registration, 'not-a-token', 'bob')).rejects.toMatchObject({ code: 'invite-not-found' });
+      expect(server.existsAsked).toEqual([]);
+    });
+
+    it('records on the claim that the account was absent when claimed', async () => {
+      const { db, invites, registration } = setup();
+      const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      await register(registration, links.token, 'bob');
+      expect(db.prepare('SELECT absent_at_claim, state FROM claims').all()).toEqual([{ absent_at_claim: 1, state: 'spent' }]);
+    });
+
+    it('releases, and credits nothing, an unclear claim not shown absent when the account exists', async () => {
+      const { db, invites, registration, server, joined, notices } = setup();
+      const { invite, links } = invites.create(admin, { kind: 'contact-account', source: 'command' });
+      // A claim made without the check (as before migration 9): the account existed all along.
+      const claim = registration.claim({ token: links.token, username: 'victim', door: 'component' });
+      expect(claim.absentAtClaim).toBe(false);
+      server.accounts.add('victim');
+      await registration.reconcile(claim.id);
+      expect(registration.getClaim(claim.id)).toMatchObject({ state: 'released', outcome: 'reconciled: the account existed before the claim, not credited' });
+      expect(invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+      expect(registration.redeemedUsernames(invite.id)).toEqual([]);
+      expect(invites.events(invite.id).map((e) => e.type)).not.toContain('redeemed');
+      expect(joined).toEqual([]);
+      expect(notices).toEqual([]);
+      expect(server.linked).toEqual([]);
+      expect(claims(db)).toHaveLength(1);
+    });
+
+    it('spends an unclear claim that was absent when claimed and exists now', async () => {
+      const { invites, registration, server, notices } = setup();
+      const { invite, links } = invites.create(admin, { kind: 'contact-account', source: 'command' });
+      server.next = 'unclear-created';
+      await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+      await new Promise((r) => setTimeout(r, 10));
+      expect(invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+      expect(notices.map((n) => n.kind).sort()).toEqual(['joined', 'welcome']);
+    });
+  });
+
+  describe('a late done for a released bridge claim', () => {
+    const bridgeClaim = async (registration: Registration, token: string, username: string) =>
+      registration.claimNew({ token, username, door: 'bridge' });
+
+    it('spends the use again, so that it cannot make a second account', async () => {
+      const { invites, registration, notices, joined } = setup();
+      const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      const claim = await bridgeClaim(registration, links.token, 'bob');
+      registration.release(claim.id, 'reconciled: no account');
+      expect(invites.get(invite.id)).toMatchObject({ state: 'open', uses: 0, held: 0 });
+      await expect(registration.settleDoneLate(claim.id, 'created at the server')).resolves.toBe('spent');
+      expect(invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
+      expect(registration.getClaim(claim.id)).toMatchObject({ state: 'spent', outcome: 'created at the server after the claim was released' });
+      expect(registration.redeemedUsernames(invite.id)).toEqual(['bob']);
+      expect(notices.map((n) => n.kind).sort()).toEqual(['joined', 'welcome']);
+      expect(joined).toHaveLength(1);
+      await expect(register(registration, links.token, 'carol')).rejects.toMatchObject({ code: 'invite-not-found' });
+      // The bridge retries its settles: a repeat changes nothing.
+      await expect(registration.settleDoneLate(claim.id, 'created at the server')).resolves.toBe('unchanged');
+      expect(notices).toHaveLength(2);
+    });
+
+    it('counts an overrun when the use went to someone else meanwhile', async () => {
+      const { invites, registration, notices } = setup();
+      const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      const claim = await bridgeClaim(registration, links.token, 'bob');
+      registration.release(claim.id, 'reconciled: no account');
+      await register(registration, links.token, 'carol');
+      expect(invites.stats().overruns).toBe(0);
+      const before = JSON.stringify(invites.get(invite.id));
+      const sent = notices.length;
+      await expect(registration.settleDoneLate(claim.id, 'created at the server')).resolves.toBe('overrun');
+      expect(JSON.stringify(invites.get(invite.id))).toBe(before);
+      expect(registration.getClaim(claim.id)).toMatchObject({ state: 'released' });
+      expect(registration.getClaim(claim.id)!.outcome).toMatch(/^overrun: /);
+      expect(invites.stats().overruns).toBe(1);
+      expect(notices).toHaveLength(sent);
+      await expect(registration.settleDoneLate(claim.id, 'created at the server')).resolves.toBe('unchanged');
+      expect(invites.stats().overruns).toBe(1);
+    });
+  });
+
+  describe('passwords', () => {
+    it.each([
+      ['U+0001', 'pass\u0001word-long'],
+      ['ESC', 'pass\u001b[31mword'],
+      ['a tab', 'pass\tword-long'],
+      ['a lone surrogate', 'password\uD800x'],
+      ['U+FFFF', 'password\uFFFF'],
+      ['a private-use character', 'password\uE000'],
+    ])('refuses a password with %s as invalid input, claiming nothing', async (_what, password) => {
+      const { db, invites, registration, server } = setup();
+      const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      const before = snapshot(db);
+      await expect(registration.register({ token: links.token, username: 'bob', password, door: 'web' })).rejects.toMatchObject({
+        code: 'invalid-input',
+      });
+      expect(server.existsAsked).toEqual([]);
+      expect(snapshot(db)).toBe(before);
+    });
+
+    it('accepts letters beyond ASCII and spaces', async () => {
+      const { invites, registration } = setup();
+      const { links } = invites.create(admin, { kind: 'account', source: 'cli' });
+      await expect(registration.register({ token: links.token, username: 'bob', password: 'pässwörd mit Ω', door: 'web' })).resolves.toMatchObject({
+        jid: 'bob@example.com',
+      });
+    });
   });
 });

@@ -42,6 +42,7 @@ export function statsCommand({ invites, limits }: Services): CommandDef {
         ...SHOWN_STATES.map((s): FieldSpec => ({ var: `state-${s}`, type: 'text-single', label: `Invites ${s}`, value: String(stats.states[s] ?? 0) })),
         { var: 'delivery', type: 'text-multi', label: 'Delivery', value: lines.delivery.join('\n') },
         { var: 'funnel', type: 'text-multi', label: 'Per inviter: created → approved → used → accounts', value: lines.funnel.join('\n') || '(none yet)' },
+        { var: 'overruns', type: 'text-single', label: 'Uses that made two accounts (late settles; should be 0)', value: String(stats.overruns) },
       ];
       return { status: 'completed', form: dataForm({ type: 'result', title: 'Invite statistics', formType: NODES.stats, fields }) };
     },
