@@ -203,3 +203,10 @@ DROP INDEX invites_email;
 DROP INDEX invites_jid;
 DROP INDEX invites_invitee_key;
 CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at) WHERE invitee_key IS NOT NULL;
+
+-- migration 9: whether the account was absent when a claim was made
+-- Before claiming, every door asks the server whether the account exists (`conflict` if it does).
+-- A claim whose create had an unclear outcome is settled as spent only when the account was absent
+-- at claim time and exists now: never for an account that existed before (which the claim did not
+-- make). 1 = the server said absent; 0 or NULL (claims made before this migration) = not shown.
+ALTER TABLE claims ADD COLUMN absent_at_claim INTEGER;
