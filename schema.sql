@@ -210,3 +210,9 @@ CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at) WHERE invi
 -- at claim time and exists now: never for an account that existed before (which the claim did not
 -- make). 1 = the server said absent; 0 or NULL (claims made before this migration) = not shown.
 ALTER TABLE claims ADD COLUMN absent_at_claim INTEGER;
+
+-- migration 10: JIDs compared as the servers compare them (nodeprep, nameprep)
+-- Invitee JIDs were normalised with NFKC and lower-casing; the servers use stringprep, which also
+-- folds ß to ss and final sigma to sigma, among others. Stringprep is not SQL: the keys (inviter,
+-- invitee_jid, invitee_key, active_key, and the opt-out hashes of JID invitees) are rebuilt by this
+-- migration's step in src/store/migration-steps.ts.

@@ -12,8 +12,8 @@ import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
-import { openDatabase, type Db } from './store/database';
-import { inviteServiceFor, limitsFor, outboxFor } from './services';
+import type { Db } from './store/database';
+import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { statsLines } from './handlers/commands/stats';
@@ -126,7 +126,7 @@ class Context {
   readonly invites: InviteService;
   readonly limits: Limits;
   constructor(readonly config: Config) {
-    this.db = openDatabase(config.database);
+    this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
   }

@@ -3,11 +3,13 @@
  * profiles on vectors, then the three rules that depend on it (opt-out, duplicate, per-recipient
  * limit) with addresses that differ only in what the server folds away.
  */
+import Database from 'better-sqlite3';
 import { normalizeBareJid, parseBareJid } from '../../src/domain/jid';
 import { nameprep, nodeprep, resourceprep } from '../../src/domain/stringprep';
 import type { Actor } from '../../src/domain/types';
 import { inviteServiceFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { TokenCodec } from '../../src/domain/tokens';
+import { migrate, openDatabase, readMigrations } from '../../src/store/database';
 import { testConfig } from '../support/fixtures';
 
 describe('nodeprep', () => {
@@ -134,4 +136,70 @@ describe('rules keyed on a JID match it as the server does', () => {
 
 test('admins in the config are compared as the server sends their JIDs', () => {
   expect(testConfig({ admins: ['Straße@localhost', 'ＡＤＭＩＮ@localhost'] }).admins).toEqual(['strasse@localhost', 'admin@localhost']);
+});
+
+describe('migration 10 rebuilds the stored JID keys', () => {
+  const config = testConfig({ invites: { approval: 'none' } });
+  const tokens = new TokenCodec(config.tokenKey);
+  const context = { addressHash: (key: string) => tokens.addressHash(key) };
+
+  /** A database at version 9 holding invites keyed the old way (NFKC and lower-case only). */
+  function oldDatabase() {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrate(db, readMigrations().slice(0, 9));
+    const insert = db.prepare(
+      `INSERT INTO invites (id, kind, state, inviter, source, invitee_jid, invitee_key, active_key, created_at, expires_at)
+       VALUES (?, 'contact', ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const now = Date.now();
+    const later = now + 86_400_000;
+    // declined with "never again": the opt-out holds the hash of the old key
+    insert.run('2222222222', 'declined', 'alice@localhost', 'presence', 'straße@elsewhere.net', 'straße@elsewhere.net', null, now, later);
+    db.prepare('INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)').run(tokens.addressHash('straße@elsewhere.net'), now, '2222222222');
+    // two live invites from one inviter that name one person once keys are rebuilt
+    insert.run('3333333333', 'open', 'alice@localhost', 'presence', 'σοφος@elsewhere.net', 'σοφος@elsewhere.net', 'alice@localhost|σοφος@elsewhere.net', now, later);
+    insert.run('4444444444', 'open', 'alice@localhost', 'command', 'σοφοσ@elsewhere.net', 'σοφοσ@elsewhere.net', 'alice@localhost|σοφοσ@elsewhere.net', now + 1, later);
+    // made by the CLI with --inviter, normalised the old way
+    insert.run('5555555555', 'open', 'ｂｅｒｔ@localhost'.normalize('NFKC'), 'cli', 'ｃａｒｌ@elsewhere.net'.normalize('NFKC'), 'carl@elsewhere.net', 'bert@localhost|carl@elsewhere.net', now, later);
+    insert.run('6666666666', 'open', 'maß@localhost', 'cli', 'dora@elsewhere.net', 'dora@elsewhere.net', 'maß@localhost|dora@elsewhere.net', now, later);
+    return db;
+  }
+
+  const keys = (db: ReturnType<typeof oldDatabase>) =>
+    db.prepare('SELECT id, inviter, invitee_jid, invitee_key, active_key FROM invites ORDER BY id').all();
+
+  test('keys follow nodeprep; the older of two live invites keeps the pair; the opt-out holds', () => {
+    const db = oldDatabase();
+    migrate(db, readMigrations().slice(0, 10), context);
+    expect(db.pragma('user_version', { simple: true })).toBe(10);
+    expect(keys(db)).toEqual([
+      { id: '2222222222', inviter: 'alice@localhost', invitee_jid: 'strasse@elsewhere.net', invitee_key: 'strasse@elsewhere.net', active_key: null },
+      { id: '3333333333', inviter: 'alice@localhost', invitee_jid: 'σοφοσ@elsewhere.net', invitee_key: 'σοφοσ@elsewhere.net', active_key: null },
+      { id: '4444444444', inviter: 'alice@localhost', invitee_jid: 'σοφοσ@elsewhere.net', invitee_key: 'σοφοσ@elsewhere.net', active_key: 'alice@localhost|σοφοσ@elsewhere.net' },
+      { id: '5555555555', inviter: 'bert@localhost', invitee_jid: 'carl@elsewhere.net', invitee_key: 'carl@elsewhere.net', active_key: 'bert@localhost|carl@elsewhere.net' },
+      { id: '6666666666', inviter: 'mass@localhost', invitee_jid: 'dora@elsewhere.net', invitee_key: 'dora@elsewhere.net', active_key: 'mass@localhost|dora@elsewhere.net' },
+    ]);
+    migrate(db, readMigrations(), context);
+    const invites = inviteServiceFor(config, db);
+    const bob: Actor = { kind: 'user', jid: 'bob@localhost', isAdmin: false };
+    for (const jid of ['strasse@elsewhere.net', 'Straße@elsewhere.net']) {
+      expect(() => invites.create(bob, { kind: 'contact', source: 'presence', jid })).toThrow(expect.objectContaining({ code: 'opted-out' }));
+    }
+    expect(() => invites.create({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, { kind: 'contact', source: 'presence', jid: 'ΣΟΦΟς@elsewhere.net' })).toThrow(
+      expect.objectContaining({ code: 'duplicate' }),
+    );
+  });
+
+  test('without the token key it refuses to run where an opt-out must be carried over, and changes nothing', () => {
+    const db = oldDatabase();
+    const before = JSON.stringify(keys(db));
+    expect(() => migrate(db, readMigrations().slice(0, 10))).toThrow(/needs the token key/);
+    expect(db.pragma('user_version', { simple: true })).toBe(9);
+    expect(JSON.stringify(keys(db))).toBe(before);
+  });
+
+  test('a database without invites migrates without the token key', () => {
+    expect(openDatabase(':memory:').pragma('user_version', { simple: true })).toBe(readMigrations().length);
+  });
 });
