@@ -44,6 +44,9 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
   try {
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = ON');
+    // The deletes by which INSERT OR REPLACE and UPDATE OR REPLACE resolve a conflict fire DELETE
+    // triggers only with this on: the "never deleted" triggers then refuse them (migration 11).
+    db.pragma('recursive_triggers = ON');
     // 4 MB of page cache: better-sqlite3 builds SQLite with 16 MB, which a large store fills with
     // pages the operating system caches anyway (no measurable speed difference with 1,000,000
     // invites, 12 MB more resident memory).
