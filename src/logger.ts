@@ -35,6 +35,8 @@ const TOKEN_PATTERNS: Array<[RegExp, string]> = [
   // token='TOKEN', token="TOKEN", password='…' (XML attributes, messages quoting them: the bridge's
   // create-account carries the password as an attribute)
   [/(\b(?:token|password|passwd)\s*=\s*)(["'])(?:(?!\2)[^\n])*\2/gi, `$1$2${REDACTED}$2`],
+  // <password>…</password>, <token>…</token> in serialised XML that reached a log line as a string
+  [/(<(password|token|secret)\b[^>]*>)[^<]*(<\/\2>)/gi, `$1${REDACTED}$3`],
   // ?token=TOKEN&..., ;token=TOKEN
   [/([?&;]token=)[^\s;&#"'<>]+/gi, `$1${REDACTED}`],
   // landing pages: https://invites.example.org/i/TOKEN
