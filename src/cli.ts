@@ -515,7 +515,7 @@ if (require.main === module) {
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`xmpp-invites: ${String(err)}\n`);
+      process.stderr.write(`xmpp-invites: ${visibleText(String(err))}\n`);
       process.exit(1);
     },
   );
