@@ -50,16 +50,27 @@ const NODE_EXTRA = new Set([...'"&\'/:<>@'].map((c) => c.codePointAt(0)!));
 interface Profile {
   caseFold: boolean;
   prohibited: (cp: number) => boolean;
+  /** What `prohibited` refuses among printable ASCII. */
+  asciiProhibited: RegExp;
 }
 
 const NODEPREP: Profile = {
   caseFold: true,
   prohibited: (cp) => inRanges(C_SHARED, cp) || inRanges(C_1_1, cp) || inRanges(C_2_1, cp) || NODE_EXTRA.has(cp),
+  asciiProhibited: /[ "&'/:<>@]/,
 };
-const NAMEPREP: Profile = { caseFold: true, prohibited: (cp) => inRanges(C_SHARED, cp) };
-const RESOURCEPREP: Profile = { caseFold: false, prohibited: (cp) => inRanges(C_SHARED, cp) || inRanges(C_2_1, cp) };
+const NAMEPREP: Profile = { caseFold: true, prohibited: (cp) => inRanges(C_SHARED, cp), asciiProhibited: /(?!)/ };
+const RESOURCEPREP: Profile = { caseFold: false, prohibited: (cp) => inRanges(C_SHARED, cp) || inRanges(C_2_1, cp), asciiProhibited: /(?!)/ };
+
+/** Printable ASCII: the tables map it by lower-casing at most, NFKC leaves it, and it is all L or neutral. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function prep(input: string, profile: Profile): string | undefined {
+  // The common case, without the tables' walk (the same result: B.2 maps A-Z to a-z only).
+  if (PRINTABLE_ASCII.test(input)) {
+    if (profile.asciiProhibited.test(input)) return undefined;
+    return profile.caseFold ? input.toLowerCase() : input;
+  }
   let mapped = '';
   for (const ch of input) {
     const cp = ch.codePointAt(0)!;

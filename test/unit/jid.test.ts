@@ -55,6 +55,17 @@ describe('nodeprep', () => {
   });
 });
 
+test('printable ASCII gives what the tables give (it takes a shorter path)', () => {
+  for (const prep of [nodeprep, nameprep, resourceprep]) {
+    for (let cp = 0x20; cp <= 0x7e; cp++) {
+      const ch = String.fromCharCode(cp);
+      const alone = prep(ch);
+      // é maps to itself and is left-to-right, so it only forces the walk through the tables
+      expect(prep(`${ch}é`)).toBe(alone === undefined ? undefined : `${alone}é`);
+    }
+  }
+});
+
 describe('nameprep and resourceprep', () => {
   test('nameprep folds case and width, and allows what nodeprep forbids in a domain label', () => {
     expect(nameprep('ＥＸＡＭＰＬＥ.Org')).toBe('example.org');
