@@ -210,3 +210,42 @@ CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at) WHERE invi
 -- at claim time and exists now: never for an account that existed before (which the claim did not
 -- make). 1 = the server said absent; 0 or NULL (claims made before this migration) = not shown.
 ALTER TABLE claims ADD COLUMN absent_at_claim INTEGER;
+
+-- migration 10: JIDs compared as the servers compare them (nodeprep, nameprep)
+-- Invitee JIDs were normalised with NFKC and lower-casing; the servers use stringprep, which also
+-- folds ß to ss and final sigma to sigma, among others. Stringprep is not SQL: the keys (inviter,
+-- invitee_jid, invitee_key, active_key, and the opt-out hashes of JID invitees) are rebuilt by this
+-- migration's step in src/store/migration-steps.ts.
+
+-- migration 11: rows of record change only where the service changes them
+-- INSERT OR REPLACE (and UPDATE OR REPLACE) resolves a conflict by deleting the other row, and that
+-- delete fires the "never deleted" triggers only with recursive triggers on: openDatabase turns
+-- them on for every connection (store/database.ts), so such a statement aborts on every table that
+-- refuses deletes. Below, the columns that say what an invite (a claim, an outbox row) is and who
+-- made it are fixed once written; the service changes only state, uses and holds, times, delivery,
+-- the token generation and the duplicate pair (active_key). Opt-outs and invite requests never
+-- change at all.
+CREATE TRIGGER invites_fixed_columns BEFORE UPDATE OF
+    id, kind, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key,
+    username, note, roster_subscription, max_uses, created_at ON invites
+  WHEN NEW.id IS NOT OLD.id OR NEW.kind IS NOT OLD.kind OR NEW.inviter IS NOT OLD.inviter
+    OR NEW.source IS NOT OLD.source OR NEW.invitee_email IS NOT OLD.invitee_email
+    OR NEW.invitee_email_key IS NOT OLD.invitee_email_key OR NEW.invitee_jid IS NOT OLD.invitee_jid
+    OR NEW.invitee_name IS NOT OLD.invitee_name OR NEW.invitee_key IS NOT OLD.invitee_key
+    OR NEW.username IS NOT OLD.username OR NEW.note IS NOT OLD.note
+    OR NEW.roster_subscription IS NOT OLD.roster_subscription OR NEW.max_uses IS NOT OLD.max_uses
+    OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an invite''s id, kind, inviter, source, invitee, username, note, roster subscription, uses allowed and creation time never change'); END;
+CREATE TRIGGER claims_fixed_columns BEFORE UPDATE OF id, invite_id, username, door, requester, ip, created_at ON claims
+  WHEN NEW.id IS NOT OLD.id OR NEW.invite_id IS NOT OLD.invite_id OR NEW.username IS NOT OLD.username
+    OR NEW.door IS NOT OLD.door OR NEW.requester IS NOT OLD.requester OR NEW.ip IS NOT OLD.ip
+    OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'a claim''s id, invite, username, door, requester, address and creation time never change'); END;
+CREATE TRIGGER outbox_fixed_columns BEFORE UPDATE OF id, channel, kind, recipient, message_id, created_at ON outbox
+  WHEN NEW.id IS NOT OLD.id OR NEW.channel IS NOT OLD.channel OR NEW.kind IS NOT OLD.kind
+    OR NEW.recipient IS NOT OLD.recipient OR NEW.message_id IS NOT OLD.message_id OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an outbox row''s id, channel, kind, recipient, message id and creation time never change'); END;
+CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
+BEGIN SELECT RAISE(ABORT, 'opt-outs are never changed'); END;
+CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
+BEGIN SELECT RAISE(ABORT, 'invite requests are never changed'); END;

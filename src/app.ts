@@ -18,7 +18,7 @@ import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { limitsFor, outboxFor } from './services';
+import { databaseFor, limitsFor, outboxFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -27,7 +27,7 @@ import { InviteRequests } from './domain/requests';
 import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
-import { immediateTransaction, openDatabase, type Db } from './store/database';
+import { immediateTransaction, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
 import { inviteServiceFor } from './services';
 import { Registration, type Provisioner } from './domain/registration';
@@ -88,7 +88,7 @@ export class App {
     readonly logger: Logger,
     private readonly opts: AppOptions = {},
   ) {
-    this.db = openDatabase(config.database);
+    this.db = databaseFor(config);
     this.outbox = outboxFor(config, this.db);
     this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
     this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit: new GroupCommit(this.db) };

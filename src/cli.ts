@@ -13,11 +13,12 @@ import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type Inv
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText } from './domain/text';
-import { openDatabase, type Db } from './store/database';
-import { inviteServiceFor, limitsFor, outboxFor } from './services';
+import type { Db } from './store/database';
+import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { statsLines } from './handlers/commands/stats';
+import { visibleText } from './terminal-text';
 
 export class UsageError extends Error {}
 
@@ -25,6 +26,29 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
+}
+
+/**
+ * What a subcommand writes to: `out` and `err` take one line for a person each, shown with every
+ * control character visible, newlines included (terminal-text.ts: notes and reasons come from
+ * strangers, and a line must not pass for two); `lines` prints the program's own multi-line text;
+ * `json` writes machine-readable output exactly.
+ */
+interface CliIo extends Io {
+  lines: (text: string, to?: 'out' | 'err') => void;
+  json: (value: unknown) => void;
+}
+
+function cliIo(io: Io): CliIo {
+  const out = (line: string) => io.out(visibleText(line));
+  const err = (line: string) => io.err(visibleText(line));
+  return {
+    out,
+    err,
+    env: io.env,
+    lines: (text, to = 'out') => text.split('\n').forEach(to === 'out' ? out : err),
+    json: (value) => io.out(JSON.stringify(value, null, 2)),
+  };
 }
 
 const USAGE = `Usage: xmpp-invites <command> [options]
@@ -103,7 +127,7 @@ class Context {
   readonly invites: InviteService;
   readonly limits: Limits;
   constructor(readonly config: Config) {
-    this.db = openDatabase(config.database);
+    this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
   }
@@ -112,7 +136,7 @@ class Context {
   }
 }
 
-function withContext<T>(values: { config?: string }, io: Io, fn: (ctx: Context) => T): T {
+function withContext<T>(values: { config?: string }, io: CliIo, fn: (ctx: Context) => T): T {
   const ctx = new Context(loadConfig(configPath(values, io.env), io.env));
   try {
     return fn(ctx);
@@ -121,7 +145,7 @@ function withContext<T>(values: { config?: string }, io: Io, fn: (ctx: Context) 
   }
 }
 
-function printLinks(io: Io, invite: Invite, links: { uri: string; landingUrl: string }): void {
+function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl: string }): void {
   io.out(`id:       ${invite.id}`);
   io.out(`kind:     ${invite.kind}`);
   io.out(`state:    ${invite.state}`);
@@ -130,7 +154,7 @@ function printLinks(io: Io, invite: Invite, links: { uri: string; landingUrl: st
   io.out(`landing:  ${links.landingUrl}`);
 }
 
-function inviteCreate(args: string[], io: Io): number {
+function inviteCreate(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {
     kind: { type: 'string' },
     username: { type: 'string' },
@@ -180,7 +204,7 @@ function inviteCreate(args: string[], io: Io): number {
   });
 }
 
-function inviteList(args: string[], io: Io): number {
+function inviteList(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {
     state: { type: 'string' },
     inviter: { type: 'string' },
@@ -199,7 +223,7 @@ function inviteList(args: string[], io: Io): number {
     const now = Date.now();
     const list = invites.list({ state: values.state as ShownState | undefined, inviter, invitee });
     if (values.json) {
-      io.out(JSON.stringify(list.map((i) => inviteJson(i, now)), null, 2));
+      io.json(list.map((i) => inviteJson(i, now)));
       return 0;
     }
     if (list.length === 0) {
@@ -208,7 +232,9 @@ function inviteList(args: string[], io: Io): number {
     }
     const rows = list.map((i) => {
       const j = inviteJson(i, now);
-      return [j.id, j.kind, j.state, j.delivery, j.inviter ?? '(operator)', j.invitee_email ?? j.invitee_jid ?? '-', j.created!.slice(0, 16), j.expires!.slice(0, 16), `${j.uses}/${j.max_uses}`];
+      const cells = [j.id, j.kind, j.state, j.delivery, j.inviter ?? '(operator)', j.invitee_email ?? j.invitee_jid ?? '-', j.created!.slice(0, 16), j.expires!.slice(0, 16), `${j.uses}/${j.max_uses}`];
+      // rendered before measuring, so that the columns line up as printed
+      return cells.map(visibleText);
     });
     const head = ['ID', 'KIND', 'STATE', 'DELIVERY', 'INVITER', 'INVITEE', 'CREATED', 'EXPIRES', 'USES'];
     const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
@@ -217,7 +243,7 @@ function inviteList(args: string[], io: Io): number {
   });
 }
 
-function inviteShow(args: string[], io: Io): number {
+function inviteShow(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   const [id] = ids(positionals);
   if (positionals.length > 1) throw new UsageError('invite show takes one id');
@@ -249,14 +275,14 @@ function inviteShow(args: string[], io: Io): number {
   });
 }
 
-function inviteLog(args: string[], io: Io): number {
+function inviteLog(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   const [id] = ids(positionals);
   return withContext(values, io, ({ invites }) => {
     if (!invites.get(id)) throw new InviteError('invite-not-found', `No invite ${id}`);
     const events = invites.events(id);
     if (values.json) {
-      io.out(JSON.stringify(events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })), null, 2));
+      io.json(events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })));
       return 0;
     }
     for (const e of events) {
@@ -267,7 +293,7 @@ function inviteLog(args: string[], io: Io): number {
 }
 
 /** Applies `fn` to each id; reports each outcome; exit 1 when any failed. */
-function eachId(args: string[], io: Io, extra: NonNullable<ParseArgsConfig['options']>, fn: (ctx: Context, id: string, values: Record<string, unknown>) => string, check?: (values: Record<string, unknown>) => void): number {
+function eachId(args: string[], io: CliIo, extra: NonNullable<ParseArgsConfig['options']>, fn: (ctx: Context, id: string, values: Record<string, unknown>) => string, check?: (values: Record<string, unknown>) => void): number {
   const { values, positionals } = parse(args, extra);
   const list = ids(positionals);
   check?.(values);
@@ -286,10 +312,10 @@ function eachId(args: string[], io: Io, extra: NonNullable<ParseArgsConfig['opti
   });
 }
 
-const inviteApprove = (args: string[], io: Io) =>
+const inviteApprove = (args: string[], io: CliIo) =>
   eachId(args, io, {}, ({ invites }, id) => (invites.approve(OPERATOR, id).changed ? `${id}: approved` : `${id}: already approved`));
 
-const inviteReject = (args: string[], io: Io) =>
+const inviteReject = (args: string[], io: CliIo) =>
   eachId(
     args,
     io,
@@ -300,12 +326,12 @@ const inviteReject = (args: string[], io: Io) =>
     },
   );
 
-const inviteRevoke = (args: string[], io: Io) =>
+const inviteRevoke = (args: string[], io: CliIo) =>
   eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
     invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
   );
 
-function inviteResend(args: string[], io: Io): number {
+function inviteResend(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   const [id] = ids(positionals);
   if (positionals.length > 1) throw new UsageError('invite resend takes one id');
@@ -316,13 +342,13 @@ function inviteResend(args: string[], io: Io): number {
   });
 }
 
-function statsCommandCli(args: string[], io: Io): number {
+function statsCommandCli(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   noPositionals(positionals);
   return withContext(values, io, (ctx) => {
     const stats = ctx.invites.stats(1000);
     if (values.json) {
-      io.out(JSON.stringify(stats, null, 2));
+      io.json(stats);
       return 0;
     }
     const lines = statsLines(stats, ctx.limits);
@@ -356,7 +382,7 @@ export function mailJson(row: OutboxRow) {
   };
 }
 
-function mailList(args: string[], io: Io): number {
+function mailList(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { state: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } });
   noPositionals(positionals);
   if (values.state !== undefined && !(OUTBOX_STATES as readonly string[]).includes(values.state)) {
@@ -366,7 +392,7 @@ function mailList(args: string[], io: Io): number {
   return withContext(values, io, ({ config, db }) => {
     const rows = outboxFor(config, db).list({ channel: 'email', state: values.state as OutboxState | undefined, limit: Number(values.limit ?? 100) });
     if (values.json) {
-      io.out(JSON.stringify(rows.map(mailJson), null, 2));
+      io.json(rows.map(mailJson));
       return 0;
     }
     if (rows.length === 0) {
@@ -376,7 +402,7 @@ function mailList(args: string[], io: Io): number {
     const head = ['ID', 'KIND', 'STATE', 'ATTEMPTS', 'RECIPIENT', 'CREATED', 'SENT', 'LAST ERROR'];
     const table = rows.map((r) => {
       const j = mailJson(r);
-      return [String(j.id), j.kind, j.state, String(j.attempts), j.recipient, j.created!.slice(0, 16), j.sent?.slice(0, 16) ?? '-', j.last_error ?? ''];
+      return [String(j.id), j.kind, j.state, String(j.attempts), j.recipient, j.created!.slice(0, 16), j.sent?.slice(0, 16) ?? '-', j.last_error ?? ''].map(visibleText);
     });
     const widths = head.map((h, c) => Math.max(h.length, ...table.map((r) => r[c].length)));
     for (const r of [head, ...table]) io.out(r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd());
@@ -384,7 +410,7 @@ function mailList(args: string[], io: Io): number {
   });
 }
 
-function mailRetry(args: string[], io: Io): number {
+function mailRetry(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   if (positionals.length !== 1) throw new UsageError('mail retry takes one id (see mail list)');
   const [text] = positionals;
@@ -407,7 +433,7 @@ function mailRetry(args: string[], io: Io): number {
   });
 }
 
-function configCheck(args: string[], io: Io): number {
+function configCheck(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
   const file = configPath(values, io.env);
@@ -416,7 +442,7 @@ function configCheck(args: string[], io: Io): number {
   return 0;
 }
 
-async function serveCommand(args: string[], io: Io): Promise<number> {
+async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
   const config = loadConfig(configPath(values, io.env), io.env);
@@ -426,7 +452,7 @@ async function serveCommand(args: string[], io: Io): Promise<number> {
   return code;
 }
 
-type Handler = (args: string[], io: Io) => number | Promise<number>;
+type Handler = (args: string[], io: CliIo) => number | Promise<number>;
 
 const COMMANDS: Record<string, Handler> = {
   serve: serveCommand,
@@ -444,21 +470,23 @@ const COMMANDS: Record<string, Handler> = {
   stats: statsCommandCli,
 };
 
-export async function run(argv: string[], io: Io): Promise<number> {
+export async function run(argv: string[], rawIo: Io): Promise<number> {
+  const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
   const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
-    io.out(USAGE);
+    io.lines(USAGE);
     return first ? 0 : 2;
   }
   if (!name) {
-    io.err(`xmpp-invites: unknown command: ${argv.slice(0, 2).join(' ')}\n\n${USAGE}`);
+    io.err(`xmpp-invites: unknown command: ${argv.slice(0, 2).join(' ')}`);
+    io.lines(`\n${USAGE}`, 'err');
     return 2;
   }
   const rest = argv.slice(name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(USAGE);
+    io.lines(USAGE);
     return 0;
   }
   try {
@@ -469,7 +497,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return 2;
     }
     if (err instanceof ConfigError) {
-      io.err(`xmpp-invites: the configuration is not valid:\n${err.message}`);
+      io.lines(`xmpp-invites: the configuration is not valid:\n${err.message}`, 'err');
       return 2;
     }
     if (err instanceof InviteError) {
@@ -489,7 +517,7 @@ if (require.main === module) {
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`xmpp-invites: ${String(err)}\n`);
+      process.stderr.write(`xmpp-invites: ${visibleText(String(err))}\n`);
       process.exit(1);
     },
   );

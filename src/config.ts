@@ -6,6 +6,7 @@
  * string value may be `env:NAME`; each error carries its path (`invites.expiry`,
  * `web.clients[1].platforms[0]`); secrets never appear in a message.
  */
+import { nodeprep } from './domain/stringprep';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -583,17 +584,14 @@ function parseDomain(text: string, example: string): string {
   return d;
 }
 
-/** Characters nodeprep forbids in a local part, plus spaces and controls. */
-const BAD_LOCAL = /["&'/:<>@\s\p{Cc}]/u;
-
-/** A bare JID `local@domain`, lower-cased. */
+/** A bare JID `local@domain`, its user part as the server compares it (nodeprep). */
 function parseBareJid(text: string): string {
   const hint = 'must be a bare JID such as admin@example.com';
   if (text.includes('/')) throw new Error(`${hint}, without a resource, not ${describe(text)}`);
   const at = text.lastIndexOf('@');
   if (at <= 0) throw new Error(`${hint}, not ${describe(text)}`);
-  const local = text.slice(0, at).toLowerCase();
-  if (local.length > 1023 || BAD_LOCAL.test(local)) throw new Error(`${hint}; its user part has a forbidden character: ${describe(text)}`);
+  const local = nodeprep(text.slice(0, at));
+  if (!local || Buffer.byteLength(local) > 1023) throw new Error(`${hint}; its user part has a forbidden character: ${describe(text)}`);
   const domain = parseDomain(text.slice(at + 1), 'example.com');
   return `${local}@${domain}`;
 }

@@ -28,12 +28,15 @@ export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((key) =>
   [0, 1, 2, 3, 4].map((depth) => [...Array<string>(depth).fill('*'), key].join('.')),
 );
 
-/** Invite tokens in the places they travel: XEP-0379/0401 URIs, quoted attributes, landing URLs, query strings. */
+/** Invite tokens (and quoted passwords) in the places they travel: XEP-0379/0401 URIs, quoted attributes, landing URLs, query strings. */
 const TOKEN_PATTERNS: Array<[RegExp, string]> = [
   // xmpp:alice@example.org?roster;preauth=TOKEN, xmpp:example.org?register;preauth=TOKEN
   [/(preauth=)[^\s;&#"'<>]+/gi, `$1${REDACTED}`],
-  // token='TOKEN', token="TOKEN" (XML attributes, messages quoting them)
-  [/(\btoken\s*=\s*)(["'])(?:(?!\2)[^\n])*\2/gi, `$1$2${REDACTED}$2`],
+  // token='TOKEN', token="TOKEN", password='…' (XML attributes, messages quoting them: the bridge's
+  // create-account carries the password as an attribute)
+  [/(\b(?:token|password|passwd)\s*=\s*)(["'])(?:(?!\2)[^\n])*\2/gi, `$1$2${REDACTED}$2`],
+  // <password>…</password>, <token>…</token> in serialised XML that reached a log line as a string
+  [/(<(password|token|secret)\b[^>]*>)[^<]*(<\/\2>)/gi, `$1${REDACTED}$3`],
   // ?token=TOKEN&..., ;token=TOKEN
   [/([?&;]token=)[^\s;&#"'<>]+/gi, `$1${REDACTED}`],
   // landing pages: https://invites.example.org/i/TOKEN

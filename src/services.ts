@@ -1,7 +1,8 @@
 /** Builds the domain services from the config, for `serve` and the CLI alike. */
 import type { Config } from './config';
 import { InviteService, type InvitePolicy } from './domain/invites';
-import type { Db } from './store/database';
+import { openDatabase, type Db } from './store/database';
+import { TokenCodec } from './domain/tokens';
 import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
 import { Limits } from './domain/limits';
@@ -18,6 +19,12 @@ export function invitePolicy(config: Config): InvitePolicy {
     maxUses: config.invites.maxUses,
     admins: config.admins,
   };
+}
+
+/** The configured database, migrated with what its migrations need from the configuration. */
+export function databaseFor(config: Config): Db {
+  const tokens = new TokenCodec(config.tokenKey);
+  return openDatabase(config.database, { migration: { addressHash: (key) => tokens.addressHash(key) } });
 }
 
 export function outboxFor(config: Config, db: Db, clock?: () => number): SqliteOutbox {

@@ -1,11 +1,15 @@
 /**
- * JID helpers for the domain. Comparison follows nodeprep/nameprep for the repertoire the service
- * deals with: Unicode compatibility normalisation (NFKC) and case folding of the localpart and
- * domain; the resource is dropped. Characters that nodeprep prohibits in a localpart are refused.
+ * JID helpers for the domain. JIDs are compared as the XMPP server compares them: the localpart by
+ * nodeprep, the domain by nameprep (stringprep.ts); the resource must pass resourceprep and is
+ * dropped. So `Straße@Elsewhere.net`, `strasse@elsewhere.net` and `ＳＴＲＡＳＳＥ@elsewhere.net` are
+ * one address, for the opt-out list, the duplicate rule and the limits alike.
  */
+import { nameprep, nodeprep, resourceprep } from './stringprep';
 
-const PROHIBITED_LOCAL = /[\s"&'/:<>@\u0000-\u001f\u007f]/u;
-const DOMAIN_LABEL = /^(?!-)[\p{L}\p{N}-]{1,63}(?<!-)$/u;
+/** A label of a domain once nameprep has run: letters, marks and digits, hyphens inside. */
+const DOMAIN_LABEL = /^(?!-)[\p{L}\p{M}\p{N}-]{1,63}(?<!-)$/u;
+/** RFC 3920 §3.1: each part is at most 1023 bytes. */
+const MAX_PART_BYTES = 1023;
 
 export interface BareJid {
   local: string | null;
@@ -17,17 +21,21 @@ export function parseBareJid(text: string): BareJid | undefined {
   if (typeof text !== 'string' || text.length === 0 || text.length > 3071) return undefined;
   const slash = text.indexOf('/');
   const bare = slash === -1 ? text : text.slice(0, slash);
-  if (slash !== -1 && slash === text.length - 1) return undefined;
+  if (slash !== -1) {
+    const resource = resourceprep(text.slice(slash + 1));
+    if (!resource || Buffer.byteLength(resource) > MAX_PART_BYTES) return undefined;
+  }
   const at = bare.indexOf('@');
   const localRaw = at === -1 ? null : bare.slice(0, at);
-  const domainRaw = at === -1 ? bare : bare.slice(at + 1);
-  let domain = domainRaw.normalize('NFKC').toLowerCase();
-  if (domain.endsWith('.')) domain = domain.slice(0, -1);
-  if (!domain || Buffer.byteLength(domain) > 1023) return undefined;
+  let domainRaw = at === -1 ? bare : bare.slice(at + 1);
+  // the root label's dot, as Prosody strips it
+  if (domainRaw.endsWith('.')) domainRaw = domainRaw.slice(0, -1);
+  const domain = nameprep(domainRaw);
+  if (!domain || Buffer.byteLength(domain) > MAX_PART_BYTES) return undefined;
   if (!domain.split('.').every((label) => DOMAIN_LABEL.test(label))) return undefined;
   if (localRaw === null) return { local: null, domain };
-  const local = localRaw.normalize('NFKC').toLowerCase();
-  if (!local || Buffer.byteLength(local) > 1023 || PROHIBITED_LOCAL.test(local)) return undefined;
+  const local = nodeprep(localRaw);
+  if (!local || Buffer.byteLength(local) > MAX_PART_BYTES) return undefined;
   return { local, domain };
 }
 

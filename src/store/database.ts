@@ -1,10 +1,14 @@
 /**
  * Opens the SQLite file: WAL (the CLI writes beside the running service), foreign keys, a busy
- * timeout, and the ordered migrations of schema.sql tracked in PRAGMA user_version.
+ * timeout, and the ordered migrations of schema.sql tracked in PRAGMA user_version (with, for the
+ * versions that need one, a step in TypeScript: migration-steps.ts).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { MIGRATION_STEPS, type MigrationContext, type MigrationStep } from './migration-steps';
+
+export type { MigrationContext } from './migration-steps';
 
 export type Db = Database.Database;
 
@@ -28,12 +32,21 @@ export function readMigrations(text = readFileSync(SCHEMA_FILE, 'utf8')): Migrat
   });
 }
 
-export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
+export interface OpenOptions {
+  readonly?: boolean;
+  /** What migration steps need from the configuration (the opt-out hash). */
+  migration?: MigrationContext;
+}
+
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { readonly: options.readonly ?? false });
   try {
     db.pragma('busy_timeout = 10000');
     db.pragma('foreign_keys = ON');
+    // The deletes by which INSERT OR REPLACE and UPDATE OR REPLACE resolve a conflict fire DELETE
+    // triggers only with this on: the "never deleted" triggers then refuse them (migration 11).
+    db.pragma('recursive_triggers = ON');
     // 4 MB of page cache: better-sqlite3 builds SQLite with 16 MB, which a large store fills with
     // pages the operating system caches anyway (no measurable speed difference with 1,000,000
     // invites, 12 MB more resident memory).
@@ -46,7 +59,7 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
     if (!options.readonly) {
       if (file !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      migrate(db);
+      migrate(db, readMigrations(), options.migration);
       // Gathers the statistics the query planner needs where tables have grown (cheap: it only
       // analyses what changed enough); without them some lookups pick a slow plan at a million rows.
       db.pragma('optimize = 0x10002');
@@ -68,8 +81,16 @@ export function immediateTransaction(db: Db): <T>(fn: () => T) => T {
   return <T>(fn: () => T) => tx.immediate(fn) as T;
 }
 
-/** Applies every migration newer than the database, each in one transaction. */
-export function migrate(db: Db, migrations = readMigrations()): number {
+/**
+ * Applies every migration newer than the database, each in one transaction: its SQL, then its
+ * step (if it has one), then the new user_version.
+ */
+export function migrate(
+  db: Db,
+  migrations = readMigrations(),
+  context: MigrationContext = {},
+  steps: Readonly<Record<number, MigrationStep>> = MIGRATION_STEPS,
+): number {
   const current = db.pragma('user_version', { simple: true }) as number;
   const latest = migrations.length;
   if (current > latest) {
@@ -78,6 +99,7 @@ export function migrate(db: Db, migrations = readMigrations()): number {
   for (const m of migrations.filter((m) => m.version > current)) {
     db.transaction(() => {
       db.exec(m.sql);
+      steps[m.version]?.(db, context);
       db.pragma(`user_version = ${m.version}`);
     }).immediate();
   }

@@ -3,13 +3,18 @@
  * @xmpp/debug hides the handshake and SASL payloads. It serialises a masked deep copy and never
  * touches the element it is given.
  *
- * Masked (replaced with `[redacted]`):
- * - the XEP-0114 handshake digest;
- * - `<password/>` text (XEP-0077 jabber:iq:register, and anywhere else);
- * - values of XEP-0004 fields named password, password-verify or token, and of text-private fields;
- * - every `token` attribute (XEP-0445 `<preauth xmlns='urn:xmpp:pars:0' token=.../>`, bridge IQs);
+ * Masked (replaced with `[redacted]`), wherever in the stanza it is:
+ * - the XEP-0114 handshake digest, and the SASL payloads (`auth`, `response`, `challenge`,
+ *   `success`: PLAIN carries the password in base64);
+ * - the text of elements named password, token or secret (XEP-0077 jabber:iq:register's
+ *   `<password/>`, a `<token/>` given there);
+ * - values of XEP-0004 fields whose name says password, secret or token (password,
+ *   password-verify, old-password, muc#roomconfig_roomsecret, token, ...), and of text-private
+ *   fields whatever their name;
+ * - attributes whose name says password, secret, token or preauth (the bridge's `create-account`
+ *   `password='…'`, XEP-0445 `<preauth token=…/>`, the bridge's `token` attributes);
  * - through `maskSecrets`, in every text node and attribute: `preauth=` in xmpp: URIs, landing
- *   URLs `/i/TOKEN`, `token='...'`, and the configured secret strings.
+ *   URLs `/i/TOKEN`, `token='...'`, `password='...'`, and the configured secret strings.
  *
  * References: https://xmpp.org/extensions/xep-0114.html#example-3,
  * https://xmpp.org/extensions/xep-0077.html, https://xmpp.org/extensions/xep-0004.html#protocol-fieldtypes,
@@ -19,8 +24,12 @@ import { createMasker, REDACTED } from '../logger';
 import { Element } from './xml';
 
 const NS_DATA = 'jabber:x:data';
-const SECRET_FIELDS = new Set(['password', 'password-verify', 'token']);
-const SECRET_ATTRS = new Set(['token']);
+const NS_SASL = 'urn:ietf:params:xml:ns:xmpp-sasl';
+/** A name (attribute, field var, element) that says its value is a secret. */
+const SECRET_NAME = /password|passwd|secret|token|preauth/i;
+/** Elements whose whole text is a secret. */
+const SECRET_ELEMENTS = new Set(['password', 'token', 'secret', 'handshake']);
+const SASL_PAYLOADS = new Set(['auth', 'response', 'challenge', 'success']);
 
 /**
  * A detached deep copy: new attribute maps, new children arrays, no parent. Adjacent text nodes
@@ -47,7 +56,12 @@ function redactText(el: Element): void {
 }
 
 function isSecretField(field: Element): boolean {
-  return SECRET_FIELDS.has(field.attrs.var ?? '') || field.attrs.type === 'text-private';
+  return SECRET_NAME.test(field.attrs.var ?? '') || field.attrs.type === 'text-private';
+}
+
+function isSecretElement(el: Element): boolean {
+  const name = el.getName();
+  return SECRET_ELEMENTS.has(name) || (SASL_PAYLOADS.has(name) && el.getNS() === NS_SASL);
 }
 
 /** Masks `el` (a copy) in place, depth first. */
@@ -55,9 +69,10 @@ function maskTree(el: Element, mask: (text: string) => string): void {
   for (const key of Object.keys(el.attrs)) {
     const value = el.attrs[key];
     if (value === undefined) continue;
-    el.attrs[key] = SECRET_ATTRS.has(key) ? REDACTED : mask(String(value));
+    // xmlns is never a secret (and names such as urn:xmpp:pars:0 are not either)
+    el.attrs[key] = key !== 'xmlns' && SECRET_NAME.test(key) ? REDACTED : mask(String(value));
   }
-  if (el.getName() === 'password') {
+  if (isSecretElement(el)) {
     redactText(el);
   } else if (el.getName() === 'field' && el.getNS() === NS_DATA && isSecretField(el)) {
     for (const value of el.getChildren('value')) redactText(value);
@@ -72,8 +87,8 @@ function maskTree(el: Element, mask: (text: string) => string): void {
 export function sanitizeStanza(el: Element, secrets: readonly string[] = []): string {
   const mask = createMasker(secrets);
   const copy = cloneElement(el);
-  // XEP-0114: the handshake is SHA-1(stream id + secret); with the id it allows offline guessing.
-  if (copy.getName() === 'handshake') redactText(copy);
+  // XEP-0114: the handshake is SHA-1(stream id + secret); with the id it allows offline guessing
+  // (masked by maskTree as a secret element).
   maskTree(copy, mask);
   // A last pass over the XML catches a secret split across text nodes or escaped differently.
   return mask(copy.toString());

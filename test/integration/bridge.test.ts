@@ -442,6 +442,11 @@ describe('the prosody-bridge provisioner', () => {
     expect(errorCondition(reply) ?? reply.attrs.type).toBe('result');
     expect(await canLogIn('viaprov', 'viaprov-password')).toBe(true);
     expect(service.app.invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1 });
+    // The create-account IQ went out at debug level with its password attribute masked.
+    const outLines = service.logs.lines.filter((l) => l.includes('create-account'));
+    expect(outLines.length).toBeGreaterThan(0);
+    expect(outLines.join('\n')).toContain('password=\\"[redacted]\\"');
+    expect(service.logs.text()).not.toContain('viaprov-password');
 
     // A username that exists is a conflict, and the invite stays usable.
     const second = accountInvite();

@@ -159,6 +159,20 @@ it('accepts the token as a field of the XEP-0004 form', async () => {
   expect(await canLogIn('formuser', 'form-password')).toBe(true);
 });
 
+it('logs the XEP-0133 add-user form at debug with both passwords masked', async () => {
+  const { links } = createInvite();
+  const client = await anonymous();
+  try {
+    expect((await registerIq(client, 'logged', 'logged-Secret-pw', links.token)).attrs.type).toBe('result');
+  } finally {
+    await client.stop();
+  }
+  const addUser = service.logs.lines.filter((l) => l.includes('#add-user') && l.includes('logged@localhost'));
+  expect(addUser.length).toBeGreaterThan(0);
+  expect(addUser.join('\n').match(/<value>\[redacted\]<\/value>/g)?.length).toBeGreaterThanOrEqual(2);
+  expect(service.logs.text()).not.toContain('logged-Secret-pw');
+});
+
 describe('refusals leave the invites unchanged', () => {
   let client: TestClient;
   beforeEach(async () => {

@@ -189,4 +189,50 @@ describe('xmpp-invites CLI', () => {
     const r = await cli('config', 'check', '--config', join(__dirname, '../../config/xmpp-invites.example.yaml'));
     expect(r.code).toBe(0);
   });
+
+  describe('text from strangers reaches the terminal visibly, never as control sequences', () => {
+    // SGR colour, an OSC 8 hyperlink, a C1 CSI (U+009B), DEL, a newline forging a line, a bidi override.
+    const HOSTILE = '\x1b[31mred\x1b[0m \x1b]8;;https://evil.example/\x07click\x1b]8;;\x07 \u009b2J del\x7f\nstate:    approved \u202egnp.exe';
+    /** C0, DEL, C1, line separators or bidi controls within a printed line. */
+    const RAW = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+    const rawLines = (printed: string) => printed.split('\n').filter((line) => RAW.test(line));
+
+    async function hostileInvite() {
+      const created = await cli('invite', 'create', '--config', configFile, '--kind', 'contact', '--inviter', 'alice@localhost', '--note', HOSTILE);
+      expect(created.code).toBe(0);
+      return /^id: +(\S+)$/m.exec(created.out)![1];
+    }
+
+    it('invite show renders the note with \\x and U+ notation, on one line', async () => {
+      const id = await hostileInvite();
+      const r = await cli('invite', 'show', id, '--config', configFile);
+      expect(r.code).toBe(0);
+      expect(rawLines(r.out)).toEqual([]);
+      const note = r.out.split('\n').filter((l) => l.startsWith('note:'));
+      expect(note).toEqual([
+        'note:                \\x1b[31mred\\x1b[0m \\x1b]8;;https://evil.example/\\x07click\\x1b]8;;\\x07 \\x9b2J del\\x7f\\x0astate:    approved <U+202E>gnp.exe',
+      ]);
+      // the forged line is not a line of its own
+      expect(r.out.split('\n').filter((l) => l.startsWith('state:'))).toHaveLength(1);
+    });
+
+    it('invite log renders reasons visibly, and --json keeps them exact', async () => {
+      const id = await hostileInvite();
+      expect((await cli('invite', 'revoke', id, '--reason', HOSTILE, '--config', configFile)).code).toBe(0);
+      const r = await cli('invite', 'log', id, '--config', configFile);
+      expect(rawLines(r.out)).toEqual([]);
+      expect(r.out).toContain('reason: \\x1b[31mred');
+      expect(r.out.split('\n')).toHaveLength(2);
+      const json = await cli('invite', 'log', id, '--json', '--config', configFile);
+      const events = JSON.parse(json.out) as { type: string; reason: string | null }[];
+      expect(events.find((e) => e.type === 'revoked')!.reason).toBe(HOSTILE);
+    });
+
+    it('an error message carrying controls is rendered visibly too', async () => {
+      const r = await cli('invite', 'create', '--config', configFile, '--kind', 'contact', '--inviter', 'x\x1b]0;pwned\x07@localhost');
+      expect(r.code).toBe(2);
+      expect(rawLines(r.err)).toEqual([]);
+      expect(r.err).toContain('\\x1b]0;pwned\\x07');
+    });
+  });
 });

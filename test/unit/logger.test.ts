@@ -154,3 +154,10 @@ describe('createLogger', () => {
     expect(lines).toHaveLength(1);
   });
 });
+
+describe('XML that reaches a log line as a string', () => {
+  test('password and token element text and quoted password attributes are masked', () => {
+    const text = `<query><password>hunter2</password><token xmlns='x'>tok-123</token></query><create-account password="pw-9"/>`;
+    expect(maskSecrets(text)).toBe(`<query><password>[redacted]</password><token xmlns='x'>[redacted]</token></query><create-account password="[redacted]"/>`);
+  });
+});

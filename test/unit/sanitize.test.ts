@@ -1,3 +1,7 @@
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logger';
+import { ProsodyBridgeClient } from '../../src/provisioners/prosody-bridge';
+import { Xep0133Provisioner, type IqRequester } from '../../src/provisioners/xep0133';
 import { sanitizeStanza } from '../../src/xmpp/sanitize';
 import { xml, type Element } from '../../src/xmpp/xml';
 
@@ -140,5 +144,83 @@ describe('sanitizeStanza', () => {
     expect(el.parent).toBe(stream);
     expect(password.parent).toBe(el.getChild('query'));
     expect(password.children).toEqual(['pw']);
+  });
+});
+
+describe('secrets as the provisioners send them, logged at debug', () => {
+  const PASSWORD = 'correct horse "battery" <staple>';
+
+  /** What the component writes for `el` at debug level (as ComponentConnection logs "XMPP out"), as JSON text. */
+  function loggedAtDebug(el: Element): string {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    createLogger({ level: 'debug', destination }).debug({ stanza: sanitizeStanza(el, ['component-secret']) }, 'XMPP out');
+    return lines.join('');
+  }
+
+  /** The IQ a provisioner sends to create an account (the request never gets an answer). */
+  async function sentBy(create: (request: IqRequester) => Promise<unknown>): Promise<Element> {
+    let sent: Element | undefined;
+    await create(async (iq) => {
+      sent = iq;
+      throw new Error('no answer');
+    }).catch(() => undefined);
+    return sent!;
+  }
+
+  test('the bridge create-account IQ keeps the username and hides the password attribute', async () => {
+    const iq = await sentBy((request) => new ProsodyBridgeClient(request, 'localhost').createAccount('hank', PASSWORD));
+    expect(iq.getChild('create-account')?.attrs.password).toBe(PASSWORD);
+    const log = loggedAtDebug(iq);
+    expect(log).toContain('create-account');
+    expect(log).toContain('username=\\"hank\\"');
+    expect(log).toContain('password=\\"[redacted]\\"');
+    for (const piece of ['correct horse', 'battery', 'staple']) expect(log).not.toContain(piece);
+  });
+
+  test('the XEP-0133 add-user form hides password and password-verify', async () => {
+    const iq = await sentBy((request) => new Xep0133Provisioner(request, 'localhost').createAccount('hank', PASSWORD));
+    const log = loggedAtDebug(iq);
+    expect(log).toContain('add-user');
+    expect(log).toContain('hank@localhost');
+    expect(log.match(/<value>\[redacted\]<\/value>/g)).toHaveLength(2);
+    for (const piece of ['correct horse', 'battery', 'staple']) expect(log).not.toContain(piece);
+  });
+
+  test('a password or token quoted in any logged string is masked as well', () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    createLogger({ level: 'debug', destination }).debug(`server said: <create-account password='${'hunter2'}'/>`);
+    expect(lines.join('')).not.toContain('hunter2');
+  });
+
+  test('secret-bearing attributes, elements and fields are masked wherever they are', () => {
+    const el = xml(
+      'iq',
+      { type: 'set' },
+      xml('claim', { xmlns: 'urn:xmpp-invites:bridge:0', token: TOKEN, username: 'hank', preauth: 'true' }),
+      xml('query', { xmlns: 'jabber:iq:register' }, xml('token', {}, 'plain-token-text')),
+      xml('auth', { xmlns: 'urn:ietf:params:xml:ns:xmpp-sasl', mechanism: 'PLAIN' }, 'AGhhbmsAaHVudGVyMg=='),
+      xml(
+        'x',
+        { xmlns: 'jabber:x:data', type: 'submit' },
+        xml('field', { var: 'old-password' }, xml('value', {}, 'old-secret-1')),
+        xml('field', { var: 'muc#roomconfig_roomsecret' }, xml('value', {}, 'room-secret-1')),
+      ),
+    );
+    const out = sanitized(el);
+    for (const secret of [TOKEN, 'plain-token-text', 'AGhhbmsAaHVudGVyMg==', 'old-secret-1', 'room-secret-1']) expect(out).not.toContain(secret);
+    expect(out).toContain('username="hank"');
+    expect(out).toContain('mechanism="PLAIN"');
   });
 });
