@@ -2,6 +2,7 @@
  * The CLI, run in-process against a real SQLite file: output, --json shape, exit codes, and that a
  * refused command leaves the database unchanged.
  */
+import { cleanText } from '../../src/domain/text';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,7 +211,8 @@ describe('xmpp-invites CLI', () => {
       expect(rawLines(r.out)).toEqual([]);
       const note = r.out.split('\n').filter((l) => l.startsWith('note:'));
       expect(note).toEqual([
-        'note:                \\x1b[31mred\\x1b[0m \\x1b]8;;https://evil.example/\\x07click\\x1b]8;;\\x07 \\x9b2J del\\x7f\\x0astate:    approved <U+202E>gnp.exe',
+        // the door removed what XML forbids (ESC, BEL, C1, DEL); what it keeps is shown visibly
+        'note:                [31mred[0m ]8;;https://evil.example/click]8;; 2J del\\x0astate:    approved <U+202E>gnp.exe',
       ]);
       // the forged line is not a line of its own
       expect(r.out.split('\n').filter((l) => l.startsWith('state:'))).toHaveLength(1);
@@ -221,11 +223,12 @@ describe('xmpp-invites CLI', () => {
       expect((await cli('invite', 'revoke', id, '--reason', HOSTILE, '--config', configFile)).code).toBe(0);
       const r = await cli('invite', 'log', id, '--config', configFile);
       expect(rawLines(r.out)).toEqual([]);
-      expect(r.out).toContain('reason: \\x1b[31mred');
+      expect(r.out).toContain('reason: [31mred[0m');
+      expect(r.out).toContain('del\\x0astate:    approved <U+202E>gnp.exe');
       expect(r.out.split('\n')).toHaveLength(2);
       const json = await cli('invite', 'log', id, '--json', '--config', configFile);
       const events = JSON.parse(json.out) as { type: string; reason: string | null }[];
-      expect(events.find((e) => e.type === 'revoked')!.reason).toBe(HOSTILE);
+      expect(events.find((e) => e.type === 'revoked')!.reason).toBe(cleanText(HOSTILE));
     });
 
     it('an error message carrying controls is rendered visibly too', async () => {
