@@ -29,7 +29,7 @@ export interface CopyResult {
 }
 
 export interface CopyOptions {
-  /** rows per INSERT (default: as many as fit in 30,000 parameters, at most 1,000) */
+  /** rows per INSERT (default 5,000) */
   batchRows?: number;
   /** called after each table */
   progress?: (t: TableCopy) => void;
@@ -98,14 +98,16 @@ function checkVersions(db: Db, file: string, sqlite: Migration[], pg: Migration[
 
 interface TargetTable {
   columns: string[];
+  /** each column's type, as SQL writes it (text, bigint, integer) */
+  types: Map<string, string>;
   /** GENERATED … AS IDENTITY columns */
   identity: string[];
 }
 
 /** The tables of the target's current schema (pg_catalog: information_schema is slower to ask). */
 async function targetTables(client: PoolClient): Promise<Map<string, TargetTable>> {
-  const { rows } = await client.query<{ table: string; column: string; identity: boolean }>(
-    `SELECT c.relname AS table, a.attname AS column, a.attidentity <> '' AS identity
+  const { rows } = await client.query<{ table: string; column: string; type: string; identity: boolean }>(
+    `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attidentity <> '' AS identity
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -114,8 +116,9 @@ async function targetTables(client: PoolClient): Promise<Map<string, TargetTable
   );
   const out = new Map<string, TargetTable>();
   for (const r of rows) {
-    const t = out.get(r.table) ?? { columns: [], identity: [] };
+    const t: TargetTable = out.get(r.table) ?? { columns: [], types: new Map(), identity: [] };
     t.columns.push(r.column);
+    t.types.set(r.column, r.type);
     if (r.identity) t.identity.push(r.column);
     out.set(r.table, t);
   }
@@ -139,29 +142,28 @@ function checkSameTables(source: SourceTable[], target: Map<string, TargetTable>
   if (problems.length) throw new Error(`the PostgreSQL schema does not match the SQLite one: ${problems.join('; ')}`);
 }
 
-async function copyTable(db: Db, client: PoolClient, t: SourceTable, batchRows: number | undefined): Promise<number> {
-  const perBatch = batchRows ?? Math.max(1, Math.min(1000, Math.floor(30_000 / t.columns.length)));
+/**
+ * One table, a batch of rows per statement: one array parameter per column, taken apart by
+ * unnest() (a statement of a few parameters, whatever the number of rows).
+ */
+async function copyTable(db: Db, client: PoolClient, t: SourceTable, types: Map<string, string>, batchRows: number): Promise<number> {
   const cols = t.columns.map(quote).join(', ');
-  const insertText = (n: number) =>
-    `INSERT INTO ${quote(t.name)} (${cols}) VALUES ` +
-    Array.from({ length: n }, (_, r) => `(${t.columns.map((_c, c) => `$${r * t.columns.length + c + 1}`).join(', ')})`).join(', ');
-  const full = insertText(perBatch);
-  // Exact integers (bigint) whatever their size; node-postgres sends them as text.
+  const text = `INSERT INTO ${quote(t.name)} (${cols}) SELECT * FROM unnest(${t.columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
+  // Exact integers (bigint) whatever their size; node-postgres writes them into the arrays as text.
   const rows = db.prepare(`SELECT ${cols} FROM ${quote(t.name)}`).raw(true).safeIntegers(true);
   let copied = 0;
-  let batch: unknown[] = [];
+  let batch: unknown[][] = t.columns.map(() => []);
   let inBatch = 0;
   const flush = async () => {
     if (inBatch === 0) return;
-    // The full-size statement is parsed once per table (a named prepared statement), the last one once.
-    await client.query(inBatch === perBatch ? { name: `copy_${t.name}`, text: full, values: batch } : { text: insertText(inBatch), values: batch });
+    await client.query({ name: `copy_${t.name}`, text, values: batch });
     copied += inBatch;
-    batch = [];
+    batch = t.columns.map(() => []);
     inBatch = 0;
   };
   for (const row of rows.iterate() as IterableIterator<unknown[]>) {
-    for (const v of row) batch.push(v);
-    if (++inBatch === perBatch) await flush();
+    for (let c = 0; c < row.length; c++) batch[c].push(row[c]);
+    if (++inBatch === batchRows) await flush();
   }
   await flush();
   return copied;
@@ -221,7 +223,7 @@ export async function copySqliteToPostgres(source: Db, file: string, pool: Pool,
       }
       const copied: TableCopy[] = [];
       for (const t of tables) {
-        const rows = await copyTable(source, client, t, options.batchRows);
+        const rows = await copyTable(source, client, t, target.get(t.name)!.types, options.batchRows ?? 5000);
         copied.push({ table: t.name, rows });
         options.progress?.({ table: t.name, rows });
       }
