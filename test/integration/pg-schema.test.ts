@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { migrate as migrateSqlite, readMigrations, SCHEMA_FILE } from '../../src/store/database';
 import { migrate, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
-import { openPool, type Pool } from '../../src/store/pg/pool';
+import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
 import { TestPostgres } from '../support/postgres';
 
 let cluster: TestPostgres;
@@ -232,5 +232,35 @@ describe('unique rules', () => {
     await expect(pool.query(`UPDATE invites SET held = held + 1 WHERE id = 'aaaaaaaaaa'`)).rejects.toMatchObject({ code: '23514' });
     await expect(insertInvite(pool, 'bbbbbbbbbb', { kind: 'account-locked' })).rejects.toMatchObject({ code: '23514' });
     await expect(insertInvite(pool, 'short')).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe('the pool', () => {
+  it('reads BIGINT as a number, and refuses one a number cannot hold exactly', async () => {
+    const pool = await freshPool();
+    expect((await rows(pool, `SELECT 1767225600000::bigint AS t, count(*) AS n FROM pg_class WHERE false`))[0]).toEqual({ t: 1767225600000, n: 0 });
+    await expect(pool.query(`SELECT 9007199254740993::bigint AS t`)).rejects.toThrow('9007199254740993 does not fit in a JavaScript number');
+  });
+
+  it('commits a transaction whose work succeeds, and rolls back one that throws', async () => {
+    const pool = await freshPool();
+    await pool.query('CREATE TABLE t (v TEXT UNIQUE)');
+    await withTransaction(pool, async (c) => {
+      await c.query(`INSERT INTO t VALUES ('a')`);
+      await c.query(`INSERT INTO t VALUES ('b')`);
+    });
+    await expect(
+      withTransaction(pool, async (c) => {
+        await c.query(`INSERT INTO t VALUES ('c')`);
+        await c.query(`INSERT INTO t VALUES ('a')`);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect((await rows(pool, 'SELECT v FROM t ORDER BY v')).map((r) => r.v)).toEqual(['a', 'b']);
+  });
+
+  it('refuses a URL that is not PostgreSQL\'s, without showing its password', () => {
+    expect(() => openPool('mysql://u:pw@h/db')).toThrow('not a PostgreSQL URL (postgres://… or postgresql://…): mysql://u:***@h/db');
+    expect(redactUrl('postgres://u:p%40ss@h:5432/db?sslmode=require')).toBe('postgres://u:***@h:5432/db?sslmode=require');
+    expect(redactUrl('postgresql://h/db')).toBe('postgresql://h/db');
   });
 });
