@@ -15,6 +15,10 @@ const pools: Pool[] = [];
 
 beforeAll(async () => {
   cluster = await TestPostgres.start();
+  // Tests of the schema itself start from a copy of one migrated database.
+  const template = openPool(await cluster.createDatabase('migrated_template'));
+  await migrate(template);
+  await template.end();
 });
 afterAll(async () => {
   await Promise.all(pools.map((p) => p.end()));
@@ -28,10 +32,9 @@ async function freshPool(options = ''): Promise<Pool> {
   return pool;
 }
 
-async function migrated(): Promise<Pool> {
-  const pool = await freshPool();
-  await migrate(pool);
-  return pool;
+/** A pool on a new database at the latest version. */
+function migrated(): Promise<Pool> {
+  return freshPool('TEMPLATE migrated_template');
 }
 
 const rows = async (pool: Pool, sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
