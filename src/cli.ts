@@ -4,7 +4,7 @@
  * the running service, so they are safe beside it.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
@@ -425,6 +425,7 @@ async function dbCopy(args: string[], io: Io): Promise<number> {
   }
   if (!isPostgresUrl(url)) throw new UsageError(`--to must be a PostgreSQL URL (postgres://… or postgresql://…), not ${redactUrl(url)}`);
   if (!existsSync(values.from)) throw new UsageError(`--from: no such file: ${values.from}`);
+  if (!statSync(values.from).isFile()) throw new UsageError(`--from: not a file: ${values.from}`);
   const { copySqliteToPostgres } = await import('./store/pg/copy-from-sqlite');
   const { openPool } = await import('./store/pg/pool');
   const source = openDatabase(values.from, { readonly: true });

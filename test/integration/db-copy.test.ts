@@ -182,6 +182,7 @@ describe('db copy', () => {
     [['--from', 'FILE', '--to', 'mysql://u:pw@h/db'], '--to must be a PostgreSQL URL (postgres://… or postgresql://…), not mysql://u:***@h/db'],
     [['--from', 'FILE', '--to', 'env:NOT_SET'], '--to env:NOT_SET: environment variable NOT_SET is not set'],
     [['--from', 'no-such.sqlite', '--to', 'postgresql://x/y'], '--from: no such file: no-such.sqlite'],
+    [['--from', tmpdir(), '--to', 'postgresql://x/y'], `--from: not a file: ${tmpdir()}`],
     [['--from', 'FILE', '--to', 'postgresql://x/y', 'extra'], 'Unexpected argument: extra'],
     [['--from', 'FILE', '--to', 'postgresql://x/y', '--into', 'z'], `Unknown option '--into'`],
   ])('exits 2 on bad usage: %j', async (args, message) => {

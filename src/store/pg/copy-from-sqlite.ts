@@ -8,8 +8,7 @@
  * a consistent snapshot even if something writes to it meanwhile (what is written after the
  * snapshot is not copied: stop the service first).
  */
-import type { Db } from '../database';
-import { readMigrations, type Migration } from '../database';
+import { readMigrations, type Db, type Migration } from '../database';
 import { MIGRATION_LOCK, migrateWithin, readPgMigrations } from './migrate';
 import type { Pool, PoolClient } from './pool';
 
