@@ -41,7 +41,9 @@ async function main(): Promise<void> {
       }
     }
     const sorted = [...times].sort((a, b) => a - b);
-    console.log(`median: ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s`);
+    const mid = sorted.length / 2;
+    const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
+    console.log(`median: ${(median / 1000).toFixed(2)} s`);
   } finally {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
