@@ -1,14 +1,14 @@
 /**
  * Makes sure the XMPP servers are installed: Prosody for `npm start`, Prosody and ejabberd (and
- * Debian's Chromium, for the browser tests of the landing page) for
- * `npm test` (the integration tests run against both).
+ * Debian's Chromium, for the browser tests of the landing page, and PostgreSQL, for the store's
+ * tests on that engine) for `npm test` (the integration tests run against both servers).
  *
  * Installed → nothing happens. Missing and running as root on a Debian-like system → says so,
  * installs the missing packages in one `apt-get install` (running `apt-get update` first only when
  * apt knows no candidate), then stops and disables the system services the packages may have
- * started (`prosody`, `ejabberd`, and Erlang's `epmd` when the install brought Erlang): the tests
- * and the development setup run their own servers, by PID, on loopback. Missing and not root →
- * throws an Error whose message is the command to run.
+ * started (`prosody`, `ejabberd`, `postgresql`, and Erlang's `epmd` when the install brought
+ * Erlang): the tests and the development setup run their own servers, by PID, on loopback.
+ * Missing and not root → throws an Error whose message is the command to run.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -122,6 +122,17 @@ export function aptInstall(packages: string[], log: (s: string) => void): void {
   }
 }
 
+/** The pidfiles of a service that runs: /run/NAME.pid, or any /run/NAME/*.pid. */
+function pidFiles(base: string): string[] {
+  let inDir: string[] = [];
+  try {
+    inDir = fs.readdirSync(`/run/${base}`).filter((f) => f.endsWith('.pid'));
+  } catch {
+    /* no such directory */
+  }
+  return [...inDir, ...(fs.existsSync(`/run/${base}.pid`) ? [`${base}.pid`] : [])];
+}
+
 /** Stops and disables a system service that a package install may have started. Errors are ignored. */
 export function stopSystemService(name: string, log: (s: string) => void): void {
   if (fs.existsSync('/run/systemd/system') && onPath('systemctl')) {
@@ -138,7 +149,8 @@ export function stopSystemService(name: string, log: (s: string) => void): void 
   }
   // Stop only what runs (it has a pidfile): ejabberd's init script (stop, status) runs ejabberdctl,
   // which starts an epmd listening on every interface just to find out that nothing runs.
-  if (fs.existsSync(`/run/${base}/${base}.pid`) || fs.existsSync(`/run/${base}.pid`)) {
+  // PostgreSQL's clusters each have one: /run/postgresql/15-main.pid.
+  if (pidFiles(base).length > 0) {
     log(`stopping the system service the install started: service ${base} stop`);
     if (onPath('service')) {
       run('service', [base, 'stop'], true);
@@ -191,9 +203,37 @@ export const CHROMIUM: ServerPackage = {
   services: () => [],
 };
 
+/**
+ * The directory of the newest PostgreSQL server binaries Debian installed (/usr/lib/postgresql/N/bin:
+ * the packages keep initdb and postgres off the PATH), or null.
+ */
+export function postgresBinDir(): string | null {
+  const root = '/usr/lib/postgresql';
+  let versions: string[] = [];
+  try {
+    versions = fs.readdirSync(root).filter((v) => /^\d+$/.test(v));
+  } catch {
+    return null;
+  }
+  for (const v of versions.sort((a, b) => Number(b) - Number(a))) {
+    const bin = path.join(root, v, 'bin');
+    if (fs.existsSync(path.join(bin, 'initdb')) && fs.existsSync(path.join(bin, 'postgres'))) return bin;
+  }
+  return null;
+}
+
+/** Debian's PostgreSQL server, for the tests of the store on PostgreSQL (test/support/postgres.ts). */
+export const POSTGRESQL: ServerPackage = {
+  pkg: 'postgresql',
+  label: 'PostgreSQL',
+  installed: () => postgresBinDir() !== null,
+  // The package creates and starts a cluster on port 5432; the tests run their own.
+  services: () => ['postgresql'],
+};
+
 /** Ensures every server the integration tests run against, and the browser, is installed (`npm test`), in one apt-get. */
 export async function ensureTestServers(log: (s: string) => void): Promise<void> {
-  await ensurePackages([PROSODY, EJABBERD, CHROMIUM], log);
+  await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL], log);
 }
 
 if (require.main === module) {

@@ -4,6 +4,7 @@
  * the running service, so they are safe beside it.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
+import { existsSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
@@ -13,12 +14,13 @@ import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type Inv
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText } from './domain/text';
-import type { Db } from './store/database';
+import { openDatabase, type Db } from './store/database';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { statsLines } from './handlers/commands/stats';
 import { visibleText } from './terminal-text';
+import { isPostgresUrl, redactUrl } from './store/pg/url';
 
 export class UsageError extends Error {}
 
@@ -68,8 +70,9 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
+  db copy --from FILE --to URL        copy a SQLite store into an empty PostgreSQL database
 
-Every command takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
+Every command but db copy takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
 
 const COMMON = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
@@ -433,6 +436,41 @@ function mailRetry(args: string[], io: CliIo): number {
   });
 }
 
+/**
+ * Copies the SQLite store FILE into the empty PostgreSQL database URL (`env:NAME` reads it from the
+ * environment, keeping a password off the command line), then compares the counts of every table.
+ */
+async function dbCopy(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { from: { type: 'string' }, to: { type: 'string' } });
+  noPositionals(positionals);
+  if (!values.from) throw new UsageError('--from FILE is required: the SQLite database to copy');
+  if (!values.to) throw new UsageError('--to URL is required: an empty PostgreSQL database (postgresql://…)');
+  let url = values.to;
+  if (url.startsWith('env:')) {
+    const name = url.slice(4);
+    if (io.env[name] === undefined) throw new UsageError(`--to ${url}: environment variable ${name} is not set`);
+    url = io.env[name]!;
+  }
+  if (!isPostgresUrl(url)) throw new UsageError(`--to must be a PostgreSQL URL (postgres://… or postgresql://…), not ${redactUrl(url)}`);
+  if (!existsSync(values.from)) throw new UsageError(`--from: no such file: ${values.from}`);
+  if (!statSync(values.from).isFile()) throw new UsageError(`--from: not a file: ${values.from}`);
+  const { copySqliteToPostgres } = await import('./store/pg/copy-from-sqlite');
+  const { openPool } = await import('./store/pg/pool');
+  const source = openDatabase(values.from, { readonly: true });
+  const pool = openPool(url, { max: 1 });
+  try {
+    io.out(`Copying ${values.from} into ${redactUrl(url)}`);
+    const result = await copySqliteToPostgres(source, values.from, pool, {
+      progress: ({ table, rows }) => io.out(`  ${table.padEnd(16)} ${String(rows).padStart(9)} rows`),
+    });
+    io.out(`Copied ${result.rows} rows at schema version ${result.version} in ${(result.ms / 1000).toFixed(1)} s; the counts of every table match.`);
+    return 0;
+  } finally {
+    source.close();
+    await pool.end();
+  }
+}
+
 function configCheck(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
@@ -468,13 +506,14 @@ const COMMANDS: Record<string, Handler> = {
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
+  'db copy': dbCopy,
 };
 
 export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;

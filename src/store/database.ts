@@ -20,13 +20,13 @@ export interface Migration {
   sql: string;
 }
 
-/** Splits schema.sql at its `-- migration N: title` lines; versions must run 1, 2, 3, … */
-export function readMigrations(text = readFileSync(SCHEMA_FILE, 'utf8')): Migration[] {
+/** Splits schema.sql (or its PostgreSQL twin) at its `-- migration N: title` lines; versions must run 1, 2, 3, … */
+export function readMigrations(text = readFileSync(SCHEMA_FILE, 'utf8'), file = 'schema.sql'): Migration[] {
   const marker = /^-- migration (\d+): (.*)$/gm;
   const heads = [...text.matchAll(marker)];
   return heads.map((head, i) => {
     const version = Number(head[1]);
-    if (version !== i + 1) throw new Error(`schema.sql: migration ${version} is out of order (expected ${i + 1})`);
+    if (version !== i + 1) throw new Error(`${file}: migration ${version} is out of order (expected ${i + 1})`);
     const end = i + 1 < heads.length ? heads[i + 1].index : text.length;
     return { version, title: head[2], sql: text.slice(head.index! + head[0].length, end) };
   });

@@ -1,0 +1,193 @@
+/**
+ * `xmpp-invites db copy --from FILE --to URL`, run in-process against a real PostgreSQL: a store
+ * holding every kind of row arrives whole; a target that is not empty, a source of another schema
+ * version and bad usage are refused, with the target left as it was.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { run } from '../../src/cli';
+import { readMigrations } from '../../src/store/database';
+import { copySqliteToPostgres } from '../../src/store/pg/copy-from-sqlite';
+import { openPool, type Pool } from '../../src/store/pg/pool';
+import { buildFullStore } from '../support/full-store';
+import { TestPostgres } from '../support/postgres';
+
+const TABLES = ['claims', 'events', 'invite_requests', 'invites', 'opt_outs', 'outbox', 'subscriptions'];
+
+let cluster: TestPostgres;
+let dir: string;
+/** the store every test copies (never written after it is built) */
+let storeFile: string;
+const pools: Pool[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'xmpp-invites-copy-'));
+  storeFile = join(dir, 'store.sqlite');
+  const [pg, store] = await Promise.all([TestPostgres.start(), buildFullStore(storeFile)]);
+  cluster = pg;
+  store.db.close();
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l), env });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+function pool(url: string): Pool {
+  const p = openPool(url);
+  pools.push(p);
+  return p;
+}
+
+/** Every row of every table, ordered by primary key, from SQLite and from PostgreSQL. */
+function sqliteRows(file: string): Record<string, unknown[]> {
+  const db = new Database(file, { readonly: true });
+  try {
+    return Object.fromEntries(TABLES.map((t) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()]));
+  } finally {
+    db.close();
+  }
+}
+async function pgRows(p: Pool): Promise<Record<string, unknown[]>> {
+  const out: Record<string, unknown[]> = {};
+  for (const t of TABLES) out[t] = (await p.query(`SELECT * FROM ${t} ORDER BY 1, 2`)).rows;
+  return out;
+}
+async function pgTables(p: Pool): Promise<string[]> {
+  return (await p.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`)).rows.map((r) => r.table_name);
+}
+
+describe('db copy', () => {
+  it('copies every row of every table, equal in count and content, and the ids go on from there', async () => {
+    const url = await cluster.createDatabase();
+    const result = await cli(['db', 'copy', '--from', storeFile, '--to', url]);
+    expect(result).toMatchObject({ code: 0, err: '' });
+    const source = sqliteRows(storeFile);
+    for (const t of TABLES) {
+      expect(source[t].length).toBeGreaterThan(0);
+      expect(result.out).toMatch(new RegExp(`^  ${t} +${source[t].length} rows$`, 'm'));
+    }
+    expect(result.out).toMatch(/^Copied \d+ rows at schema version 8 in [\d.]+ s; the counts of every table match\.$/m);
+    const target = pool(url);
+    expect(await pgRows(target)).toEqual(source);
+    // The identity columns continue after the ids copied, as AUTOINCREMENT would.
+    const maxEvent = Math.max(...source.events.map((e) => (e as { id: number }).id));
+    const { rows } = await target.query(`INSERT INTO events (invite_id, at, type, actor) SELECT id, 0, 'created', 'operator' FROM invites LIMIT 1 RETURNING id`);
+    expect(rows[0].id).toBe(maxEvent + 1);
+    const maxOutbox = Math.max(...source.outbox.map((e) => (e as { id: number }).id));
+    const next = await target.query(`INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'x', 'a@b', 'queued', 0, 0, 0, 'new@x') RETURNING id`);
+    expect(next.rows[0].id).toBe(maxOutbox + 1);
+    // The unique rule of the live pairs holds on the copy: the pair of a live invite is taken.
+    const live = source.invites.find((i) => (i as { active_key: string | null }).active_key) as { id: string; active_key: string };
+    await expect(target.query(`INSERT INTO invites (id, kind, state, source, created_at, expires_at, active_key) VALUES ('zzzzzzzzzz', 'account', 'open', 'cli', 0, 1, $1)`, [live.active_key])).rejects.toMatchObject({ code: '23505' });
+  });
+
+  it('fills a store that a service already migrated but did not write to', async () => {
+    const url = await cluster.createDatabase();
+    const target = pool(url);
+    const { migrate } = await import('../../src/store/pg/migrate');
+    await migrate(target);
+    expect(await cli(['db', 'copy', '--from', storeFile, '--to', url])).toMatchObject({ code: 0 });
+    expect(await pgRows(target)).toEqual(sqliteRows(storeFile));
+  });
+
+  it('refuses a target that holds rows, and leaves it as it was', async () => {
+    const url = await cluster.createDatabase();
+    expect((await cli(['db', 'copy', '--from', storeFile, '--to', url])).code).toBe(0);
+    const target = pool(url);
+    const before = await pgRows(target);
+    const again = await cli(['db', 'copy', '--from', storeFile, '--to', url]);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/^xmpp-invites db copy: the target database is not empty \(.*invites: \d+ rows.*\): db copy only fills an empty database$/);
+    expect(await pgRows(target)).toEqual(before);
+  });
+
+  it('refuses a target that holds other tables, and creates nothing in it', async () => {
+    const url = await cluster.createDatabase();
+    const target = pool(url);
+    await target.query('CREATE TABLE accounts (id INTEGER)');
+    const result = await cli(['db', 'copy', '--from', storeFile, '--to', url]);
+    expect(result.code).toBe(1);
+    expect(result.err).toBe(`xmpp-invites db copy: the target database is not empty: it holds tables that are not a store's (accounts)`);
+    expect(await pgTables(target)).toEqual(['accounts']);
+  });
+
+  it('keeps nothing when a row cannot be written, not even the tables', async () => {
+    // PostgreSQL's text cannot hold U+0000, which SQLite's can.
+    const file = join(dir, 'nul.sqlite');
+    copyFileSync(storeFile, file);
+    const db = new Database(file);
+    db.prepare(`UPDATE invites SET note = ? WHERE rowid = (SELECT max(rowid) FROM invites)`).run('a\u0000b');
+    db.close();
+    const url = await cluster.createDatabase();
+    const result = await cli(['db', 'copy', '--from', file, '--to', url]);
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/^xmpp-invites db copy: .*0x00/);
+    expect(await pgTables(pool(url))).toEqual([]);
+  });
+
+  it.each([
+    [7, 'older than this program\'s (8): run any command of this version against it once'],
+    [9, 'newer than this program knows (8): copy it with the xmpp-invites that wrote it'],
+    [0, 'is not an xmpp-invites database (it has no schema version)'],
+  ])('refuses a source at schema version %i', async (version, message) => {
+    const file = join(dir, `v${version}.sqlite`);
+    copyFileSync(storeFile, file);
+    const db = new Database(file);
+    db.pragma(`user_version = ${version}`);
+    db.close();
+    const url = await cluster.createDatabase();
+    const result = await cli(['db', 'copy', '--from', file, '--to', url]);
+    expect(result.code).toBe(1);
+    expect(result.err).toContain(message);
+    expect(await pgTables(pool(url))).toEqual([]);
+  });
+
+  it('refuses when schema.pg.sql lacks the twin of a migration of schema.sql', async () => {
+    const url = await cluster.createDatabase();
+    const source = new Database(storeFile, { readonly: true });
+    const sqlite = [...readMigrations(), { version: 9, title: 'new', sql: '' }];
+    await expect(copySqliteToPostgres(source, storeFile, pool(url), { sqliteMigrations: sqlite })).rejects.toThrow(
+      `this program's schemas differ: schema.sql has 9 migrations, schema.pg.sql 8 (every migration needs its PostgreSQL twin)`,
+    );
+    source.close();
+  });
+
+  it('reads the URL from the environment with env:NAME, and never prints a password', async () => {
+    const url = (await cluster.createDatabase()).replace('postgres@', 'postgres:s3cret-pw@');
+    const result = await cli(['db', 'copy', '--from', storeFile, '--to', 'env:TARGET'], { TARGET: url });
+    expect(result.code).toBe(0);
+    expect(result.out).toContain(`Copying ${storeFile} into postgresql://postgres:***@127.0.0.1:${cluster.port}/`);
+    expect(result.out + result.err).not.toContain('s3cret-pw');
+    // Unreachable: a runtime failure, still without the password.
+    const down = await cli(['db', 'copy', '--from', storeFile, '--to', `postgresql://u:s3cret-pw@127.0.0.1:1/x`]);
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/^xmpp-invites db copy: connect ECONNREFUSED 127\.0\.0\.1:1$/);
+    expect(down.out + down.err).not.toContain('s3cret-pw');
+  });
+
+  it.each([
+    [['--to', 'postgresql://x/y'], '--from FILE is required: the SQLite database to copy'],
+    [['--from', 'FILE'], '--to URL is required: an empty PostgreSQL database (postgresql://…)'],
+    [['--from', 'FILE', '--to', './other.sqlite'], '--to must be a PostgreSQL URL (postgres://… or postgresql://…), not ./other.sqlite'],
+    [['--from', 'FILE', '--to', 'mysql://u:pw@h/db'], '--to must be a PostgreSQL URL (postgres://… or postgresql://…), not mysql://u:***@h/db'],
+    [['--from', 'FILE', '--to', 'env:NOT_SET'], '--to env:NOT_SET: environment variable NOT_SET is not set'],
+    [['--from', 'no-such.sqlite', '--to', 'postgresql://x/y'], '--from: no such file: no-such.sqlite'],
+    [['--from', tmpdir(), '--to', 'postgresql://x/y'], `--from: not a file: ${tmpdir()}`],
+    [['--from', 'FILE', '--to', 'postgresql://x/y', 'extra'], 'Unexpected argument: extra'],
+    [['--from', 'FILE', '--to', 'postgresql://x/y', '--into', 'z'], `Unknown option '--into'`],
+  ])('exits 2 on bad usage: %j', async (args, message) => {
+    const result = await cli(['db', 'copy', ...args.map((a) => (a === 'FILE' ? storeFile : a))]);
+    expect(result.code).toBe(2);
+    expect(result.err.split('\n')[0]).toContain(`xmpp-invites db copy: ${message}`);
+  });
+});

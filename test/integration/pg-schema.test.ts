@@ -1,0 +1,269 @@
+/**
+ * The PostgreSQL schema (schema.pg.sql) on a real PostgreSQL: migrations in order, tracked and
+ * idempotent; the same tables, columns, indexes and triggers as schema.sql's; the append-only
+ * guarantees and the unique rules enforced by the database itself.
+ */
+import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { migrate as migrateSqlite, readMigrations, SCHEMA_FILE } from '../../src/store/database';
+import { migrate, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
+import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
+import { TestPostgres } from '../support/postgres';
+
+let cluster: TestPostgres;
+const pools: Pool[] = [];
+
+beforeAll(async () => {
+  cluster = await TestPostgres.start();
+  // Tests of the schema itself start from a copy of one migrated database.
+  const template = openPool(await cluster.createDatabase('migrated_template'));
+  await migrate(template);
+  await template.end();
+});
+afterAll(async () => {
+  await Promise.all(pools.map((p) => p.end()));
+  await cluster?.stop();
+});
+
+/** A pool on a new empty database. */
+async function freshPool(options = ''): Promise<Pool> {
+  const pool = openPool(await cluster.createDatabase(undefined, options));
+  pools.push(pool);
+  return pool;
+}
+
+/** A pool on a new database at the latest version. */
+function migrated(): Promise<Pool> {
+  return freshPool('TEMPLATE migrated_template');
+}
+
+const rows = async (pool: Pool, sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows;
+
+const T = Date.UTC(2026, 0, 1);
+async function insertInvite(pool: Pool, id: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const row = { id, kind: 'account', state: 'open', source: 'cli', created_at: T, expires_at: T + 86_400_000, ...extra };
+  const cols = Object.keys(row);
+  await pool.query(`INSERT INTO invites (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
+}
+
+describe('migrations', () => {
+  it('numbers and titles every migration as schema.sql does', () => {
+    const sqlite = readMigrations(readFileSync(SCHEMA_FILE, 'utf8'));
+    const pg = readPgMigrations(readFileSync(PG_SCHEMA_FILE, 'utf8'));
+    expect(pg.map((m) => `${m.version}: ${m.title}`)).toEqual(sqlite.map((m) => `${m.version}: ${m.title}`));
+  });
+
+  it('applies every migration in order, each recorded with its title', async () => {
+    const pool = await freshPool();
+    await expect(migrate(pool)).resolves.toBe(readPgMigrations().length);
+    const recorded = await rows(pool, 'SELECT version, title FROM schema_migrations ORDER BY version');
+    expect(recorded).toEqual(readPgMigrations().map((m) => ({ version: m.version, title: m.title })));
+  });
+
+  it('changes nothing when run again, or by two instances at once', async () => {
+    const pool = await freshPool();
+    await Promise.all([migrate(pool), migrate(pool), migrate(pool)]);
+    const first = await rows(pool, 'SELECT * FROM schema_migrations ORDER BY version');
+    expect(first).toHaveLength(readPgMigrations().length);
+    await migrate(pool);
+    expect(await rows(pool, 'SELECT * FROM schema_migrations ORDER BY version')).toEqual(first);
+  });
+
+  it('brings an older database up to date, one migration at a time', async () => {
+    const pool = await freshPool();
+    const all = readPgMigrations();
+    await migrate(pool, all.slice(0, 4));
+    await insertInvite(pool, 'aaaaaaaaaa', { inviter: 'a@localhost', invitee_email_key: 'b@example.org', state: 'pending' });
+    await migrate(pool, all);
+    // Migration 5 filled the new columns of the rows it found.
+    expect(await rows(pool, 'SELECT invitee_key, active_key FROM invites')).toEqual([{ invitee_key: 'b@example.org', active_key: 'a@localhost|b@example.org' }]);
+  });
+
+  it('refuses a database newer than the program, and leaves it as it is', async () => {
+    const pool = await migrated();
+    await pool.query(`INSERT INTO schema_migrations VALUES (99, 'from the future', 0)`);
+    await expect(migrate(pool)).rejects.toThrow('The database is at schema version 99, newer than this program knows (8): upgrade xmpp-invites');
+    expect((await rows(pool, 'SELECT count(*)::int AS n FROM schema_migrations'))[0].n).toBe(readPgMigrations().length + 1);
+  });
+
+  it('keeps nothing of a migration that fails, and stops there', async () => {
+    const pool = await freshPool();
+    const broken = [
+      ...readPgMigrations(),
+      { version: 9, title: 'broken', sql: 'CREATE TABLE half (x INTEGER); INSERT INTO half VALUES (1); SELECT no_such_function();' },
+      { version: 10, title: 'never reached', sql: 'CREATE TABLE later (x INTEGER);' },
+    ];
+    await expect(migrate(pool, broken)).rejects.toThrow(/migration 9 \(broken\) failed: function no_such_function\(\) does not exist/);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(8);
+    expect(await rows(pool, `SELECT to_regclass('half') AS half, to_regclass('later') AS later`)).toEqual([{ half: null, later: null }]);
+  });
+});
+
+describe('the schema', () => {
+  it('has the tables, columns, indexes and triggers of schema.sql', async () => {
+    const pool = await migrated();
+    const lite = new Database(':memory:');
+    migrateSqlite(lite);
+    const liteTables = (lite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    const pgTables = (await rows(pool, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY table_name`)).map((r) => r.table_name);
+    expect(pgTables).toEqual(liteTables);
+    for (const table of liteTables) {
+      // A primary key is NOT NULL on PostgreSQL; the service never leaves one empty on SQLite either.
+      const liteCols = (lite.prepare('SELECT name, "notnull" AS nn, pk FROM pragma_table_info(?) ORDER BY cid').all(table) as { name: string; nn: number; pk: number }[]).map(
+        (c) => `${c.name}${c.nn || c.pk ? ' NOT NULL' : ''}`,
+      );
+      const pgCols = (await rows(pool, `SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).map(
+        (c) => `${c.column_name}${c.is_nullable === 'NO' ? ' NOT NULL' : ''}`,
+      );
+      expect({ table, columns: pgCols }).toEqual({ table, columns: liteCols });
+    }
+    // Indexes made by CREATE INDEX (not those behind a primary key or UNIQUE), unique or not, partial or not.
+    const liteIndexes = (lite.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).all() as { name: string; sql: string }[]).map(
+      (i) => `${i.name}${/^CREATE UNIQUE/.test(i.sql) ? ' unique' : ''}${/ WHERE /.test(i.sql) ? ' partial' : ''}`,
+    );
+    const pgIndexes = (
+      await rows(
+        pool,
+        `SELECT i.relname AS name, x.indisunique AS uniq, x.indpred IS NOT NULL AS partial FROM pg_index x
+           JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+          WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname`,
+      )
+    ).map((i) => `${i.name}${i.uniq ? ' unique' : ''}${i.partial ? ' partial' : ''}`);
+    expect(pgIndexes).toEqual(liteIndexes);
+    // Every trigger of SQLite's has its twin of the same name (PostgreSQL adds the TRUNCATE ones).
+    const liteTriggers = (lite.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    const pgTriggers = (await rows(pool, `SELECT DISTINCT trigger_name AS name FROM information_schema.triggers WHERE trigger_schema = 'public'`)).map((r) => r.name);
+    expect(pgTriggers).toEqual(expect.arrayContaining(liteTriggers));
+    lite.close();
+  });
+
+  it('orders text byte by byte, as SQLite does, in a database whose locale sorts otherwise', async () => {
+    const pool = await freshPool(`TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`);
+    await migrate(pool);
+    expect((await rows(pool, `SELECT 'B' < 'a' AS c`))[0].c).toBe(false); // the database's own collation
+    for (const id of ['aaaaaaaaaa', 'Bbbbbbbbbb', 'éeeeeeeeee']) await insertInvite(pool, id, { note: id.toUpperCase() });
+    expect((await rows(pool, 'SELECT id FROM invites ORDER BY id')).map((r) => r.id)).toEqual(['Bbbbbbbbbb', 'aaaaaaaaaa', 'éeeeeeeeee']);
+    // lower() folds ASCII only, as SQLite's does.
+    const lite = new Database(':memory:');
+    const liteLower = (lite.prepare(`SELECT lower('ÉEEEEEEEEE') AS l`).get() as { l: string }).l;
+    lite.close();
+    expect(liteLower).toBe('Éeeeeeeeee');
+    expect((await rows(pool, `SELECT lower(note) AS l FROM invites WHERE id = 'éeeeeeeeee'`))[0].l).toBe(liteLower);
+  });
+});
+
+describe('what the database refuses', () => {
+  const refusals: [string, string, string][] = [
+    ['invites', `DELETE FROM invites`, 'invites are never deleted'],
+    ['invites', `TRUNCATE invites CASCADE`, 'invites are never deleted'],
+    ['events', `DELETE FROM events`, 'events are never deleted'],
+    ['events', `TRUNCATE events`, 'events are never deleted'],
+    ['events', `UPDATE events SET reason = 'rewritten'`, 'events are never changed'],
+    ['claims', `DELETE FROM claims`, 'claims are never deleted'],
+    ['claims', `TRUNCATE claims`, 'claims are never deleted'],
+    ['outbox', `DELETE FROM outbox`, 'outbox rows are never deleted'],
+    ['outbox', `TRUNCATE outbox`, 'outbox rows are never deleted'],
+    ['opt_outs', `DELETE FROM opt_outs`, 'opt-outs are never deleted'],
+    ['opt_outs', `TRUNCATE opt_outs`, 'opt-outs are never deleted'],
+    ['invite_requests', `DELETE FROM invite_requests`, 'invite requests are never deleted'],
+    ['invite_requests', `TRUNCATE invite_requests`, 'invite requests are never deleted'],
+  ];
+  let pool: Pool;
+  const snapshot = async () => {
+    const out: Record<string, unknown[]> = {};
+    for (const t of ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests']) out[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
+    return out;
+  };
+
+  beforeAll(async () => {
+    pool = await migrated();
+    await insertInvite(pool, 'aaaaaaaaaa');
+    await pool.query(`INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', $1, 'created', 'operator')`, [T]);
+    await pool.query(`INSERT INTO claims (id, invite_id, username, door, state, created_at) VALUES ('c1', 'aaaaaaaaaa', 'bob', 'web', 'spent', $1)`, [T]);
+    await pool.query(`INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'a@localhost', 'sent', $1, $1, $1, 'm1@x')`, [T]);
+    await pool.query(`INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES ('h1', $1, 'aaaaaaaaaa')`, [T]);
+    await pool.query(`INSERT INTO invite_requests VALUES ('a@localhost', 'id:1', $1, '[]')`, [T]);
+  });
+
+  it.each(refusals)('%s: %s', async (_table, sql, message) => {
+    const before = await snapshot();
+    await expect(pool.query(sql)).rejects.toMatchObject({ message, code: '23001' });
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('lets invites change, and events be added', async () => {
+    await pool.query(`UPDATE invites SET uses = 1 WHERE id = 'aaaaaaaaaa'`);
+    await pool.query(`INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', $1, 'redeemed', 'web')`, [T]);
+    expect((await rows(pool, `SELECT count(*)::int AS n FROM events`))[0].n).toBe(2);
+  });
+});
+
+describe('unique rules', () => {
+  it('holds one live invite per inviter and invitee, released when it ends or its expiry is recorded', async () => {
+    const pool = await migrated();
+    const pair = { inviter: 'a@localhost', invitee_key: 'b@example.org', active_key: 'a@localhost|b@example.org' };
+    await insertInvite(pool, 'aaaaaaaaa1', pair);
+    await expect(insertInvite(pool, 'aaaaaaaaa2', pair)).rejects.toMatchObject({ code: '23505', constraint: 'invites_active_pair' });
+    // Changing anything but the state or the expiry keeps the hold.
+    await pool.query(`UPDATE invites SET uses = 1, state = 'open' WHERE id = 'aaaaaaaaa1'`);
+    expect((await rows(pool, `SELECT active_key FROM invites WHERE id = 'aaaaaaaaa1'`))[0].active_key).toBe(pair.active_key);
+    await pool.query(`UPDATE invites SET held = 0 WHERE id = 'aaaaaaaaa1'`);
+    expect((await rows(pool, `SELECT active_key FROM invites WHERE id = 'aaaaaaaaa1'`))[0].active_key).toBe(pair.active_key);
+    await pool.query(`UPDATE invites SET state = 'revoked' WHERE id = 'aaaaaaaaa1'`);
+    expect((await rows(pool, `SELECT active_key FROM invites WHERE id = 'aaaaaaaaa1'`))[0].active_key).toBeNull();
+    await insertInvite(pool, 'aaaaaaaaa2', pair);
+    await pool.query(`UPDATE invites SET expiry_recorded = 1 WHERE id = 'aaaaaaaaa2'`);
+    expect((await rows(pool, `SELECT active_key, state FROM invites WHERE id = 'aaaaaaaaa2'`))[0]).toEqual({ active_key: null, state: 'open' });
+    await insertInvite(pool, 'aaaaaaaaa3', pair);
+  });
+
+  it('holds a username for one registration at a time', async () => {
+    const pool = await migrated();
+    const claim = (id: string, state: string) =>
+      pool.query(`INSERT INTO claims (id, username, door, state, created_at) VALUES ($1, 'bob', 'web', $2, $3)`, [id, state, T]);
+    await claim('c1', 'held');
+    await expect(claim('c2', 'held')).rejects.toMatchObject({ code: '23505', constraint: 'claims_username_held' });
+    await pool.query(`UPDATE claims SET state = 'released' WHERE id = 'c1'`);
+    await claim('c2', 'held');
+    await claim('c3', 'spent');
+  });
+
+  it('keeps uses and held within max uses, and a locked invite with its username', async () => {
+    const pool = await migrated();
+    await insertInvite(pool, 'aaaaaaaaaa', { max_uses: 2, uses: 1 });
+    await expect(pool.query(`UPDATE invites SET held = held + 1 WHERE id = 'aaaaaaaaaa'`)).resolves.toMatchObject({ rowCount: 1 });
+    await expect(pool.query(`UPDATE invites SET held = held + 1 WHERE id = 'aaaaaaaaaa'`)).rejects.toMatchObject({ code: '23514' });
+    await expect(insertInvite(pool, 'bbbbbbbbbb', { kind: 'account-locked' })).rejects.toMatchObject({ code: '23514' });
+    await expect(insertInvite(pool, 'short')).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe('the pool', () => {
+  it('reads BIGINT as a number, and refuses one a number cannot hold exactly', async () => {
+    const pool = await freshPool();
+    expect((await rows(pool, `SELECT 1767225600000::bigint AS t, count(*) AS n FROM pg_class WHERE false`))[0]).toEqual({ t: 1767225600000, n: 0 });
+    await expect(pool.query(`SELECT 9007199254740993::bigint AS t`)).rejects.toThrow('9007199254740993 does not fit in a JavaScript number');
+  });
+
+  it('commits a transaction whose work succeeds, and rolls back one that throws', async () => {
+    const pool = await freshPool();
+    await pool.query('CREATE TABLE t (v TEXT UNIQUE)');
+    await withTransaction(pool, async (c) => {
+      await c.query(`INSERT INTO t VALUES ('a')`);
+      await c.query(`INSERT INTO t VALUES ('b')`);
+    });
+    await expect(
+      withTransaction(pool, async (c) => {
+        await c.query(`INSERT INTO t VALUES ('c')`);
+        await c.query(`INSERT INTO t VALUES ('a')`);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect((await rows(pool, 'SELECT v FROM t ORDER BY v')).map((r) => r.v)).toEqual(['a', 'b']);
+  });
+
+  it('refuses a URL that is not PostgreSQL\'s, without showing its password', () => {
+    expect(() => openPool('mysql://u:pw@h/db')).toThrow('not a PostgreSQL URL (postgres://… or postgresql://…): mysql://u:***@h/db');
+    expect(redactUrl('postgres://u:p%40ss@h:5432/db?sslmode=require')).toBe('postgres://u:***@h:5432/db?sslmode=require');
+    expect(redactUrl('postgresql://h/db')).toBe('postgresql://h/db');
+  });
+});

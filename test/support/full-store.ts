@@ -1,0 +1,120 @@
+/**
+ * A SQLite store holding every kind of row the service writes, made through the domain and the
+ * store as the service makes them: invites of every kind and state (expiry recorded, reminded,
+ * resent, delivered, failed), their events, claims held, spent and released, outbox rows in every
+ * state on both channels, an opt-out, an invite request, subscriptions. For `db copy` and any test
+ * that wants a store that has lived.
+ */
+import { InviteService } from '../../src/domain/invites';
+import { InviteRequests } from '../../src/domain/requests';
+import { Registration, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
+import { OPERATOR, type Actor } from '../../src/domain/types';
+import { openDatabase, type Db } from '../../src/store/database';
+import { SqliteClaimStore } from '../../src/store/claims-repo';
+import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
+import { inviteServiceFor, outboxFor } from '../../src/services';
+import { testConfig } from './fixtures';
+
+const DAY = 86_400_000;
+
+class ScriptedServer implements Provisioner {
+  readonly name = 'scripted';
+  next: CreateOutcome = { kind: 'created' };
+  async createAccount(): Promise<CreateOutcome> {
+    return this.next;
+  }
+  async accountExists(): Promise<boolean> {
+    return false;
+  }
+}
+
+export interface FullStore {
+  db: Db;
+  invites: InviteService;
+}
+
+/** Builds the store in `file` (a new SQLite file) and leaves it open. */
+export async function buildFullStore(file: string): Promise<FullStore> {
+  let now = Date.UTC(2026, 0, 10, 12);
+  const clock = () => now;
+  const config = testConfig({ database: file, host: 'localhost', admins: ['admin@localhost'], invites: { approval: 'non-admins' } });
+  const db = openDatabase(file);
+  const outbox = outboxFor(config, db, clock);
+  const invites = inviteServiceFor(config, db, clock, outbox);
+  const admin: Actor = { kind: 'user', jid: 'admin@localhost', isAdmin: true };
+  const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: false };
+  const server = new ScriptedServer();
+  const registration = new Registration(
+    new SqliteClaimStore(db),
+    invites,
+    server,
+    { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
+    { joined: () => undefined },
+    clock,
+    { notices: outbox },
+  );
+  const tick = (ms = 1000) => (now += ms);
+
+  // Open invites of every kind; text with quotes, a backslash, a newline and characters beyond ASCII.
+  const open = invites.create(admin, { kind: 'account', source: 'command', maxUses: 3, note: `Bienvenue, l'ami "Bob" \\ ✓\nsecond line 🎉` });
+  tick();
+  const locked = invites.create(OPERATOR, { kind: 'account-locked', source: 'cli', username: 'juliet', email: 'Juliet@Example.org', name: 'Juliet Capulet' });
+  tick();
+  invites.create(admin, { kind: 'contact', source: 'command', jid: 'friend@example.net', rosterSubscription: true });
+  tick();
+  invites.create(admin, { kind: 'contact-account', source: 'command', email: 'carol@example.org' });
+  tick();
+  // Pending (alice is no admin), then approved, rejected; pending notices to the admin fold.
+  const pending = invites.create(alice, { kind: 'account', source: 'command', email: 'dave@example.org' });
+  tick();
+  const approved = invites.create(alice, { kind: 'contact-account', source: 'command', email: 'erin@example.org' });
+  const rejected = invites.create(alice, { kind: 'account', source: 'command' });
+  tick();
+  invites.approve(admin, approved.invite.id);
+  invites.reject(admin, rejected.invite.id, 'Not now');
+  // Revoked, resent, declined with "never again" (an opt-out).
+  const revoked = invites.create(admin, { kind: 'account', source: 'command' });
+  invites.revoke(admin, revoked.invite.id, 'Sent by mistake');
+  invites.resend(OPERATOR, locked.invite.id);
+  const declined = invites.create(admin, { kind: 'contact-account', source: 'command', email: 'frank@example.org' });
+  invites.decline(declined.links.token, 'No thanks', true);
+  tick();
+  // Deliveries: one e-mail sent, one failed.
+  invites.recordDelivery(approved.invite.id, 'email', 'sent', null);
+  invites.recordDelivery(pending.invite.id, 'email', 'failed', '550 no such user');
+
+  // Registration: a use spent (exhausted), one released (refused), one held (in flight).
+  const single = invites.create(admin, { kind: 'account', source: 'command' });
+  await registration.register({ token: single.links.token, username: 'grace', password: 'correct horse', door: 'web', ip: '192.0.2.7' });
+  await registration.register({ token: open.links.token, username: 'heidi', password: 'correct horse', door: 'component', requester: 'heidi@localhost/x' });
+  server.next = { kind: 'refused', reason: 'Failed to write data to disk' };
+  await registration.register({ token: open.links.token, username: 'ivan', password: 'correct horse', door: 'bridge' }).catch(() => undefined);
+  registration.claim({ token: open.links.token, username: 'judy', door: 'component' });
+  tick();
+
+  // An invite request carried in presence: its invite, its record, its acknowledgement.
+  const requests = new InviteRequests(new SqliteRequestStore(db), invites, outbox, { allowUserInvites: true });
+  requests.submit(alice as Actor & { kind: 'user' }, 'alice@localhost/phone', { id: 'req-1', invitees: [{ jid: 'mallory@example.net' }, { jid: 'not a jid' }], message: 'Join us' });
+  // Subscriptions in two states.
+  const subscriptions = new SqliteSubscriptions(db);
+  subscriptions.put('alice@localhost', { subscription: 'both', pendingOut: false }, now);
+  subscriptions.put('bob@localhost', { subscription: 'from', pendingOut: true }, now);
+
+  // A reminder: an e-mailed open invite close to its expiry.
+  const remind = invites.create(admin, { kind: 'account', source: 'command', email: 'oscar@example.org', expiresIn: 3 * DAY });
+  invites.recordDelivery(remind.invite.id, 'email', 'sent', null);
+  tick(2 * DAY);
+  invites.queueReminders(2 * DAY);
+  // Expiry recorded.
+  invites.create(admin, { kind: 'account', source: 'command', expiresIn: 60_000 });
+  tick(120_000);
+  invites.recordExpiries();
+
+  // The outbox in every state: some sending, of which one sent, one failed, one back in the queue.
+  const taken = outbox.claimDue(4);
+  if (taken.length < 4) throw new Error(`expected 4 due outbox rows, got ${taken.length}`);
+  outbox.markSent(taken[0].id);
+  outbox.markFailed(taken[1].id, 'SMTP 554 rejected');
+  outbox.markRetry(taken[2].id, 'not connected', now + 60_000, false);
+  return { db, invites };
+}
