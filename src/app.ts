@@ -176,9 +176,14 @@ export class App {
     // Invite requests carried in presence, and the component's side of presence subscriptions.
     const presence = new PresenceHandler({
       config,
-      requests: new InviteRequests(new SqliteRequestStore(this.db), this.invites, this.outbox, {
-        allowUserInvites: config.invites.allowUserInvites,
-      }),
+      requests: new InviteRequests(
+        new SqliteRequestStore(this.db),
+        this.invites,
+        this.outbox,
+        { allowUserInvites: config.invites.allowUserInvites },
+        undefined,
+        this.services.limits,
+      ),
       subscriptions: new SqliteSubscriptions(this.db),
       requester: (jid) => this.requester(jid),
       send: (el) => this.connection.send(el),
