@@ -38,6 +38,7 @@ import { AdhocCommands, type Requester } from './xmpp/adhoc';
 import { Respond } from './domain/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
+import type { WebLimits } from './web/server';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { bareOf, Router } from './xmpp/router';
@@ -53,6 +54,8 @@ export interface AppOptions {
   webListen?: { host: string; port: number };
   /** overrides the per-IP limit on POSTs of the web server */
   webRateLimit?: RateLimitOptions;
+  /** overrides the web server's connection caps and timeouts */
+  webLimits?: Partial<WebLimits>;
   /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
   outboxBackoffMs?: number;
   outboxPollMs?: number;
@@ -156,6 +159,7 @@ export class App {
       },
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
+      limits: opts.webLimits,
     });
 
     // Order matters only where handlers share a route; each feature registers its own.
