@@ -331,6 +331,7 @@ function statsCommandCli(args: string[], io: Io): number {
     for (const l of lines.delivery) io.out(`  ${l}`);
     io.out('Per inviter (created → approved → used → accounts):');
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
+    io.out(`Registrations not settled yet: ${lines.claims}`);
     return 0;
   });
 }

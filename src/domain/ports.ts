@@ -23,6 +23,8 @@ export interface InviteStats {
   delivery: { email: Record<string, number>; message: Record<string, number> };
   /** per inviter: created, approved, used at least once, accounts made */
   funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
+  /** registrations whose outcome is not settled yet: how many, and when the oldest began (ms) */
+  heldClaims: { count: number; oldestAt: number | null };
 }
 
 export type InvitePatch = Partial<

@@ -71,6 +71,8 @@ export interface Provisioner {
 export interface RegistrationEvents {
   /** an account was created from an invite (or without one in open mode) */
   joined(e: { jid: string; invite: Invite | null; door: Door; contactsLinked: boolean }): void;
+  /** a held claim could not be reconciled this time (it stays held; a later attempt tries again) */
+  reconcileFailed?(e: { claim: Claim; err: unknown }): void;
 }
 
 /** Optional capabilities beside the provisioner. */
@@ -361,15 +363,15 @@ export class Registration {
       running = (async () => {
         const claim = this.claims.getClaim(claimId);
         if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
-        let exists: boolean;
         const ask = this.extras.existence?.[claim.door] ?? ((u: string) => this.provisioner.accountExists(u));
         try {
-          exists = await ask(claim.username);
-        } catch {
-          return;
+          const exists = await ask(claim.username);
+          if (exists) await this.settleDone(claimId, 'reconciled: the account exists');
+          else this.release(claimId, 'reconciled: no account');
+        } catch (err) {
+          // Every failure is told (the claim stays held and keeps its use and username meanwhile).
+          this.events.reconcileFailed?.({ claim, err });
         }
-        if (exists) await this.settleDone(claimId, 'reconciled: the account exists');
-        else this.release(claimId, 'reconciled: no account');
       })().finally(() => this.#reconciling.delete(claimId));
       this.#reconciling.set(claimId, running);
     }

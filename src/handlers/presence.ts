@@ -16,6 +16,7 @@
  */
 import type { Config } from '../config';
 import { isInviteError } from '../errors';
+import { retryWhileBusy } from '../store/busy';
 import { isLocalUser, normalizeBareJid } from '../domain/jid';
 import { checkRequest, type InviteRequests, type RequestDraft, type RequestedInvitee } from '../domain/requests';
 import { onInbound, type Answer, type InboundType, type SubscriptionStore } from '../domain/subscriptions';
@@ -111,7 +112,10 @@ export class PresenceHandler {
     }
     let result;
     try {
-      result = this.deps.requests.submit({ kind: 'user', jid: requester.bare, isAdmin: requester.isAdmin }, ctx.from, checked.request);
+      // One transaction; while another process holds the write lock it is tried again later,
+      // leaving the event loop free (store/busy.ts).
+      const actor = { kind: 'user' as const, jid: requester.bare, isAdmin: requester.isAdmin };
+      result = await retryWhileBusy(() => this.deps.requests.submit(actor, ctx.from, checked.request));
     } catch (err) {
       // Nothing was stored (the transaction rolled back): the client may send it again.
       if (isInviteError(err) && err.code === 'limit-reached') {

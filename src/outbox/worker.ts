@@ -11,6 +11,7 @@ import type { InviteService } from '../domain/invites';
 import type { Invite } from '../domain/types';
 import type { OutboxRow, SqliteOutbox } from '../store/outbox-repo';
 import { renderNotice, type RenderContext, type Rendered } from './render';
+import { retryWhileBusy } from '../store/busy';
 
 /** A failure that will not go away by retrying (e.g. SMTP 5xx). */
 export class PermanentDeliveryError extends Error {}
@@ -87,7 +88,8 @@ export class OutboxWorker {
     let done = 0;
     const batch = this.opts.batch ?? 50;
     for (;;) {
-      const rows = this.outbox.claimDue(batch);
+      // While another process holds the write lock, wait without blocking (store/busy.ts).
+      const rows = await retryWhileBusy(() => this.outbox.claimDue(batch));
       for (const row of rows) await this.#deliver(row);
       done += rows.length;
       if (rows.length < batch || this.#stopped) return done;
@@ -149,7 +151,8 @@ export class OutboxWorker {
     }
     try {
       await transport.send(row, rendered, invites);
-      this.outbox.markSent(row.id);
+      // Delivered: record it even if the lock is taken for a while (else it would be sent again).
+      await retryWhileBusy(() => this.outbox.markSent(row.id));
       log.info({ to: row.channel === 'xmpp' ? row.recipient : undefined }, 'delivered');
       if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
     } catch (err) {

@@ -1,10 +1,11 @@
 /**
  * Opens the SQLite file: WAL (the CLI writes beside the running service), foreign keys, a busy
- * timeout, and the ordered migrations of schema.sql tracked in PRAGMA user_version.
+ * timeout (short in the service: see busy.ts), and the ordered migrations of schema.sql tracked in PRAGMA user_version.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CLI_BUSY_TIMEOUT_MS } from './busy';
 
 export type Db = Database.Database;
 
@@ -28,11 +29,21 @@ export function readMigrations(text = readFileSync(SCHEMA_FILE, 'utf8')): Migrat
   });
 }
 
-export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
+export interface OpenOptions {
+  readonly?: boolean;
+  /**
+   * how long a statement waits, blocking, for another process's lock (default CLI_BUSY_TIMEOUT_MS);
+   * the service passes SERVICE_BUSY_TIMEOUT_MS and retries asynchronously (store/busy.ts)
+   */
+  busyTimeoutMs?: number;
+}
+
+export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { readonly: options.readonly ?? false });
   try {
-    db.pragma('busy_timeout = 10000');
+    // Opening migrates and analyses: wait as long as the CLI would; the service's short wait is set after.
+    db.pragma(`busy_timeout = ${CLI_BUSY_TIMEOUT_MS}`);
     db.pragma('foreign_keys = ON');
     // 4 MB of page cache: better-sqlite3 builds SQLite with 16 MB, which a large store fills with
     // pages the operating system caches anyway (no measurable speed difference with 1,000,000
@@ -51,6 +62,7 @@ export function openDatabase(file: string, options: { readonly?: boolean } = {})
       // analyses what changed enough); without them some lookups pick a slow plan at a million rows.
       db.pragma('optimize = 0x10002');
     }
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? CLI_BUSY_TIMEOUT_MS))}`);
   } catch (err) {
     db.close();
     throw err;

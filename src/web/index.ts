@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
-import { registerLandingRoutes } from './landing';
+import { registerLandingRoutes, type Health } from './landing';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -12,7 +12,7 @@ export interface WebDeps {
   invites: InviteService;
   respond: Respond;
   logger: Logger;
-  health(): { xmpp: boolean };
+  health(): Health;
   /** overrides web.listen (tests: port 0) */
   listen?: { host: string; port: number };
   rateLimit?: RateLimitOptions;
