@@ -132,7 +132,7 @@ export class OutboxWorker {
     const invites = row.inviteIds.map((id) => this.invites.get(id)).filter((i): i is Invite => i !== undefined);
     const transport = this.#transports.get(row.channel);
     if (!transport) {
-      this.outbox.markRetry(row.id, `no ${row.channel} transport`, now + 60_000, false);
+      await retryWhileBusy(() => this.outbox.markRetry(row.id, `no ${row.channel} transport`, now + 60_000, false));
       return;
     }
     let rendered: Rendered | undefined;
@@ -140,12 +140,12 @@ export class OutboxWorker {
       rendered = renderNotice(row.kind, invites, row.params, { ...this.render, invites: this.invites, now: () => now });
     } catch (err) {
       log.error({ err }, 'cannot render');
-      this.outbox.markFailed(row.id, `render: ${(err as Error).message}`);
+      await retryWhileBusy(() => this.outbox.markFailed(row.id, `render: ${(err as Error).message}`));
       return;
     }
     if (!rendered) {
       // Nothing left to say (the invite moved on): recorded as sent with nothing delivered.
-      this.outbox.markSent(row.id);
+      await retryWhileBusy(() => this.outbox.markSent(row.id));
       log.debug('nothing to deliver any more');
       return;
     }
@@ -158,19 +158,19 @@ export class OutboxWorker {
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if (err instanceof NotReadyError) {
-        this.outbox.markRetry(row.id, message, now + 5_000, false);
+        await retryWhileBusy(() => this.outbox.markRetry(row.id, message, now + 5_000, false));
         return;
       }
       const attempts = row.attempts + 1;
       if (err instanceof PermanentDeliveryError || attempts >= this.opts.maxAttempts) {
-        this.outbox.markFailed(row.id, message);
+        await retryWhileBusy(() => this.outbox.markFailed(row.id, message));
         log.warn({ err: message, attempts }, 'delivery failed for good');
         if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
         return;
       }
       const base = this.opts.backoffBaseMs ?? 30_000;
       const delay = Math.min(base * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
-      this.outbox.markRetry(row.id, message, now + Math.round(delay));
+      await retryWhileBusy(() => this.outbox.markRetry(row.id, message, now + Math.round(delay)));
       log.info({ err: message, attempts, retryInMs: Math.round(delay) }, 'delivery failed, will retry');
     }
   }

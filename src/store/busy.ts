@@ -6,8 +6,12 @@
  * stanza and page for up to 10 s. The service opens the database with a short busy timeout
  * (SERVICE_BUSY_TIMEOUT_MS), and where a write is asynchronous anyway (group commit, the outbox
  * worker, invite requests in presence) it retries a busy write later, with backoff, leaving the
- * event loop free in between. Synchronous writes fail after the short wait with the lock's error.
+ * event loop free in between. Synchronous writes fail after the short wait with the lock's error,
+ * which the adapters answer as "try again in a moment" (XMPP `resource-constraint`, type wait;
+ * HTTP 503 with Retry-After).
  */
+
+import { isDatabaseBusy } from '../errors';
 
 /** The service's busy timeout: long enough for the CLI's short transactions, short for the event loop. */
 export const SERVICE_BUSY_TIMEOUT_MS = 100;
@@ -23,10 +27,7 @@ export interface RetryOptions {
 }
 
 /** Another connection holds the lock this write needs (SQLITE_BUSY, SQLITE_LOCKED and their extended codes). */
-export function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
-}
+export const isBusy = isDatabaseBusy;
 
 /** The pause before attempt `n` (0-based retries): exponential with ±20 % jitter. */
 export function backoffMs(n: number, opts: RetryOptions = {}): number {

@@ -10,6 +10,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { isDatabaseBusy } from '../errors';
 import { addressKey, clientIp, normalizeIp } from './client-ip';
 import { CSRF_FIELD, Csrf } from './csrf';
 import { Html } from './html';
@@ -232,9 +233,17 @@ export class WebServer {
       const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip);
       this.#send(res, reply);
     } catch (err) {
-      this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
-      if (!res.headersSent) this.#send(res, this.#problem(500, 'Something went wrong', 'Please try again in a moment.'));
-      else res.destroy();
+      if (res.headersSent) {
+        this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
+        res.destroy();
+      } else if (isDatabaseBusy(err)) {
+        // Another process held the write lock too long (store/busy.ts): nothing was done.
+        this.opts.logger.warn({ path: logPath(path) }, 'the database is locked by another process: answered 503');
+        this.#send(res, { ...this.#problem(503, 'Busy for a moment', 'Nothing was changed. Please try again in a few seconds.'), headers: { 'Retry-After': '2' } });
+      } else {
+        this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
+        this.#send(res, this.#problem(500, 'Something went wrong', 'Please try again in a moment.'));
+      }
     }
   }
 

@@ -8,6 +8,7 @@
  * References: RFC 6120 §8.2.3 (IQ semantics), §8.3 (stanza errors).
  */
 import type { Logger } from 'pino';
+import { isDatabaseBusy } from '../errors';
 import { errorElement, errorFor } from './stanza-errors';
 import { sanitizeStanza } from './sanitize';
 import { xml, type Element } from './xml';
@@ -118,6 +119,8 @@ export class Router {
       const error = errorFor(err);
       if (!error) {
         ctx.logger.error({ err, stanza: sanitizeStanza(stanza, this.secrets) }, 'handler failed');
+      } else if (isDatabaseBusy(err)) {
+        ctx.logger.warn({ err: (err as Error).message }, 'the database is locked by another process: answered "try again"');
       }
       return this.#reply(ctx, error ?? errorElement('internal-server-error'));
     }

@@ -275,3 +275,43 @@ describe('reconciliation', () => {
     expect(ctx.registration.heldClaims().map((c) => c.id)).toEqual([claim.id]);
   });
 });
+
+describe('a synchronous write that finds the lock taken', () => {
+  it('is answered "try again" at both doors, after the short wait, not after 10 s', async () => {
+    const s = service();
+    const other = new Database(s.config.database);
+    open.push(other);
+    other.exec('BEGIN IMMEDIATE');
+    const write = () => s.db.prepare(`INSERT INTO opt_outs (address_hash, invite_id, created_at) VALUES ('y', NULL, 1)`).run();
+
+    const sent: Element[] = [];
+    const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));
+    router.iq('set', 'write', 'urn:test', () => (write(), true));
+    const started = performance.now();
+    await router.handle(xml('iq', { type: 'set', id: 'w1', from: 'alice@localhost/a', to: COMPONENT }, xml('write', { xmlns: 'urn:test' })));
+    expect(performance.now() - started).toBeLessThan(SERVICE_BUSY_TIMEOUT_MS + 200);
+    const error = sent[0].getChild('error')!;
+    expect(error.attrs.type).toBe('wait');
+    expect(error.getChild('resource-constraint')).toBeDefined();
+
+    const web = new WebServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      trustedProxies: [],
+      tokenKey: s.config.tokenKey,
+      secureCookies: false,
+      site: siteOf(s.config),
+      logger: pino({ level: 'silent' }),
+    });
+    web.get('/write', () => (write(), { status: 200, body: 'written' }));
+    await web.start();
+    try {
+      const res = await fetch(`${web.url}/write`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('2');
+    } finally {
+      await web.stop();
+    }
+    other.exec('ROLLBACK');
+    expect((await (async () => write())()).changes).toBe(1);
+  });
+});
