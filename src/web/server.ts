@@ -123,6 +123,9 @@ export class WebServer {
   /** connections answered 503 at once: their requests, if any arrive, are not handled */
   readonly #refused = new WeakSet<Socket>();
   #open = 0;
+  /** refusals since the last log line, and when that was */
+  #refusals = 0;
+  #lastRefusalLog = -Infinity;
   #url: string | undefined;
 
   constructor(private readonly opts: WebServerOptions) {
@@ -155,7 +158,14 @@ export class WebServer {
     const fromKey = key === undefined ? 0 : (this.#perAddress.get(key) ?? 0);
     if (this.#open >= this.#limits.maxConnections || fromKey >= this.#limits.maxConnectionsPerAddress) {
       this.#refused.add(socket);
-      this.opts.logger.warn({ ip: peer, open: this.#open, fromAddress: fromKey }, 'connection refused: too many open connections');
+      // One line per 10 s at most: a flood of connections must not become a flood of logs.
+      this.#refusals++;
+      const now = this.#clock();
+      if (now - this.#lastRefusalLog >= 10_000) {
+        this.opts.logger.warn({ ip: peer, open: this.#open, fromAddress: fromKey, refused: this.#refusals }, 'connections refused: too many open connections');
+        this.#lastRefusalLog = now;
+        this.#refusals = 0;
+      }
       socket.end(BUSY_RESPONSE);
       // A client that never reads is cut after a moment.
       setTimeout(() => socket.destroy(), 1_000).unref();
