@@ -141,9 +141,9 @@ export class App {
       { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       {
         joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
-        reconcileFailed: ({ claim, err }) =>
+        reconcileFailed: ({ claimId, claim, err }) =>
           logger.warn(
-            { claim: claim.id, door: claim.door, username: claim.username, heldSinceS: Math.round((Date.now() - claim.createdAt) / 1000), err },
+            { claim: claimId, door: claim?.door, username: claim?.username, heldSinceS: claim && Math.round((Date.now() - claim.createdAt) / 1000), err },
             'a held claim could not be reconciled; it stays held and is tried again',
           ),
       },

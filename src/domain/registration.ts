@@ -72,7 +72,7 @@ export interface RegistrationEvents {
   /** an account was created from an invite (or without one in open mode) */
   joined(e: { jid: string; invite: Invite | null; door: Door; contactsLinked: boolean }): void;
   /** a held claim could not be reconciled this time (it stays held; a later attempt tries again) */
-  reconcileFailed?(e: { claim: Claim; err: unknown }): void;
+  reconcileFailed?(e: { claimId: string; claim?: Claim; err: unknown }): void;
 }
 
 /** Optional capabilities beside the provisioner. */
@@ -361,16 +361,17 @@ export class Registration {
     let running = this.#reconciling.get(claimId);
     if (!running) {
       running = (async () => {
-        const claim = this.claims.getClaim(claimId);
-        if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
-        const ask = this.extras.existence?.[claim.door] ?? ((u: string) => this.provisioner.accountExists(u));
+        let claim: Claim | undefined;
         try {
+          claim = this.claims.getClaim(claimId);
+          if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
+          const ask = this.extras.existence?.[claim.door] ?? ((u: string) => this.provisioner.accountExists(u));
           const exists = await ask(claim.username);
           if (exists) await this.settleDone(claimId, 'reconciled: the account exists');
           else this.release(claimId, 'reconciled: no account');
         } catch (err) {
           // Every failure is told (the claim stays held and keeps its use and username meanwhile).
-          this.events.reconcileFailed?.({ claim, err });
+          this.events.reconcileFailed?.({ claimId, claim, err });
         }
       })().finally(() => this.#reconciling.delete(claimId));
       this.#reconciling.set(claimId, running);

@@ -238,7 +238,7 @@ describe('reconciliation', () => {
       s.invites,
       provisioner,
       { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
-      { joined: () => undefined, reconcileFailed: ({ claim, err }) => failed.push({ claim: claim.id, err: (err as Error).message }) },
+      { joined: () => undefined, reconcileFailed: ({ claimId, err }) => failed.push({ claim: claimId, err: (err as Error).message }) },
     );
     const { links } = s.invites.create({ kind: 'operator' }, { kind: 'account', source: 'cli' });
     return { s, registration, failed, token: links.token };
