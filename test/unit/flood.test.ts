@@ -9,7 +9,11 @@ import { PresenceHandler } from '../../src/handlers/presence';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
-import type { Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { newInviteCommand } from '../../src/handlers/commands/new-invite';
+import { GroupCommit } from '../../src/store/group-commit';
+import { NODES } from '../../src/xmpp/ns';
+import { errorFor } from '../../src/xmpp/stanza-errors';
 import { bareOf, Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
 import { testConfig } from '../support/fixtures';
@@ -78,5 +82,26 @@ describe('a flood of invite requests in presence', () => {
     await s.flood('bob@localhost/script', 30);
     expect(s.invitesOf('bob@localhost')).toBe(600);
     expect(s.refusals()).toHaveLength(0);
+  });
+});
+
+describe('a flood of New Invite commands', () => {
+  it('stops at the default per_user_per_day, with policy-violation naming the limit; admins go on', async () => {
+    const config = testConfig({ invites: { approval: 'none' } });
+    const db = openDatabase(':memory:');
+    const invites = inviteServiceFor(config, db);
+    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(
+      newInviteCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit: new GroupCommit(db) }),
+    );
+    const who = (full: string): Requester => ({ full, bare: bareOf(full), isLocal: true, isAdmin: full.startsWith('admin@') });
+    const run = (full: string) => adhoc.execute(who(full), xml('command', { xmlns: 'http://jabber.org/protocol/commands', node: NODES.newInvite }));
+    const outcomes = await Promise.allSettled(Array.from({ length: 80 }, () => run('bob@localhost/script')));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(50);
+    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(refused).toHaveLength(30);
+    expect(errorFor(refused[0].reason)?.getChild('policy-violation')).toBeDefined();
+    expect(refused[0].reason.message).toMatch(/^Limit per_user_per_day reached: at most 50 invites a day/);
+    const admin = await Promise.allSettled(Array.from({ length: 80 }, () => run('admin@localhost/laptop')));
+    expect(admin.every((o) => o.status === 'fulfilled')).toBe(true);
   });
 });
