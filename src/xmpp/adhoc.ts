@@ -95,7 +95,9 @@ export class AdhocCommands {
   /** session ids per bare JID, oldest first */
   readonly #byBare = new Map<string, Set<string>>();
   /** ids of finished, cancelled and timed-out sessions (bounded), for session-expired */
-  readonly #ended = new Map<string, number>();
+  readonly #ended = new Map<string, string>();
+  /** the ended ids kept per bare JID, oldest first: one user's many cannot push out another's */
+  readonly #endedByBare = new Map<string, Set<string>>();
   readonly #ttl: number;
   readonly #perJid: number;
   readonly #max: number;
@@ -188,7 +190,7 @@ export class AdhocCommands {
         xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
       );
     } else {
-      this.#end(id);
+      this.#end(id, req.bare);
     }
     for (const note of step.notes ?? []) reply.append(xml('note', { type: note.type }, note.text));
     if (step.form) reply.append(step.form);
@@ -231,13 +233,25 @@ export class AdhocCommands {
     if (set?.size === 0) this.#byBare.delete(session.bare);
   }
 
-  #end(id: string): void {
+  /** Ends a session (open or not: a one-stage command ends at once); `bare` is its owner's. */
+  #end(id: string, bare = this.#sessions.get(id)?.bare ?? ''): void {
     this.#drop(id);
-    this.#ended.set(id, this.#now());
-    if (this.#ended.size > this.#max * 2) {
-      const oldest = this.#ended.keys().next().value as string;
-      this.#ended.delete(oldest);
-    }
+    this.#ended.set(id, bare);
+    let mine = this.#endedByBare.get(bare);
+    if (!mine) this.#endedByBare.set(bare, (mine = new Set()));
+    mine.add(id);
+    // Each user remembers their own last ended sessions; the table as a whole stays bounded too.
+    if (mine.size > this.#perJid * 10) this.#forget(mine.values().next().value as string);
+    if (this.#ended.size > this.#max * 2) this.#forget(this.#ended.keys().next().value as string);
+  }
+
+  #forget(id: string): void {
+    const bare = this.#ended.get(id);
+    this.#ended.delete(id);
+    if (bare === undefined) return;
+    const set = this.#endedByBare.get(bare);
+    set?.delete(id);
+    if (set?.size === 0) this.#endedByBare.delete(bare);
   }
 
   #sweep(): void {

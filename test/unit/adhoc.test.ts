@@ -273,6 +273,14 @@ describe('the session table under a flood', () => {
     expect((await finish(adhoc, ALICE, alice)).attrs.status).toBe('completed');
   });
 
+  it('still answers session-expired for the admin’s finished session after bob ends 30,000 of his', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(twoStage);
+    const mine = await open(adhoc, ADMIN);
+    await finish(adhoc, ADMIN, mine);
+    for (let i = 0; i < 30_000; i++) await open(adhoc, `bob@localhost/r${i}`);
+    await expect(finish(adhoc, ADMIN, mine)).rejects.toMatchObject({ condition: 'not-allowed', message: 'This command session has ended' });
+  });
+
   it('when the whole table is full, evicts from whoever holds the most, never from a lighter user', async () => {
     const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 5, maxSessions: 12 }).add(twoStage);
     const mine = await open(adhoc, ADMIN);
