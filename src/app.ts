@@ -29,6 +29,8 @@ import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { immediateTransaction, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
+import { SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
+import { StoreMonitor } from './store/health';
 import { inviteServiceFor } from './services';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
@@ -38,6 +40,7 @@ import { AdhocCommands, type Requester } from './xmpp/adhoc';
 import { Respond } from './domain/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
+import type { WebLimits } from './web/server';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { bareOf, Router } from './xmpp/router';
@@ -53,6 +56,8 @@ export interface AppOptions {
   webListen?: { host: string; port: number };
   /** overrides the per-IP limit on POSTs of the web server */
   webRateLimit?: RateLimitOptions;
+  /** overrides the web server's connection caps and timeouts */
+  webLimits?: Partial<WebLimits>;
   /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
   outboxBackoffMs?: number;
   outboxPollMs?: number;
@@ -62,6 +67,8 @@ export interface AppOptions {
 
 export class App {
   readonly db: Db;
+  /** whether the database can be written (for /healthz), and the held claims */
+  readonly store: StoreMonitor;
   readonly invites: InviteService;
   readonly router: Router;
   readonly adhoc: AdhocCommands;
@@ -88,10 +95,20 @@ export class App {
     readonly logger: Logger,
     private readonly opts: AppOptions = {},
   ) {
-    this.db = databaseFor(config);
+    // A short busy timeout: waiting for another process's lock must not freeze the event loop
+    // (store/busy.ts); asynchronous writes retry with backoff instead.
+    this.db = databaseFor(config, { busyTimeoutMs: SERVICE_BUSY_TIMEOUT_MS });
+    this.store = new StoreMonitor(this.db, config.database);
     this.outbox = outboxFor(config, this.db);
     this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
-    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit: new GroupCommit(this.db) };
+    const commit = new GroupCommit(this.db, {
+      onError: (err, jobs) => {
+        this.store.recordWriteError(err);
+        logger.error({ err, jobs }, 'a batch of writes failed: none of it was stored');
+      },
+      onCommit: () => this.store.recordWriteOk(),
+    });
+    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,
@@ -122,7 +139,14 @@ export class App {
       this.invites,
       this.#provisioner(),
       { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
-      { joined: ({ jid, door }) => logger.info({ jid, door }, 'account created') },
+      {
+        joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
+        reconcileFailed: ({ claimId, claim, err }) =>
+          logger.warn(
+            { claim: claimId, door: claim?.door, username: claim?.username, heldSinceS: claim && Math.round((Date.now() - claim.createdAt) / 1000), err },
+            'a held claim could not be reconciled; it stays held and is tried again',
+          ),
+      },
       undefined,
       {
         notices: this.outbox,
@@ -150,12 +174,10 @@ export class App {
       invites: this.invites,
       respond: this.respond,
       logger: logger.child({ module: 'web' }),
-      health: () => {
-        this.db.prepare('SELECT 1').get();
-        return { xmpp: this.connection.online };
-      },
+      health: () => ({ xmpp: this.connection.online, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
+      limits: opts.webLimits,
     });
 
     // Order matters only where handlers share a route; each feature registers its own.
@@ -175,9 +197,14 @@ export class App {
     // Invite requests carried in presence, and the component's side of presence subscriptions.
     const presence = new PresenceHandler({
       config,
-      requests: new InviteRequests(new SqliteRequestStore(this.db), this.invites, this.outbox, {
-        allowUserInvites: config.invites.allowUserInvites,
-      }),
+      requests: new InviteRequests(
+        new SqliteRequestStore(this.db),
+        this.invites,
+        this.outbox,
+        { allowUserInvites: config.invites.allowUserInvites },
+        undefined,
+        this.services.limits,
+      ),
       subscriptions: new SqliteSubscriptions(this.db),
       requester: (jid) => this.requester(jid),
       send: (el) => this.connection.send(el),
@@ -225,11 +252,14 @@ export class App {
     const reconcile = () =>
       this.registration.reconcileAll(60_000).catch((err: unknown) => this.logger.error({ err }, 'reconciling claims failed'));
     this.connection.on('online', () => {
-      void this.registration.reconcileAll().catch(() => undefined);
+      void this.registration.reconcileAll().catch((err: unknown) => this.logger.warn({ err }, 'reconciling claims failed'));
       void this.#checkBridge();
     });
     void this.#checkBridge();
-    void this.registration.reconcileAll().then((n) => n && this.logger.info('%d held claims checked with the server', n));
+    void this.registration
+      .reconcileAll()
+      .then((n) => n && this.logger.info('%d held claims checked with the server', n))
+      .catch((err: unknown) => this.logger.warn({ err }, 'reconciling claims failed'));
     this.#reconcileTimer = setInterval(reconcile, 60_000);
     this.#reconcileTimer.unref();
     this.connection.on('online', () => this.worker.poke());

@@ -362,6 +362,7 @@ function statsCommandCli(args: string[], io: CliIo): number {
     io.out('Per inviter (created → approved → used → accounts):');
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
     io.out(`Uses that made two accounts (late settles; should be 0): ${stats.overruns}`);
+    io.out(`Registrations not settled yet: ${lines.claims}`);
     return 0;
   });
 }

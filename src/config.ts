@@ -100,6 +100,17 @@ const DEFAULTS = {
   listen: '127.0.0.1:8080',
 } as const;
 
+/**
+ * Limits that apply when their key is absent: far above what a person does on a small site, low
+ * enough that one user's flood (a script sending invite requests in presence) stops at once.
+ * Each can be lifted with `off` (README, "Limits"); every other limit is absent unless configured.
+ */
+export const DEFAULT_LIMITS = {
+  perUserOpen: 100,
+  perUserPerDay: 50,
+  inviteRequestsPerMinute: 10,
+} as const;
+
 const TOKEN_KEY_MIN = 32;
 
 const APPROVALS: readonly ApprovalPolicy[] = ['none', 'non-admins', 'all'];
@@ -124,6 +135,7 @@ const KEYS = {
   limits: [
     'per_user_open', 'per_user_per_day', 'per_site_per_day', 'per_recipient_per_day',
     'registrations_per_hour', 'resend_after_no_answer', 'reinvite_after_decline',
+    'invite_requests_per_minute',
   ],
 } as const;
 
@@ -509,7 +521,8 @@ function buildConfig(c: Checker, raw: unknown): Config | undefined {
     };
   }
 
-  // limits: absent keys mean "no limit" / "no wait", and are left out of the object
+  // limits: absent keys take DEFAULT_LIMITS where there is one and mean "no limit" / "no wait"
+  // otherwise (left out of the object); `off` turns a limit off.
   const lim = c.mapping(root.limits, 'limits', KEYS.limits);
   const limits: LimitsConfig = {};
   if (lim) {
@@ -519,9 +532,19 @@ function buildConfig(c: Checker, raw: unknown): Config | undefined {
       ['per_site_per_day', 'perSitePerDay'],
       ['per_recipient_per_day', 'perRecipientPerDay'],
       ['registrations_per_hour', 'registrationsPerHour'],
+      ['invite_requests_per_minute', 'inviteRequestsPerMinute'],
     ] as const;
     for (const [key, prop] of ints) {
+      const fallback = (DEFAULT_LIMITS as Partial<Record<typeof prop, number>>)[prop];
+      if (lim[key] === undefined || lim[key] === null) {
+        if (fallback !== undefined) limits[prop] = fallback;
+        continue;
+      }
+      const r = c.resolve(lim[key], `limits.${key}`);
+      if (!r || r.value === 'off') continue;
+      const before = c.errors.length;
       const v = c.int(lim[key], `limits.${key}`, 0);
+      if (c.errors.length > before) c.errors[before].message += '; or off for no limit';
       if (v !== undefined) limits[prop] = v;
     }
     const durations = [
@@ -529,6 +552,7 @@ function buildConfig(c: Checker, raw: unknown): Config | undefined {
       ['reinvite_after_decline', 'reinviteAfterDecline'],
     ] as const;
     for (const [key, prop] of durations) {
+      if (lim[key] === 'off') continue;
       const v = c.duration(lim[key], `limits.${key}`, false);
       if (v !== undefined) limits[prop] = v;
     }

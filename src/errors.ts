@@ -50,3 +50,13 @@ export class InviteError extends Error {
 export function isInviteError(err: unknown): err is InviteError {
   return err instanceof InviteError;
 }
+
+/**
+ * SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED and their extended codes): another
+ * process held the write lock longer than the service waits (src/store/busy.ts). Adapters answer
+ * it as "try again in a moment" (XMPP `resource-constraint` of type wait, HTTP 503), not as a fault.
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+}

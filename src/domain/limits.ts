@@ -6,8 +6,9 @@
  *
  * Who is exempt (decided here, documented in the README):
  * - the operator at the CLI: from every invite limit;
- * - admins: from the per-user limits (`per_user_open`, `per_user_per_day`), not from the site's
- *   daily cap, the per-recipient cap or the waits, which protect the invitee and the site;
+ * - admins: from the per-user limits (`per_user_open`, `per_user_per_day`,
+ *   `invite_requests_per_minute`), not from the site's daily cap, the per-recipient cap or the
+ *   waits, which protect the invitee and the site;
  * - registration limits apply to every registration, whatever the invite.
  */
 import { InviteError } from '../errors';
@@ -21,6 +22,8 @@ export interface LimitSettings {
   registrationsPerHour?: number;
   resendAfterNoAnswer?: number;
   reinviteAfterDecline?: number;
+  /** new invite requests carried in presence, per sender, in the last minute */
+  inviteRequestsPerMinute?: number;
 }
 
 export interface Window {
@@ -42,12 +45,15 @@ export interface LimitStore {
   lastOfPair(inviter: string, inviteeKey: string): Invite | undefined;
   /** when the invite was last sent: its last `resent` event, else its approval, else its creation */
   lastSentAt(invite: Invite): number;
+  /** invite requests in presence processed for `sender` since `since`; `frees` = the oldest */
+  requestsBy(sender: string, since: number): Window;
   /** claims (held or spent) since `since`, of one invite, of one door, or from one IP at those doors */
   registrations(filter: { inviteId?: string; door?: string; ip?: string; doors?: string[] }, since: number): Window;
 }
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
+const MINUTE = 60_000;
 
 function at(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -126,6 +132,17 @@ export class Limits {
       const frees = this.store.lastSentAt(last) + s.resendAfterNoAnswer;
       if (now < frees) refuse('resend_after_no_answer', `${inviteeKey} has not answered; wait ${duration(s.resendAfterNoAnswer)} before inviting again`, frees);
     }
+  }
+
+  /**
+   * Checks a new invite request carried in presence (before any of its invites is made): a script
+   * resending presence with new requests is stopped here at once, whatever its invitees.
+   */
+  checkInviteRequest(actor: Actor, sender: string, now: number): void {
+    const limit = this.settings.inviteRequestsPerMinute;
+    if (actor.kind === 'operator' || actor.isAdmin || limit === undefined) return;
+    const w = this.store.requestsBy(sender, now - MINUTE);
+    if (w.count >= limit) refuse('invite_requests_per_minute', `at most ${limit} invite requests a minute`, w.frees === null ? null : w.frees + MINUTE);
   }
 
   /** Checks a resend (a new token delivered again) of an invite that got no answer. */

@@ -25,6 +25,8 @@ export interface InviteStats {
   funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
   /** accounts the server made for a released claim after its use went elsewhere (should stay 0) */
   overruns: number;
+  /** registrations whose outcome is not settled yet: how many, and when the oldest began (ms) */
+  heldClaims: { count: number; oldestAt: number | null };
 }
 
 export type InvitePatch = Partial<

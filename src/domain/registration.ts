@@ -86,6 +86,8 @@ export interface Provisioner {
 export interface RegistrationEvents {
   /** an account was created from an invite (or without one in open mode) */
   joined(e: { jid: string; invite: Invite | null; door: Door; contactsLinked: boolean }): void;
+  /** a held claim could not be reconciled this time (it stays held; a later attempt tries again) */
+  reconcileFailed?(e: { claimId: string; claim?: Claim; err: unknown }): void;
 }
 
 /** Optional capabilities beside the provisioner. */
@@ -422,19 +424,20 @@ export class Registration {
     let running = this.#reconciling.get(claimId);
     if (!running) {
       running = (async () => {
-        const claim = this.claims.getClaim(claimId);
-        if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
-        let exists: boolean;
+        let claim: Claim | undefined;
         try {
-          exists = await this.#existence(claim.door)(claim.username);
-        } catch {
-          return;
+          claim = this.claims.getClaim(claimId);
+          if (!claim || claim.state !== 'held' || this.#inFlight.has(claimId)) return;
+          const exists = await this.#existence(claim.door)(claim.username);
+          // Spent only when the claim provably made the account: absent when claimed, there now.
+          // An account that existed before the claim is never credited to the invite.
+          if (exists && claim.absentAtClaim) await this.settleDone(claimId, 'reconciled: the account exists');
+          else if (exists) this.release(claimId, 'reconciled: the account existed before the claim, not credited');
+          else this.release(claimId, 'reconciled: no account');
+        } catch (err) {
+          // Every failure is told (the claim stays held and keeps its use and username meanwhile).
+          this.events.reconcileFailed?.({ claimId, claim, err });
         }
-        // Spent only when the claim provably made the account: absent when claimed, there now.
-        // An account that existed before the claim is never credited to the invite.
-        if (exists && claim.absentAtClaim) await this.settleDone(claimId, 'reconciled: the account exists');
-        else if (exists) this.release(claimId, 'reconciled: the account existed before the claim, not credited');
-        else this.release(claimId, 'reconciled: no account');
       })().finally(() => this.#reconciling.delete(claimId));
       this.#reconciling.set(claimId, running);
     }

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { isInviteError } from '../errors';
 import { parseEmailAddress } from './email-address';
 import type { InviteService } from './invites';
+import type { Limits } from './limits';
 import { parseBareJid } from './jid';
 import type { NoticeQueue } from './notices';
 import type { Clock } from './ports';
@@ -146,6 +147,8 @@ export class InviteRequests {
     private readonly notices: NoticeQueue,
     private readonly policy: RequestPolicy,
     private readonly clock: Clock = Date.now,
+    /** invite_requests_per_minute (checked once the request is known not to be a replay) */
+    private readonly limits?: Limits,
   ) {}
 
   /**
@@ -158,6 +161,8 @@ export class InviteRequests {
     try {
       return this.store.transaction(() => {
         if (this.store.seen(actor.jid, key)) throw new Replay();
+        // Replays are free (clients resend presence on every status change); new requests count.
+        this.limits?.checkInviteRequest(actor, actor.jid, this.clock());
         const note = request.message?.trim() || undefined;
         const outcomes = request.invitees.map((invitee) => this.#invite(actor, invitee, note));
         if (!this.store.record(actor.jid, key, this.clock(), outcomes)) throw new Replay();

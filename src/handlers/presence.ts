@@ -15,6 +15,8 @@
  * §4.6 (directed presence); https://www.rfc-editor.org/rfc/rfc6120#section-8.3 (stanza errors).
  */
 import type { Config } from '../config';
+import { isInviteError } from '../errors';
+import { retryWhileBusy } from '../store/busy';
 import { isLocalUser, normalizeBareJid } from '../domain/jid';
 import { cleanText } from '../domain/text';
 import { checkRequest, type InviteRequests, type RequestDraft, type RequestedInvitee } from '../domain/requests';
@@ -23,7 +25,7 @@ import type { Requester } from '../xmpp/adhoc';
 import { presenceError } from '../xmpp/builders';
 import { NS } from '../xmpp/ns';
 import type { Router, StanzaContext } from '../xmpp/router';
-import { errorElement, type Condition } from '../xmpp/stanza-errors';
+import { errorElement, type Condition, type ErrorType } from '../xmpp/stanza-errors';
 import { xml, type Element } from '../xmpp/xml';
 
 export interface PresenceDeps {
@@ -113,9 +115,18 @@ export class PresenceHandler {
     }
     let result;
     try {
-      result = this.deps.requests.submit({ kind: 'user', jid: requester.bare, isAdmin: requester.isAdmin }, ctx.from, checked.request);
+      // One transaction; while another process holds the write lock it is tried again later,
+      // leaving the event loop free (store/busy.ts).
+      const actor = { kind: 'user' as const, jid: requester.bare, isAdmin: requester.isAdmin };
+      result = await retryWhileBusy(() => this.deps.requests.submit(actor, ctx.from, checked.request));
     } catch (err) {
       // Nothing was stored (the transaction rolled back): the client may send it again.
+      if (isInviteError(err) && err.code === 'limit-reached') {
+        // invite_requests_per_minute: the whole request waits; later it is new again.
+        ctx.logger.info({ limit: err.detail?.limit }, 'invite request refused by a limit');
+        await this.#error(ctx, 'policy-violation', err.message, 'wait');
+        return true;
+      }
       ctx.logger.error({ err }, 'invite request failed');
       await this.#error(ctx, 'internal-server-error', 'The invite request could not be processed; nothing was recorded');
       return true;
@@ -152,9 +163,9 @@ export class PresenceHandler {
     return this.deps.send(xml('presence', { from, to, type: answer === 'available' ? undefined : answer }));
   }
 
-  #error(ctx: StanzaContext, condition: Condition, text: string): Promise<void> {
+  #error(ctx: StanzaContext, condition: Condition, text: string, type?: ErrorType): Promise<void> {
     return this.deps.send(
-      presenceError({ from: this.deps.config.component.domain, to: ctx.from, id: ctx.stanza.attrs.id, error: errorElement(condition, { text }) }),
+      presenceError({ from: this.deps.config.component.domain, to: ctx.from, id: ctx.stanza.attrs.id, error: errorElement(condition, { text, type }) }),
     );
   }
 }

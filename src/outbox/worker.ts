@@ -11,6 +11,7 @@ import type { InviteService } from '../domain/invites';
 import type { Invite } from '../domain/types';
 import type { OutboxRow, SqliteOutbox } from '../store/outbox-repo';
 import { renderNotice, type RenderContext, type Rendered } from './render';
+import { retryWhileBusy } from '../store/busy';
 
 /** A failure that will not go away by retrying (e.g. SMTP 5xx). */
 export class PermanentDeliveryError extends Error {}
@@ -87,7 +88,8 @@ export class OutboxWorker {
     let done = 0;
     const batch = this.opts.batch ?? 50;
     for (;;) {
-      const rows = this.outbox.claimDue(batch);
+      // While another process holds the write lock, wait without blocking (store/busy.ts).
+      const rows = await retryWhileBusy(() => this.outbox.claimDue(batch));
       for (const row of rows) await this.#deliver(row);
       done += rows.length;
       if (rows.length < batch || this.#stopped) return done;
@@ -130,7 +132,7 @@ export class OutboxWorker {
     const invites = row.inviteIds.map((id) => this.invites.get(id)).filter((i): i is Invite => i !== undefined);
     const transport = this.#transports.get(row.channel);
     if (!transport) {
-      this.outbox.markRetry(row.id, `no ${row.channel} transport`, now + 60_000, false);
+      await retryWhileBusy(() => this.outbox.markRetry(row.id, `no ${row.channel} transport`, now + 60_000, false));
       return;
     }
     let rendered: Rendered | undefined;
@@ -138,36 +140,37 @@ export class OutboxWorker {
       rendered = renderNotice(row.kind, invites, row.params, { ...this.render, invites: this.invites, now: () => now });
     } catch (err) {
       log.error({ err }, 'cannot render');
-      this.outbox.markFailed(row.id, `render: ${(err as Error).message}`);
+      await retryWhileBusy(() => this.outbox.markFailed(row.id, `render: ${(err as Error).message}`));
       return;
     }
     if (!rendered) {
       // Nothing left to say (the invite moved on): recorded as sent with nothing delivered.
-      this.outbox.markSent(row.id);
+      await retryWhileBusy(() => this.outbox.markSent(row.id));
       log.debug('nothing to deliver any more');
       return;
     }
     try {
       await transport.send(row, rendered, invites);
-      this.outbox.markSent(row.id);
+      // Delivered: record it even if the lock is taken for a while (else it would be sent again).
+      await retryWhileBusy(() => this.outbox.markSent(row.id));
       log.info({ to: row.channel === 'xmpp' ? row.recipient : undefined }, 'delivered');
       if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if (err instanceof NotReadyError) {
-        this.outbox.markRetry(row.id, message, now + 5_000, false);
+        await retryWhileBusy(() => this.outbox.markRetry(row.id, message, now + 5_000, false));
         return;
       }
       const attempts = row.attempts + 1;
       if (err instanceof PermanentDeliveryError || attempts >= this.opts.maxAttempts) {
-        this.outbox.markFailed(row.id, message);
+        await retryWhileBusy(() => this.outbox.markFailed(row.id, message));
         log.warn({ err: message, attempts }, 'delivery failed for good');
         if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
         return;
       }
       const base = this.opts.backoffBaseMs ?? 30_000;
       const delay = Math.min(base * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
-      this.outbox.markRetry(row.id, message, now + Math.round(delay));
+      await retryWhileBusy(() => this.outbox.markRetry(row.id, message, now + Math.round(delay)));
       log.info({ err: message, attempts, retryInMs: Math.round(delay) }, 'delivery failed, will retry');
     }
   }

@@ -1,11 +1,12 @@
 /**
  * Opens the SQLite file: WAL (the CLI writes beside the running service), foreign keys, a busy
- * timeout, and the ordered migrations of schema.sql tracked in PRAGMA user_version (with, for the
- * versions that need one, a step in TypeScript: migration-steps.ts).
+ * timeout (short in the service: see busy.ts), and the ordered migrations of schema.sql tracked in
+ * PRAGMA user_version (with, for the versions that need one, a step in TypeScript: migration-steps.ts).
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { CLI_BUSY_TIMEOUT_MS } from './busy';
 import { MIGRATION_STEPS, type MigrationContext, type MigrationStep } from './migration-steps';
 
 export type { MigrationContext } from './migration-steps';
@@ -36,13 +37,19 @@ export interface OpenOptions {
   readonly?: boolean;
   /** What migration steps need from the configuration (the opt-out hash). */
   migration?: MigrationContext;
+  /**
+   * how long a statement waits, blocking, for another process's lock (default CLI_BUSY_TIMEOUT_MS);
+   * the service passes SERVICE_BUSY_TIMEOUT_MS and retries asynchronously (store/busy.ts)
+   */
+  busyTimeoutMs?: number;
 }
 
 export function openDatabase(file: string, options: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { readonly: options.readonly ?? false });
   try {
-    db.pragma('busy_timeout = 10000');
+    // Opening migrates and analyses: wait as long as the CLI would; the service's short wait is set after.
+    db.pragma(`busy_timeout = ${CLI_BUSY_TIMEOUT_MS}`);
     db.pragma('foreign_keys = ON');
     // The deletes by which INSERT OR REPLACE and UPDATE OR REPLACE resolve a conflict fire DELETE
     // triggers only with this on: the "never deleted" triggers then refuse them (migration 11).
@@ -64,6 +71,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
       // analyses what changed enough); without them some lookups pick a slow plan at a million rows.
       db.pragma('optimize = 0x10002');
     }
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? CLI_BUSY_TIMEOUT_MS))}`);
   } catch (err) {
     db.close();
     throw err;

@@ -259,7 +259,9 @@ export class SqliteInviteStore implements InviteStore {
         sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
     const overruns = (this.#prepared(`SELECT count(*) AS n FROM claims WHERE state = 'released' AND outcome LIKE 'overrun:%'`).get({}) as { n: number }).n;
-    return { states, delivery, funnel, overruns };
+    // The claims_state index (state, created_at) answers this from the few held rows.
+    const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS oldestAt FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
+    return { states, delivery, funnel, overruns, heldClaims: held };
   }
 
   findReservation(username: string, now: number): Invite | undefined {

@@ -16,6 +16,7 @@ export class SqliteLimitStore implements LimitStore {
   readonly #byInvite;
   readonly #byDoor;
   readonly #byIp;
+  readonly #requestsBy;
 
   constructor(db: Db) {
     this.#open = db.prepare<[string, number], Raw>(
@@ -37,6 +38,9 @@ export class SqliteLimitStore implements LimitStore {
     );
     this.#byDoor = db.prepare<[string, number], Raw>(
       `SELECT count(*) AS count, min(created_at) AS frees FROM claims WHERE door = ? AND state <> 'released' AND created_at > ?`,
+    );
+    this.#requestsBy = db.prepare<[string, number], Raw>(
+      `SELECT count(*) AS count, min(created_at) AS frees FROM invite_requests WHERE sender = ? AND created_at > ?`,
     );
     this.#byIp = db.prepare<[string, number], Raw>(
       `SELECT count(*) AS count, min(created_at) AS frees FROM claims WHERE ip = ? AND door IN ('web', 'bridge') AND state <> 'released' AND created_at > ?`,
@@ -67,6 +71,10 @@ export class SqliteLimitStore implements LimitStore {
   lastSentAt(invite: Invite): number {
     const resent = this.#lastResent.get(invite.id)?.at ?? null;
     return Math.max(resent ?? 0, invite.approvedAt ?? invite.createdAt);
+  }
+
+  requestsBy(sender: string, since: number): Window {
+    return this.#requestsBy.get(sender, since)!;
   }
 
   registrations(filter: { inviteId?: string; door?: string; ip?: string }, since: number): Window {

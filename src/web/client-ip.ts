@@ -25,3 +25,35 @@ export function clientIp(peer: string | undefined, forwardedFor: string | string
   }
   return client;
 }
+
+/**
+ * The unit that rate limits and connection caps count: an IPv4 address as it is, an IPv6 address by
+ * its /64 (one subscriber usually holds a whole /64, so counting single addresses would give a
+ * client 2^64 buckets). `2001:db8:1:2:a:b:c:d` → `2001:db8:1:2::/64`.
+ */
+export function addressKey(ip: string): string {
+  const addr = normalizeIp(ip);
+  if (isIP(addr) !== 6) return addr;
+  const groups = expandIpv6(addr).map((g) => parseInt(g, 16));
+  // NAT64 (RFC 6052's well-known prefix 64:ff9b::/96): the client is the IPv4 address inside.
+  if (groups.slice(0, 6).join(':') === '100:65435:0:0:0:0') {
+    return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join('.');
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address, as written (no zone), hex, without leading zeros. */
+function expandIpv6(addr: string): string[] {
+  let text = addr.split('%')[0];
+  // An embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4) becomes two groups.
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : Array.from({ length: 8 - left.length - right.length }, () => '0');
+  return [...left, ...zeros, ...right];
+}

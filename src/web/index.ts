@@ -3,19 +3,21 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
-import { registerLandingRoutes } from './landing';
+import { registerLandingRoutes, type Health } from './landing';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
-import { WebServer } from './server';
+import { WebServer, type WebLimits } from './server';
 
 export interface WebDeps {
   invites: InviteService;
   respond: Respond;
   logger: Logger;
-  health(): { xmpp: boolean };
+  health(): Health;
   /** overrides web.listen (tests: port 0) */
   listen?: { host: string; port: number };
   rateLimit?: RateLimitOptions;
+  /** connection caps and timeouts (tests shorten them) */
+  limits?: Partial<WebLimits>;
   clock?: () => number;
 }
 
@@ -40,6 +42,7 @@ export function createWebServer(config: Config, deps: WebDeps): WebServer {
     site,
     logger: deps.logger,
     rateLimit: deps.rateLimit,
+    limits: deps.limits,
     clock: deps.clock,
   });
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });

@@ -12,6 +12,7 @@ import { retryAfter, webError } from './errors';
 import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, type FormState, type Site } from './pages';
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
+import type { StoreHealth } from '../store/health';
 
 /** The longest note back to an inviter, as for messages carried in presence. */
 export const MAX_REASON_LENGTH = 1000;
@@ -20,9 +21,17 @@ export interface LandingDeps {
   site: Site;
   invites: InviteService;
   respond: Respond;
-  /** throws when the database cannot be read; `xmpp`: the component is connected */
-  health(): { xmpp: boolean };
+  /** throws when the database cannot be read */
+  health(): Health;
   clock?: () => number;
+}
+
+/** What /healthz reports. */
+export interface Health {
+  /** the component is connected */
+  xmpp: boolean;
+  store: StoreHealth;
+  now: number;
 }
 
 const CHOICES: readonly Choice[] = ['accept', 'decline', 'later'];
@@ -77,14 +86,25 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
   }
 
   // Stays 200 while the component reconnects: the pages still work, and registration says 503.
+  // 503 when the database cannot be read or written (read-only, full): nothing that changes works.
   web.get('/healthz', () => {
-    let xmpp: boolean;
+    let health: Health;
     try {
-      xmpp = deps.health().xmpp;
+      health = deps.health();
     } catch {
       return { status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'error', database: 'unavailable' }) };
     }
-    return { status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'ok', xmpp: xmpp ? 'online' : 'offline' }) };
+    const { store } = health;
+    const body = {
+      status: store.writable ? 'ok' : 'error',
+      xmpp: health.xmpp ? 'online' : 'offline',
+      database: store.writable ? 'writable' : 'unwritable',
+      ...(store.reason ? { reason: store.reason } : {}),
+      ...(store.locked ? { locked: true } : {}),
+      held_claims: store.heldClaims,
+      oldest_held_claim_age_s: store.oldestHeldClaimAt === null ? null : Math.max(0, Math.floor((health.now - store.oldestHeldClaimAt) / 1000)),
+    };
+    return { status: store.writable ? 200 : 503, contentType: 'application/json', body: JSON.stringify(body) };
   });
 
   web.get('/i/:token', async (ctx) => {

@@ -1,5 +1,6 @@
 /**
- * Per-client rate limit on POSTs: a token bucket per IP address. A client may burst `capacity`
+ * Per-client rate limit on POSTs: a token bucket per key, which the web server makes the client's
+ * address (an IPv6 client by its /64: client-ip.ts `addressKey`). A client may burst `capacity`
  * requests, then one more every `refillMs`. Memory is bounded: past `maxKeys` clients, full
  * buckets (clients quiet long enough) are forgotten first, then the oldest.
  */

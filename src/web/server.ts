@@ -8,9 +8,10 @@
  * invite (410), form errors (400).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { clientIp } from './client-ip';
+import { isDatabaseBusy } from '../errors';
+import { addressKey, clientIp, normalizeIp } from './client-ip';
 import { CSRF_FIELD, Csrf } from './csrf';
 import { Html } from './html';
 import { problemPage, type Site } from './pages';
@@ -35,6 +36,39 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   // Pages carry invite tokens (the QR code, the forms): never stored by a browser or a proxy.
   'Cache-Control': 'no-store',
 };
+
+/**
+ * What one server holds at most, and how long a client may take. Node checks the header and
+ * request timeouts of open connections only every `connectionsCheckingInterval` (30 s by default,
+ * so a 10 s header timeout held a dripping client 30 s): checked every second here.
+ */
+export interface WebLimits {
+  /** open connections in all; past it a new one gets a 503 and is closed */
+  maxConnections: number;
+  /** open connections from one address (IPv6: one /64), trusted proxies excepted */
+  maxConnectionsPerAddress: number;
+  /** the request line and headers must have arrived within this time (408 otherwise) */
+  headersTimeoutMs: number;
+  /** the whole request, body included, must have arrived within this time (408 otherwise) */
+  requestTimeoutMs: number;
+  /** an idle keep-alive connection is closed after this time */
+  keepAliveTimeoutMs: number;
+  /** how often the two timeouts above are checked */
+  checkIntervalMs: number;
+}
+
+export const DEFAULT_WEB_LIMITS: WebLimits = {
+  maxConnections: 1_000,
+  maxConnectionsPerAddress: 32,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+};
+
+/** The answer to a connection over a cap, written before the request is read. */
+const BUSY_RESPONSE =
+  'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 10\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 22\r\n\r\nToo many connections.\n';
 
 export interface Reply {
   status: number;
@@ -67,6 +101,8 @@ export interface WebServerOptions {
   site: Site;
   logger: Logger;
   rateLimit?: RateLimitOptions;
+  /** connection caps and timeouts (default DEFAULT_WEB_LIMITS) */
+  limits?: Partial<WebLimits>;
   clock?: () => number;
 }
 
@@ -81,16 +117,69 @@ export class WebServer {
   readonly #csrf: Csrf;
   readonly #limiter: RateLimiter;
   readonly #clock: () => number;
+  readonly #limits: WebLimits;
+  /** open connections per address key (IPv4 address, IPv6 /64) */
+  readonly #perAddress = new Map<string, number>();
+  /** connections answered 503 at once: their requests, if any arrive, are not handled */
+  readonly #refused = new WeakSet<Socket>();
+  #open = 0;
+  /** refusals since the last log line, and when that was */
+  #refusals = 0;
+  #lastRefusalLog = -Infinity;
   #url: string | undefined;
 
   constructor(private readonly opts: WebServerOptions) {
     this.#csrf = new Csrf(opts.tokenKey, opts.secureCookies);
     this.#clock = opts.clock ?? Date.now;
     this.#limiter = new RateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT, this.#clock);
-    this.#server = http.createServer((req, res) => void this.#handle(req, res));
-    this.#server.headersTimeout = 10_000;
-    this.#server.requestTimeout = 30_000;
-    this.#server.keepAliveTimeout = 5_000;
+    const limits = (this.#limits = { ...DEFAULT_WEB_LIMITS, ...opts.limits });
+    this.#server = http.createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        connectionsCheckingInterval: limits.checkIntervalMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+      },
+      (req, res) => void this.#handle(req, res),
+    );
+    this.#server.on('connection', (socket: Socket) => this.#admit(socket));
+  }
+
+  /** Open connections now (for tests and health). */
+  get connections(): number {
+    return this.#open;
+  }
+
+  /** Counts a new connection; over a cap it gets a 503 and is closed before anything is read. */
+  #admit(socket: Socket): void {
+    const peer = normalizeIp(socket.remoteAddress ?? '');
+    // Behind a proxy every client arrives from the proxy's address: only the total cap applies.
+    const key = this.opts.trustedProxies.includes(peer) ? undefined : addressKey(peer);
+    const fromKey = key === undefined ? 0 : (this.#perAddress.get(key) ?? 0);
+    if (this.#open >= this.#limits.maxConnections || fromKey >= this.#limits.maxConnectionsPerAddress) {
+      this.#refused.add(socket);
+      // One line per 10 s at most: a flood of connections must not become a flood of logs.
+      this.#refusals++;
+      const now = this.#clock();
+      if (now - this.#lastRefusalLog >= 10_000) {
+        this.opts.logger.warn({ ip: peer, open: this.#open, fromAddress: fromKey, refused: this.#refusals }, 'connections refused: too many open connections');
+        this.#lastRefusalLog = now;
+        this.#refusals = 0;
+      }
+      socket.end(BUSY_RESPONSE);
+      // A client that never reads is cut after a moment.
+      setTimeout(() => socket.destroy(), 1_000).unref();
+      return;
+    }
+    this.#open++;
+    if (key !== undefined) this.#perAddress.set(key, fromKey + 1);
+    socket.once('close', () => {
+      this.#open--;
+      if (key === undefined) return;
+      const n = (this.#perAddress.get(key) ?? 1) - 1;
+      if (n <= 0) this.#perAddress.delete(key);
+      else this.#perAddress.set(key, n);
+    });
   }
 
   get(pattern: string, handler: Handler): this {
@@ -134,6 +223,10 @@ export class WebServer {
   }
 
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.#refused.has(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
     const started = this.#clock();
     const method = req.method ?? 'GET';
     const ip = clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.opts.trustedProxies);
@@ -150,9 +243,17 @@ export class WebServer {
       const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip);
       this.#send(res, reply);
     } catch (err) {
-      this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
-      if (!res.headersSent) this.#send(res, this.#problem(500, 'Something went wrong', 'Please try again in a moment.'));
-      else res.destroy();
+      if (res.headersSent) {
+        this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
+        res.destroy();
+      } else if (isDatabaseBusy(err)) {
+        // Another process held the write lock too long (store/busy.ts): nothing was done.
+        this.opts.logger.warn({ path: logPath(path) }, 'the database is locked by another process: answered 503');
+        this.#send(res, { ...this.#problem(503, 'Busy for a moment', 'Nothing was changed. Please try again in a few seconds.'), headers: { 'Retry-After': '2' } });
+      } else {
+        this.opts.logger.error({ err, path: logPath(path) }, 'web request failed');
+        this.#send(res, this.#problem(500, 'Something went wrong', 'Please try again in a moment.'));
+      }
     }
   }
 
@@ -175,7 +276,7 @@ export class WebServer {
     let cookie = this.#csrf.fromCookies(req.headers.cookie);
     let form = new URLSearchParams();
     if (method === 'POST') {
-      const limited = this.#limiter.take(ip);
+      const limited = this.#limiter.take(addressKey(ip));
       if (!limited.ok) {
         req.resume();
         return {

@@ -61,7 +61,10 @@ export interface CommandDef {
 interface Session {
   id: string;
   node: string;
+  /** the full JID the session is bound to */
   owner: string;
+  /** its bare JID: the unit of the per-user cap */
+  bare: string;
   state: unknown;
   actions: { allowed: StageAction[]; execute: StageAction };
   expiresAt: number;
@@ -74,9 +77,12 @@ export interface AdhocOptions {
   jid: string;
   /** how long an idle session lives (default 10 min) */
   sessionTtlMs?: number;
-  /** open sessions per full JID (default 10; the oldest is dropped) */
+  /** open sessions per bare JID, all its resources together (default 10; its own oldest is dropped) */
   maxSessionsPerJid?: number;
-  /** open sessions in all (default 10,000) */
+  /**
+   * open sessions in all (default 10,000). When full, the oldest session of the bare JID holding the
+   * most is dropped, so a user who opens many can only ever push out their own.
+   */
   maxSessions?: number;
   now?: () => number;
 }
@@ -86,9 +92,14 @@ const commandError = (condition: 'bad-action' | 'bad-sessionid' | 'session-expir
 
 export class AdhocCommands {
   readonly #commands = new Map<string, CommandDef>();
+  /** by id, in the order they were last touched (which is also the order they expire in) */
   readonly #sessions = new Map<string, Session>();
+  /** session ids per bare JID, oldest first */
+  readonly #byBare = new Map<string, Set<string>>();
   /** ids of finished, cancelled and timed-out sessions (bounded), for session-expired */
-  readonly #ended = new Map<string, number>();
+  readonly #ended = new Map<string, string>();
+  /** the ended ids kept per bare JID, oldest first: one user's many cannot push out another's */
+  readonly #endedByBare = new Map<string, Set<string>>();
   readonly #ttl: number;
   readonly #perJid: number;
   readonly #max: number;
@@ -178,12 +189,12 @@ export class AdhocCommands {
     const reply = xml('command', { xmlns: NS.commands, node: def.node, sessionid: id, status: step.status });
     if (step.status === 'executing') {
       const offered = offeredOptions(step.form);
-      this.#store({ id, node: def.node, owner: req.full, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl, offered });
+      this.#store({ id, node: def.node, owner: req.full, bare: req.bare, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl, offered });
       reply.append(
         xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
       );
     } else {
-      this.#end(id);
+      this.#end(id, req.bare);
     }
     for (const note of step.notes ?? []) reply.append(xml('note', { type: note.type }, note.text));
     if (step.form) reply.append(step.form);
@@ -191,25 +202,69 @@ export class AdhocCommands {
   }
 
   #store(session: Session): void {
-    this.#sessions.delete(session.id);
-    const mine = [...this.#sessions.values()].filter((s) => s.owner === session.owner);
-    if (mine.length >= this.#perJid) this.#end(mine[0].id);
-    if (this.#sessions.size >= this.#max) this.#end(this.#sessions.keys().next().value as string);
+    this.#drop(session.id);
+    const mine = this.#byBare.get(session.bare);
+    // Each user's sessions are capped on their own: one user's many resources evict only theirs.
+    if (mine && mine.size >= this.#perJid) this.#end(mine.values().next().value as string);
+    if (this.#sessions.size >= this.#max) this.#end(this.#victim(session.bare));
     this.#sessions.set(session.id, session);
+    let set = this.#byBare.get(session.bare);
+    if (!set) this.#byBare.set(session.bare, (set = new Set()));
+    set.add(session.id);
   }
 
-  #end(id: string): void {
-    this.#sessions.delete(id);
-    this.#ended.set(id, this.#now());
-    if (this.#ended.size > this.#max * 2) {
-      const oldest = this.#ended.keys().next().value as string;
-      this.#ended.delete(oldest);
+  /**
+   * The session to drop when the table is full: the oldest of the bare JID that holds the most, so
+   * that nobody can push out the sessions of someone holding fewer. Among equals, the one whose
+   * sessions began last (the newcomers of a flood churn among themselves); the requester's own
+   * first.
+   */
+  #victim(requester: string): string {
+    const since = (set: Set<string>) => this.#sessions.get(set.values().next().value as string)!.expiresAt;
+    let most = this.#byBare.get(requester);
+    for (const set of this.#byBare.values()) {
+      if (!most || set.size > most.size || (set.size === most.size && most !== this.#byBare.get(requester) && since(set) > since(most))) most = set;
     }
+    return most!.values().next().value as string;
+  }
+
+  #drop(id: string): void {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    this.#sessions.delete(id);
+    const set = this.#byBare.get(session.bare);
+    set?.delete(id);
+    if (set?.size === 0) this.#byBare.delete(session.bare);
+  }
+
+  /** Ends a session (open or not: a one-stage command ends at once); `bare` is its owner's. */
+  #end(id: string, bare = this.#sessions.get(id)?.bare ?? ''): void {
+    this.#drop(id);
+    this.#ended.set(id, bare);
+    let mine = this.#endedByBare.get(bare);
+    if (!mine) this.#endedByBare.set(bare, (mine = new Set()));
+    mine.add(id);
+    // Each user remembers their own last ended sessions; the table as a whole stays bounded too.
+    if (mine.size > this.#perJid * 10) this.#forget(mine.values().next().value as string);
+    if (this.#ended.size > this.#max * 2) this.#forget(this.#ended.keys().next().value as string);
+  }
+
+  #forget(id: string): void {
+    const bare = this.#ended.get(id);
+    this.#ended.delete(id);
+    if (bare === undefined) return;
+    const set = this.#endedByBare.get(bare);
+    set?.delete(id);
+    if (set?.size === 0) this.#endedByBare.delete(bare);
   }
 
   #sweep(): void {
     const now = this.#now();
-    for (const s of this.#sessions.values()) if (s.expiresAt <= now) this.#end(s.id);
+    // Oldest first: stop at the first that is still alive.
+    for (const s of this.#sessions.values()) {
+      if (s.expiresAt > now) break;
+      this.#end(s.id);
+    }
   }
 
   #newId(): string {

@@ -9,6 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { StanzaRejectedError } from './outgoing';
+import { isDatabaseBusy } from '../errors';
 import { errorElement, errorFor } from './stanza-errors';
 import { sanitizeStanza } from './sanitize';
 import { xml, type Element } from './xml';
@@ -119,6 +120,8 @@ export class Router {
       const error = errorFor(err);
       if (!error) {
         ctx.logger.error({ err, stanza: sanitizeStanza(stanza, this.secrets) }, 'handler failed');
+      } else if (isDatabaseBusy(err)) {
+        ctx.logger.warn({ err: (err as Error).message }, 'the database is locked by another process: answered "try again"');
       }
       return this.#reply(ctx, error ?? errorElement('internal-server-error'));
     }

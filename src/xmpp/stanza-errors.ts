@@ -4,7 +4,7 @@
  * compiler refuse a domain error code without an XMPP condition.
  */
 import type { ErrorCode } from '../errors';
-import { isInviteError } from '../errors';
+import { isDatabaseBusy, isInviteError } from '../errors';
 import { NS } from './ns';
 import { xml, type Element } from './xml';
 
@@ -94,6 +94,8 @@ export function errorFor(err: unknown): Element | undefined {
     const { condition, type } = BY_CODE[err.code];
     return errorElement(condition, { type, text: err.message });
   }
+  // Another process held the database's write lock too long: nothing was done; retry later.
+  if (isDatabaseBusy(err)) return errorElement('resource-constraint', { type: 'wait', text: 'The service is busy; please try again in a moment' });
   return undefined;
 }
 

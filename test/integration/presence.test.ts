@@ -11,7 +11,7 @@ import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningS
 const NS = 'urn:xmpp-invites:0';
 /** A second component on the same server, for a service whose invites live one second. */
 const SHORT = 'invites-short.localhost';
-const USERS = ['alice', 'admin', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'] as const;
+const USERS = ['alice', 'admin', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan'] as const;
 const password = (u: string) => `${u}-password`;
 
 let prosody: TestProsody;
@@ -475,4 +475,39 @@ it('advertises the project namespace in disco#info', async () => {
   const alice = clients.find((c) => c.jid === 'alice@localhost/phone')!;
   const info = await alice.iq(xml('iq', { type: 'get', to: COMPONENT }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
   expect(info.getChild('query')!.getChildren('feature').map((f) => f.attrs.var)).toContain(NS);
+});
+
+describe('a flood of invite requests from one user', () => {
+  /** `n` presences, each a new request (its own id) of `size` fresh e-mail invitees. */
+  async function flood(client: TestClient, tag: string, n: number, size: number): Promise<void> {
+    for (let p = 0; p < n; p++) {
+      const list = Array.from({ length: size }, (_, i) => ({ email: `${tag}.${p}.${i}@example.org` }));
+      await client.send(presence(COMPONENT, inviteRequest(list, { id: `${tag}-${p}` })));
+    }
+    await settle(client);
+  }
+
+  it('is cut off at the default limits, each refused presence answered policy-violation', async () => {
+    const ivan = await login('ivan');
+    const started = performance.now();
+    await flood(ivan, 'flood', 300, 4);
+    const ms = Math.round(performance.now() - started);
+    // 10 new requests a minute (invite_requests_per_minute), 4 invitees each; 290 refused whole.
+    expect(invitesOf('ivan@localhost')).toHaveLength(40);
+    expect(acknowledgements(ivan)).toHaveLength(10);
+    const refused = ivan.received.filter((s) => s.name === 'presence' && s.attrs.type === 'error');
+    expect(refused).toHaveLength(290);
+    expect(errorCondition(refused[0])).toBe('policy-violation');
+    expect(errorText(refused[0])).toMatch(/^Limit invite_requests_per_minute reached: at most 10 invite requests a minute/);
+    console.log(`flood: 300 presences of 4 invitees from one user in ${ms} ms: ${invitesOf('ivan@localhost').length} invites, ${refused.length} refused`);
+  });
+
+  it('leaves admins unaffected', async () => {
+    const admin = await login('admin', 'flood');
+    const count = service.app.db.prepare(`SELECT count(*) AS n FROM invites WHERE inviter = 'admin@localhost'`);
+    const before = (count.get() as { n: number }).n;
+    await flood(admin, 'admin-flood', 30, 4);
+    expect((count.get() as { n: number }).n - before).toBe(120);
+    expect(admin.received.filter((s) => s.name === 'presence' && s.attrs.type === 'error')).toHaveLength(0);
+  });
 });

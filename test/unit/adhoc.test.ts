@@ -287,3 +287,59 @@ describe('disco', () => {
     expect(condition(await iq(ALICE, 'get', xml('query', { xmlns: 'urn:unknown' })))).toEqual(['service-unavailable']);
   });
 });
+
+describe('the session table under a flood', () => {
+  // A two-stage command anyone local may run: the first stage leaves a session open.
+  const twoStage = {
+    node: 'urn:test#two',
+    name: 'Two stages',
+    allowed: () => true,
+    start: () => ({ status: 'executing' as const, form: xml('x', { xmlns: NS.dataForms, type: 'form' }), actions: { allowed: ['complete' as const], execute: 'complete' as const } }),
+    next: () => ({ status: 'completed' as const, notes: [{ type: 'info' as const, text: 'done' }] }),
+  };
+  const who = (full: string): Requester => ({ full, bare: bareOf(full), isLocal: true, isAdmin: full.startsWith('admin@') });
+  const open = async (adhoc: AdhocCommands, full: string) =>
+    (await adhoc.execute(who(full), xml('command', { xmlns: NS.commands, node: twoStage.node }))).attrs.sessionid!;
+  const finish = (adhoc: AdhocCommands, full: string, sessionid: string) =>
+    adhoc.execute(who(full), xml('command', { xmlns: NS.commands, node: twoStage.node, sessionid }));
+
+  it('keeps the admin’s open session working through 10,000 sessions from bob’s resources', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(twoStage);
+    const mine = await open(adhoc, ADMIN);
+    for (let i = 0; i < 10_000; i++) await open(adhoc, `bob@localhost/r${i}`);
+    // bob holds at most his own cap; the admin's session is still there and completes.
+    expect(adhoc.openSessions).toBe(11);
+    const done = await finish(adhoc, ADMIN, mine);
+    expect(done.attrs.status).toBe('completed');
+  });
+
+  it('drops only bob’s own oldest session when bob passes his cap', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 3 }).add(twoStage);
+    const first = await open(adhoc, 'bob@localhost/a');
+    await open(adhoc, 'bob@localhost/b');
+    await open(adhoc, 'bob@localhost/c');
+    const alice = await open(adhoc, ALICE);
+    await open(adhoc, 'bob@localhost/d');
+    await expect(finish(adhoc, 'bob@localhost/a', first)).rejects.toMatchObject({ condition: 'not-allowed' });
+    expect((await finish(adhoc, ALICE, alice)).attrs.status).toBe('completed');
+  });
+
+  it('still answers session-expired for the admin’s finished session after bob ends 30,000 of his', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(twoStage);
+    const mine = await open(adhoc, ADMIN);
+    await finish(adhoc, ADMIN, mine);
+    for (let i = 0; i < 30_000; i++) await open(adhoc, `bob@localhost/r${i}`);
+    await expect(finish(adhoc, ADMIN, mine)).rejects.toMatchObject({ condition: 'not-allowed', message: 'This command session has ended' });
+  });
+
+  it('when the whole table is full, evicts from whoever holds the most, never from a lighter user', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 5, maxSessions: 12 }).add(twoStage);
+    const mine = await open(adhoc, ADMIN);
+    const alice = await open(adhoc, ALICE);
+    // Many users, each under the per-user cap, fill the table and keep going.
+    for (let u = 0; u < 20; u++) for (let r = 0; r < 5; r++) await open(adhoc, `user${u}@localhost/r${r}`);
+    expect(adhoc.openSessions).toBe(12);
+    expect((await finish(adhoc, ADMIN, mine)).attrs.status).toBe('completed');
+    expect((await finish(adhoc, ALICE, alice)).attrs.status).toBe('completed');
+  });
+});

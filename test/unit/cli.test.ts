@@ -239,3 +239,16 @@ describe('xmpp-invites CLI', () => {
     });
   });
 });
+
+describe('xmpp-invites stats', () => {
+  it('shows the held claims and the age of the oldest', async () => {
+    expect((await cli('stats', '--config', configFile)).out).toMatch(/^Registrations not settled yet: none held$/m);
+    const db = new Database(join(dir, 'invites.sqlite'));
+    const at = Date.now() - 90 * 60_000;
+    db.prepare(`INSERT INTO claims (id, invite_id, username, door, state, created_at) VALUES ('c1', NULL, 'zed', 'web', 'held', ?)`).run(at);
+    db.close();
+    const r = await cli('stats', '--config', configFile);
+    expect(r.out).toMatch(/^Registrations not settled yet: 1 held, the oldest for 1 h 30 min \(since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/m);
+    expect(JSON.parse((await cli('stats', '--json', '--config', configFile)).out).heldClaims).toEqual({ count: 1, oldestAt: at });
+  });
+});

@@ -64,7 +64,7 @@ describe('the committed example', () => {
     expect(cfg.component.domain).toBe('invites.example.com');
     expect(cfg.database).toBe(path.join(path.dirname(EXAMPLE), 'data', 'invites.sqlite'));
     expect(cfg.web.clients).toEqual(DEFAULT_CLIENTS);
-    expect(cfg.limits).toEqual({});
+    expect(cfg.limits).toEqual({ perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 });
   });
 
   it('names every key of the contract table', () => {
@@ -90,6 +90,7 @@ describe('the committed example', () => {
         'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
+        'limits.invite_requests_per_minute',
       ].sort(),
     );
   });
@@ -121,7 +122,7 @@ describe('a minimal config', () => {
         trustedProxies: [],
         clients: DEFAULT_CLIENTS,
       },
-      limits: {},
+      limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 },
     });
   });
 
@@ -204,9 +205,14 @@ describe('values are normalised', () => {
     expect(parse(withExtra('mail:\n  reminder_before: 1d\n')).mail.reminderBefore).toBe(86_400_000);
   });
 
-  it('keeps only the limits that are set', () => {
+  it('keeps the limits that are set, and the shipped defaults of the others', () => {
     const cfg = parse(withExtra('limits:\n  per_user_open: 0\n  reinvite_after_decline: 4w\n'));
-    expect(cfg.limits).toEqual({ perUserOpen: 0, reinviteAfterDecline: 4 * 604_800_000 });
+    expect(cfg.limits).toEqual({ perUserOpen: 0, perUserPerDay: 50, inviteRequestsPerMinute: 10, reinviteAfterDecline: 4 * 604_800_000 });
+  });
+
+  it('turns a limit off with off, also from the environment', () => {
+    const cfg = parse(withExtra('limits:\n  per_user_open: off\n  per_user_per_day: env:PER_DAY\n  invite_requests_per_minute: off\n  per_site_per_day: off\n  reinvite_after_decline: off\n'), { PER_DAY: 'off' });
+    expect(cfg.limits).toEqual({});
   });
 
   it('replaces the built-in clients with the configured list', () => {
@@ -228,6 +234,7 @@ describe('each kind of bad config is reported with its path', () => {
     ['a zero expiry', 'invites:\n  expiry: 0d\n', 'invites.expiry', /longer than zero/],
     ['an integer out of range', 'invites:\n  max_uses: 0\n', 'invites.max_uses', /at least 1/],
     ['a negative limit', 'limits:\n  per_site_per_day: -1\n', 'limits.per_site_per_day', /at least 0/],
+    ['a word for a limit', 'limits:\n  per_user_open: none\n', 'limits.per_user_open', /must be an integer.*; or off for no limit/],
     ['a bad enum', 'invites:\n  approval: admins\n', 'invites.approval', /none, non-admins, all/],
     ['a bad JID in admins', 'admins:\n  - admin@example.com\n  - admin@example.com/phone\n', 'admins[1]', /bare JID/],
     ['a domain JID in admins', 'admins: [example.com]\n', 'admins[0]', /bare JID/],

@@ -10,7 +10,8 @@ import type { Rendered } from '../../src/outbox/render';
 import { testConfig } from '../support/fixtures';
 
 function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Partial<WorkerOptions> = {}) {
-  const config = testConfig({ admins });
+  // 150 invites from one user in a minute (folding) are beyond the default per-user limits.
+  const config = testConfig({ admins, limits: { per_user_open: 'off', per_user_per_day: 'off' } });
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
