@@ -79,8 +79,10 @@ end
 -- loaded and fails closed: every preauth and registration is refused with an error in the log,
 -- until the conflicting module is unloaded again.
 local blocked_by = {};
+-- The name of a conflicting module that is loaded, or nil. One value only: next() also returns the
+-- table's value, which a log call would print as a stray extra argument ("… [true]").
 local function blocked()
-	return next(blocked_by);
+	return (next(blocked_by));
 end
 module:hook("module-loaded", function (event)
 	if event.host == host and conflicting[event.module] then

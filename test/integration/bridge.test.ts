@@ -7,7 +7,7 @@
  */
 import { OPERATOR } from '../../src/domain/types';
 import type { Element } from '../../src/xmpp/xml';
-import { adhoc, errorCondition, formFields, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
+import { adhoc, commandNotes, errorCondition, formFields, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { NS_REGISTER, RawStream, stanzaError } from '../support/raw-stream';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -465,5 +465,46 @@ describe('logging', () => {
     const log = prosody.log();
     expect(log).toContain('xmpp_invites');
     for (const secret of secrets.filter((s) => s.length >= 8)) expect(log).not.toContain(secret);
+  });
+});
+
+describe("beside Prosody's own invites", () => {
+  // Prosody 13's Debian config enables mod_invites_register globally. The module refuses to load
+  // beside it; loaded before it, it stays and refuses every preauth and registration (fails closed).
+  let other: TestProsody;
+
+  beforeAll(async () => {
+    other = await TestProsody.start({
+      pluginPaths: ['bridge'],
+      hostAdmins: ['admin@localhost'],
+      hostConfig: ['  modules_enabled = { "xmpp_invites" }', `  xmpp_invites_component = "${COMPONENT}"`].join('\n'),
+    });
+    await other.register('admin', 'admin-password');
+  });
+
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it('refuses preauth and registration while mod_invites_register is loaded, and logs it in clean lines', async () => {
+    const admin = await TestClient.connect({ port: other.ports.c2s, domain: 'localhost', username: 'admin', password: 'admin-password' });
+    clients.push(admin);
+    const loaded = await adhoc(admin, 'localhost', 'http://prosody.im/protocol/modules#load', {
+      action: 'complete',
+      fields: { FORM_TYPE: 'http://prosody.im/protocol/modules#load', module: 'invites_register' },
+    });
+    expect(commandNotes(loaded)).toEqual([{ type: 'info', text: 'Module "invites_register" successfully loaded on host "localhost".' }]);
+
+    const s = await RawStream.open(other.ports.c2s, 'localhost');
+    streams.push(s);
+    expectError(await s.preauth('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'service-unavailable', 'wait');
+    // (mod_invites_register's own check refuses this one first: not-acceptable, "through invitation only".)
+    expect((await s.register('blocked', 'blocked-password', { formToken: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })).attrs.type).toBe('error');
+    expect(await other.userExists('blocked')).toBe(false);
+
+    // Each refusal is one log line naming the module, and nothing after it (no stray "[true]").
+    const log = other.log();
+    expect(log).toMatch(/\terror\tmod_invites_register was loaded beside mod_xmpp_invites: registration on localhost is refused until one of the two is removed from modules_enabled\n/);
+    expect(log).toMatch(/\terror\tRefusing a preauth: mod_invites_register is loaded beside mod_xmpp_invites\n/);
   });
 });
