@@ -222,17 +222,33 @@ function setLine(text: string, name: string, value: string, file: string): strin
   return text.replace(re, () => `${name}=${value}`);
 }
 
+/** Prosody's launcher (`prosody`, `prosodyctl`) with its CFG_* paths pointing into an unpacked tree. */
+export function rewriteProsodyLauncher(text: string, root: string, dataDir: string, file = 'prosody'): string {
+  const q = (s: string) => `'${s}';`;
+  text = setLine(text, 'CFG_SOURCEDIR', q(path.join(root, 'usr', 'lib', 'prosody')), file);
+  text = setLine(text, 'CFG_CONFIGDIR', q(path.join(root, 'etc', 'prosody')), file);
+  text = setLine(text, 'CFG_PLUGINDIR', q(path.join(root, 'usr', 'lib', 'prosody', 'modules') + '/'), file);
+  return setLine(text, 'CFG_DATADIR', q(dataDir), file);
+}
+
+/**
+ * ejabberd's ejabberdctl with ERL_LIBS pointing into an unpacked tree and `pa` (ebin directories)
+ * put first on the code path of every node it starts.
+ */
+export function rewriteEjabberdctl(text: string, root: string, pa: string[], file = 'ejabberdctl'): string {
+  if ([root, ...pa].some((p) => /\s/.test(p))) throw new Error(`ejabberdctl cannot work in a path with spaces: ${root}`);
+  text = setLine(text, 'ERL_LIBS', `'${path.join(root, 'usr', 'lib', 'x86_64-linux-gnu')}'`, file);
+  const opts = /^ERLANG_OPTS="(.*)"$/m;
+  if (!opts.test(text)) throw new Error(`${file}: no ERLANG_OPTS= line to extend with -pa`);
+  return text.replace(opts, (_m, v: string) => `ERLANG_OPTS="${v} -pa ${pa.join(' ')}"`);
+}
+
 function finishProsody(dir: string, root: string, version: string): void {
   fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
   for (const name of ['prosody', 'prosodyctl']) {
     const src = path.join(root, 'usr', 'bin', name);
-    let text = fs.readFileSync(src, 'utf8');
-    const q = (s: string) => `'${s}';`;
-    text = setLine(text, 'CFG_SOURCEDIR', q(path.join(root, 'usr', 'lib', 'prosody')), src);
-    text = setLine(text, 'CFG_CONFIGDIR', q(path.join(root, 'etc', 'prosody')), src);
-    text = setLine(text, 'CFG_PLUGINDIR', q(path.join(root, 'usr', 'lib', 'prosody', 'modules') + '/'), src);
-    text = setLine(text, 'CFG_DATADIR', q(path.join(dir, 'data')), src);
+    const text = rewriteProsodyLauncher(fs.readFileSync(src, 'utf8'), root, path.join(dir, 'data'), src);
     fs.writeFileSync(path.join(dir, 'bin', name), text, { mode: 0o755 });
   }
   fs.writeFileSync(path.join(dir, 'VERSION'), `${version}\n`);
@@ -246,13 +262,7 @@ function finishEjabberd(dir: string, root: string, version: string): void {
     .filter((e) => !fs.lstatSync(path.join(libDir, e)).isSymbolicLink() && fs.existsSync(path.join(libDir, e, 'ebin')))
     .map((e) => path.join(libDir, e, 'ebin'));
   const src = path.join(root, 'usr', 'sbin', 'ejabberdctl');
-  let text = fs.readFileSync(src, 'utf8');
-  if (/\s/.test(root)) throw new Error(`ejabberdctl cannot work in a path with spaces: ${root}`);
-  text = setLine(text, 'ERL_LIBS', `'${path.join(root, 'usr', 'lib', 'x86_64-linux-gnu')}'`, src);
-  const opts = /^ERLANG_OPTS="(.*)"$/m;
-  if (!opts.test(text)) throw new Error(`${src}: no ERLANG_OPTS= line to extend with -pa`);
-  text = text.replace(opts, (_m, v: string) => `ERLANG_OPTS="${v} -pa ${pa.join(' ')}"`);
-  fs.writeFileSync(path.join(dir, 'ejabberdctl'), text, { mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'ejabberdctl'), rewriteEjabberdctl(fs.readFileSync(src, 'utf8'), root, pa, src), { mode: 0o755 });
   fs.writeFileSync(path.join(dir, 'VERSION'), `${version}\n`);
 }
 
