@@ -25,6 +25,8 @@ export interface ProsodyOptions {
   hostAdmins?: string[];
   /** e.g. 'anon.localhost': a VirtualHost with authentication = "anonymous". */
   anonymousHost?: string;
+  /** Extra Lua lines under the anonymous VirtualHost. */
+  anonymousHostConfig?: string;
   /** Extra Lua lines under the main VirtualHost. */
   hostConfig?: string;
   /** Extra Lua lines in the global section. */
@@ -414,7 +416,7 @@ export class TestProsody {
       '',
     ];
     if (o.anonymousHost) {
-      lines.push(`VirtualHost ${lua(o.anonymousHost)}`, '  authentication = "anonymous"', '');
+      lines.push(`VirtualHost ${lua(o.anonymousHost)}`, '  authentication = "anonymous"', o.anonymousHostConfig ?? '', '');
     }
     for (const c of o.components ?? []) {
       lines.push(`Component ${lua(c.domain)}`, `  component_secret = ${lua(c.secret)}`, '');
