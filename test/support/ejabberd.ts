@@ -4,7 +4,8 @@
  * default, or the backported 24.12 with EJABBERD_VERSION=24.12 (test/support/servers.ts).
  *
  * - No epmd: the node listens for distribution on a free loopback port of its own
- *   (`ERL_DIST_PORT`, `INET_DIST_INTERFACE=127.0.0.1` in the instance's ejabberdctl.cfg), and has a
+ *   (`ERL_DIST_PORT`, and `-kernel inet_dist_use_interface {127,0,0,1}` in the instance's
+ *   ejabberdctl.cfg; ejabberdctl reaches the node that way, on 23.01 and 24.12 alike), and has a
  *   node name and an Erlang cookie (HOME = the instance's directory) of its own, so several
  *   instances can run at once, beside other people's.
  * - As root it runs as the `ejabberd` user (setpriv), in a directory owned by that user; as any
