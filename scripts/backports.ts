@@ -237,7 +237,10 @@ export function rewriteProsodyLauncher(text: string, root: string, dataDir: stri
  */
 export function rewriteEjabberdctl(text: string, root: string, pa: string[], file = 'ejabberdctl'): string {
   if ([root, ...pa].some((p) => /\s/.test(p))) throw new Error(`ejabberdctl cannot work in a path with spaces: ${root}`);
-  text = setLine(text, 'ERL_LIBS', `'${path.join(root, 'usr', 'lib', 'x86_64-linux-gnu')}'`, file);
+  // The package's own value (e.g. '/usr/lib/x86_64-linux-gnu', per architecture), inside `root`.
+  const libs = /^ERL_LIBS='?([^'\s]+)'?\s*$/m.exec(text)?.[1];
+  if (!libs) throw new Error(`${file}: no ERL_LIBS= line to rewrite`);
+  text = setLine(text, 'ERL_LIBS', `'${path.join(root, libs)}'`, file);
   const opts = /^ERLANG_OPTS="(.*)"$/m;
   if (!opts.test(text)) throw new Error(`${file}: no ERLANG_OPTS= line to extend with -pa`);
   return text.replace(opts, (_m, v: string) => `ERLANG_OPTS="${v} -pa ${pa.join(' ')}"`);

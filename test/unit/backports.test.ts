@@ -66,6 +66,7 @@ describe('launchers', () => {
     expect(() => backports.rewriteEjabberdctl(EJABBERDCTL_HEAD.replace(/^ERLANG_OPTS=.*$/m, ''), '/r', ['/r/a/ebin'])).toThrow(
       'no ERLANG_OPTS= line',
     );
+    expect(() => backports.rewriteEjabberdctl(EJABBERDCTL_HEAD.replace(/^ERL_LIBS=.*$/m, ''), '/r', ['/r/a/ebin'])).toThrow('no ERL_LIBS= line');
   });
 
   it("puts ejabberd's backported libraries first on the code path and its own tree in ERL_LIBS", () => {
