@@ -66,10 +66,13 @@ local require_encryption = module:get_option_boolean("c2s_require_encryption",
 -- Prosody's own invitation modules gate the same hooks with a different token store: running both
 -- would make every registration depend on two unrelated token systems.
 local conflicting = { invites_register = true, invites_adhoc = true };
+-- Debian's prosody.cfg.lua (bookworm's 0.12, and 13) enables them globally: say how to disable them.
+local how_to_disable = ('write modules_disabled = { "invites", "invites_adhoc", "invites_register" } under '
+	.. 'VirtualHost %q (or remove them from the global modules_enabled)'):format(host);
 for name in pairs(conflicting) do
 	if modulemanager.is_loaded(host, name) then
-		error(("mod_xmpp_invites cannot run beside Prosody's mod_%s on %s: remove %q from modules_enabled "
-			.. "(the xmpp-invites component replaces Prosody's invites)"):format(name, host, name), 0);
+		error(("mod_xmpp_invites cannot run beside Prosody's mod_%s on %s: %s; the xmpp-invites component "
+			.. "replaces Prosody's invites"):format(name, host, how_to_disable), 0);
 	end
 end
 
@@ -79,14 +82,16 @@ end
 -- loaded and fails closed: every preauth and registration is refused with an error in the log,
 -- until the conflicting module is unloaded again.
 local blocked_by = {};
+-- The name of a conflicting module that is loaded, or nil. One value only: next() also returns the
+-- table's value, which a log call would print as a stray extra argument ("… [true]").
 local function blocked()
-	return next(blocked_by);
+	return (next(blocked_by));
 end
 module:hook("module-loaded", function (event)
 	if event.host == host and conflicting[event.module] then
 		blocked_by[event.module] = true;
 		module:log("error", "mod_%s was loaded beside mod_xmpp_invites: registration on %s is refused until "
-			.. "one of the two is removed from modules_enabled", event.module, host);
+			.. "it is unloaded: %s", event.module, host, how_to_disable);
 	end
 end);
 module:hook("module-unloaded", function (event)

@@ -1,7 +1,9 @@
 /**
  * Makes sure the XMPP servers are installed: Prosody for `npm start`, Prosody and ejabberd (and
  * Debian's Chromium, for the browser tests of the landing page, and PostgreSQL, for the store's
- * tests on that engine) for `npm test` (the integration tests run against both servers).
+ * tests on that engine) for `npm test` (the integration tests run against both servers), and for
+ * `npm test` also Prosody 13 and ejabberd 24.12 from bookworm-backports, unpacked into a cache
+ * beside the system's packages (scripts/backports.ts: fetched as root, never installed).
  *
  * Installed → nothing happens. Missing and running as root on a Debian-like system → says so,
  * installs the missing packages in one `apt-get install` (running `apt-get update` first only when
@@ -13,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ensureBackports } from './backports';
 
 /** The command a non-root user is told to run when Prosody is missing. */
 export const INSTALL_COMMAND = 'sudo apt-get install -y prosody';
@@ -231,9 +234,14 @@ export const POSTGRESQL: ServerPackage = {
   services: () => ['postgresql'],
 };
 
-/** Ensures every server the integration tests run against, and the browser, is installed (`npm test`), in one apt-get. */
+/**
+ * Ensures every server the integration tests run against, and the browser, is installed (`npm
+ * test`), in one apt-get; then that Prosody 13 and ejabberd 24.12 are unpacked in the test cache.
+ * Not root and something missing → throws an Error whose message is the command(s) to run.
+ */
 export async function ensureTestServers(log: (s: string) => void): Promise<void> {
   await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL], log);
+  ensureBackports(log);
 }
 
 if (require.main === module) {

@@ -3,8 +3,10 @@
  *
  * 1. Ensures Prosody, ejabberd, Chromium (for the browser tests) and PostgreSQL are installed
  *    (installs the Debian packages when running as root, saying so; otherwise fails with the
- *    command to run).
- *    Integration and browser tests are never skipped.
+ *    command to run), and that Prosody 13 and ejabberd 24.12 from bookworm-backports are unpacked
+ *    in the test cache (fetched as root; jest's project "integration-prosody13-ejabberd24.12" runs
+ *    the server-dependent integration files against them). Integration and browser tests are never
+ *    skipped.
  * 2. `tsc --noEmit` over the whole project.
  * 3. jest, all projects, in band; extra arguments are passed through (`npm test -- -t name`).
  *
@@ -91,7 +93,10 @@ async function main(): Promise<number> {
     await ensureTestServers(say);
   } catch (err) {
     const msg = (err as Error).message;
-    say(`The integration and browser tests need Prosody, ejabberd, Chromium and PostgreSQL; install what is missing:\n\n    ${msg}\n`);
+    say(
+      `The integration and browser tests need Prosody, ejabberd, Chromium and PostgreSQL, and Prosody 13 and ejabberd 24.12 ` +
+        `from bookworm-backports in the test cache; get what is missing:\n\n    ${msg}\n`,
+    );
     return 1;
   }
   const tsc = runTsc();

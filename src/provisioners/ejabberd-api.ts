@@ -6,7 +6,8 @@
  * Answers of ejabberd 23.01 (checked): `register` → 200 and a message, 409 when the username is
  * taken, 500 with a JSON error for other refusals (e.g. a malformed username); `check_account` →
  * 200 with `0` (exists) or `1` (does not); `add_rosteritem` (arguments `group`, a string, in
- * 23.01) → 200 with `0`, or `1` when it failed. A 404 means the URL is not mod_http_api
+ * 23.01; `groups`, a list, from 24.02 on; each answers the other form with 400) →
+ * 200 with `0`, or `1` when it failed. A 404 means the URL is not mod_http_api
  * ("Endpoint not found"), 403 that api_permissions refuses the command, 400 bad arguments: none of
  * them says anything about the account.
  *
@@ -14,10 +15,15 @@
  */
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
 
+/** add_rosteritem's group argument: `groups` from ejabberd 24.02 on, `group` before. */
+const ROSTER_GROUP_ARGS = { groups: { groups: [] as string[] }, group: { group: '' } };
+
 export class EjabberdApiProvisioner implements Provisioner {
   readonly name = 'ejabberd-api';
   readonly #base: string;
   readonly #auth: string | undefined;
+  /** Which form of add_rosteritem's group argument the server took last. */
+  #rosterForm: keyof typeof ROSTER_GROUP_ARGS = 'groups';
 
   constructor(
     url: string,
@@ -59,13 +65,21 @@ export class EjabberdApiProvisioner implements Provisioner {
     ]) {
       const [localuser, localhost] = owner.split('@');
       const [user, host] = contact.split('@');
-      const res = await this.#call('add_rosteritem', { localuser, localhost, user, host, nick: '', group: '', subs: 'both' });
+      const base = { localuser, localhost, user, host, nick: '', subs: 'both' };
+      // ejabberd 24.02 replaced the argument `group` (a string) with `groups` (a list); each version
+      // refuses the other form with 400 ("missing argument: group", "unknown arguments: [group]"):
+      // try the form that worked last, then the other.
+      let res = await this.#call('add_rosteritem', { ...base, ...ROSTER_GROUP_ARGS[this.#rosterForm] });
+      if (res.status === 400 && /(missing|unknown) arguments?\b.*\bgroups?\b/i.test(res.body)) {
+        this.#rosterForm = this.#rosterForm === 'groups' ? 'group' : 'groups';
+        res = await this.#call('add_rosteritem', { ...base, ...ROSTER_GROUP_ARGS[this.#rosterForm] });
+      }
       // A rescode command: HTTP 200 with 1 means it failed.
       if (res.status !== 200 || res.body.trim() !== '0') throw new Error(`add_rosteritem: HTTP ${res.status}: ${res.body.slice(0, 200)}`);
     }
   }
 
-  async #call(command: string, body: Record<string, string>): Promise<{ status: number; body: string }> {
+  async #call(command: string, body: Record<string, string | string[]>): Promise<{ status: number; body: string }> {
     try {
       const res = await fetch(`${this.#base}/${command}`, {
         method: 'POST',

@@ -7,7 +7,7 @@
  */
 import { OPERATOR } from '../../src/domain/types';
 import type { Element } from '../../src/xmpp/xml';
-import { adhoc, errorCondition, formFields, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
+import { adhoc, commandNotes, errorCondition, formFields, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { NS_REGISTER, RawStream, stanzaError } from '../support/raw-stream';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -470,5 +470,103 @@ describe('logging', () => {
     const log = prosody.log();
     expect(log).toContain('xmpp_invites');
     for (const secret of secrets.filter((s) => s.length >= 8)) expect(log).not.toContain(secret);
+  });
+});
+
+describe("beside Prosody's own invites", () => {
+  // Prosody 13's Debian config enables mod_invites_register globally. The module refuses to load
+  // beside it; loaded before it, it stays and refuses every preauth and registration (fails closed).
+  let other: TestProsody;
+
+  beforeAll(async () => {
+    other = await TestProsody.start({
+      pluginPaths: ['bridge'],
+      hostAdmins: ['admin@localhost'],
+      hostConfig: ['  modules_enabled = { "xmpp_invites" }', `  xmpp_invites_component = "${COMPONENT}"`].join('\n'),
+    });
+    await other.register('admin', 'admin-password');
+  });
+
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  it('refuses preauth and registration while mod_invites_register is loaded, and logs it in clean lines', async () => {
+    const admin = await TestClient.connect({ port: other.ports.c2s, domain: 'localhost', username: 'admin', password: 'admin-password' });
+    clients.push(admin);
+    const loaded = await adhoc(admin, 'localhost', 'http://prosody.im/protocol/modules#load', {
+      action: 'complete',
+      fields: { FORM_TYPE: 'http://prosody.im/protocol/modules#load', module: 'invites_register' },
+    });
+    expect(commandNotes(loaded)).toEqual([{ type: 'info', text: 'Module "invites_register" successfully loaded on host "localhost".' }]);
+
+    const s = await RawStream.open(other.ports.c2s, 'localhost');
+    streams.push(s);
+    expectError(await s.preauth('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 'service-unavailable', 'wait');
+    // (mod_invites_register's own check refuses this one first: not-acceptable, "through invitation only".)
+    expect((await s.register('blocked', 'blocked-password', { formToken: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })).attrs.type).toBe('error');
+    expect(await other.userExists('blocked')).toBe(false);
+
+    // Each refusal is one log line naming the module, and nothing after it (no stray "[true]").
+    const log = other.log();
+    expect(log).toContain(
+      '\terror\tmod_invites_register was loaded beside mod_xmpp_invites: registration on localhost is refused until it is unloaded: ' +
+        'write modules_disabled = { "invites", "invites_adhoc", "invites_register" } under VirtualHost "localhost" ' +
+        '(or remove them from the global modules_enabled)\n',
+    );
+    expect(log).toMatch(/\terror\tRefusing a preauth: mod_invites_register is loaded beside mod_xmpp_invites\n/);
+  });
+
+  // Debian's prosody.cfg.lua (bookworm's 0.12, and 13 from backports) enables all three globally;
+  // the README tells operators to disable them under each VirtualHost, the anonymous one included.
+  const DEBIAN_GLOBAL = ['invites', 'invites_adhoc', 'invites_register'];
+  const README_LINE = '  modules_disabled = { "invites", "invites_adhoc", "invites_register" }';
+
+  async function debianLike(disable: boolean): Promise<TestProsody> {
+    const p = await TestProsody.start({
+      pluginPaths: ['bridge'],
+      modules: DEBIAN_GLOBAL,
+      anonymousHost: 'anon.localhost',
+      hostConfig: ['  modules_enabled = { "xmpp_invites" }', `  xmpp_invites_component = "${COMPONENT}"`, disable ? README_LINE : ''].join('\n'),
+      anonymousHostConfig: disable ? README_LINE : '',
+    });
+    await p.register('alice', 'alice-password');
+    return p;
+  }
+
+  /** What a client sees: the bridge's feature on the host, and the commands an anonymous session is offered. */
+  async function seen(p: TestProsody): Promise<{ bridge: boolean; anonCommands: string[] }> {
+    const alice = await TestClient.connect({ port: p.ports.c2s, domain: 'localhost', username: 'alice', password: 'alice-password' });
+    clients.push(alice);
+    const info = await alice.iq(xml('iq', { type: 'get', to: 'localhost' }, xml('query', { xmlns: NS_DISCO_INFO })));
+    const bridge = !!info.getChild('query', NS_DISCO_INFO)?.getChildren('feature').some((f) => f.attrs.var === NS_BRIDGE);
+    const anon = await TestClient.connect({ port: p.ports.c2s, domain: 'anon.localhost', anonymous: true });
+    clients.push(anon);
+    const items = await anon.iq(xml('iq', { type: 'get', to: 'anon.localhost' }, xml('query', { xmlns: NS_DISCO_ITEMS, node: NS_COMMANDS })));
+    const anonCommands = (items.getChild('query', NS_DISCO_ITEMS)?.getChildren('item') ?? []).map((i) => String(i.attrs.node));
+    return { bridge, anonCommands };
+  }
+
+  it("with Prosody's invites enabled globally as in Debian's config, the README's modules_disabled lines let the bridge run and keep them from anonymous sessions", async () => {
+    const plain = await debianLike(false);
+    try {
+      // Without the lines: the bridge refuses to load, or (when it loaded first) to register anyone,
+      // and says what to write; anonymous sessions may create Prosody's own invites (one file each
+      // on internal storage).
+      expect(plain.log()).toMatch(/\terror\t.*beside .*write modules_disabled = \{ "invites", "invites_adhoc", "invites_register" \} under VirtualHost "localhost"/);
+      expect((await seen(plain)).anonCommands).toContain('urn:xmpp:invite#invite');
+    } finally {
+      await plain.stop();
+    }
+
+    const fixed = await debianLike(true);
+    try {
+      expect(fixed.log()).not.toContain('beside');
+      const after = await seen(fixed);
+      expect(after.bridge).toBe(true);
+      expect(after.anonCommands.filter((n) => n.startsWith('urn:xmpp:invite#'))).toEqual([]);
+    } finally {
+      await fixed.stop();
+    }
   });
 });

@@ -1,9 +1,11 @@
 /**
- * A real ejabberd (23.01, Debian's package) for integration tests: its own directory under
- * test/.tmp/, its own free ports on 127.0.0.1, started in the foreground and stopped by its PID.
+ * A real ejabberd for integration tests: its own directory under the system temp directory, its own
+ * free ports on 127.0.0.1, started in the foreground and stopped by its PID. The system's 23.01 by
+ * default, or the backported 24.12 with EJABBERD_VERSION=24.12 (test/support/servers.ts).
  *
  * - No epmd: the node listens for distribution on a free loopback port of its own
- *   (`ERL_DIST_PORT`, `INET_DIST_INTERFACE=127.0.0.1` in the instance's ejabberdctl.cfg), and has a
+ *   (`ERL_DIST_PORT`, and `-kernel inet_dist_use_interface {127,0,0,1}` in the instance's
+ *   ejabberdctl.cfg; ejabberdctl reaches the node that way, on 23.01 and 24.12 alike), and has a
  *   node name and an Erlang cookie (HOME = the instance's directory) of its own, so several
  *   instances can run at once, beside other people's.
  * - As root it runs as the `ejabberd` user (setpriv), in a directory owned by that user; as any
@@ -20,6 +22,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import { PortBindError, startOnFreePorts } from './prosody';
+import { ejabberdBinaries, type EjabberdBinaries } from './servers';
 
 /**
  * Where instances get their directories. Not under the project: ejabberd runs as its own user,
@@ -61,8 +64,6 @@ export interface EjabberdPorts {
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const CTL_TIMEOUT_MS = 30_000;
-const EJABBERDCTL = '/usr/sbin/ejabberdctl';
-const PACKAGE_INETRC = '/etc/ejabberd/inetrc';
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Process groups (leader PIDs) of running instances. */
@@ -225,6 +226,10 @@ export class TestEjabberd {
   readonly ports: EjabberdPorts;
   /** The Erlang node name, unique per instance. */
   readonly node: string;
+  /** The ejabberd this instance runs (EJABBERD_VERSION). */
+  readonly binaries: EjabberdBinaries;
+  /** The version it reported at start-up, e.g. "24.12". */
+  reportedVersion = '';
   private readonly opts: EjabberdOptions;
   private readonly ctlPath: string;
   private readonly runAs: { uid: number; gid: number } | null;
@@ -238,8 +243,9 @@ export class TestEjabberd {
   /** How long the last start took, until every port accepted connections (ms). */
   startMs = 0;
 
-  private constructor(opts: EjabberdOptions, dir: string, ports: EjabberdPorts, runAs: { uid: number; gid: number } | null) {
+  private constructor(opts: EjabberdOptions, dir: string, ports: EjabberdPorts, runAs: { uid: number; gid: number } | null, binaries: EjabberdBinaries) {
     this.opts = opts;
+    this.binaries = binaries;
     this.host = opts.host ?? 'localhost';
     this.dir = dir;
     this.ports = ports;
@@ -249,14 +255,12 @@ export class TestEjabberd {
     this.runAs = runAs;
     // The package's ejabberdctl refuses anyone but root and `ejabberd`: as anyone else, a copy that
     // runs as us.
-    this.ctlPath = runAs ? EJABBERDCTL : path.join(dir, 'ejabberdctl');
+    this.ctlPath = runAs ? binaries.ejabberdctl : path.join(dir, 'ejabberdctl');
   }
 
   /** Starts a fresh instance; resolves once it has started and its c2s, component and http ports accept connections. */
   static async start(opts: EjabberdOptions = {}): Promise<TestEjabberd> {
-    if (!fs.existsSync(EJABBERDCTL)) {
-      throw new Error('ejabberd is not installed: run `npm test` as root to install it, or: sudo apt-get install -y ejabberd');
-    }
+    const binaries = ejabberdBinaries(); // throws with the command to run when it is missing
     // As root: as the `ejabberd` user, like the packaged service.
     const runAs = isRoot() ? systemUser('ejabberd') : null;
     if (isRoot() && !runAs) throw new Error('ejabberd is installed but there is no `ejabberd` user');
@@ -267,7 +271,7 @@ export class TestEjabberd {
     return startOnFreePorts(4, ([c2s, component, http, dist]) => {
       const dir = fs.mkdtempSync(path.join(EJABBERD_ROOT, 'ejabberd-'));
       fs.writeFileSync(path.join(dir, 'owner'), ownerTag());
-      const e = new TestEjabberd(opts, dir, { c2s, component, http, dist }, runAs);
+      const e = new TestEjabberd(opts, dir, { c2s, component, http, dist }, runAs, binaries);
       e.writeConfig();
       return e;
     }, (e) => e.launch());
@@ -391,9 +395,9 @@ export class TestEjabberd {
     if (/\s/.test(d)) throw new Error(`TestEjabberd: ejabberdctl cannot work in a path with spaces: ${d}`);
     fs.mkdirSync(path.join(d, 'db'), { recursive: true });
     fs.mkdirSync(path.join(d, 'log'), { recursive: true });
-    fs.copyFileSync(PACKAGE_INETRC, path.join(d, 'inetrc'));
+    fs.copyFileSync(this.binaries.inetrc, path.join(d, 'inetrc'));
     if (!this.runAs) {
-      const ctl = fs.readFileSync(EJABBERDCTL, 'utf8').replace(/^INSTALLUSER=.*$/m, 'INSTALLUSER=');
+      const ctl = fs.readFileSync(this.binaries.ejabberdctl, 'utf8').replace(/^INSTALLUSER=.*$/m, 'INSTALLUSER=');
       fs.writeFileSync(this.ctlPath, ctl, { mode: 0o755 });
     }
     // The node halts when its stdin (a pipe held by the test process only) reaches EOF, i.e. when
@@ -408,9 +412,11 @@ export class TestEjabberd {
       [
         '# generated by test/support/ejabberd.ts',
         `ERLANG_NODE=${this.node}`,
-        'INET_DIST_INTERFACE=127.0.0.1',
+        // Distribution on loopback only. Given to the VM directly rather than as INET_DIST_INTERFACE:
+        // from 24.12 on, ejabberdctl parses that address with an extra `erl` run that gets
+        // ERL_OPTIONS too, watchdog included, and the watchdog's error report spoils its answer.
         `ERL_DIST_PORT=${this.ports.dist}`,
-        'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"',
+        'ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {127,0,0,1}"',
         `EJABBERD_PID_PATH=${path.join(d, 'ejabberd.pid')}`,
         `CONTRIB_MODULES_CONF_DIR=${path.join(d, 'modules.d')}`,
         'EJABBERD_BYPASS_WARNINGS=true',
@@ -579,6 +585,11 @@ export class TestEjabberd {
         (await canConnect(this.ports.http))
       ) {
         this.startMs = Date.now() - started;
+        const v = /ejabberd (\S+) is started in the node/.exec(log)?.[1] ?? '';
+        this.reportedVersion = v;
+        if (!this.binaries.reports.test(v)) {
+          throw new Error(`EJABBERD_VERSION=${this.binaries.version}, but ${this.binaries.ejabberdctl} started ejabberd ${v || '(no version in its log)'}`);
+        }
         return;
       }
       if (Date.now() > deadline) {

@@ -1,6 +1,7 @@
 /**
- * A real Prosody (0.12) for integration tests: its own directory under test/.tmp/, its own free
- * ports on 127.0.0.1, started in the foreground and stopped by its PID.
+ * A real Prosody for integration tests: its own directory under test/.tmp/, its own free ports on
+ * 127.0.0.1, started in the foreground and stopped by its PID. The system's 0.12 by default, or the
+ * backported 13 with PROSODY_VERSION=13 (test/support/servers.ts).
  *
  * Several instances may run at once (one per test file, or per jest worker). Every started
  * instance is killed when the test process exits (exit hook), and, where `setpriv` exists, the
@@ -13,6 +14,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { canConnect, portFree, sleep } from '../../scripts/net';
+import { prosodyBinaries, type ProsodyBinaries } from './servers';
 
 export interface ProsodyOptions {
   /** The main VirtualHost. Default 'localhost'. */
@@ -23,6 +25,8 @@ export interface ProsodyOptions {
   hostAdmins?: string[];
   /** e.g. 'anon.localhost': a VirtualHost with authentication = "anonymous". */
   anonymousHost?: string;
+  /** Extra Lua lines under the anonymous VirtualHost. */
+  anonymousHostConfig?: string;
   /** Extra Lua lines under the main VirtualHost. */
   hostConfig?: string;
   /** Extra Lua lines in the global section. */
@@ -227,6 +231,10 @@ export class TestProsody {
   readonly configFile: string;
   readonly logFile: string;
   readonly ports: ProsodyPorts;
+  /** The Prosody this instance runs (PROSODY_VERSION). */
+  readonly binaries: ProsodyBinaries;
+  /** The version it reported at start-up, e.g. "13.0.1". */
+  reportedVersion = '';
   private readonly opts: ProsodyOptions;
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
@@ -234,8 +242,9 @@ export class TestProsody {
   private lastLog = '';
   private removed = false;
 
-  private constructor(opts: ProsodyOptions, dir: string, ports: ProsodyPorts) {
+  private constructor(opts: ProsodyOptions, dir: string, ports: ProsodyPorts, binaries: ProsodyBinaries) {
     this.opts = opts;
+    this.binaries = binaries;
     this.host = opts.host ?? 'localhost';
     this.dir = dir;
     this.ports = ports;
@@ -245,11 +254,12 @@ export class TestProsody {
 
   /** Starts a fresh instance and resolves once its c2s and component ports accept connections. */
   static async start(opts: ProsodyOptions = {}): Promise<TestProsody> {
+    const binaries = prosodyBinaries();
     installExitHook();
     fs.mkdirSync(TMP_ROOT, { recursive: true });
     sweepStaleDirs();
     return startOnFreePorts(3, ([c2s, component, http]) => {
-      const p = new TestProsody(opts, fs.mkdtempSync(path.join(TMP_ROOT, 'prosody-')), { c2s, component, http });
+      const p = new TestProsody(opts, fs.mkdtempSync(path.join(TMP_ROOT, 'prosody-')), { c2s, component, http }, binaries);
       p.writeConfig();
       return p;
     }, (p) => p.launch());
@@ -290,7 +300,7 @@ export class TestProsody {
   prosodyctl(args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(
-        'prosodyctl',
+        this.binaries.prosodyctl,
         ['--config', this.configFile, ...args],
         { cwd: this.dir, timeout: 30_000 },
         (err, stdout, stderr) => {
@@ -406,7 +416,7 @@ export class TestProsody {
       '',
     ];
     if (o.anonymousHost) {
-      lines.push(`VirtualHost ${lua(o.anonymousHost)}`, '  authentication = "anonymous"', '');
+      lines.push(`VirtualHost ${lua(o.anonymousHost)}`, '  authentication = "anonymous"', o.anonymousHostConfig ?? '', '');
     }
     for (const c of o.components ?? []) {
       lines.push(`Component ${lua(c.domain)}`, `  component_secret = ${lua(c.secret)}`, '');
@@ -415,16 +425,17 @@ export class TestProsody {
   }
 
   private async launch(): Promise<void> {
-    if (!onPath('prosody')) {
+    const bin = this.binaries.prosody;
+    if (!path.isAbsolute(bin) && !onPath(bin)) {
       throw new Error(
         'prosody is not installed: run `npm test` as root to install it, or: sudo apt-get install -y prosody',
       );
     }
     this.logStart = fs.existsSync(this.logFile) ? fs.statSync(this.logFile).size : 0;
     const setpriv = findSetpriv();
-    const cmd = setpriv ?? 'prosody';
+    const cmd = setpriv ?? bin;
     const args = setpriv
-      ? ['--pdeathsig', 'SIGTERM', 'prosody', '--config', this.configFile, '-F']
+      ? ['--pdeathsig', 'SIGTERM', bin, '--config', this.configFile, '-F']
       : ['--config', this.configFile, '-F'];
     const child = spawn(cmd, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -472,12 +483,24 @@ export class TestProsody {
         (await canConnect(this.ports.c2s)) &&
         (!this.opts.components?.length || (await canConnect(this.ports.component)))
       ) {
+        this.checkVersion(log);
         return;
       }
       if (Date.now() > deadline) {
         throw new Error(`prosody did not come up within ${START_TIMEOUT_MS} ms\n${output}\n${log}`);
       }
       await sleep(50);
+    }
+  }
+
+  /** Fails the start when the server is not the version the tests were asked to run against. */
+  private checkVersion(log: string): void {
+    const m = /Hello and welcome to Prosody version (\S+)/.exec(log);
+    this.reportedVersion = m?.[1] ?? '';
+    if (!m || !this.binaries.reports.test(m[1])) {
+      throw new Error(
+        `PROSODY_VERSION=${this.binaries.version}, but ${this.binaries.prosody} started Prosody ${m?.[1] ?? '(no version in its log)'}`,
+      );
     }
   }
 
