@@ -227,7 +227,8 @@ it('sends one reminder before expiry, and never a second', async () => {
   // Six days later: the invite expires within reminder_before (1d).
   const db = new Database(service.config.database);
   const sixDays = 6 * 86_400_000;
-  db.prepare('UPDATE invites SET created_at = created_at - @d, approved_at = approved_at - @d, expires_at = expires_at - @d WHERE id = @id').run({ d: sixDays, id: invite.id });
+  // (created_at never changes: migration 11; the reminder reads the expiry)
+  db.prepare('UPDATE invites SET approved_at = approved_at - @d, expires_at = expires_at - @d WHERE id = @id').run({ d: sixDays, id: invite.id });
   db.close();
   expect(service.app.runReminders()).toBe(1);
   expect(service.app.runReminders()).toBe(0);
