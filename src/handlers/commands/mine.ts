@@ -48,7 +48,9 @@ export function mineCommand({ invites }: Services): CommandDef {
       const resend = form?.all('resend') ?? [];
       const both = revoke.filter((id) => resend.includes(id));
       if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both revoked and resent: ${both.join(', ')}`);
-      const actor = actorOf(req);
+      // "My invites" acts on the requester's own invites only, admins included: the ids come back
+      // from the client and are checked against their owner (an admin revokes others' in All invites).
+      const actor = { ...actorOf(req), isAdmin: false };
       const notes: Note[] = [];
       const links: FieldSpec[] = [];
       for (const id of revoke) {
