@@ -19,6 +19,7 @@
  *
  * FUZZ_SEED=N reproduces a run (the seed is printed); FUZZ_CASES sets the number of hostile cases.
  */
+import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TestClient, xml, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
@@ -784,6 +785,26 @@ async function forbiddenOnStream(): Promise<boolean> {
   return !c.connected;
 }
 
+/**
+ * Oversize stanzas: 200 KB reaches the component (a message longer than the rule allows, refused
+ * with the form again); above Prosody's 256 KiB c2s limit, Prosody closes that client's stream.
+ */
+async function oversize(big: boolean): Promise<boolean> {
+  if (!big) {
+    const sessionid = await openSession(senders.alice, NODES.send, 'oversize');
+    const form = xml('x', { xmlns: NS_DATA, type: 'submit' }, field('emails', [`${rng.word(8)}@example.net`]), field('message', ['ß'.repeat(100_000)]));
+    return refusedReply(await ask(senders.alice, iqSet(command(NODES.send, { sessionid, action: 'complete' }, form), COMPONENT), 'oversize 200 KB form'));
+  }
+  const c = await TestClient.connect({ port: prosody.ports.c2s, domain: 'localhost', username: 'carol', password: PASSWORDS.carol, presence: false });
+  throwaway.push(c);
+  stats.stanzas++;
+  await c.send(xml('message', { to: COMPONENT }, xml('body', {}, 'x'.repeat(300 * 1024)))).catch(() => undefined);
+  for (let i = 0; i < 100 && c.connected; i++) await new Promise((r) => setTimeout(r, 20));
+  if (c.connected) violations.push('a 300 KB stanza on a client stream: Prosody kept the stream open');
+  await c.stop();
+  return !c.connected;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Valid inputs and what each must change
 
@@ -953,7 +974,7 @@ const familyTime: Record<string, { n: number; ms: number }> = {};
 
 beforeAll(async () => {
   console.log(`fuzz: seed ${rng.seed} (FUZZ_SEED=${rng.seed} reproduces this run)`);
-  prosody = await TestProsody.start({ components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }], hostAdmins: [COMPONENT], anonymousHost: 'anon.localhost' });
+  prosody = await TestProsody.start({ components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }], hostAdmins: [COMPONENT], anonymousHost: 'anon.localhost', logLevel: 'info' });
   for (const [u, pw] of Object.entries(PASSWORDS)) {
     await prosody.register(u, pw);
     secrets.add(pw);
@@ -1086,6 +1107,13 @@ it('survives more than ten thousand hostile inputs: connected, every IQ answered
         stats.refusedByProsody++;
       }
     }
+    for (const big of round % 6 === 5 ? [false, true] : [false]) {
+      stats.hostile++;
+      if (await oversize(big)) {
+        stats.refused++;
+        if (big) stats.refusedByProsody++;
+      }
+    }
     await drainSenders();
     const diff = snapshotDiff(before, snapshotAll(dbFile));
     if (diff.length) violations.push(`round ${round}: hostile inputs changed the database:\n    ${diff.join('\n    ')}`);
@@ -1144,6 +1172,11 @@ it('survives more than ten thousand hostile inputs: connected, every IQ answered
       `${stats.harmless} answered harmlessly or ignored); ${stats.valid} valid inputs applied; ${stats.iqs} IQs, ${stats.stanzas} other stanzas, ` +
       `${stats.http} HTTP requests in ${seconds} s; seed ${rng.seed}`,
   );
+  if (process.env.FUZZ_TIMINGS) {
+    const [utime, stime] = readFileSync(`/proc/${prosody.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number);
+    const cpu = process.cpuUsage();
+    timings.push(`CPU: test process and service ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, Prosody ${((utime + stime) / 100).toFixed(1)} s`);
+  }
   if (process.env.FUZZ_TIMINGS) console.log([...timings, ...Object.entries(familyTime).map(([f, t]) => `${f}: ${t.n} cases, ${(t.ms / t.n).toFixed(1)} ms each`)].join('\n'));
   if (violations.length) console.log(`fuzz: ${violations.length} violations:\n${violations.slice(0, 60).join('\n')}`);
   expect(stats.hostile).toBeGreaterThanOrEqual(Math.min(HOSTILE_CASES, 10_000));

@@ -118,12 +118,12 @@ export function hasXmlForbidden(s: string): boolean {
 /** A hostile string: oddities mixed into words, sometimes very long. `forbidden` allows XML-forbidden characters. */
 export function hostileString(rng: Rng, opts: { forbidden?: boolean; maxLength?: number } = {}): string {
   const alphabet = opts.forbidden ? [...STREAM_SAFE_ODDITIES, ...XML_FORBIDDEN] : STREAM_SAFE_ODDITIES;
-  const shape = rng.int(10);
-  if (shape === 0) return '';
-  if (shape === 1) {
-    // long: kilobytes to tens of kilobytes
+  const shape = rng.int(40);
+  if (shape < 3) return '';
+  if (shape === 3) {
+    // long: one to ten kilobytes (oversize stanzas and bodies are cases of their own)
     const unit = rng.pick(['x', 'ß', '\u202E', '\uD83D\uDE00', 'a@b.c\n', '&<>']);
-    const n = Math.min(opts.maxLength ?? 60_000, 1_000 + rng.int(20_000));
+    const n = Math.min(opts.maxLength ?? 60_000, 1_000 + rng.int(9_000));
     return unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
   }
   let out = '';
