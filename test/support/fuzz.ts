@@ -165,11 +165,11 @@ export function oddJid(rng: Rng): string {
   ]);
 }
 
-/** Runs `tasks` with at most `limit` in flight; resolves when all have settled. */
-export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+/** Runs `fn` over `items` with at most `limit` in flight, until all are done or `stop()` says so. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>, stop: () => boolean = () => false): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !stop()) {
       const i = next++;
       await fn(items[i], i);
     }
