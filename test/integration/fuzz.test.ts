@@ -171,6 +171,14 @@ function condition(el: XmlElement): string | undefined {
   return el.getChild('error')?.getChildElements().find((c) => c.attrs.xmlns === NS_STANZAS && c.name !== 'text')?.name ?? 'undefined-condition';
 }
 
+/** A refusal must carry the condition the contract names for it. */
+function expectCondition(label: string, reply: XmlElement | undefined, conditions: readonly string[]): void {
+  // jid-malformed comes from Prosody (a `to` that resourceprep refuses), before the component sees it
+  if (reply && !conditions.includes(condition(reply) ?? 'result') && condition(reply) !== 'jid-malformed') {
+    violations.push(`${label}: expected ${conditions.join(' or ')}, got ${condition(reply) ?? 'a result'}: ${describe(reply)}`);
+  }
+}
+
 /** Whether a reply says no: an IQ error, or a command answered with an error or warning note. */
 function refusedReply(el: XmlElement | undefined): boolean {
   if (!el) return false;
@@ -423,6 +431,8 @@ function adhocStartCase(): Case {
     if (node === NODES.newInvite && !sender.local) action = rng.pick([undefined, 'execute']);
     const label = `adhoc start ${JSON.stringify(node.slice(0, 60))} action=${String(action)} by ${sender.name}`;
     const reply = await ask(sender, iqSet(command(node, { action }, ...(form ? [form] : []))), label);
+    // "Commands and presence requests from JIDs outside `host` get `forbidden`."
+    if (!sender.local) expectCondition(label, reply, ['forbidden']);
     return refusedReply(reply);
   };
 }
@@ -471,7 +481,13 @@ function registerCase(w: World): Case {
         token === undefined ? null : xml('token', {}, token),
       );
     }
-    return refusedReply(await ask(sender, iqSet(query), `${label} (${fault})`));
+    const reply = await ask(sender, iqSet(query), `${label} (${fault})`);
+    if (sender.local) expectCondition(`${label} (${fault})`, reply, ['forbidden']);
+    // Issue 14: an existing account is a conflict before anything is claimed; a password the
+    // server's SASLprep refuses is not-acceptable.
+    else if (fault === 'existing' || fault === 'reserved') expectCondition(`${label} (${fault})`, reply, ['conflict']);
+    else if (fault === 'password-chars') expectCondition(`${label} (${fault})`, reply, ['not-acceptable']);
+    return refusedReply(reply);
   };
 }
 
@@ -489,7 +505,10 @@ function bridgeCase(w: World): Case {
     if (rng.chance(0.3)) attrs.to = oddJid(rng);
     if (rng.chance(0.3)) attrs.for = rng.pick(['admin@localhost', oddJid(rng)]);
     const label = `bridge ${type} ${name} by ${sender.name}`;
-    return refusedReply(await ask(sender, xml('iq', { type, to: toComponent() }, xml(name, attrs)), label));
+    const reply = await ask(sender, xml('iq', { type, to: toComponent() }, xml(name, attrs)), label);
+    const routed = ['get check', 'set claim', 'set settle', 'set subscription', 'get commands'].includes(`${type} ${name}`);
+    expectCondition(label, reply, [routed ? 'forbidden' : 'service-unavailable']);
+    return refusedReply(reply);
   };
 }
 
@@ -534,7 +553,10 @@ function miscIqCase(): Case {
         return false;
       }
     }
-    return refusedReply(await ask(sender, iq, label));
+    const reply = await ask(sender, iq, label);
+    if (shape === 'unknown' || shape === 'swapped') expectCondition(label, reply, ['service-unavailable']);
+    if (shape === 'empty' || shape === 'two') expectCondition(label, reply, ['bad-request']);
+    return refusedReply(reply);
   };
 }
 
@@ -1201,7 +1223,17 @@ it('survives more than ten thousand hostile inputs: connected, every IQ answered
     timings.push(`CPU: test process and service ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, Prosody ${((utime + stime) / 100).toFixed(1)} s`);
   }
   if (process.env.FUZZ_TIMINGS) console.log([...timings, ...Object.entries(familyTime).map(([f, t]) => `${f}: ${t.n} cases, ${(t.ms / t.n).toFixed(1)} ms each`)].join('\n'));
-  if (violations.length) console.log(`fuzz: ${violations.length} violations:\n${violations.slice(0, 60).join('\n')}`);
+  if (violations.length) {
+    // the same failure from many inputs is shown once, with how often it happened
+    const kinds = new Map<string, { first: string; n: number }>();
+    for (const v of violations) {
+      const key = v.replace(/fz\d+/g, 'fz#').replace(/(got [a-z-]+|HTTP \d+|changed the database).*/s, '$1').slice(0, 160);
+      const k = kinds.get(key);
+      if (k) k.n++;
+      else kinds.set(key, { first: v, n: 1 });
+    }
+    console.log(`fuzz: ${violations.length} violations, ${kinds.size} kinds:\n${[...kinds.values()].slice(0, 40).map((k) => `(${k.n}×) ${k.first.slice(0, 1500)}`).join('\n')}`);
+  }
   expect(stats.hostile).toBeGreaterThanOrEqual(Math.min(HOSTILE_CASES, 10_000));
   expect(offline).toBe(0);
   expect(violations).toEqual([]);
