@@ -1030,9 +1030,13 @@ beforeAll(async () => {
     if (aborted) return;
     aborted = true;
     const reason = service.logs.lines.filter((l) => l.includes('Lost the connection')).at(-1) ?? '';
+    // What the service itself was sending: outbox rows being delivered at that moment.
+    const db = new Database(service.config.database, { readonly: true });
+    const sending = db.prepare(`SELECT kind, recipient, params FROM outbox WHERE state = 'sending' OR (state = 'sent' AND sent_at >= ?)`).all(Date.now() - 2_000);
+    db.close();
     violations.push(
       `the component lost its stream (${/"reason":"([^"]*)"/.exec(reason)?.[1] ?? 'see the log'}); the run stops here. In flight:\n      ` +
-        [...inFlight].map((f) => f.slice(0, 500)).join('\n      '),
+        [...[...inFlight].map((f) => f.slice(0, 500)), ...sending.map((r) => `outbox delivery: ${JSON.stringify(r)}`)].join('\n      '),
     );
   });
   service.app.connection.on('online', () => online++);
