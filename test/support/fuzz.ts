@@ -124,12 +124,19 @@ export function hostileString(rng: Rng, opts: { forbidden?: boolean; maxLength?:
     // long: one to ten kilobytes (oversize stanzas and bodies are cases of their own)
     const unit = rng.pick(['x', 'ß', '\u202E', '\uD83D\uDE00', 'a@b.c\n', '&<>']);
     const n = Math.min(opts.maxLength ?? 60_000, 1_000 + rng.int(9_000));
-    return unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+    return cut(unit.repeat(Math.ceil(n / unit.length)), n);
   }
   let out = '';
   const parts = 1 + rng.int(8);
   for (let i = 0; i < parts; i++) out += rng.chance(0.5) ? rng.pick(alphabet) : rng.word(1 + rng.int(8));
-  return opts.maxLength ? out.slice(0, opts.maxLength) : out;
+  return opts.maxLength ? cut(out, opts.maxLength) : out;
+}
+
+/** The first `n` code units of `s`, never splitting a surrogate pair. */
+function cut(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
 }
 
 /** JIDs a user can type: ß, full-width, empty local part, resource only, too long, bidi, escapes. */
