@@ -71,7 +71,6 @@ let web: string;
 let webPort: number;
 let csrf: { cookie: string; field: string };
 let offline = 0;
-let online = 0;
 
 interface Sender {
   name: string;
@@ -118,7 +117,7 @@ function track(client: TestClient): void {
   });
 }
 
-function describe(el: XmlElement): string {
+function show(el: XmlElement): string {
   const s = el.toString();
   return s.length > 400 ? `${s.slice(0, 400)}… (${s.length} chars)` : s;
 }
@@ -129,7 +128,7 @@ async function ask(sender: Sender, iq: XmlElement, label: string): Promise<XmlEl
   iq.attrs.id = id;
   sentRequests.set(id, label);
   stats.iqs++;
-  const flight = `${label}: ${describe(iq)}`;
+  const flight = `${label}: ${show(iq)}`;
   inFlight.add(flight);
   const reply = new Promise<XmlElement | undefined>((resolve) => {
     const timer = setTimeout(() => {
@@ -144,13 +143,13 @@ async function ask(sender: Sender, iq: XmlElement, label: string): Promise<XmlEl
   try {
     await sender.client.send(iq);
   } catch (err) {
-    violations.push(`${label}: could not send (${(err as Error).message}) ${describe(iq)}`);
+    violations.push(`${label}: could not send (${(err as Error).message}) ${show(iq)}`);
     return undefined;
   }
   const got = await reply;
   inFlight.delete(flight);
-  if (!got) violations.push(`${label}: no reply within ${IQ_TIMEOUT_MS} ms to ${describe(iq)}`);
-  else if (condition(got) === 'internal-server-error') violations.push(`${label}: internal-server-error for ${describe(iq)}`);
+  if (!got) violations.push(`${label}: no reply within ${IQ_TIMEOUT_MS} ms to ${show(iq)}`);
+  else if (condition(got) === 'internal-server-error') violations.push(`${label}: internal-server-error for ${show(iq)}`);
   return got;
 }
 
@@ -162,7 +161,7 @@ async function fire(sender: Sender, el: XmlElement, label: string): Promise<void
   try {
     await sender.client.send(el);
   } catch (err) {
-    violations.push(`${label}: could not send (${(err as Error).message}) ${describe(el)}`);
+    violations.push(`${label}: could not send (${(err as Error).message}) ${show(el)}`);
   }
 }
 
@@ -175,7 +174,7 @@ function condition(el: XmlElement): string | undefined {
 function expectCondition(label: string, reply: XmlElement | undefined, conditions: readonly string[]): void {
   // jid-malformed comes from Prosody (a `to` that resourceprep refuses), before the component sees it
   if (reply && !conditions.includes(condition(reply) ?? 'result') && condition(reply) !== 'jid-malformed') {
-    violations.push(`${label}: expected ${conditions.join(' or ')}, got ${condition(reply) ?? 'a result'}: ${describe(reply)}`);
+    violations.push(`${label}: expected ${conditions.join(' or ')}, got ${condition(reply) ?? 'a result'}: ${show(reply)}`);
   }
 }
 
@@ -862,7 +861,7 @@ function validInputs(round: number, w: World): Valid[] {
         adhocReply.el = await ask(senders.dave, iqSet(command(NODES.newInvite, { action: 'execute' }), COMPONENT), 'valid New Invite');
       },
       check: () => {
-        if (adhocReply.el?.getChild('command', NS_COMMANDS)?.attrs.status !== 'completed') violations.push(`valid New Invite: not completed: ${adhocReply.el && describe(adhocReply.el)}`);
+        if (adhocReply.el?.getChild('command', NS_COMMANDS)?.attrs.status !== 'completed') violations.push(`valid New Invite: not completed: ${adhocReply.el && show(adhocReply.el)}`);
       },
     });
   }
@@ -950,7 +949,7 @@ function validInputs(round: number, w: World): Valid[] {
           reply = await ask(senders.anon, iqSet(xml('query', { xmlns: NS_REGISTER }, xml('username', {}, compUser), xml('password', {}, pw2), xml('token', {}, w.accountToken)), COMPONENT), 'valid component registration');
         },
         check: () => {
-          if (reply?.attrs.type !== 'result') violations.push(`valid component registration of ${compUser}: ${reply ? describe(reply) : 'no reply'}`);
+          if (reply?.attrs.type !== 'result') violations.push(`valid component registration of ${compUser}: ${reply ? show(reply) : 'no reply'}`);
         },
       });
     }
@@ -1042,7 +1041,6 @@ beforeAll(async () => {
           .join('\n      '),
     );
   });
-  service.app.connection.on('online', () => online++);
 
   const login = async (name: string, user: string, opts: { resource?: string; anonymous?: boolean } = {}) => {
     const client = await TestClient.connect({
