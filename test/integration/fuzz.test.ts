@@ -15,9 +15,14 @@
  * - the component stays connected the whole time (no 'offline', no reconnect);
  * - a round of hostile inputs leaves every table of the database exactly as it was; a valid input
  *   makes exactly its expected change;
- * - the log (at debug) holds no secret: component secret, token_key, passwords, invite tokens.
+ * - the log (at debug) holds no secret: component secret, token_key, passwords, invite tokens;
+ * - where the contract names the condition of a refusal (forbidden, conflict, not-acceptable,
+ *   service-unavailable, bad-request), the reply carries it.
+ * The run stops at the first lost stream, naming the inputs then in flight (and the outbox delivery
+ * in hand): what follows a lost stream would only repeat it.
  *
- * FUZZ_SEED=N reproduces a run (the seed is printed); FUZZ_CASES sets the number of hostile cases.
+ * FUZZ_SEED=N reproduces a run (the seed is printed); FUZZ_CASES sets the number of hostile cases;
+ * FUZZ_EXCLUDE=fault,… leaves faults out to look past a known failure; FUZZ_TIMINGS=1 prints times.
  */
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
