@@ -67,7 +67,12 @@ const HTTP_CONCURRENCY = 6;
 const IQ_TIMEOUT_MS = 15_000;
 
 /** Passwords carry a marker we look for in the log (a bare short password could appear by chance). */
-const marker = () => `pw${rng.word(10)}`;
+const markers = new Set<string>();
+const marker = () => {
+  const m = `pw${rng.word(10)}`;
+  markers.add(m);
+  return m;
+};
 const PASSWORDS = { alice: marker(), bob: marker(), admin: marker(), victim: marker(), carol: marker(), dave: marker() };
 
 let prosody: TestProsody;
@@ -1215,7 +1220,9 @@ it('survives more than ten thousand hostile inputs: connected, every IQ answered
   // No secret in the log: the configured ones, every password marker, every token of every invite.
   world();
   const log = service.logs.text();
-  const leaked = [...secrets].filter((x) => x.length >= 8 && log.includes(x));
+  // Markers are many (one per password sent): found in one pass over the log, then looked up.
+  const seen = new Set(log.match(/pw[a-z0-9]{10}/g) ?? []);
+  const leaked = [...[...markers].filter((m) => seen.has(m)), ...[...secrets].filter((x) => x.length >= 8 && !markers.has(x.slice(0, 12)) && log.includes(x))];
   for (const x of leaked) {
     const line = service.logs.lines.find((l) => l.includes(x)) ?? '';
     violations.push(`a secret (${x.length} chars) reached the log: ${line.split(x).join('<SECRET>').slice(0, 600)}`);
