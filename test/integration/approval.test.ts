@@ -257,6 +257,24 @@ it('does not let a user revoke someone else’s invite', async () => {
   expect(service.app.invites.get(adminInvite.invite.id)?.state).toBe('open');
 });
 
+it('does not let an admin revoke or resend someone else’s invite through My invites', async () => {
+  const own = service.app.invites.create({ kind: 'user', jid: 'admin2@localhost', isAdmin: true }, { kind: 'contact-account', source: 'command' });
+  const others = [0, 1].map(() => service.app.invites.create({ kind: 'user', jid: 'alice@localhost', isAdmin: false }, { kind: 'contact', source: 'command' }).invite);
+  const first = await adhoc(admin2, COMPONENT, 'urn:xmpp-invites:0#mine');
+  const offered = formFields(first);
+  expect(commandOf(first)?.attrs.status).toBe('executing');
+  expect(offered).toHaveProperty('revoke');
+  const done = await adhoc(admin2, COMPONENT, 'urn:xmpp-invites:0#mine', {
+    sessionid: commandOf(first)!.attrs.sessionid,
+    action: 'complete',
+    fields: { revoke: [others[0].id], resend: [others[1].id] },
+  });
+  expect(commandNotes(done).map((n) => n.text).join(' ')).toMatch(new RegExp(`${others[0].id}: No invite.*${others[1].id}: No invite`));
+  expect(service.app.invites.get(others[0].id)).toMatchObject({ state: 'open', generation: 0 });
+  expect(service.app.invites.get(others[1].id)).toMatchObject({ state: 'open', generation: 0 });
+  expect(service.app.invites.get(own.invite.id)?.state).toBe('open');
+});
+
 it('delivers an approval made at the CLI through the running service', async () => {
   const { id } = await newInvite();
   const out: string[] = [];

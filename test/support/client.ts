@@ -65,6 +65,7 @@ export class TestClient {
   private readonly consumed = new WeakSet<XmlElement>();
   private readonly pendingIqs = new Map<string, PendingIq>();
   private waiters: Waiter[] = [];
+  private readonly taps: ((s: XmlElement) => void)[] = [];
   private stopped = false;
 
   private constructor(xmpp: any, jid: string) {
@@ -181,6 +182,21 @@ export class TestClient {
   }
 
   /**
+   * Writes text to the stream as it is, bypassing the XML library: for what it cannot build
+   * (numeric character references, characters XML forbids, malformed markup). The server may
+   * answer by closing the stream.
+   */
+  sendRaw(text: string | Buffer): void {
+    if (this.stopped) throw new Error('TestClient.sendRaw after stop()');
+    this.xmpp.socket.write(text);
+  }
+
+  /** Whether the stream is still up (the server has not closed it). */
+  get connected(): boolean {
+    return !this.stopped && this.xmpp.status === 'online';
+  }
+
+  /**
    * The next received stanza matching `pred` that no earlier waitFor consumed (already received
    * ones are checked first, oldest first). Rejects after the timeout.
    */
@@ -226,7 +242,13 @@ export class TestClient {
     await forceStop(this.xmpp);
   }
 
+  /** Calls `fn` with every stanza received from now on (before any waitFor sees it). */
+  tap(fn: (s: XmlElement) => void): void {
+    this.taps.push(fn);
+  }
+
   private onStanza(s: XmlElement): void {
+    for (const t of this.taps) t(s);
     if (s.name === 'iq' && (s.attrs.type === 'result' || s.attrs.type === 'error')) {
       const p = this.pendingIqs.get(String(s.attrs.id));
       if (p && this.fromMatches(p.to, s.attrs.from)) {

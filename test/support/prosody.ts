@@ -35,6 +35,8 @@ export interface ProsodyOptions {
   modules?: string[];
   /** Extra plugin_paths (absolute, or relative to the project root). */
   pluginPaths?: string[];
+  /** The lowest level written to prosody.log (default 'debug'; a load test may want 'info'). */
+  logLevel?: 'debug' | 'info' | 'warn';
 }
 
 export interface ProsodyPorts {
@@ -401,7 +403,7 @@ export class TestProsody {
       `https_ports = { }`,
       `modules_enabled = ${luaList(modules)}`,
       `modules_disabled = { "s2s", "s2s_auth_certs", "dialback" }`,
-      `log = { { levels = { min = "debug" }, to = "file", filename = ${lua(this.logFile)} } }`,
+      `log = { { levels = { min = ${lua(o.logLevel ?? 'debug')} }, to = "file", filename = ${lua(this.logFile)} } }`,
       `c2s_require_encryption = false`,
       `s2s_require_encryption = false`,
       `allow_unencrypted_plain_auth = true`,

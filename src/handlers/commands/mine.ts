@@ -51,7 +51,9 @@ export function mineCommand({ invites, config }: Services): CommandDef {
       const both = revoke.filter((id) => resend.includes(id));
       if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both revoked and resent: ${both.join(', ')}`);
       if (revoke.length + resend.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'Nothing changed: no invite was ticked.' }] };
-      const actor = actorOf(req);
+      // "My invites" acts on the requester's own invites only, admins included: the ids come back
+      // from the client and are checked against their owner (an admin revokes others' in All invites).
+      const actor = { ...actorOf(req), isAdmin: false };
       const revoked = attempt(revoke, (id) => invites.revoke(actor, id));
       const resent = attempt(resend, (id) => invites.resend(actor, id));
       const refusals = [...refusalLines(revoked.refused, 'revoked'), ...refusalLines(resent.refused, 'given a new link')];
