@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { migrate as migrateSqlite, readMigrations, SCHEMA_FILE } from '../../src/store/database';
-import { migrate, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
+import { TokenCodec } from '../../src/domain/tokens';
+import { migrate as migrateSqlite, openDatabase, readMigrations, SCHEMA_FILE, type Db } from '../../src/store/database';
+import { migrate, numberedParameters, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
 import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
+import { testConfig } from '../support/fixtures';
 import { TestPostgres } from '../support/postgres';
 
 let cluster: TestPostgres;
@@ -242,6 +244,190 @@ describe('what the database refuses', () => {
     await pool.query(`UPDATE invites SET uses = 1 WHERE id = 'aaaaaaaaaa'`);
     await pool.query(`INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', $1, 'redeemed', 'web')`, [T]);
     expect((await rows(pool, `SELECT count(*)::int AS n FROM events`))[0].n).toBe(2);
+  });
+});
+
+describe('migration 10 on PostgreSQL: the step SQLite runs', () => {
+  const tokens = new TokenCodec(testConfig().tokenKey);
+  const context = { addressHash: (key: string) => tokens.addressHash(key) };
+  const KEYS = 'SELECT id, inviter, invitee_jid, invitee_key, active_key FROM invites ORDER BY id';
+  const OPT_OUTS = 'SELECT address_hash, created_at, invite_id FROM opt_outs ORDER BY address_hash';
+
+  /** The same rows, keyed the old way (NFKC and lower-case only), in a SQLite and a PostgreSQL store at version 9. */
+  async function oldTwins(): Promise<{ lite: Db; pool: Pool }> {
+    const lite = new Database(':memory:');
+    lite.pragma('foreign_keys = ON');
+    migrateSqlite(lite, readMigrations().slice(0, 9));
+    const pool = await freshPool();
+    await migrate(pool, readPgMigrations().slice(0, 9));
+    const invite = `INSERT INTO invites (id, kind, state, inviter, source, invitee_jid, invitee_key, active_key, created_at, expires_at)
+                    VALUES (?, 'contact', ?, ?, ?, ?, ?, ?, ?, ?)`;
+    const later = T + 86_400_000;
+    const statements: [string, (string | number | null)[]][] = [
+      // declined with "never again": the opt-out holds the hash of the old key
+      [invite, ['2222222222', 'declined', 'alice@localhost', 'presence', 'straße@elsewhere.net', 'straße@elsewhere.net', null, T, later]],
+      ['INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)', [tokens.addressHash('straße@elsewhere.net'), T, '2222222222']],
+      // two live invites from one inviter that name one person once keys are rebuilt
+      [invite, ['3333333333', 'open', 'alice@localhost', 'presence', 'σοφος@elsewhere.net', 'σοφος@elsewhere.net', 'alice@localhost|σοφος@elsewhere.net', T, later]],
+      [invite, ['4444444444', 'open', 'alice@localhost', 'command', 'σοφοσ@elsewhere.net', 'σοφοσ@elsewhere.net', 'alice@localhost|σοφοσ@elsewhere.net', T + 1, later]],
+      // made by the CLI with --inviter, normalised the old way
+      [invite, ['6666666666', 'open', 'maß@localhost', 'cli', 'dora@elsewhere.net', 'dora@elsewhere.net', 'maß@localhost|dora@elsewhere.net', T, later]],
+    ];
+    for (const [sql, params] of statements) {
+      lite.prepare(sql).run(...params);
+      await pool.query(numberedParameters(sql), params);
+    }
+    return { lite, pool };
+  }
+
+  it('rebuilds the same keys and carries the same opt-outs over, in the migration\'s transaction', async () => {
+    const { lite, pool } = await oldTwins();
+    migrateSqlite(lite, readMigrations().slice(0, 10), context);
+    await migrate(pool, readPgMigrations().slice(0, 10), context);
+    const liteKeys = lite.prepare(KEYS).all();
+    expect(liteKeys).toContainEqual({ id: '6666666666', inviter: 'mass@localhost', invitee_jid: 'dora@elsewhere.net', invitee_key: 'dora@elsewhere.net', active_key: 'mass@localhost|dora@elsewhere.net' });
+    expect(await rows(pool, KEYS)).toEqual(liteKeys);
+    const liteOptOuts = lite.prepare(OPT_OUTS).all();
+    expect(liteOptOuts).toHaveLength(2);
+    expect(await rows(pool, OPT_OUTS)).toEqual(liteOptOuts);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(10);
+    lite.close();
+  });
+
+  it('without the token key refuses where an opt-out must be carried over, and keeps nothing of it', async () => {
+    const { lite, pool } = await oldTwins();
+    lite.close();
+    const before = { keys: await rows(pool, KEYS), optOuts: await rows(pool, OPT_OUTS) };
+    await expect(migrate(pool, readPgMigrations().slice(0, 10))).rejects.toThrow(/^Migration 10 carries opt-outs over to the new JID keys and needs the token key/);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(9);
+    expect({ keys: await rows(pool, KEYS), optOuts: await rows(pool, OPT_OUTS) }).toEqual(before);
+  });
+
+  it('numbers the step\'s parameters as PostgreSQL writes them, leaving quoted text alone', () => {
+    expect(numberedParameters(`SELECT id FROM invites WHERE id > ? AND note <> 'why?' AND source = 'it''s ?' LIMIT ?`)).toBe(
+      `SELECT id FROM invites WHERE id > $1 AND note <> 'why?' AND source = 'it''s ?' LIMIT $2`,
+    );
+  });
+});
+
+describe('migration 11 on both engines: rows of record change only where the service changes them', () => {
+  const TABLES = ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests'];
+  const FILL = [
+    `INSERT INTO invites (id, kind, state, inviter, source, invitee_jid, invitee_key, active_key, note, created_at, expires_at)
+     VALUES ('aaaaaaaaaa', 'contact', 'open', 'alice@localhost', 'presence', 'carol@elsewhere.net', 'carol@elsewhere.net',
+             'alice@localhost|carol@elsewhere.net', 'hi', ${T}, ${T + 86_400_000})`,
+    `INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', ${T}, 'created', 'alice@localhost')`,
+    `INSERT INTO claims (id, invite_id, username, door, ip, state, created_at, absent_at_claim) VALUES ('c1', 'aaaaaaaaaa', 'bob', 'web', '192.0.2.1', 'held', ${T}, 1)`,
+    `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'alice@localhost', 'queued', ${T}, ${T}, ${T}, 'm1@x')`,
+    `INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES ('h1', ${T}, 'aaaaaaaaaa')`,
+    `INSERT INTO invite_requests (sender, request_key, created_at, result) VALUES ('alice@localhost', 'id:1', ${T}, '[]')`,
+  ];
+
+  /** A SQLite store (opened as the service opens it) and a PostgreSQL one, holding the same rows. */
+  async function twins(): Promise<{ lite: Db; pool: Pool; dump: () => Promise<{ lite: unknown; pg: unknown }> }> {
+    const lite = openDatabase(':memory:');
+    const pool = await migrated();
+    for (const sql of FILL) {
+      lite.exec(sql);
+      await pool.query(sql);
+    }
+    const dump = async () => {
+      const out = { lite: {} as Record<string, unknown>, pg: {} as Record<string, unknown> };
+      for (const t of TABLES) {
+        out.lite[t] = lite.prepare(`SELECT * FROM ${t} ORDER BY 1`).all();
+        out.pg[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
+      }
+      return out;
+    };
+    return { lite, pool, dump };
+  }
+
+  let both: Awaited<ReturnType<typeof twins>>;
+  beforeAll(async () => {
+    both = await twins();
+  });
+  afterAll(() => both.lite.close());
+
+  const refused: string[] = [
+    ...Object.entries({
+      id: `'bbbbbbbbbb'`,
+      kind: `'account'`,
+      inviter: `'mallory@localhost'`,
+      source: `'web'`,
+      invitee_email: `'x@example.org'`,
+      invitee_email_key: `'x@example.org'`,
+      invitee_jid: `'mallory@elsewhere.net'`,
+      invitee_name: `'Mallory'`,
+      invitee_key: `'mallory@elsewhere.net'`,
+      username: `'mallory'`,
+      note: 'NULL',
+      roster_subscription: '1',
+      max_uses: '5',
+      created_at: '1',
+    }).map(([column, value]) => `UPDATE invites SET ${column} = ${value}`),
+    ...Object.entries({ id: `'c2'`, invite_id: 'NULL', username: `'mallory'`, door: `'bridge'`, requester: `'mallory@localhost'`, ip: `'198.51.100.1'`, created_at: '5' }).map(
+      ([column, value]) => `UPDATE claims SET ${column} = ${value}`,
+    ),
+    ...Object.entries({ id: '99', channel: `'email'`, kind: `'welcome'`, recipient: `'mallory@localhost'`, message_id: `'m2@x'`, created_at: '5' }).map(
+      ([column, value]) => `UPDATE outbox SET ${column} = ${value}`,
+    ),
+    // never changed, not even to the value they hold
+    `UPDATE opt_outs SET created_at = created_at`,
+    `UPDATE opt_outs SET invite_id = NULL`,
+    `UPDATE invite_requests SET result = '{}'`,
+    `UPDATE invite_requests SET created_at = created_at`,
+    // INSERT … ON CONFLICT DO UPDATE is an UPDATE (PostgreSQL's nearest to REPLACE), through each unique key
+    `INSERT INTO invites (id, kind, state, source, created_at, expires_at) VALUES ('aaaaaaaaaa', 'account', 'open', 'web', 5, 6)
+       ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, source = excluded.source, created_at = excluded.created_at`,
+    `INSERT INTO invites (id, kind, state, source, created_at, expires_at, active_key) VALUES ('zzzzzzzzzz', 'contact', 'open', 'cli', 5, 6, 'alice@localhost|carol@elsewhere.net')
+       ON CONFLICT (active_key) WHERE active_key IS NOT NULL DO UPDATE SET note = excluded.note`,
+    `INSERT INTO claims (id, username, door, state, created_at) VALUES ('c1', 'mallory', 'web', 'held', 5) ON CONFLICT (id) DO UPDATE SET username = excluded.username`,
+    `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('email', 'x', 'mallory@example.org', 'queued', 5, 5, 5, 'm1@x')
+       ON CONFLICT (message_id) DO UPDATE SET recipient = excluded.recipient`,
+    `INSERT INTO opt_outs (address_hash, created_at) VALUES ('h1', 5) ON CONFLICT (address_hash) DO UPDATE SET created_at = excluded.created_at`,
+    `INSERT INTO invite_requests (sender, request_key, created_at, result) VALUES ('alice@localhost', 'id:1', 5, '{}')
+       ON CONFLICT (sender, request_key) DO UPDATE SET result = excluded.result`,
+    `INSERT INTO events (id, invite_id, at, type, actor) VALUES (1, 'aaaaaaaaaa', 5, 'x', 'y') ON CONFLICT (id) DO UPDATE SET reason = 'rewritten'`,
+  ].map((sql) => sql.replace(/\s+/g, ' '));
+
+  it.each(refused)('refused alike, nothing changed: %s', async (sql) => {
+    const before = await both.dump();
+    expect(before.pg).toEqual(before.lite);
+    let liteError: Error | undefined;
+    try {
+      both.lite.prepare(sql).run();
+    } catch (err) {
+      liteError = err as Error;
+    }
+    expect(liteError?.message).toMatch(/never change/);
+    await expect(both.pool.query(sql)).rejects.toMatchObject({ code: '23001', message: liteError!.message });
+    expect(await both.dump()).toEqual(before);
+  });
+
+  it('lets the service\'s own changes through alike, a fixed column written with its own value included', async () => {
+    const { lite, pool, dump } = await twins();
+    const before = await dump();
+    const allowed = [
+      `UPDATE invites SET state = 'revoked', ended_at = 9, generation = generation + 1, expires_at = 10, email_delivery = 'failed',
+         message_delivery = 'sent', reminded_at = 8, expiry_recorded = 1, note = note, kind = kind, inviter = inviter WHERE id = 'aaaaaaaaaa'`,
+      `UPDATE claims SET state = 'released', settled_at = 3, outcome = 'refused: x', username = username, requester = requester`,
+      `UPDATE outbox SET state = 'sending', attempts = 1, updated_at = 4, recipient = recipient`,
+      `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'alice@localhost', 'queued', 5, 5, 5, 'm1@x')
+         ON CONFLICT (message_id) DO UPDATE SET attempts = outbox.attempts + 1`,
+      `INSERT INTO claims (id, username, door, state, created_at) VALUES ('c1', 'bob', 'web', 'held', 5) ON CONFLICT (id) DO UPDATE SET outcome = 'again'`,
+      // ignoring a conflict changes nothing, so it is no change
+      `INSERT INTO opt_outs (address_hash, created_at) VALUES ('h1', 5) ON CONFLICT DO NOTHING`,
+    ];
+    for (const sql of allowed) {
+      lite.exec(sql);
+      await pool.query(sql);
+    }
+    const after = await dump();
+    expect(after.pg).toEqual(after.lite);
+    expect(after.lite).not.toEqual(before.lite);
+    // The pair is released on both (SQLite's AFTER trigger, PostgreSQL's BEFORE one).
+    expect(await rows(pool, `SELECT active_key, invites.state, generation, attempts FROM invites, outbox`)).toEqual([{ active_key: null, state: 'revoked', generation: 1, attempts: 2 }]);
+    lite.close();
   });
 });
 
