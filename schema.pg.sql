@@ -190,3 +190,39 @@ DROP INDEX invites_email;
 DROP INDEX invites_jid;
 DROP INDEX invites_invitee_key;
 CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at) WHERE invitee_key IS NOT NULL;
+
+-- migration 9: whether the account was absent when a claim was made
+ALTER TABLE claims ADD COLUMN absent_at_claim INTEGER;
+
+-- migration 10: JIDs compared as the servers compare them (nodeprep, nameprep)
+-- No SQL: the keys are rebuilt by this migration's step in src/store/migration-steps.ts, the same
+-- step SQLite runs (src/store/pg/migrate.ts runs it in this migration's transaction).
+
+-- migration 11: rows of record change only where the service changes them
+-- PostgreSQL has no REPLACE; INSERT … ON CONFLICT DO UPDATE is an UPDATE and meets the same
+-- triggers. `UPDATE OF` fires when a column is written at all; the WHEN clause lets a column be
+-- written with its own value (IS DISTINCT FROM is SQLite's IS NOT), as on SQLite.
+CREATE TRIGGER invites_fixed_columns BEFORE UPDATE OF
+    id, kind, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key,
+    username, note, roster_subscription, max_uses, created_at ON invites
+  FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.inviter IS DISTINCT FROM OLD.inviter
+    OR NEW.source IS DISTINCT FROM OLD.source OR NEW.invitee_email IS DISTINCT FROM OLD.invitee_email
+    OR NEW.invitee_email_key IS DISTINCT FROM OLD.invitee_email_key OR NEW.invitee_jid IS DISTINCT FROM OLD.invitee_jid
+    OR NEW.invitee_name IS DISTINCT FROM OLD.invitee_name OR NEW.invitee_key IS DISTINCT FROM OLD.invitee_key
+    OR NEW.username IS DISTINCT FROM OLD.username OR NEW.note IS DISTINCT FROM OLD.note
+    OR NEW.roster_subscription IS DISTINCT FROM OLD.roster_subscription OR NEW.max_uses IS DISTINCT FROM OLD.max_uses
+    OR NEW.created_at IS DISTINCT FROM OLD.created_at)
+  EXECUTE FUNCTION refuse_change('an invite''s id, kind, inviter, source, invitee, username, note, roster subscription, uses allowed and creation time never change');
+CREATE TRIGGER claims_fixed_columns BEFORE UPDATE OF id, invite_id, username, door, requester, ip, created_at ON claims
+  FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.invite_id IS DISTINCT FROM OLD.invite_id OR NEW.username IS DISTINCT FROM OLD.username
+    OR NEW.door IS DISTINCT FROM OLD.door OR NEW.requester IS DISTINCT FROM OLD.requester OR NEW.ip IS DISTINCT FROM OLD.ip
+    OR NEW.created_at IS DISTINCT FROM OLD.created_at)
+  EXECUTE FUNCTION refuse_change('a claim''s id, invite, username, door, requester, address and creation time never change');
+CREATE TRIGGER outbox_fixed_columns BEFORE UPDATE OF id, channel, kind, recipient, message_id, created_at ON outbox
+  FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.channel IS DISTINCT FROM OLD.channel OR NEW.kind IS DISTINCT FROM OLD.kind
+    OR NEW.recipient IS DISTINCT FROM OLD.recipient OR NEW.message_id IS DISTINCT FROM OLD.message_id OR NEW.created_at IS DISTINCT FROM OLD.created_at)
+  EXECUTE FUNCTION refuse_change('an outbox row''s id, channel, kind, recipient, message id and creation time never change');
+CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
+  FOR EACH ROW EXECUTE FUNCTION refuse_change('opt-outs are never changed');
+CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
+  FOR EACH ROW EXECUTE FUNCTION refuse_change('invite requests are never changed');

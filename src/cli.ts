@@ -464,6 +464,11 @@ async function dbCopy(args: string[], io: CliIo): Promise<number> {
     const result = await copySqliteToPostgres(source, values.from, pool, {
       progress: ({ table, rows }) => io.out(`  ${table.padEnd(16)} ${String(rows).padStart(9)} rows`),
     });
+    if (result.nulRemovedCount > 0) {
+      io.out(`U+0000 removed from ${result.nulRemovedCount} text ${result.nulRemovedCount === 1 ? 'value' : 'values'} (PostgreSQL text cannot hold it):`);
+      for (const { table, column, rowid } of result.nulRemoved) io.out(`  ${table}.${column} of rowid ${rowid}`);
+      if (result.nulRemovedCount > result.nulRemoved.length) io.out(`  and ${result.nulRemovedCount - result.nulRemoved.length} more`);
+    }
     io.out(`Copied ${result.rows} rows at schema version ${result.version} in ${(result.ms / 1000).toFixed(1)} s; the counts of every table match.`);
     return 0;
   } finally {

@@ -90,6 +90,21 @@ export function immediateTransaction(db: Db): <T>(fn: () => T) => T {
 }
 
 /**
+ * Runs a migration step (migration-steps.ts) on SQLite: each statement it yields is prepared once
+ * and answered at once, so the step runs inside the caller's transaction.
+ */
+export function runStepSync(db: Db, step: MigrationStep, context: MigrationContext): void {
+  const prepared = new Map<string, Database.Statement>();
+  const io = step(context);
+  for (let next = io.next(); !next.done; ) {
+    const { sql, params } = next.value;
+    let statement = prepared.get(sql);
+    if (!statement) prepared.set(sql, (statement = db.prepare(sql)));
+    next = io.next(statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []));
+  }
+}
+
+/**
  * Applies every migration newer than the database, each in one transaction: its SQL, then its
  * step (if it has one), then the new user_version.
  */
@@ -107,7 +122,8 @@ export function migrate(
   for (const m of migrations.filter((m) => m.version > current)) {
     db.transaction(() => {
       db.exec(m.sql);
-      steps[m.version]?.(db, context);
+      const step = steps[m.version];
+      if (step) runStepSync(db, step, context);
       db.pragma(`user_version = ${m.version}`);
     }).immediate();
   }

@@ -1,9 +1,16 @@
 /**
  * Migrations that SQL alone cannot do: data rewritten with rules that live in TypeScript. Each step
- * runs right after the SQL of its version, in the same transaction (database.ts `migrate`).
+ * runs right after the SQL of its version, in the same transaction, on either engine: SQLite
+ * (database.ts `migrate`) and PostgreSQL (pg/migrate.ts).
+ *
+ * One definition serves both engines. better-sqlite3 is synchronous and its transactions cannot
+ * wait for a promise, while node-postgres only answers with promises, so a step is neither a sync
+ * nor an async function: it is a generator that yields each statement it wants run and receives the
+ * statement's rows back. SQLite's driver (`runStepSync`) answers at once, inside the migration's
+ * transaction; PostgreSQL's (`runStep`) awaits each answer. The statements are SQL that both
+ * engines read alike, with `?` for each parameter (PostgreSQL's driver numbers them).
  */
 import { normalizeBareJid } from '../domain/jid';
-import type { Db } from './database';
 
 /** What a step may need from the configuration. */
 export interface MigrationContext {
@@ -11,7 +18,29 @@ export interface MigrationContext {
   addressHash?: (key: string) => string;
 }
 
-export type MigrationStep = (db: Db, ctx: MigrationContext) => void;
+export type StepValue = string | number | null;
+export type StepRow = Record<string, unknown>;
+
+/** One statement a step asks its engine to run: SQL the same on both, `?` per parameter. */
+export interface StepStatement {
+  sql: string;
+  params: readonly StepValue[];
+}
+
+/** A step's conversation with its engine: statements out, their rows (none for a write) back. */
+export type StepIo<T = void> = Generator<StepStatement, T, StepRow[]>;
+
+export type MigrationStep = (ctx: MigrationContext) => StepIo;
+
+/** The rows of a query (`const rows = yield* all<R>(sql, …)`). */
+export function* all<R>(sql: string, ...params: StepValue[]): StepIo<R[]> {
+  return (yield { sql, params }) as R[];
+}
+
+/** A write. */
+export function* run(sql: string, ...params: StepValue[]): StepIo {
+  yield { sql, params };
+}
 
 interface KeyRow {
   id: string;
@@ -36,20 +65,18 @@ const PAGE = 500;
  *   (nothing is deleted). That hash needs the token key: without it, a database holding such an
  *   opt-out is not migrated (open it with the configuration: `serve` or any CLI command).
  */
-export function rekeyJids(db: Db, ctx: MigrationContext): void {
-  const page = db.prepare<[string, number], KeyRow>(
-    `SELECT id, inviter, invitee_email_key, invitee_jid, invitee_key, active_key FROM invites
-      WHERE id > ? AND (inviter IS NOT NULL OR invitee_jid IS NOT NULL) ORDER BY id LIMIT ?`,
-  );
-  const update = db.prepare(
-    'UPDATE invites SET inviter = @inviter, invitee_jid = @inviteeJid, invitee_key = @inviteeKey, active_key = @activeKey WHERE id = @id',
-  );
-  const pairHolder = db.prepare<[string], { id: string }>('SELECT id FROM invites WHERE active_key = ?');
-  const optOuts = db.prepare<[string], { address_hash: string; created_at: number }>('SELECT address_hash, created_at FROM opt_outs WHERE invite_id = ?');
-  const addOptOut = db.prepare('INSERT OR IGNORE INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)');
+export function* rekeyJids(ctx: MigrationContext): StepIo {
   const rekey = (jid: string | null) => (jid === null ? null : (normalizeBareJid(jid) ?? jid));
+  // Ids compare byte by byte on both engines (BINARY, COLLATE "C"): the pages are the same.
+  const page = (after: string) =>
+    all<KeyRow>(
+      `SELECT id, inviter, invitee_email_key, invitee_jid, invitee_key, active_key FROM invites
+        WHERE id > ? AND (inviter IS NOT NULL OR invitee_jid IS NOT NULL) ORDER BY id LIMIT ?`,
+      after,
+      PAGE,
+    );
 
-  for (let after = '', rows = page.all(after, PAGE); rows.length > 0; rows = page.all(after, PAGE)) {
+  for (let after = '', rows = yield* page(after); rows.length > 0; rows = yield* page(after)) {
     for (const row of rows) {
       after = row.id;
       const inviter = rekey(row.inviter);
@@ -58,25 +85,32 @@ export function rekeyJids(db: Db, ctx: MigrationContext): void {
       let activeKey = row.active_key === null || inviter === null || inviteeKey === null ? row.active_key : `${inviter}|${inviteeKey}`;
       if (inviter === row.inviter && inviteeJid === row.invitee_jid && inviteeKey === row.invitee_key && activeKey === row.active_key) continue;
       if (activeKey !== null && activeKey !== row.active_key) {
-        const holder = pairHolder.get(activeKey);
+        const [holder] = yield* all<{ id: string }>('SELECT id FROM invites WHERE active_key = ?', activeKey);
         if (holder && holder.id !== row.id) activeKey = null;
       }
-      update.run({ id: row.id, inviter, inviteeJid, inviteeKey, activeKey });
+      yield* run('UPDATE invites SET inviter = ?, invitee_jid = ?, invitee_key = ?, active_key = ? WHERE id = ?', inviter, inviteeJid, inviteeKey, activeKey, row.id);
       if (row.invitee_key === null || inviteeKey === null || inviteeKey === row.invitee_key) continue;
-      const rows = optOuts.all(row.id);
-      if (rows.length === 0) continue;
+      const optOuts = yield* all<{ address_hash: string; created_at: number }>('SELECT address_hash, created_at FROM opt_outs WHERE invite_id = ?', row.id);
+      if (optOuts.length === 0) continue;
       if (!ctx.addressHash) {
         throw new Error('Migration 10 carries opt-outs over to the new JID keys and needs the token key: open the database with its configuration (serve, or any CLI command)');
       }
       const oldHash = ctx.addressHash(row.invitee_key);
-      for (const optOut of rows) {
-        if (optOut.address_hash === oldHash) addOptOut.run(ctx.addressHash(inviteeKey), optOut.created_at, row.id);
+      for (const optOut of optOuts) {
+        if (optOut.address_hash === oldHash) {
+          yield* run(
+            'INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+            ctx.addressHash(inviteeKey),
+            optOut.created_at,
+            row.id,
+          );
+        }
       }
     }
   }
 }
 
-/** Steps by migration version. */
+/** Steps by migration version (the same on both engines). */
 export const MIGRATION_STEPS: Readonly<Record<number, MigrationStep>> = {
   10: rekeyJids,
 };

@@ -14,6 +14,7 @@ import { openPool, type Pool } from '../../src/store/pg/pool';
 import { buildFullStore } from '../support/full-store';
 import { TestPostgres } from '../support/postgres';
 
+const LATEST = readMigrations().length;
 const TABLES = ['claims', 'events', 'invite_requests', 'invites', 'opt_outs', 'outbox', 'subscriptions'];
 
 let cluster: TestPostgres;
@@ -76,9 +77,17 @@ describe('db copy', () => {
       expect(source[t].length).toBeGreaterThan(0);
       expect(result.out).toMatch(new RegExp(`^  ${t} +${source[t].length} rows$`, 'm'));
     }
-    expect(result.out).toMatch(/^Copied \d+ rows at schema version 8 in [\d.]+ s; the counts of every table match\.$/m);
+    expect(result.out).toMatch(new RegExp(`^Copied \\d+ rows at schema version ${LATEST} in [\\d.]+ s; the counts of every table match\\.$`, 'm'));
+    // The store is at the latest version and its rows carry what the newest migrations added.
+    const lite = new Database(storeFile, { readonly: true });
+    expect(lite.pragma('user_version', { simple: true })).toBe(LATEST);
+    lite.close();
+    expect(source.claims.map((c) => (c as { absent_at_claim: number | null }).absent_at_claim)).toContain(1);
     const target = pool(url);
     expect(await pgRows(target)).toEqual(source);
+    // What migration 11 fixes is fixed on the copy too.
+    await expect(target.query(`UPDATE invites SET note = 'rewritten'`)).rejects.toMatchObject({ code: '23001' });
+    await expect(target.query(`UPDATE opt_outs SET created_at = 0`)).rejects.toMatchObject({ message: 'opt-outs are never changed' });
     // The identity columns continue after the ids copied, as AUTOINCREMENT would.
     const maxEvent = Math.max(...source.events.map((e) => (e as { id: number }).id));
     const { rows } = await target.query(`INSERT INTO events (invite_id, at, type, actor) SELECT id, 0, 'created', 'operator' FROM invites LIMIT 1 RETURNING id`);
@@ -122,22 +131,47 @@ describe('db copy', () => {
   });
 
   it('keeps nothing when a row cannot be written, not even the tables', async () => {
-    // PostgreSQL's text cannot hold U+0000, which SQLite's can.
-    const file = join(dir, 'nul.sqlite');
+    // SQLite's INTEGER holds 64 bits; max_uses is a 32-bit INTEGER on PostgreSQL.
+    const file = join(dir, 'too-big.sqlite');
     copyFileSync(storeFile, file);
     const db = new Database(file);
-    db.prepare(`UPDATE invites SET note = ? WHERE rowid = (SELECT max(rowid) FROM invites)`).run('a\u0000b');
+    db.prepare(`INSERT INTO invites (id, kind, state, source, max_uses, created_at, expires_at) VALUES ('bigbigbig1', 'account', 'open', 'cli', 3000000000, 0, 1)`).run();
     db.close();
     const url = await cluster.createDatabase();
     const result = await cli(['db', 'copy', '--from', file, '--to', url]);
     expect(result.code).toBe(1);
-    expect(result.err).toMatch(/^xmpp-invites db copy: .*0x00/);
+    expect(result.err).toBe('xmpp-invites db copy: value "3000000000" is out of range for type integer');
     expect(await pgTables(pool(url))).toEqual([]);
   });
 
+  it('removes U+0000, which PostgreSQL text cannot hold, and says where without showing the text', async () => {
+    const file = join(dir, 'nul.sqlite');
+    copyFileSync(storeFile, file);
+    const db = new Database(file);
+    // Text from before the text rule: a note (rows of record are only ever added to) and a reason.
+    db.prepare(`INSERT INTO invites (id, kind, state, source, note, created_at, expires_at) VALUES ('nulnulnul1', 'account', 'open', 'cli', ?, 0, 1)`).run(
+      'private\u0000note\u0000',
+    );
+    const noteRow = db.prepare(`SELECT rowid AS r FROM invites WHERE id = 'nulnulnul1'`).get() as { r: number };
+    const reasonRow = db.prepare(`INSERT INTO events (invite_id, at, type, actor, reason) VALUES ('nulnulnul1', 0, 'declined', 'web', ?)`).run('hidden\u0000reason').lastInsertRowid;
+    db.close();
+    const url = await cluster.createDatabase();
+    const result = await cli(['db', 'copy', '--from', file, '--to', url]);
+    expect(result).toMatchObject({ code: 0, err: '' });
+    expect(result.out).toContain(
+      // in the order of the copy: a table after those it references
+      ['U+0000 removed from 2 text values (PostgreSQL text cannot hold it):', `  invites.note of rowid ${noteRow.r}`, `  events.reason of rowid ${reasonRow}`].join('\n'),
+    );
+    expect(result.out).not.toMatch(/private|hidden/);
+    const source = sqliteRows(file);
+    const stripped = JSON.parse(JSON.stringify(source).replaceAll('\\u0000', ''));
+    expect(stripped).not.toEqual(source);
+    expect(await pgRows(pool(url))).toEqual(stripped);
+  });
+
   it.each([
-    [7, 'older than this program\'s (8): run any command of this version against it once'],
-    [9, 'newer than this program knows (8): copy it with the xmpp-invites that wrote it'],
+    [LATEST - 1, `older than this program's (${LATEST}): run any command of this version against it once`],
+    [LATEST + 1, `newer than this program knows (${LATEST}): copy it with the xmpp-invites that wrote it`],
     [0, 'is not an xmpp-invites database (it has no schema version)'],
   ])('refuses a source at schema version %i', async (version, message) => {
     const file = join(dir, `v${version}.sqlite`);
@@ -155,9 +189,9 @@ describe('db copy', () => {
   it('refuses when schema.pg.sql lacks the twin of a migration of schema.sql', async () => {
     const url = await cluster.createDatabase();
     const source = new Database(storeFile, { readonly: true });
-    const sqlite = [...readMigrations(), { version: 9, title: 'new', sql: '' }];
+    const sqlite = [...readMigrations(), { version: LATEST + 1, title: 'new', sql: '' }];
     await expect(copySqliteToPostgres(source, storeFile, pool(url), { sqliteMigrations: sqlite })).rejects.toThrow(
-      `this program's schemas differ: schema.sql has 9 migrations, schema.pg.sql 8 (every migration needs its PostgreSQL twin)`,
+      `this program's schemas differ: schema.sql has ${LATEST + 1} migrations, schema.pg.sql ${LATEST} (every migration needs its PostgreSQL twin)`,
     );
     source.close();
   });

@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { migrate as migrateSqlite, readMigrations, SCHEMA_FILE } from '../../src/store/database';
-import { migrate, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
+import { TokenCodec } from '../../src/domain/tokens';
+import { migrate as migrateSqlite, openDatabase, readMigrations, SCHEMA_FILE, type Db } from '../../src/store/database';
+import { migrate, numberedParameters, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
 import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
+import { testConfig } from '../support/fixtures';
 import { TestPostgres } from '../support/postgres';
 
 let cluster: TestPostgres;
@@ -46,6 +48,76 @@ async function insertInvite(pool: Pool, id: string, extra: Record<string, unknow
   await pool.query(`INSERT INTO invites (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
 }
 
+/** What a schema is made of, written alike for both engines. */
+interface Shape {
+  tables: string[];
+  /** per table: `name type[ NOT NULL]`, in order; SQLite's INTEGER is PostgreSQL's integer or bigint */
+  columns: Record<string, string[]>;
+  /** made by CREATE INDEX (not behind a primary key or UNIQUE): `name[ unique][ partial]` */
+  indexes: string[];
+  /** `name: EVENT[ OF columns] ON table`; PostgreSQL's TRUNCATE triggers, which SQLite has no need of, left out */
+  triggers: string[];
+}
+
+function liteShape(lite: InstanceType<typeof Database>): Shape {
+  const tables = (lite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+  const columns = Object.fromEntries(
+    tables.map((table) => [
+      table,
+      // A primary key is NOT NULL on PostgreSQL; the service never leaves one empty on SQLite either.
+      (lite.prepare('SELECT name, type, "notnull" AS nn, pk FROM pragma_table_info(?) ORDER BY cid').all(table) as { name: string; type: string; nn: number; pk: number }[]).map(
+        (c) => `${c.name} ${c.type.toLowerCase()}${c.nn || c.pk ? ' NOT NULL' : ''}`,
+      ),
+    ]),
+  );
+  const indexes = (lite.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).all() as { name: string; sql: string }[]).map(
+    (i) => `${i.name}${/^CREATE UNIQUE/.test(i.sql) ? ' unique' : ''}${/ WHERE /.test(i.sql) ? ' partial' : ''}`,
+  );
+  const triggers = (lite.prepare(`SELECT sql FROM sqlite_master WHERE type = 'trigger'`).all() as { sql: string }[])
+    .map(({ sql }) => {
+      const m = /^CREATE TRIGGER (\w+)\s+(?:BEFORE|AFTER)\s+(DELETE|INSERT|UPDATE)(?:\s+OF\s+([\w\s,]+?))?\s+ON\s+(\w+)/.exec(sql);
+      if (!m) throw new Error(`unread trigger: ${sql}`);
+      const of = m[3] ? ` OF ${m[3].split(',').map((c) => c.trim()).sort().join(', ')}` : '';
+      return `${m[1]}: ${m[2]}${of} ON ${m[4]}`;
+    })
+    .sort();
+  return { tables, columns, indexes, triggers };
+}
+
+async function pgShape(pool: Pool): Promise<Shape> {
+  const tables = (await rows(pool, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY table_name`)).map(
+    (r) => r.table_name as string,
+  );
+  const columns: Record<string, string[]> = {};
+  for (const table of tables) {
+    columns[table] = (await rows(pool, `SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).map(
+      (c) => `${c.column_name} ${c.data_type === 'bigint' ? 'integer' : c.data_type}${c.is_nullable === 'NO' ? ' NOT NULL' : ''}`,
+    );
+  }
+  const indexes = (
+    await rows(
+      pool,
+      `SELECT i.relname AS name, x.indisunique AS uniq, x.indpred IS NOT NULL AS partial FROM pg_index x
+         JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+        WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname COLLATE "C"`,
+    )
+  ).map((i) => `${i.name}${i.uniq ? ' unique' : ''}${i.partial ? ' partial' : ''}`);
+  const triggers = (
+    await rows(
+      pool,
+      `SELECT t.tgname AS name, c.relname AS "table",
+              CASE WHEN t.tgtype & 4 <> 0 THEN 'INSERT' WHEN t.tgtype & 8 <> 0 THEN 'DELETE' WHEN t.tgtype & 16 <> 0 THEN 'UPDATE' ELSE 'TRUNCATE' END AS event,
+              ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr)) AS cols
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND NOT t.tgisinternal`,
+    )
+  )
+    .filter((t) => t.event !== 'TRUNCATE')
+    .map((t) => `${t.name}: ${t.event}${(t.cols as string[]).length ? ` OF ${[...(t.cols as string[])].sort().join(', ')}` : ''} ON ${t.table}`)
+    .sort();
+  return { tables, columns, indexes, triggers };
+}
+
 describe('migrations', () => {
   it('numbers and titles every migration as schema.sql does', () => {
     const sqlite = readMigrations(readFileSync(SCHEMA_FILE, 'utf8'));
@@ -82,58 +154,35 @@ describe('migrations', () => {
   it('refuses a database newer than the program, and leaves it as it is', async () => {
     const pool = await migrated();
     await pool.query(`INSERT INTO schema_migrations VALUES (99, 'from the future', 0)`);
-    await expect(migrate(pool)).rejects.toThrow('The database is at schema version 99, newer than this program knows (8): upgrade xmpp-invites');
+    await expect(migrate(pool)).rejects.toThrow(`The database is at schema version 99, newer than this program knows (${readPgMigrations().length}): upgrade xmpp-invites`);
     expect((await rows(pool, 'SELECT count(*)::int AS n FROM schema_migrations'))[0].n).toBe(readPgMigrations().length + 1);
   });
 
   it('keeps nothing of a migration that fails, and stops there', async () => {
     const pool = await freshPool();
+    const latest = readPgMigrations().length;
     const broken = [
       ...readPgMigrations(),
-      { version: 9, title: 'broken', sql: 'CREATE TABLE half (x INTEGER); INSERT INTO half VALUES (1); SELECT no_such_function();' },
-      { version: 10, title: 'never reached', sql: 'CREATE TABLE later (x INTEGER);' },
+      { version: latest + 1, title: 'broken', sql: 'CREATE TABLE half (x INTEGER); INSERT INTO half VALUES (1); SELECT no_such_function();' },
+      { version: latest + 2, title: 'never reached', sql: 'CREATE TABLE later (x INTEGER);' },
     ];
-    await expect(migrate(pool, broken)).rejects.toThrow(/migration 9 \(broken\) failed: function no_such_function\(\) does not exist/);
-    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(8);
+    await expect(migrate(pool, broken)).rejects.toThrow(`migration ${latest + 1} (broken) failed: function no_such_function() does not exist`);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(latest);
     expect(await rows(pool, `SELECT to_regclass('half') AS half, to_regclass('later') AS later`)).toEqual([{ half: null, later: null }]);
   });
 });
 
 describe('the schema', () => {
-  it('has the tables, columns, indexes and triggers of schema.sql', async () => {
-    const pool = await migrated();
+  it('has the tables, columns, indexes and triggers of schema.sql after every migration', async () => {
+    const pool = await freshPool();
     const lite = new Database(':memory:');
-    migrateSqlite(lite);
-    const liteTables = (lite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    const pgTables = (await rows(pool, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY table_name`)).map((r) => r.table_name);
-    expect(pgTables).toEqual(liteTables);
-    for (const table of liteTables) {
-      // A primary key is NOT NULL on PostgreSQL; the service never leaves one empty on SQLite either.
-      const liteCols = (lite.prepare('SELECT name, "notnull" AS nn, pk FROM pragma_table_info(?) ORDER BY cid').all(table) as { name: string; nn: number; pk: number }[]).map(
-        (c) => `${c.name}${c.nn || c.pk ? ' NOT NULL' : ''}`,
-      );
-      const pgCols = (await rows(pool, `SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).map(
-        (c) => `${c.column_name}${c.is_nullable === 'NO' ? ' NOT NULL' : ''}`,
-      );
-      expect({ table, columns: pgCols }).toEqual({ table, columns: liteCols });
+    const [liteAll, pgAll] = [readMigrations(), readPgMigrations()];
+    for (let version = 1; version <= liteAll.length; version++) {
+      migrateSqlite(lite, liteAll.slice(0, version));
+      await migrate(pool, pgAll.slice(0, version));
+      const [want, got] = [liteShape(lite), await pgShape(pool)];
+      expect({ version, ...got }).toEqual({ version, ...want });
     }
-    // Indexes made by CREATE INDEX (not those behind a primary key or UNIQUE), unique or not, partial or not.
-    const liteIndexes = (lite.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`).all() as { name: string; sql: string }[]).map(
-      (i) => `${i.name}${/^CREATE UNIQUE/.test(i.sql) ? ' unique' : ''}${/ WHERE /.test(i.sql) ? ' partial' : ''}`,
-    );
-    const pgIndexes = (
-      await rows(
-        pool,
-        `SELECT i.relname AS name, x.indisunique AS uniq, x.indpred IS NOT NULL AS partial FROM pg_index x
-           JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-          WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) ORDER BY i.relname`,
-      )
-    ).map((i) => `${i.name}${i.uniq ? ' unique' : ''}${i.partial ? ' partial' : ''}`);
-    expect(pgIndexes).toEqual(liteIndexes);
-    // Every trigger of SQLite's has its twin of the same name (PostgreSQL adds the TRUNCATE ones).
-    const liteTriggers = (lite.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    const pgTriggers = (await rows(pool, `SELECT DISTINCT trigger_name AS name FROM information_schema.triggers WHERE trigger_schema = 'public'`)).map((r) => r.name);
-    expect(pgTriggers).toEqual(expect.arrayContaining(liteTriggers));
     lite.close();
   });
 
@@ -195,6 +244,190 @@ describe('what the database refuses', () => {
     await pool.query(`UPDATE invites SET uses = 1 WHERE id = 'aaaaaaaaaa'`);
     await pool.query(`INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', $1, 'redeemed', 'web')`, [T]);
     expect((await rows(pool, `SELECT count(*)::int AS n FROM events`))[0].n).toBe(2);
+  });
+});
+
+describe('migration 10 on PostgreSQL: the step SQLite runs', () => {
+  const tokens = new TokenCodec(testConfig().tokenKey);
+  const context = { addressHash: (key: string) => tokens.addressHash(key) };
+  const KEYS = 'SELECT id, inviter, invitee_jid, invitee_key, active_key FROM invites ORDER BY id';
+  const OPT_OUTS = 'SELECT address_hash, created_at, invite_id FROM opt_outs ORDER BY address_hash';
+
+  /** The same rows, keyed the old way (NFKC and lower-case only), in a SQLite and a PostgreSQL store at version 9. */
+  async function oldTwins(): Promise<{ lite: Db; pool: Pool }> {
+    const lite = new Database(':memory:');
+    lite.pragma('foreign_keys = ON');
+    migrateSqlite(lite, readMigrations().slice(0, 9));
+    const pool = await freshPool();
+    await migrate(pool, readPgMigrations().slice(0, 9));
+    const invite = `INSERT INTO invites (id, kind, state, inviter, source, invitee_jid, invitee_key, active_key, created_at, expires_at)
+                    VALUES (?, 'contact', ?, ?, ?, ?, ?, ?, ?, ?)`;
+    const later = T + 86_400_000;
+    const statements: [string, (string | number | null)[]][] = [
+      // declined with "never again": the opt-out holds the hash of the old key
+      [invite, ['2222222222', 'declined', 'alice@localhost', 'presence', 'straße@elsewhere.net', 'straße@elsewhere.net', null, T, later]],
+      ['INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)', [tokens.addressHash('straße@elsewhere.net'), T, '2222222222']],
+      // two live invites from one inviter that name one person once keys are rebuilt
+      [invite, ['3333333333', 'open', 'alice@localhost', 'presence', 'σοφος@elsewhere.net', 'σοφος@elsewhere.net', 'alice@localhost|σοφος@elsewhere.net', T, later]],
+      [invite, ['4444444444', 'open', 'alice@localhost', 'command', 'σοφοσ@elsewhere.net', 'σοφοσ@elsewhere.net', 'alice@localhost|σοφοσ@elsewhere.net', T + 1, later]],
+      // made by the CLI with --inviter, normalised the old way
+      [invite, ['6666666666', 'open', 'maß@localhost', 'cli', 'dora@elsewhere.net', 'dora@elsewhere.net', 'maß@localhost|dora@elsewhere.net', T, later]],
+    ];
+    for (const [sql, params] of statements) {
+      lite.prepare(sql).run(...params);
+      await pool.query(numberedParameters(sql), params);
+    }
+    return { lite, pool };
+  }
+
+  it('rebuilds the same keys and carries the same opt-outs over, in the migration\'s transaction', async () => {
+    const { lite, pool } = await oldTwins();
+    migrateSqlite(lite, readMigrations().slice(0, 10), context);
+    await migrate(pool, readPgMigrations().slice(0, 10), context);
+    const liteKeys = lite.prepare(KEYS).all();
+    expect(liteKeys).toContainEqual({ id: '6666666666', inviter: 'mass@localhost', invitee_jid: 'dora@elsewhere.net', invitee_key: 'dora@elsewhere.net', active_key: 'mass@localhost|dora@elsewhere.net' });
+    expect(await rows(pool, KEYS)).toEqual(liteKeys);
+    const liteOptOuts = lite.prepare(OPT_OUTS).all();
+    expect(liteOptOuts).toHaveLength(2);
+    expect(await rows(pool, OPT_OUTS)).toEqual(liteOptOuts);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(10);
+    lite.close();
+  });
+
+  it('without the token key refuses where an opt-out must be carried over, and keeps nothing of it', async () => {
+    const { lite, pool } = await oldTwins();
+    lite.close();
+    const before = { keys: await rows(pool, KEYS), optOuts: await rows(pool, OPT_OUTS) };
+    await expect(migrate(pool, readPgMigrations().slice(0, 10))).rejects.toThrow(/^Migration 10 carries opt-outs over to the new JID keys and needs the token key/);
+    expect((await rows(pool, 'SELECT max(version) AS v FROM schema_migrations'))[0].v).toBe(9);
+    expect({ keys: await rows(pool, KEYS), optOuts: await rows(pool, OPT_OUTS) }).toEqual(before);
+  });
+
+  it('numbers the step\'s parameters as PostgreSQL writes them, leaving quoted text alone', () => {
+    expect(numberedParameters(`SELECT id FROM invites WHERE id > ? AND note <> 'why?' AND source = 'it''s ?' LIMIT ?`)).toBe(
+      `SELECT id FROM invites WHERE id > $1 AND note <> 'why?' AND source = 'it''s ?' LIMIT $2`,
+    );
+  });
+});
+
+describe('migration 11 on both engines: rows of record change only where the service changes them', () => {
+  const TABLES = ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests'];
+  const FILL = [
+    `INSERT INTO invites (id, kind, state, inviter, source, invitee_jid, invitee_key, active_key, note, created_at, expires_at)
+     VALUES ('aaaaaaaaaa', 'contact', 'open', 'alice@localhost', 'presence', 'carol@elsewhere.net', 'carol@elsewhere.net',
+             'alice@localhost|carol@elsewhere.net', 'hi', ${T}, ${T + 86_400_000})`,
+    `INSERT INTO events (invite_id, at, type, actor) VALUES ('aaaaaaaaaa', ${T}, 'created', 'alice@localhost')`,
+    `INSERT INTO claims (id, invite_id, username, door, ip, state, created_at, absent_at_claim) VALUES ('c1', 'aaaaaaaaaa', 'bob', 'web', '192.0.2.1', 'held', ${T}, 1)`,
+    `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'alice@localhost', 'queued', ${T}, ${T}, ${T}, 'm1@x')`,
+    `INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES ('h1', ${T}, 'aaaaaaaaaa')`,
+    `INSERT INTO invite_requests (sender, request_key, created_at, result) VALUES ('alice@localhost', 'id:1', ${T}, '[]')`,
+  ];
+
+  /** A SQLite store (opened as the service opens it) and a PostgreSQL one, holding the same rows. */
+  async function twins(): Promise<{ lite: Db; pool: Pool; dump: () => Promise<{ lite: unknown; pg: unknown }> }> {
+    const lite = openDatabase(':memory:');
+    const pool = await migrated();
+    for (const sql of FILL) {
+      lite.exec(sql);
+      await pool.query(sql);
+    }
+    const dump = async () => {
+      const out = { lite: {} as Record<string, unknown>, pg: {} as Record<string, unknown> };
+      for (const t of TABLES) {
+        out.lite[t] = lite.prepare(`SELECT * FROM ${t} ORDER BY 1`).all();
+        out.pg[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
+      }
+      return out;
+    };
+    return { lite, pool, dump };
+  }
+
+  let both: Awaited<ReturnType<typeof twins>>;
+  beforeAll(async () => {
+    both = await twins();
+  });
+  afterAll(() => both.lite.close());
+
+  const refused: string[] = [
+    ...Object.entries({
+      id: `'bbbbbbbbbb'`,
+      kind: `'account'`,
+      inviter: `'mallory@localhost'`,
+      source: `'web'`,
+      invitee_email: `'x@example.org'`,
+      invitee_email_key: `'x@example.org'`,
+      invitee_jid: `'mallory@elsewhere.net'`,
+      invitee_name: `'Mallory'`,
+      invitee_key: `'mallory@elsewhere.net'`,
+      username: `'mallory'`,
+      note: 'NULL',
+      roster_subscription: '1',
+      max_uses: '5',
+      created_at: '1',
+    }).map(([column, value]) => `UPDATE invites SET ${column} = ${value}`),
+    ...Object.entries({ id: `'c2'`, invite_id: 'NULL', username: `'mallory'`, door: `'bridge'`, requester: `'mallory@localhost'`, ip: `'198.51.100.1'`, created_at: '5' }).map(
+      ([column, value]) => `UPDATE claims SET ${column} = ${value}`,
+    ),
+    ...Object.entries({ id: '99', channel: `'email'`, kind: `'welcome'`, recipient: `'mallory@localhost'`, message_id: `'m2@x'`, created_at: '5' }).map(
+      ([column, value]) => `UPDATE outbox SET ${column} = ${value}`,
+    ),
+    // never changed, not even to the value they hold
+    `UPDATE opt_outs SET created_at = created_at`,
+    `UPDATE opt_outs SET invite_id = NULL`,
+    `UPDATE invite_requests SET result = '{}'`,
+    `UPDATE invite_requests SET created_at = created_at`,
+    // INSERT … ON CONFLICT DO UPDATE is an UPDATE (PostgreSQL's nearest to REPLACE), through each unique key
+    `INSERT INTO invites (id, kind, state, source, created_at, expires_at) VALUES ('aaaaaaaaaa', 'account', 'open', 'web', 5, 6)
+       ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, source = excluded.source, created_at = excluded.created_at`,
+    `INSERT INTO invites (id, kind, state, source, created_at, expires_at, active_key) VALUES ('zzzzzzzzzz', 'contact', 'open', 'cli', 5, 6, 'alice@localhost|carol@elsewhere.net')
+       ON CONFLICT (active_key) WHERE active_key IS NOT NULL DO UPDATE SET note = excluded.note`,
+    `INSERT INTO claims (id, username, door, state, created_at) VALUES ('c1', 'mallory', 'web', 'held', 5) ON CONFLICT (id) DO UPDATE SET username = excluded.username`,
+    `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('email', 'x', 'mallory@example.org', 'queued', 5, 5, 5, 'm1@x')
+       ON CONFLICT (message_id) DO UPDATE SET recipient = excluded.recipient`,
+    `INSERT INTO opt_outs (address_hash, created_at) VALUES ('h1', 5) ON CONFLICT (address_hash) DO UPDATE SET created_at = excluded.created_at`,
+    `INSERT INTO invite_requests (sender, request_key, created_at, result) VALUES ('alice@localhost', 'id:1', 5, '{}')
+       ON CONFLICT (sender, request_key) DO UPDATE SET result = excluded.result`,
+    `INSERT INTO events (id, invite_id, at, type, actor) VALUES (1, 'aaaaaaaaaa', 5, 'x', 'y') ON CONFLICT (id) DO UPDATE SET reason = 'rewritten'`,
+  ].map((sql) => sql.replace(/\s+/g, ' '));
+
+  it.each(refused)('refused alike, nothing changed: %s', async (sql) => {
+    const before = await both.dump();
+    expect(before.pg).toEqual(before.lite);
+    let liteError: Error | undefined;
+    try {
+      both.lite.prepare(sql).run();
+    } catch (err) {
+      liteError = err as Error;
+    }
+    expect(liteError?.message).toMatch(/never change/);
+    await expect(both.pool.query(sql)).rejects.toMatchObject({ code: '23001', message: liteError!.message });
+    expect(await both.dump()).toEqual(before);
+  });
+
+  it('lets the service\'s own changes through alike, a fixed column written with its own value included', async () => {
+    const { lite, pool, dump } = await twins();
+    const before = await dump();
+    const allowed = [
+      `UPDATE invites SET state = 'revoked', ended_at = 9, generation = generation + 1, expires_at = 10, email_delivery = 'failed',
+         message_delivery = 'sent', reminded_at = 8, expiry_recorded = 1, note = note, kind = kind, inviter = inviter WHERE id = 'aaaaaaaaaa'`,
+      `UPDATE claims SET state = 'released', settled_at = 3, outcome = 'refused: x', username = username, requester = requester`,
+      `UPDATE outbox SET state = 'sending', attempts = 1, updated_at = 4, recipient = recipient`,
+      `INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'alice@localhost', 'queued', 5, 5, 5, 'm1@x')
+         ON CONFLICT (message_id) DO UPDATE SET attempts = outbox.attempts + 1`,
+      `INSERT INTO claims (id, username, door, state, created_at) VALUES ('c1', 'bob', 'web', 'held', 5) ON CONFLICT (id) DO UPDATE SET outcome = 'again'`,
+      // ignoring a conflict changes nothing, so it is no change
+      `INSERT INTO opt_outs (address_hash, created_at) VALUES ('h1', 5) ON CONFLICT DO NOTHING`,
+    ];
+    for (const sql of allowed) {
+      lite.exec(sql);
+      await pool.query(sql);
+    }
+    const after = await dump();
+    expect(after.pg).toEqual(after.lite);
+    expect(after.lite).not.toEqual(before.lite);
+    // The pair is released on both (SQLite's AFTER trigger, PostgreSQL's BEFORE one).
+    expect(await rows(pool, `SELECT active_key, invites.state, generation, attempts FROM invites, outbox`)).toEqual([{ active_key: null, state: 'revoked', generation: 1, attempts: 2 }]);
+    lite.close();
   });
 });
 

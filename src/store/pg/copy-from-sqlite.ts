@@ -7,6 +7,15 @@
  * refused or failed copy leaves the target as it was. The source is read in one read transaction:
  * a consistent snapshot even if something writes to it meanwhile (what is written after the
  * snapshot is not copied: stop the service first).
+ *
+ * PostgreSQL's text cannot hold U+0000, which SQLite's can. The copy removes it and reports where
+ * (table, column, rowid; never the value) rather than refusing: no door lets it in today (the text
+ * rule, domain/text.ts cleanText, removes it from free text, and JIDs, addresses, usernames, ids and
+ * hashes refuse control characters), so it is in free text written before that rule, which is what
+ * the service would store now without it; and the rows holding such text (notes, names, events)
+ * are fixed or never changed by the schema's own triggers, so a refusal would leave the operator no
+ * supported way to copy the store at all. Were a key to lose one and meet another, the unique
+ * index refuses the copy and nothing is kept.
  */
 import { readMigrations, type Db, type Migration } from '../database';
 import { MIGRATION_LOCK, migrateWithin, readPgMigrations } from './migrate';
@@ -20,11 +29,25 @@ export interface TableCopy {
   rows: number;
 }
 
+/** A text value from which U+0000 was removed. */
+export interface NulRemoved {
+  table: string;
+  column: string;
+  /** SQLite's rowid of the row (`SELECT … WHERE rowid = N` finds it in the source) */
+  rowid: number;
+}
+
+/** At most this many places are listed; `nulRemovedCount` counts them all. */
+const NUL_LISTED = 100;
+
 export interface CopyResult {
   version: number;
   tables: TableCopy[];
   rows: number;
   ms: number;
+  /** where U+0000 was removed (the first 100) */
+  nulRemoved: NulRemoved[];
+  nulRemovedCount: number;
 }
 
 export interface CopyOptions {
@@ -145,11 +168,20 @@ function checkSameTables(source: SourceTable[], target: Map<string, TargetTable>
  * One table, a batch of rows per statement: one array parameter per column, taken apart by
  * unnest() (a statement of a few parameters, whatever the number of rows).
  */
-async function copyTable(db: Db, client: PoolClient, t: SourceTable, types: Map<string, string>, batchRows: number): Promise<number> {
+async function copyTable(
+  db: Db,
+  client: PoolClient,
+  t: SourceTable,
+  types: Map<string, string>,
+  batchRows: number,
+  nul: { listed: NulRemoved[]; count: number },
+): Promise<number> {
   const cols = t.columns.map(quote).join(', ');
   const text = `INSERT INTO ${quote(t.name)} (${cols}) SELECT * FROM unnest(${t.columns.map((c, i) => `$${i + 1}::${types.get(c)}[]`).join(', ')})`;
   // Exact integers (bigint) whatever their size; node-postgres writes them into the arrays as text.
-  const rows = db.prepare(`SELECT ${cols} FROM ${quote(t.name)}`).raw(true).safeIntegers(true);
+  // The rowid, last, only names a row whose text loses U+0000 (every store table has one).
+  const rows = db.prepare(`SELECT ${cols}, rowid FROM ${quote(t.name)}`).raw(true).safeIntegers(true);
+  const n = t.columns.length;
   let copied = 0;
   let batch: unknown[][] = t.columns.map(() => []);
   let inBatch = 0;
@@ -161,7 +193,15 @@ async function copyTable(db: Db, client: PoolClient, t: SourceTable, types: Map<
     inBatch = 0;
   };
   for (const row of rows.iterate() as IterableIterator<unknown[]>) {
-    for (let c = 0; c < row.length; c++) batch[c].push(row[c]);
+    for (let c = 0; c < n; c++) {
+      const value = row[c];
+      if (typeof value === 'string' && value.includes('\u0000')) {
+        if (nul.count++ < NUL_LISTED) nul.listed.push({ table: t.name, column: t.columns[c], rowid: Number(row[n]) });
+        batch[c].push(value.replaceAll('\u0000', ''));
+      } else {
+        batch[c].push(value);
+      }
+    }
     if (++inBatch === batchRows) await flush();
   }
   await flush();
@@ -221,8 +261,9 @@ export async function copySqliteToPostgres(source: Db, file: string, pool: Pool,
         throw new CopyRefused(`the target database is not empty (${filled.map(([t, n]) => `${t}: ${n} rows`).join(', ')}): db copy only fills an empty database`);
       }
       const copied: TableCopy[] = [];
+      const nul = { listed: [] as NulRemoved[], count: 0 };
       for (const t of tables) {
-        const rows = await copyTable(source, client, t, target.get(t.name)!.types, options.batchRows ?? 5000);
+        const rows = await copyTable(source, client, t, target.get(t.name)!.types, options.batchRows ?? 5000, nul);
         copied.push({ table: t.name, rows });
         options.progress?.({ table: t.name, rows });
       }
@@ -233,7 +274,14 @@ export async function copySqliteToPostgres(source: Db, file: string, pool: Pool,
         throw new Error(`the counts differ after the copy (${wrong.map((t) => `${t.name}: ${expected.get(t.name)} in the source, ${after.get(t.name)} in the target`).join(', ')}); nothing was kept`);
       }
       await client.query('COMMIT');
-      return { version, tables: copied, rows: copied.reduce((s, t) => s + t.rows, 0), ms: performance.now() - started };
+      return {
+        version,
+        tables: copied,
+        rows: copied.reduce((s, t) => s + t.rows, 0),
+        ms: performance.now() - started,
+        nulRemoved: nul.listed,
+        nulRemovedCount: nul.count,
+      };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
