@@ -50,8 +50,8 @@ async function harness(opts: HarnessOptions = {}) {
   if (!opts.db) cleanups.push(() => db.close());
   let now = Date.now();
   const clock = () => now;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', secrets: configSecrets(config), destination: logs });
   const newWorker = () => {

@@ -207,7 +207,7 @@ it('delivers after a restart what a crash left in sending', async () => {
   await service.stop();
   const db = new Database(service.config.database);
   const outbox = outboxFor(service.config, db);
-  const { invite } = inviteServiceFor(service.config, db, undefined, outbox).create(OPERATOR, { kind: 'account', source: 'cli', email: 'crash@example.org' });
+  const { invite } = inviteServiceFor(service.config, db, { outbox }).create(OPERATOR, { kind: 'account', source: 'cli', email: 'crash@example.org' });
   const [row] = outbox.claimDue(100).filter((r) => r.recipient === 'crash@example.org');
   expect(row).toMatchObject({ kind: 'invitation', state: 'sending' });
   db.close();

@@ -39,8 +39,8 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   const clock = () => now;
   const config = testConfig({ database: file, host: 'localhost', admins: ['admin@localhost'], invites: { approval: 'non-admins' } });
   const db = openDatabase(file);
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const admin: Actor = { kind: 'user', jid: 'admin@localhost', isAdmin: true };
   const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: false };
   const server = new ScriptedServer();

@@ -22,7 +22,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig(overrides);
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
-  const invites = inviteServiceFor(config, db, () => now);
+  const invites = inviteServiceFor(config, db, { clock: () => now });
   const sent: Element[] = [];
   const logger = pino({ level: 'silent' });
   const router = new Router(async (el) => void sent.push(el), logger);

@@ -26,8 +26,8 @@ function setup(overrides: Record<string, unknown> = {}) {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const requests = new InviteRequests(new SqliteRequestStore(db), invites, outbox, { allowUserInvites: true }, clock, limitsFor(config, db));
   const sent: Element[] = [];
   const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));

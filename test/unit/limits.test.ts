@@ -19,7 +19,7 @@ function setup(limits: Record<string, unknown>) {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const invites = inviteServiceFor(config, db, clock);
+  const invites = inviteServiceFor(config, db, { clock });
   const accounts = new Set<string>();
   const provisioner: Provisioner = {
     name: 'fake',

@@ -26,7 +26,7 @@ const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
 function setup(overrides: Record<string, unknown> = {}, db = openDatabase(':memory:')) {
   const config = testConfig(overrides);
   let now = Date.UTC(2026, 10, 21, 12);
-  const invites = inviteServiceFor(config, db, () => now);
+  const invites = inviteServiceFor(config, db, { clock: () => now });
   const sent: Element[] = [];
   const logger = pino({ level: 'silent' });
   const router = new Router(async (el) => void sent.push(el), logger);

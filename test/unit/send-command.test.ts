@@ -18,7 +18,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig({ admins: ['admin@localhost'], ...overrides });
   const db = openDatabase(':memory:');
   const outbox = outboxFor(config, db);
-  const invites = inviteServiceFor(config, db, undefined, outbox);
+  const invites = inviteServiceFor(config, db, { outbox });
   const adhoc = new AdhocCommands({ jid: 'invites.localhost' });
   adhoc.add(sendCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit: new GroupCommit(db) }));
   const who = (bare: string): Requester => ({ full: `${bare}/r`, bare, isLocal: true, isAdmin: config.admins.includes(bare) });
