@@ -229,12 +229,12 @@ it('sends one reminder before expiry, and never a second', async () => {
   const sixDays = 6 * 86_400_000;
   db.prepare('UPDATE invites SET created_at = created_at - @d, approved_at = approved_at - @d, expires_at = expires_at - @d WHERE id = @id').run({ d: sixDays, id: invite.id });
   db.close();
-  expect(service.app.runReminders()).toBe(1);
-  expect(service.app.runReminders()).toBe(0);
+  expect(await service.app.jobs.run('reminders')).toBe(1);
+  expect(await service.app.jobs.run('reminders')).toBe(0);
   const reminder = await smtp.waitFor((m) => m.to.includes('remind@example.org') && /^Reminder/.test(header(m.message, 'subject') ?? ''));
   expect(bodyOf(reminder.message, 'text/plain')).toContain(service.app.invites.links(service.app.invites.get(invite.id)!).landingUrl);
   await sleep(1_000);
-  expect(service.app.runReminders()).toBe(0);
+  expect(await service.app.jobs.run('reminders')).toBe(0);
   expect(smtp.received.filter(to('remind@example.org')).map((m) => header(m.message, 'subject'))).toEqual([
     'You are invited to Example Chat',
     expect.stringMatching(/^Reminder: your invitation to Example Chat expires on /),

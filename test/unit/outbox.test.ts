@@ -25,7 +25,11 @@ function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Pa
       sent.push({ row, rendered, at: performance.now() });
     },
   };
-  const worker = new OutboxWorker(outbox, invites, { siteName: 'Example', component: 'invites.localhost' }, pino({ level: 'silent' }), {
+  const worker = new OutboxWorker({
+    outbox,
+    invites,
+    render: { siteName: 'Example', component: 'invites.localhost' },
+    logger: pino({ level: 'silent' }),
     maxAttempts: 3,
     now: clock,
     ...workerOptions,
