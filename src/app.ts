@@ -71,6 +71,8 @@ export interface AppDeps extends AppOptions {
 }
 
 export class App {
+  readonly config: Config;
+  readonly logger: Logger;
   readonly db: Db;
   /** whether the database can be written (for /healthz), and the held claims */
   readonly store: StoreMonitor;
@@ -94,9 +96,6 @@ export class App {
   readonly #bridgeHandler: BridgeHandler;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
-
-  readonly config: Config;
-  readonly logger: Logger;
   private readonly opts: AppOptions;
 
   constructor({ config, logger, ...opts }: AppDeps) {
@@ -227,20 +226,16 @@ export class App {
     });
     presence.register(this.router);
     for (const f of presence.features()) this.#features.add(f);
-    registerDisco(this.router, this.adhoc, {
+    registerDisco(this.router, {
+      adhoc: this.adhoc,
       name: `${config.siteName} invitations`,
       features: (req) => [...this.#features, ...componentRegistration.features(req.bare)],
     });
 
-    this.jobs = new Scheduler({ logger: logger.child({ module: 'jobs' }) });
-    for (const job of periodicJobs({
-      invites: this.invites,
-      registration: this.registration,
-      reminderBefore: config.mail.reminderBefore,
-      logger: logger.child({ module: 'jobs' }),
-    })) {
-      this.jobs.add(job);
-    }
+    const jobsLogger = logger.child({ module: 'jobs' });
+    this.jobs = new Scheduler({ logger: jobsLogger });
+    const jobs = periodicJobs({ invites: this.invites, registration: this.registration, reminderBefore: config.mail.reminderBefore, logger: jobsLogger });
+    for (const job of jobs) this.jobs.add(job);
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;

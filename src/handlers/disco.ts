@@ -10,13 +10,16 @@ import type { Router } from '../xmpp/router';
 import { StanzaFailure } from '../xmpp/stanza-errors';
 import { xml } from '../xmpp/xml';
 
-export interface DiscoOptions {
+export interface DiscoDeps {
+  /** the commands, listed and described to those who may run them */
+  adhoc: AdhocCommands;
   name: string;
   /** the features this requester may use (clients offer what is advertised, e.g. a Register button) */
   features: (req: Requester) => readonly string[];
 }
 
-export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoOptions): void {
+export function registerDisco(router: Router, opts: DiscoDeps): void {
+  const { adhoc } = opts;
   router.iq('get', 'query', NS.discoInfo, (ctx, query) => {
     const node = query.attrs.node;
     if (!node) {

@@ -31,7 +31,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };
   adhoc.add(newInviteCommand(services)).add(createAccountCommand(services));
   router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands] });
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   async function iq(from: string, type: 'get' | 'set', payload: Element): Promise<Element> {
     const id = `q${++n}`;
@@ -263,7 +263,7 @@ describe('disco', () => {
     const registration = new ComponentRegistration({ config, registration: {} as Registration });
     const sent: Element[] = [];
     const router = new Router({ send: async (el) => void sent.push(el), logger: pino({ level: 'silent' }), host: config.host, admins: config.admins });
-    registerDisco(router, new AdhocCommands({ jid: COMPONENT }), { name: 'test', features: (req) => [NS.commands, ...registration.features(req.bare)] });
+    registerDisco(router, { adhoc: new AdhocCommands({ jid: COMPONENT }), name: 'test', features: (req) => [NS.commands, ...registration.features(req.bare)] });
     const features = async (from: string) => {
       await router.handle(xml('iq', { type: 'get', from, to: COMPONENT, id: from }, xml('query', { xmlns: NS.discoInfo })));
       return sent.find((r) => r.attrs.id === from)!.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);

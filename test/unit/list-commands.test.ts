@@ -34,7 +34,7 @@ function setup(overrides: Record<string, unknown> = {}, db = openDatabase(':memo
   const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };
   adhoc.add(mineCommand(services)).add(pendingCommand(services)).add(listCommand(services));
   router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands] });
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   async function iq(from: string, payload: Element, type: 'get' | 'set' = 'set'): Promise<Element> {
     const id = `q${++n}`;

@@ -61,7 +61,7 @@ function service() {
   const router = new Router({ send: async (el) => void sent.push(el), logger, host: config.host, admins: config.admins });
   const adhoc = new AdhocCommands({ jid: COMPONENT }).add(newInviteCommand({ config, invites, logger, limits: limitsFor(config, db), commit }));
   router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands] });
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   /** Sends an IQ; resolves with its reply and how long it took. */
   const iq = async (payload: Element, type: 'get' | 'set' = 'set') => {
