@@ -73,10 +73,6 @@ export class Scheduler {
     return this;
   }
 
-  get names(): string[] {
-    return [...this.#slots.keys()];
-  }
-
   /** Runs every job now, then each every period (timers unref'd: they never keep the process up). */
   start(): void {
     if (this.#started || this.#stopped) return;
