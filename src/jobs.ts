@@ -20,8 +20,9 @@
  * `UPDATE job_leases SET holder = $me, until = now() + period WHERE job = $name AND until <= now()
  * RETURNING job`) so that exactly one instance gets it. Without `lease` (one instance, the
  * embedded SQLite store) every run goes ahead. Runs asked for with `run()` (after a reconnection,
- * in tests) are this instance's own and skip the lease; the jobs' writes are guarded in the store,
- * so a run that overlaps another instance's does no harm, only work twice.
+ * in tests) are this instance's own and skip the lease: what a job writes must therefore stay
+ * exactly-once in the store itself (each expiry recorded once, one reminder per invite, one
+ * settlement per claim), the lease only saving the repeated work.
  */
 import type { Logger } from 'pino';
 import type { InviteService } from './domain/invites';
