@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     }),
     { baseDir: dir, env: {} },
   );
-  const app = new App(config, createLogger({ level: 'warn' }));
+  const app = new App({ config, logger: createLogger({ level: 'warn' }) });
   const browser = await launchBrowser({ viewport: { width: 480, height: 900 } });
   try {
     const { invite } = app.invites.create(

@@ -1,11 +1,11 @@
 /**
- * The composition root: wires the store, the domain, the XMPP router and the handlers in order.
+ * The composition root: wires the store, the domain, the XMPP router and the handlers in order,
+ * and starts and stops them. The periodic jobs (expiry, reminders, reconciliation) are in jobs.ts.
  * `serve` runs one App; tests run it in-process against a real Prosody.
  */
 import type { Logger } from 'pino';
 import { configSecrets, type Config } from './config';
 import type { InviteService } from './domain/invites';
-import { isLocalUser } from './domain/jid';
 import { createAccountCommand } from './handlers/commands/create-account';
 import { newInviteCommand } from './handlers/commands/new-invite';
 import { listCommand } from './handlers/commands/list';
@@ -16,9 +16,10 @@ import { sendCommand } from './handlers/commands/send';
 import { emailTransportFor, type EmailTransport } from './mail/transport';
 import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
+import { periodicJobs, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -31,19 +32,18 @@ import { immediateTransaction, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
 import { SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
 import { StoreMonitor } from './store/health';
-import { inviteServiceFor } from './services';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { Xep0133Provisioner } from './provisioners/xep0133';
 import { SqliteClaimStore } from './store/claims-repo';
-import { AdhocCommands, type Requester } from './xmpp/adhoc';
+import { AdhocCommands } from './xmpp/adhoc';
 import { Respond } from './domain/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
-import { bareOf, Router } from './xmpp/router';
+import { Router } from './xmpp/router';
 import type { Element } from './xmpp/xml';
 
 export interface AppOptions {
@@ -65,7 +65,14 @@ export interface AppOptions {
   smtpTimeouts?: SmtpTimeouts;
 }
 
+export interface AppDeps extends AppOptions {
+  config: Config;
+  logger: Logger;
+}
+
 export class App {
+  readonly config: Config;
+  readonly logger: Logger;
   readonly db: Db;
   /** whether the database can be written (for /healthz), and the held claims */
   readonly store: StoreMonitor;
@@ -81,26 +88,26 @@ export class App {
   readonly respond: Respond;
   /** the landing page and web registration (`web.url` once started) */
   readonly web: WebServer;
-  #expiryTimer: NodeJS.Timeout | undefined;
+  /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
+  readonly jobs: Scheduler;
   readonly #email: EmailTransport;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
-  #reconcileTimer: NodeJS.Timeout | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
+  private readonly opts: AppOptions;
 
-  constructor(
-    readonly config: Config,
-    readonly logger: Logger,
-    private readonly opts: AppOptions = {},
-  ) {
+  constructor({ config, logger, ...opts }: AppDeps) {
+    this.config = config;
+    this.logger = logger;
+    this.opts = opts;
     // A short busy timeout: waiting for another process's lock must not freeze the event loop
     // (store/busy.ts); asynchronous writes retry with backoff instead.
     this.db = databaseFor(config, { busyTimeoutMs: SERVICE_BUSY_TIMEOUT_MS });
     this.store = new StoreMonitor(this.db, config.database);
     this.outbox = outboxFor(config, this.db);
-    this.invites = inviteServiceFor(config, this.db, undefined, this.outbox);
+    this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
         this.store.recordWriteError(err);
@@ -117,29 +124,42 @@ export class App {
       pingIntervalMs: opts.pingIntervalMs,
       pingTimeoutMs: opts.pingTimeoutMs,
     });
-    this.router = new Router((el) => this.connection.send(el), logger.child({ module: 'router' }), configSecrets(config));
+    this.router = new Router({
+      send: (el) => this.connection.send(el),
+      logger: logger.child({ module: 'router' }),
+      host: config.host,
+      admins: config.admins,
+      secrets: configSecrets(config),
+    });
     this.adhoc = new AdhocCommands({ jid: config.component.domain });
-    this.worker = new OutboxWorker(
-      this.outbox,
-      this.invites,
-      { siteName: config.siteName, component: config.component.domain },
-      logger.child({ module: 'outbox' }),
-      { maxAttempts: config.mail.maxAttempts, backoffBaseMs: opts.outboxBackoffMs, pollMs: opts.outboxPollMs },
-    ).use('xmpp', new XmppTransport(config.component.domain, (el) => this.connection.send(el), () => this.connection.online));
+    this.worker = new OutboxWorker({
+      outbox: this.outbox,
+      invites: this.invites,
+      render: { siteName: config.siteName, component: config.component.domain },
+      logger: logger.child({ module: 'outbox' }),
+      maxAttempts: config.mail.maxAttempts,
+      backoffBaseMs: opts.outboxBackoffMs,
+      pollMs: opts.outboxPollMs,
+    }).use(
+      'xmpp',
+      new XmppTransport({ from: config.component.domain, send: (el) => this.connection.send(el), online: () => this.connection.online }),
+    );
     // Notices are written inside the transaction that causes them; the worker's timer runs after
     // that commit, so whatever queues a notice (a stanza, the web, a job) gets it delivered at once.
     this.outbox.onEnqueue = () => this.worker.poke();
-    this.#email = emailTransportFor(config, this.invites, logger.child({ module: 'mail' }), { timeouts: opts.smtpTimeouts });
+    this.#email = emailTransportFor({ config, invites: this.invites, logger: logger.child({ module: 'mail' }), timeouts: opts.smtpTimeouts });
     this.worker.use('email', this.#email);
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
-    this.bridge = config.registration.serverBridge ? new ProsodyBridgeClient(request, config.host, opts.provisionTimeoutMs) : undefined;
+    this.bridge = config.registration.serverBridge
+      ? new ProsodyBridgeClient({ request, host: config.host, timeoutMs: opts.provisionTimeoutMs })
+      : undefined;
     const bridge = this.bridge;
-    this.registration = new Registration(
-      new SqliteClaimStore(this.db),
-      this.invites,
-      this.#provisioner(),
-      { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
-      {
+    this.registration = new Registration({
+      claims: new SqliteClaimStore(this.db),
+      invites: this.invites,
+      provisioner: this.#provisioner(),
+      policy: { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
+      events: {
         joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
         reconcileFailed: ({ claimId, claim, err }) =>
           logger.warn(
@@ -147,30 +167,27 @@ export class App {
             'a held claim could not be reconciled; it stays held and is tried again',
           ),
       },
-      undefined,
-      {
-        notices: this.outbox,
-        limits: limitsFor(config, this.db),
-        ...(bridge
-          ? {
-              // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).
-              linkContacts: (a: string, b: string) => bridge.linkContacts(a, b),
-              existence: { bridge: (u: string) => bridge.accountExists(u) },
-            }
-          : {}),
-      },
-    );
+      notices: this.outbox,
+      limits: limitsFor(config, this.db),
+      ...(bridge
+        ? {
+            // With the bridge, the server itself links contacts and pushes the roster (XEP-0401 §3.4).
+            linkContacts: (a: string, b: string) => bridge.linkContacts(a, b),
+            existence: { bridge: (u: string) => bridge.accountExists(u) },
+          }
+        : {}),
+    });
     this.#bridgeHandler = new BridgeHandler({
       config,
       invites: this.invites,
       registration: this.registration,
       adhoc: this.adhoc,
-      requester: (jid) => this.requester(jid),
       redeemedBy: (id) => this.registration.redeemedUsernames(id),
     });
 
-    this.respond = new Respond(this.invites, this.registration, { transaction: immediateTransaction(this.db) });
-    this.web = createWebServer(config, {
+    this.respond = new Respond({ invites: this.invites, registration: this.registration, tx: { transaction: immediateTransaction(this.db) } });
+    this.web = createWebServer({
+      config,
       invites: this.invites,
       respond: this.respond,
       logger: logger.child({ module: 'web' }),
@@ -189,33 +206,36 @@ export class App {
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
       .add(sendCommand(this.services));
-    this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(this.requester(ctx.from), command));
+    this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);
-    const componentRegistration = new ComponentRegistration(config, this.registration);
+    const componentRegistration = new ComponentRegistration({ config, registration: this.registration });
     componentRegistration.register(this.router);
     // Invite requests carried in presence, and the component's side of presence subscriptions.
     const presence = new PresenceHandler({
       config,
-      requests: new InviteRequests(
-        new SqliteRequestStore(this.db),
-        this.invites,
-        this.outbox,
-        { allowUserInvites: config.invites.allowUserInvites },
-        undefined,
-        this.services.limits,
-      ),
+      requests: new InviteRequests({
+        store: new SqliteRequestStore(this.db),
+        invites: this.invites,
+        notices: this.outbox,
+        policy: { allowUserInvites: config.invites.allowUserInvites },
+        limits: this.services.limits,
+      }),
       subscriptions: new SqliteSubscriptions(this.db),
-      requester: (jid) => this.requester(jid),
       send: (el) => this.connection.send(el),
     });
     presence.register(this.router);
     for (const f of presence.features()) this.#features.add(f);
-    registerDisco(this.router, this.adhoc, {
+    registerDisco(this.router, {
+      adhoc: this.adhoc,
       name: `${config.siteName} invitations`,
       features: (req) => [...this.#features, ...componentRegistration.features(req.bare)],
-      requester: (from) => this.requester(from),
     });
+
+    const jobsLogger = logger.child({ module: 'jobs' });
+    this.jobs = new Scheduler({ logger: jobsLogger });
+    const jobs = periodicJobs({ invites: this.invites, registration: this.registration, reminderBefore: config.mail.reminderBefore, logger: jobsLogger });
+    for (const job of jobs) this.jobs.add(job);
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
@@ -223,22 +243,19 @@ export class App {
     });
   }
 
-  /** Who is asking: local users of `host` may use the service; admins come from the config only. */
-  requester(full: string): Requester {
-    const bare = bareOf(full);
-    return { full, bare, isLocal: isLocalUser(bare, this.config.host), isAdmin: this.config.admins.includes(bare) };
-  }
-
   #provisioner(): Provisioner {
     const { type, url } = this.config.registration.provisioner;
+    const host = this.config.host;
+    const timeoutMs = this.opts.provisionTimeoutMs;
+    const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     switch (type) {
       case 'xep-0133':
-        return new Xep0133Provisioner((iq, timeout) => this.connection.request(iq, timeout), this.config.host, this.opts.provisionTimeoutMs);
+        return new Xep0133Provisioner({ request, host, timeoutMs });
       case 'ejabberd-api':
-        return new EjabberdApiProvisioner(url!, this.config.host, this.opts.provisionTimeoutMs);
+        return new EjabberdApiProvisioner({ url: url!, host, timeoutMs });
       case 'prosody-bridge':
         // The config check guarantees server_bridge: true alongside.
-        return new ProsodyBridgeClient((iq, timeout) => this.connection.request(iq, timeout), this.config.host, this.opts.provisionTimeoutMs);
+        return new ProsodyBridgeClient({ request, host, timeoutMs });
     }
   }
 
@@ -247,62 +264,16 @@ export class App {
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
     await this.connection.start();
-    // Claims left held by a crash or a server that did not answer: settle them now, and keep
-    // retrying those the server could not answer.
-    const reconcile = () =>
-      this.registration.reconcileAll(60_000).catch((err: unknown) => this.logger.error({ err }, 'reconciling claims failed'));
+    // After each reconnection: claims left unclear while the server was away are settled at once,
+    // and what waited in the outbox leaves.
     this.connection.on('online', () => {
-      void this.registration.reconcileAll().catch((err: unknown) => this.logger.warn({ err }, 'reconciling claims failed'));
+      void this.jobs.run('reconcile');
       void this.#checkBridge();
+      this.worker.poke();
     });
     void this.#checkBridge();
-    void this.registration
-      .reconcileAll()
-      .then((n) => n && this.logger.info('%d held claims checked with the server', n))
-      .catch((err: unknown) => this.logger.warn({ err }, 'reconciling claims failed'));
-    this.#reconcileTimer = setInterval(reconcile, 60_000);
-    this.#reconcileTimer.unref();
-    this.connection.on('online', () => this.worker.poke());
     this.worker.start();
-    this.runExpiry();
-    this.runReminders();
-    this.#expiryTimer = setInterval(() => {
-      this.runExpiry();
-      this.runReminders();
-    }, 60_000);
-    this.#expiryTimer.unref();
-  }
-
-  /** The periodic expiry job: records expiries, tells the inviters, frees reserved usernames. */
-  runExpiry(): number {
-    try {
-      let total = 0;
-      for (let n = this.invites.recordExpiries().length; n > 0; n = this.invites.recordExpiries().length) total += n;
-      if (total) {
-        this.logger.info('%d invite(s) expired', total);
-      }
-      return total;
-    } catch (err) {
-      this.logger.error({ err }, 'expiry job failed');
-      return 0;
-    }
-  }
-
-  /** The reminder job (`mail.reminder_before`): one reminder per e-mail invite before it expires. */
-  runReminders(): number {
-    const before = this.config.mail.reminderBefore;
-    if (before === null) return 0;
-    try {
-      let total = 0;
-      for (let n = this.invites.queueReminders(before).length; n > 0; n = this.invites.queueReminders(before).length) total += n;
-      if (total) {
-        this.logger.info('%d reminder(s) queued', total);
-      }
-      return total;
-    } catch (err) {
-      this.logger.error({ err }, 'reminder job failed');
-      return 0;
-    }
+    this.jobs.start();
   }
 
   /** With `server_bridge: true`, the server must run the bridge module: say so loudly when not. */
@@ -324,14 +295,15 @@ export class App {
   /** Finishes the stanzas in hand, closes the stream, then the database. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      clearInterval(this.#reconcileTimer);
-      clearInterval(this.#expiryTimer);
+      // No new job runs from here on; one in progress ends before the database closes.
+      const jobs = this.jobs.stop();
       await this.web.stop();
       this.#bridgeHandler.stop();
       await this.router.drain();
       await this.worker.stop();
       this.#email.close();
       await this.connection.stop();
+      await jobs;
       this.db.close();
     })();
     return this.#stopping;

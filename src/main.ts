@@ -12,7 +12,7 @@ import { FatalConnectionError } from './xmpp/connection';
 export async function serve(config: Config, logger: Logger = createLogger({ secrets: configSecrets(config), level: process.env.XMPP_INVITES_LOG_LEVEL })): Promise<number> {
   let app: App;
   try {
-    app = new App(config, logger);
+    app = new App({ config, logger });
   } catch (err) {
     logger.fatal({ err }, 'cannot open the database %s', config.database);
     return 1;

@@ -27,15 +27,26 @@ export function databaseFor(config: Config, options: Omit<OpenOptions, 'migratio
   return openDatabase(config.database, { ...options, migration: { addressHash: (key) => tokens.addressHash(key) } });
 }
 
-export function outboxFor(config: Config, db: Db, clock?: () => number): SqliteOutbox {
-  return new SqliteOutbox(db, { clock, idDomain: config.component.domain });
+export function outboxFor(config: Config, db: Db, opts: { clock?: () => number } = {}): SqliteOutbox {
+  return new SqliteOutbox(db, { clock: opts.clock, idDomain: config.component.domain });
 }
 
 export function limitsFor(config: Config, db: Db): Limits {
   return new Limits(new SqliteLimitStore(db), config.limits);
 }
 
-/** The invite service, writing its notices to the database's outbox (delivered by `serve`). */
-export function inviteServiceFor(config: Config, db: Db, clock?: () => number, outbox = outboxFor(config, db, clock)): InviteService {
-  return new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, clock, outbox, limitsFor(config, db));
+/**
+ * The invite service, writing its notices to the database's outbox (delivered by `serve`): `outbox`
+ * when given (one shared with the delivery worker), else a new one on `db`.
+ */
+export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): InviteService {
+  const { clock } = opts;
+  return new InviteService({
+    store: new SqliteInviteStore(db),
+    policy: invitePolicy(config),
+    tokenKey: config.tokenKey,
+    clock,
+    notices: opts.outbox ?? outboxFor(config, db, { clock }),
+    limits: limitsFor(config, db),
+  });
 }

@@ -68,18 +68,33 @@ export interface Created {
 
 const ACTIVE: readonly InviteState[] = ['pending', 'open'];
 
+export interface InviteServiceDeps {
+  store: InviteStore;
+  policy: InvitePolicy;
+  /** the key of the tokens' MACs and the address hashes (`token_key`) */
+  tokenKey: string;
+  clock?: Clock;
+  /** where notices are queued, in the transaction that causes them (default: dropped) */
+  notices?: NoticeQueue;
+  /** the configured limits on making invites (default: none) */
+  limits?: Limits;
+}
+
 export class InviteService {
   readonly tokens: TokenCodec;
+  private readonly store: InviteStore;
+  private readonly policy: InvitePolicy;
+  private readonly clock: Clock;
+  private readonly notices: NoticeQueue;
+  private readonly limits: Limits | undefined;
 
-  constructor(
-    private readonly store: InviteStore,
-    private readonly policy: InvitePolicy,
-    tokenKey: string,
-    private readonly clock: Clock = Date.now,
-    private readonly notices: NoticeQueue = NO_NOTICES,
-    private readonly limits?: Limits,
-  ) {
-    this.tokens = new TokenCodec(tokenKey);
+  constructor(deps: InviteServiceDeps) {
+    this.store = deps.store;
+    this.policy = deps.policy;
+    this.tokens = new TokenCodec(deps.tokenKey);
+    this.clock = deps.clock ?? Date.now;
+    this.notices = deps.notices ?? NO_NOTICES;
+    this.limits = deps.limits;
   }
 
   isAdmin(bareJid: string): boolean {

@@ -90,8 +90,15 @@ export interface RegistrationEvents {
   reconcileFailed?(e: { claimId: string; claim?: Claim; err: unknown }): void;
 }
 
-/** Optional capabilities beside the provisioner. */
-export interface RegistrationExtras {
+export interface RegistrationDeps {
+  claims: ClaimStore;
+  invites: InviteService;
+  /** creates accounts on `host` and answers whether one exists */
+  provisioner: Provisioner;
+  policy: RegistrationPolicy;
+  events: RegistrationEvents;
+  clock?: Clock;
+  // Optional capabilities beside the provisioner:
   /** makes two local users mutual contacts (the bridge's link-contacts, or the provisioner's own) */
   linkContacts?: (a: string, b: string) => Promise<void>;
   /** how to ask whether an account exists for claims of a door (default: the provisioner) */
@@ -151,15 +158,24 @@ export class Registration {
   /** claims whose create request is still waiting for the server: never reconciled meanwhile */
   #inFlight = new Set<string>();
 
-  constructor(
-    private readonly claims: ClaimStore,
-    private readonly invites: InviteService,
-    private readonly provisioner: Provisioner,
-    private readonly policy: RegistrationPolicy,
-    private readonly events: RegistrationEvents,
-    private readonly clock: Clock = Date.now,
-    private readonly extras: RegistrationExtras = {},
-  ) {}
+  private readonly claims: ClaimStore;
+  private readonly invites: InviteService;
+  private readonly provisioner: Provisioner;
+  private readonly policy: RegistrationPolicy;
+  private readonly events: RegistrationEvents;
+  private readonly clock: Clock;
+  /** the optional capabilities: linkContacts, existence, notices, limits */
+  private readonly extras: RegistrationDeps;
+
+  constructor(deps: RegistrationDeps) {
+    this.claims = deps.claims;
+    this.invites = deps.invites;
+    this.provisioner = deps.provisioner;
+    this.policy = deps.policy;
+    this.events = deps.events;
+    this.clock = deps.clock ?? Date.now;
+    this.extras = deps;
+  }
 
   /**
    * The one redemption rule: the invite a token opens for registration, or the error every door

@@ -140,16 +140,33 @@ export interface RequestPolicy {
 /** Thrown inside the transaction when the request's key is taken: rolls back whatever it made. */
 class Replay extends Error {}
 
+export interface InviteRequestsDeps {
+  store: RequestStore;
+  invites: InviteService;
+  /** where the acknowledgement to the sender is queued */
+  notices: NoticeQueue;
+  policy: RequestPolicy;
+  clock?: Clock;
+  /** invite_requests_per_minute (checked once the request is known not to be a replay) */
+  limits?: Limits;
+}
+
 export class InviteRequests {
-  constructor(
-    private readonly store: RequestStore,
-    private readonly invites: InviteService,
-    private readonly notices: NoticeQueue,
-    private readonly policy: RequestPolicy,
-    private readonly clock: Clock = Date.now,
-    /** invite_requests_per_minute (checked once the request is known not to be a replay) */
-    private readonly limits?: Limits,
-  ) {}
+  private readonly store: RequestStore;
+  private readonly invites: InviteService;
+  private readonly notices: NoticeQueue;
+  private readonly policy: RequestPolicy;
+  private readonly clock: Clock;
+  private readonly limits: Limits | undefined;
+
+  constructor(deps: InviteRequestsDeps) {
+    this.store = deps.store;
+    this.invites = deps.invites;
+    this.notices = deps.notices;
+    this.policy = deps.policy;
+    this.clock = deps.clock ?? Date.now;
+    this.limits = deps.limits;
+  }
 
   /**
    * Processes the request of `actor` (a local user) sent from the full JID `from`: once ever per

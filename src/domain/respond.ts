@@ -53,13 +53,26 @@ export function isPersonal(invite: Invite): boolean {
   return invite.inviteeKey !== null && invite.maxUses === 1;
 }
 
+export interface RespondDeps {
+  invites: InviteService;
+  registration: Registration;
+  /** one write transaction around a decline and its companions */
+  tx: Transactor;
+  clock?: Clock;
+}
+
 export class Respond {
-  constructor(
-    private readonly invites: InviteService,
-    private readonly registration: Registration,
-    private readonly tx: Transactor,
-    private readonly clock: Clock = Date.now,
-  ) {}
+  private readonly invites: InviteService;
+  private readonly registration: Registration;
+  private readonly tx: Transactor;
+  private readonly clock: Clock;
+
+  constructor(deps: RespondDeps) {
+    this.invites = deps.invites;
+    this.registration = deps.registration;
+    this.tx = deps.tx;
+    this.clock = deps.clock ?? Date.now;
+  }
 
   /** What the page of an open personal invite lists: the invitee's other open invitations with a use left, oldest first. */
   companions(invite: Invite): Invite[] {

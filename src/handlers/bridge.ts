@@ -6,7 +6,8 @@
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import { BRIDGE_CLAIM_LIFETIME_MS, type Registration } from '../domain/registration';
-import type { AdhocCommands, Requester } from '../xmpp/adhoc';
+import type { AdhocCommands } from '../xmpp/adhoc';
+import { requesterOf } from '../xmpp/requester';
 import { xepDateTime } from '../xmpp/builders';
 import { NS } from '../xmpp/ns';
 import type { Router, StanzaContext } from '../xmpp/router';
@@ -18,7 +19,6 @@ export interface BridgeDeps {
   invites: InviteService;
   registration: Registration;
   adhoc: AdhocCommands;
-  requester: (jid: string) => Requester;
   redeemedBy: (inviteId: string) => string[];
 }
 
@@ -118,8 +118,9 @@ export class BridgeHandler {
   }
 
   commands(el: Element): Element {
+    // The commands of the user the server asks for (not of the sender, which is the server).
     const jid = required(el, 'for');
-    const items = this.deps.adhoc.visibleTo(this.deps.requester(jid));
+    const items = this.deps.adhoc.visibleTo(requesterOf(jid, this.deps.config));
     return xml('commands', { xmlns: NS.bridge, version: '0' }, ...items.map((c) => xml('item', { node: c.node, name: c.name })));
   }
 }

@@ -3,20 +3,23 @@
  * node lists only the commands the requester may run (XEP-0050 §2.2); disco#info on a command node
  * describes it (§2.3).
  */
-import type { AdhocCommands, Requester } from '../xmpp/adhoc';
+import type { AdhocCommands } from '../xmpp/adhoc';
+import type { Requester } from '../xmpp/requester';
 import { NS } from '../xmpp/ns';
 import type { Router } from '../xmpp/router';
 import { StanzaFailure } from '../xmpp/stanza-errors';
 import { xml } from '../xmpp/xml';
 
-export interface DiscoOptions {
+export interface DiscoDeps {
+  /** the commands, listed and described to those who may run them */
+  adhoc: AdhocCommands;
   name: string;
   /** the features this requester may use (clients offer what is advertised, e.g. a Register button) */
   features: (req: Requester) => readonly string[];
-  requester: (from: string) => Requester;
 }
 
-export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoOptions): void {
+export function registerDisco(router: Router, opts: DiscoDeps): void {
+  const { adhoc } = opts;
   router.iq('get', 'query', NS.discoInfo, (ctx, query) => {
     const node = query.attrs.node;
     if (!node) {
@@ -24,7 +27,7 @@ export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoO
         'query',
         { xmlns: NS.discoInfo },
         xml('identity', { category: 'component', type: 'generic', name: opts.name }),
-        ...[...new Set(opts.features(opts.requester(ctx.from)))].sort().map((f) => xml('feature', { var: f })),
+        ...[...new Set(opts.features(ctx.requester))].sort().map((f) => xml('feature', { var: f })),
       );
     }
     if (node === NS.commands) {
@@ -36,7 +39,7 @@ export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoO
     }
     const def = adhoc.get(node);
     if (!def) throw new StanzaFailure('item-not-found');
-    const req = opts.requester(ctx.from);
+    const req = ctx.requester;
     if (!req.isLocal || !def.allowed(req)) throw new StanzaFailure('forbidden', `You may not run ${def.name}`);
     return xml(
       'query',
@@ -51,7 +54,7 @@ export function registerDisco(router: Router, adhoc: AdhocCommands, opts: DiscoO
     const node = query.attrs.node;
     if (!node) return xml('query', { xmlns: NS.discoItems });
     if (node !== NS.commands) throw new StanzaFailure('item-not-found');
-    return xml('query', { xmlns: NS.discoItems, node }, ...adhoc.discoItems(opts.requester(ctx.from)));
+    return xml('query', { xmlns: NS.discoItems, node }, ...adhoc.discoItems(ctx.requester));
   });
 
   router.iq('get', 'ping', NS.ping, () => true);

@@ -17,11 +17,11 @@
 import type { Config } from '../config';
 import { isInviteError } from '../errors';
 import { retryWhileBusy } from '../store/busy';
-import { isLocalUser, normalizeBareJid } from '../domain/jid';
+import { normalizeBareJid } from '../domain/jid';
 import { cleanText } from '../domain/text';
 import { checkRequest, type InviteRequests, type RequestDraft, type RequestedInvitee } from '../domain/requests';
 import { onInbound, type Answer, type InboundType, type SubscriptionStore } from '../domain/subscriptions';
-import type { Requester } from '../xmpp/adhoc';
+import { actorOf } from './services';
 import { presenceError } from '../xmpp/builders';
 import { NS } from '../xmpp/ns';
 import type { Router, StanzaContext } from '../xmpp/router';
@@ -32,7 +32,6 @@ export interface PresenceDeps {
   config: Config;
   requests: InviteRequests;
   subscriptions: SubscriptionStore;
-  requester: (full: string) => Requester;
   send: (el: Element) => Promise<void>;
   clock?: () => number;
 }
@@ -94,7 +93,7 @@ export class PresenceHandler {
   async #available(ctx: StanzaContext): Promise<boolean> {
     const elements = ctx.stanza.getChildren('invite-request', NS.project);
     if (elements.length === 0) return false;
-    const requester = this.deps.requester(ctx.from);
+    const { requester } = ctx;
     // Contract: "a sender outside `host` gets `forbidden`".
     if (!requester.isLocal) {
       await this.#error(ctx, 'forbidden', `Invite requests are for users of ${this.deps.config.host}`);
@@ -117,7 +116,7 @@ export class PresenceHandler {
     try {
       // One transaction; while another process holds the write lock it is tried again later,
       // leaving the event loop free (store/busy.ts).
-      const actor = { kind: 'user' as const, jid: requester.bare, isAdmin: requester.isAdmin };
+      const actor = actorOf(requester);
       result = await retryWhileBusy(() => this.deps.requests.submit(actor, ctx.from, checked.request));
     } catch (err) {
       // Nothing was stored (the transaction rolled back): the client may send it again.
@@ -142,11 +141,12 @@ export class PresenceHandler {
   }
 
   async #subscription(ctx: StanzaContext, type: InboundType): Promise<void> {
-    const jid = normalizeBareJid(ctx.bare);
-    if (jid === undefined || !isLocalUser(jid, this.deps.config.host)) {
+    const { bare, isLocal } = ctx.requester;
+    const jid = normalizeBareJid(bare);
+    if (jid === undefined || !isLocal) {
       // Only local users may subscribe: say no to others at once (an answer to their request, not
       // to a `subscribed`, `unsubscribed` or error presence, which are never answered).
-      if (type === 'subscribe' && jid !== undefined) await this.#presence(ctx.bare, 'unsubscribed');
+      if (type === 'subscribe' && jid !== undefined) await this.#presence(bare, 'unsubscribed');
       return;
     }
     const current = this.deps.subscriptions.get(jid);

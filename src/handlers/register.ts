@@ -19,15 +19,24 @@ import { xml, type Element } from '../xmpp/xml';
 const PREAUTH_TTL_MS = 30 * 60_000;
 const MAX_PREAUTHS = 10_000;
 
+export interface ComponentRegistrationDeps {
+  config: Config;
+  registration: Registration;
+  clock?: () => number;
+}
+
 export class ComponentRegistration {
   /** full JID → token that passed preauth, and when */
   readonly #preauth = new Map<string, { token: string; at: number }>();
+  private readonly config: Config;
+  private readonly registration: Registration;
+  private readonly now: () => number;
 
-  constructor(
-    private readonly config: Config,
-    private readonly registration: Registration,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(deps: ComponentRegistrationDeps) {
+    this.config = deps.config;
+    this.registration = deps.registration;
+    this.now = deps.clock ?? Date.now;
+  }
 
   register(router: Router): void {
     router.iq('set', 'preauth', NS.pars, (ctx, el) => this.preauth(ctx, el));
@@ -47,7 +56,7 @@ export class ComponentRegistration {
   }
 
   #requireRequester(ctx: StanzaContext): void {
-    if (!this.mayRegister(ctx.bare)) {
+    if (!this.mayRegister(ctx.requester.bare)) {
       throw new StanzaFailure('forbidden', 'Registration here is only for the sign-up domains of this server');
     }
   }

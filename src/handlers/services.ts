@@ -5,7 +5,7 @@ import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
 import type { Actor } from '../domain/types';
 import type { GroupCommit } from '../store/group-commit';
-import type { Requester } from '../xmpp/adhoc';
+import type { Requester } from '../xmpp/requester';
 
 export interface Services {
   config: Config;
@@ -16,6 +16,6 @@ export interface Services {
   commit: GroupCommit;
 }
 
-export function actorOf(req: Requester): Actor {
+export function actorOf(req: Requester): Actor & { kind: 'user' } {
   return { kind: 'user', jid: req.bare, isAdmin: req.isAdmin };
 }

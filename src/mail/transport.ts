@@ -91,12 +91,17 @@ export class EmailTransport implements Transport {
  * The e-mail transport the config asks for. Policy: without `mail.from` (allowed with file: only),
  * mail comes from xmpp-invites@{host}; a From without a display name shows the site name.
  */
-export function emailTransportFor(
-  config: Config,
-  invites: InviteService,
-  logger: Logger,
-  opts: { timeouts?: SmtpTimeouts; now?: () => number } = {},
-): EmailTransport {
+export interface EmailTransportDeps {
+  config: Config;
+  invites: InviteService;
+  logger: Logger;
+  /** SMTP connection, greeting and socket timeouts (tests shorten them) */
+  timeouts?: SmtpTimeouts;
+  now?: () => number;
+}
+
+export function emailTransportFor(deps: EmailTransportDeps): EmailTransport {
+  const { config, invites, logger, ...opts } = deps;
   const t = config.mail.transport;
   const sender: MailSender = t.kind === 'file' ? new FileSender(t.dir) : new SmtpSender(t, opts.timeouts);
   const from = config.mail.from ?? { address: `xmpp-invites@${config.host}` };

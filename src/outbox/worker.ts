@@ -38,6 +38,14 @@ export interface WorkerOptions {
   now?: () => number;
 }
 
+export interface OutboxWorkerDeps extends WorkerOptions {
+  outbox: SqliteOutbox;
+  invites: InviteService;
+  /** the site's names the messages carry */
+  render: Omit<RenderContext, 'invites' | 'now'>;
+  logger: Logger;
+}
+
 export class OutboxWorker {
   readonly #transports = new Map<Channel, Transport>();
   #timer: NodeJS.Timeout | undefined;
@@ -49,13 +57,19 @@ export class OutboxWorker {
   /** when the scheduled pass is due (performance.now()) */
   #dueAt = Infinity;
 
-  constructor(
-    private readonly outbox: SqliteOutbox,
-    private readonly invites: InviteService,
-    private readonly render: Omit<RenderContext, 'invites' | 'now'>,
-    private readonly logger: Logger,
-    private readonly opts: WorkerOptions,
-  ) {}
+  private readonly outbox: SqliteOutbox;
+  private readonly invites: InviteService;
+  private readonly render: Omit<RenderContext, 'invites' | 'now'>;
+  private readonly logger: Logger;
+  private readonly opts: WorkerOptions;
+
+  constructor(deps: OutboxWorkerDeps) {
+    this.outbox = deps.outbox;
+    this.invites = deps.invites;
+    this.render = deps.render;
+    this.logger = deps.logger;
+    this.opts = deps;
+  }
 
   use(channel: Channel, transport: Transport): this {
     this.#transports.set(channel, transport);

@@ -10,12 +10,25 @@ import { NotReadyError, PermanentDeliveryError, type Transport } from './worker'
 import type { Rendered } from './render';
 import { outcomesOf } from './request-result';
 
+export interface XmppTransportDeps {
+  /** the component JID the messages come from */
+  from: string;
+  /** writes a stanza to the server */
+  send: (el: Element) => Promise<void>;
+  /** whether the component is connected now */
+  online: () => boolean;
+}
+
 export class XmppTransport implements Transport {
-  constructor(
-    private readonly from: string,
-    private readonly sendStanza: (el: Element) => Promise<void>,
-    private readonly online: () => boolean,
-  ) {}
+  private readonly from: string;
+  private readonly sendStanza: (el: Element) => Promise<void>;
+  private readonly online: () => boolean;
+
+  constructor(deps: XmppTransportDeps) {
+    this.from = deps.from;
+    this.sendStanza = deps.send;
+    this.online = deps.online;
+  }
 
   async send(row: OutboxRow, rendered: Rendered): Promise<void> {
     if (!this.online()) throw new NotReadyError('not connected to the XMPP server');

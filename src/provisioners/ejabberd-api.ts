@@ -18,6 +18,15 @@ import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domai
 /** add_rosteritem's group argument: `groups` from ejabberd 24.02 on, `group` before. */
 const ROSTER_GROUP_ARGS = { groups: { groups: [] as string[] }, group: { group: '' } };
 
+export interface EjabberdApiDeps {
+  /** the API's base URL, credentials (Basic) in its user part */
+  url: string;
+  /** the VirtualHost the accounts are made on */
+  host: string;
+  /** how long to wait for an answer (default 30 s) */
+  timeoutMs?: number;
+}
+
 export class EjabberdApiProvisioner implements Provisioner {
   readonly name = 'ejabberd-api';
   readonly #base: string;
@@ -25,12 +34,13 @@ export class EjabberdApiProvisioner implements Provisioner {
   /** Which form of add_rosteritem's group argument the server took last. */
   #rosterForm: keyof typeof ROSTER_GROUP_ARGS = 'groups';
 
-  constructor(
-    url: string,
-    private readonly host: string,
-    private readonly timeoutMs = 30_000,
-  ) {
-    const u = new URL(url);
+  private readonly host: string;
+  private readonly timeoutMs: number;
+
+  constructor(deps: EjabberdApiDeps) {
+    this.host = deps.host;
+    this.timeoutMs = deps.timeoutMs ?? 30_000;
+    const u = new URL(deps.url);
     this.#auth = u.username ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined;
     u.username = '';
     u.password = '';

@@ -7,17 +7,21 @@ import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domai
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
 import { isIqError, wasNotSent } from './iq-error';
-import type { IqRequester } from './xep0133';
+import type { IqProvisionerDeps, IqRequester } from './xep0133';
 
 
 export class ProsodyBridgeClient implements Provisioner {
   readonly name = 'prosody-bridge';
 
-  constructor(
-    private readonly request: IqRequester,
-    private readonly host: string,
-    private readonly timeoutMs = 30_000,
-  ) {}
+  private readonly request: IqRequester;
+  private readonly host: string;
+  private readonly timeoutMs: number;
+
+  constructor(deps: IqProvisionerDeps) {
+    this.request = deps.request;
+    this.host = deps.host;
+    this.timeoutMs = deps.timeoutMs ?? 30_000;
+  }
 
   #iq(type: 'get' | 'set', name: string, attrs: Record<string, string>): Promise<Element> {
     return this.request(xml('iq', { type, to: this.host }, xml(name, { xmlns: NS.bridge, version: '0', ...attrs })), this.timeoutMs);

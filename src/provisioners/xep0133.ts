@@ -28,6 +28,16 @@ import { isIqError, wasNotSent } from './iq-error';
 
 export type IqRequester = (iq: Element, timeoutMs?: number) => Promise<Element>;
 
+/** What the provisioners that speak XMPP to the server need. */
+export interface IqProvisionerDeps {
+  /** sends an IQ to the server and resolves with its result */
+  request: IqRequester;
+  /** the VirtualHost the accounts are made on */
+  host: string;
+  /** how long to wait for an answer (default 30 s) */
+  timeoutMs?: number;
+}
+
 
 
 const ADD_USER = `${NS.adminCommands}#add-user`;
@@ -42,11 +52,15 @@ const NO_USER_LIST = new Set(['item-not-found', 'feature-not-implemented', 'serv
 export class Xep0133Provisioner implements Provisioner {
   readonly name = 'xep-0133';
 
-  constructor(
-    private readonly request: IqRequester,
-    private readonly host: string,
-    private readonly timeoutMs = 30_000,
-  ) {}
+  private readonly request: IqRequester;
+  private readonly host: string;
+  private readonly timeoutMs: number;
+
+  constructor(deps: IqProvisionerDeps) {
+    this.request = deps.request;
+    this.host = deps.host;
+    this.timeoutMs = deps.timeoutMs ?? 30_000;
+  }
 
   async createAccount(username: string, password: string): Promise<CreateOutcome> {
     const form = dataForm({

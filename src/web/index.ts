@@ -9,6 +9,7 @@ import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
 
 export interface WebDeps {
+  config: Config;
   invites: InviteService;
   respond: Respond;
   logger: Logger;
@@ -32,7 +33,8 @@ export function siteOf(config: Config): Site {
   };
 }
 
-export function createWebServer(config: Config, deps: WebDeps): WebServer {
+export function createWebServer(deps: WebDeps): WebServer {
+  const { config } = deps;
   const site = siteOf(config);
   const web = new WebServer({
     listen: deps.listen ?? config.web.listen,

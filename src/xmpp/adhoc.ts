@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { NS } from './ns';
 import { offeredOptions, SubmittedForm, type OfferedOptions } from './forms';
+import type { Requester } from './requester';
 import { StanzaFailure } from './stanza-errors';
 import { xml, type Element } from './xml';
 
@@ -17,16 +18,6 @@ export type NoteType = 'info' | 'warn' | 'error';
 export interface Note {
   type: NoteType;
   text: string;
-}
-
-export interface Requester {
-  /** full JID */
-  full: string;
-  /** bare JID, normalised */
-  bare: string;
-  /** a user of `host` */
-  isLocal: boolean;
-  isAdmin: boolean;
 }
 
 /** What a stage answers: more to do (`executing`) or done (`completed`). */

@@ -3,7 +3,8 @@
  * returns its reply; presence and messages to ordered handlers. A handler returns an Element (the
  * result's payload) or `true` (an empty result); expected failures are thrown as StanzaFailure or
  * InviteError and answered with the matching `<error/>`; anything else is logged and answered with
- * internal-server-error. Every stanza gets a child logger that carries its id and sender.
+ * internal-server-error. Every stanza's context carries its requester (who is asking: local? admin?),
+ * worked out once here, and a child logger that carries its id and sender.
  *
  * References: RFC 6120 §8.2.3 (IQ semantics), §8.3 (stanza errors).
  */
@@ -12,16 +13,25 @@ import { StanzaRejectedError } from './outgoing';
 import { isDatabaseBusy } from '../errors';
 import { errorElement, errorFor } from './stanza-errors';
 import { sanitizeStanza } from './sanitize';
+import { requesterOf, type Requester, type RequesterRules } from './requester';
 import { xml, type Element } from './xml';
 
 export interface StanzaContext {
   stanza: Element;
-  /** full JID of the sender, as the server stamped it */
+  /** full JID of the sender, as the server stamped it: where answers go */
   from: string;
-  /** the bare JID of the sender, lower-cased */
-  bare: string;
+  /** who is asking (from `from`, with the configured host and admins) */
+  requester: Requester;
   to: string;
   logger: Logger;
+}
+
+export interface RouterOptions extends RequesterRules {
+  /** writes a stanza to the server */
+  send: (el: Element) => Promise<void>;
+  logger: Logger;
+  /** configured secrets, masked in the stanzas a failed handler logs */
+  secrets?: readonly string[];
 }
 
 export type IqHandler = (ctx: StanzaContext, payload: Element) => Promise<Element | true> | Element | true;
@@ -33,12 +43,17 @@ export class Router {
   readonly #message: StanzaHandler[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   #seq = 0;
+  private readonly send: (el: Element) => Promise<void>;
+  private readonly logger: Logger;
+  private readonly secrets: readonly string[];
+  readonly #rules: RequesterRules;
 
-  constructor(
-    private readonly send: (el: Element) => Promise<void>,
-    private readonly logger: Logger,
-    private readonly secrets: readonly string[] = [],
-  ) {}
+  constructor(opts: RouterOptions) {
+    this.send = opts.send;
+    this.logger = opts.logger;
+    this.secrets = opts.secrets ?? [];
+    this.#rules = { host: opts.host, admins: opts.admins };
+  }
 
   iq(type: 'get' | 'set', name: string, ns: string, handler: IqHandler): this {
     this.#iq.set(`${type} ${name} ${ns}`, handler);
@@ -83,7 +98,7 @@ export class Router {
     const ctx: StanzaContext = {
       stanza,
       from,
-      bare: bareOf(from),
+      requester: requesterOf(from, this.#rules),
       to: stanza.attrs.to ?? '',
       // The per-stanza child logger is made only when a handler logs: most stanzas never do.
       get logger() {
@@ -141,10 +156,4 @@ export class Router {
       xml('iq', { type: 'error', to: ctx.from, from: ctx.to, id: stanza.attrs.id }, error),
     );
   }
-}
-
-/** The bare JID of a full JID, lower-cased (the server has already applied stringprep). */
-export function bareOf(jid: string): string {
-  const slash = jid.indexOf('/');
-  return (slash === -1 ? jid : jid.slice(0, slash)).toLowerCase();
 }

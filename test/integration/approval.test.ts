@@ -292,7 +292,7 @@ it('delivers after a restart what a crash left in sending', async () => {
   const db = new Database(service.config.database);
   const { inviteServiceFor, outboxFor } = await import('../../src/services');
   const outbox = outboxFor(service.config, db);
-  inviteServiceFor(service.config, db, undefined, outbox).approve({ kind: 'operator' }, id);
+  inviteServiceFor(service.config, db, { outbox }).approve({ kind: 'operator' }, id);
   const [row] = outbox.claimDue(10);
   expect(row).toMatchObject({ kind: 'approved', state: 'sending' });
   db.close();

@@ -200,7 +200,7 @@ describe('with the xep-0133 provisioner', () => {
       }),
       { provisionTimeoutMs: 5_000 },
     );
-    provisioner = new Xep0133Provisioner((iq, timeout) => service.app.connection.request(iq, timeout), ejabberd.host, 5_000);
+    provisioner = new Xep0133Provisioner({ request: (iq, timeout) => service.app.connection.request(iq, timeout), host: ejabberd.host, timeoutMs: 5_000 });
     alice = await login('alice', 'alice-password');
   });
 
@@ -261,7 +261,7 @@ describe('with the xep-0133 provisioner', () => {
     '[xep-0133] still knows which accounts exist when ejabberd lists its users in ranges (over 100)',
     withLog(async () => {
       // Bulk accounts through the API (ejabberdctl would take half a second each).
-      const api = new EjabberdApiProvisioner(ejabberd.apiUrl(), ejabberd.host, 5_000);
+      const api = new EjabberdApiProvisioner({ url: ejabberd.apiUrl(), host: ejabberd.host, timeoutMs: 5_000 });
       const names = Array.from({ length: 120 }, (_, i) => `bulk${String(i).padStart(3, '0')}`);
       for (const n of names) expect(await api.createAccount(n, 'bulk-password')).toEqual({ kind: 'created' });
       const top = await service.app.connection.request(
@@ -291,7 +291,7 @@ describe('with the ejabberd-api provisioner', () => {
       }),
       { provisionTimeoutMs: 5_000 },
     );
-    provisioner = new EjabberdApiProvisioner(ejabberd.apiUrl(), ejabberd.host, 5_000);
+    provisioner = new EjabberdApiProvisioner({ url: ejabberd.apiUrl(), host: ejabberd.host, timeoutMs: 5_000 });
   });
 
   afterAll(async () => {
@@ -322,7 +322,7 @@ describe('with the ejabberd-api provisioner', () => {
   it(
     '[ejabberd-api] does not take a wrong URL for "no such account"',
     withLog(async () => {
-      const wrong = new EjabberdApiProvisioner(`http://127.0.0.1:${ejabberd.ports.http}/not-the-api`, ejabberd.host, 5_000);
+      const wrong = new EjabberdApiProvisioner({ url: `http://127.0.0.1:${ejabberd.ports.http}/not-the-api`, host: ejabberd.host, timeoutMs: 5_000 });
       await expect(wrong.accountExists('alice')).rejects.toMatchObject({ name: 'ProvisionUnclear' });
       await expect(wrong.accountExists('no-such-user')).rejects.toMatchObject({ name: 'ProvisionUnclear' });
     }),

@@ -50,17 +50,24 @@ async function harness(opts: HarnessOptions = {}) {
   if (!opts.db) cleanups.push(() => db.close());
   let now = Date.now();
   const clock = () => now;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', secrets: configSecrets(config), destination: logs });
   const newWorker = () => {
-    const email = emailTransportFor(config, invites, logger.child({ module: 'mail' }), {
+    const email = emailTransportFor({
+      config,
+      invites,
+      logger: logger.child({ module: 'mail' }),
       timeouts: { connectionMs: 1_000, greetingMs: 1_000, socketMs: 5_000 },
       now: clock,
     });
     cleanups.push(() => email.close());
-    return new OutboxWorker(outbox, invites, { siteName: config.siteName, component: config.component.domain }, logger, {
+    return new OutboxWorker({
+      outbox,
+      invites,
+      render: { siteName: config.siteName, component: config.component.domain },
+      logger,
       maxAttempts: config.mail.maxAttempts,
       now: clock,
     }).use('email', email);
@@ -357,9 +364,13 @@ describe('the mail commands of the CLI', () => {
     const h = await harness({ db, config: { database: loadConfig(configFile).database } });
     smtp.reply = () => ({ code: 550, message: 'Mailbox unavailable' });
     const config = loadConfig(configFile);
-    const email = emailTransportFor(config, h.invites, createLogger({ level: 'silent' }));
+    const email = emailTransportFor({ config, invites: h.invites, logger: createLogger({ level: 'silent' }) });
     cleanups.push(() => email.close());
-    const worker = new OutboxWorker(h.outbox, h.invites, { siteName: 'x', component: 'invites.localhost' }, createLogger({ level: 'silent' }), {
+    const worker = new OutboxWorker({
+      outbox: h.outbox,
+      invites: h.invites,
+      render: { siteName: 'x', component: 'invites.localhost' },
+      logger: createLogger({ level: 'silent' }),
       maxAttempts: 3,
     }).use('email', email);
     await worker.runOnce();

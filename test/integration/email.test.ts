@@ -207,7 +207,7 @@ it('delivers after a restart what a crash left in sending', async () => {
   await service.stop();
   const db = new Database(service.config.database);
   const outbox = outboxFor(service.config, db);
-  const { invite } = inviteServiceFor(service.config, db, undefined, outbox).create(OPERATOR, { kind: 'account', source: 'cli', email: 'crash@example.org' });
+  const { invite } = inviteServiceFor(service.config, db, { outbox }).create(OPERATOR, { kind: 'account', source: 'cli', email: 'crash@example.org' });
   const [row] = outbox.claimDue(100).filter((r) => r.recipient === 'crash@example.org');
   expect(row).toMatchObject({ kind: 'invitation', state: 'sending' });
   db.close();
@@ -230,12 +230,12 @@ it('sends one reminder before expiry, and never a second', async () => {
   // (created_at never changes: migration 11; the reminder reads the expiry)
   db.prepare('UPDATE invites SET approved_at = approved_at - @d, expires_at = expires_at - @d WHERE id = @id').run({ d: sixDays, id: invite.id });
   db.close();
-  expect(service.app.runReminders()).toBe(1);
-  expect(service.app.runReminders()).toBe(0);
+  expect(await service.app.jobs.run('reminders')).toBe(1);
+  expect(await service.app.jobs.run('reminders')).toBe(0);
   const reminder = await smtp.waitFor((m) => m.to.includes('remind@example.org') && /^Reminder/.test(header(m.message, 'subject') ?? ''));
   expect(bodyOf(reminder.message, 'text/plain')).toContain(service.app.invites.links(service.app.invites.get(invite.id)!).landingUrl);
   await sleep(1_000);
-  expect(service.app.runReminders()).toBe(0);
+  expect(await service.app.jobs.run('reminders')).toBe(0);
   expect(smtp.received.filter(to('remind@example.org')).map((m) => header(m.message, 'subject'))).toEqual([
     'You are invited to Example Chat',
     expect.stringMatching(/^Reminder: your invitation to Example Chat expires on /),

@@ -224,7 +224,7 @@ it('after Bob’s invite expires, the old presence still creates nothing, and a 
     expect(first.status).toBe('pending');
 
     await sleep(1_100);
-    expect(short.app.runExpiry()).toBe(1);
+    expect(await short.app.jobs.run('expiry')).toBe(1);
     await notified(heidi, 'expired', first.id);
 
     const before = snapshot(short);

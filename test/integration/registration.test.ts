@@ -545,7 +545,7 @@ describe('an account that already existed is never credited to an invite', () =>
     const { invite, links } = aliceInvite();
     // Bypass the password rule to reach the last line of defence: the connection's check.
     const claim = service.app.registration.claim({ token: links.token, username: 'lastline', door: 'component' }, { absentAtClaim: true });
-    const provisioner = new Xep0133Provisioner((iq, timeout) => service.app.connection.request(iq, timeout), prosody.host, 3_000);
+    const provisioner = new Xep0133Provisioner({ request: (iq, timeout) => service.app.connection.request(iq, timeout), host: prosody.host, timeoutMs: 3_000 });
     const outcome = await provisioner.createAccount('lastline', 'pass\u0001word-123');
     expect(outcome).toMatchObject({ kind: 'refused' });
     service.app.registration.release(claim.id, 'refused');

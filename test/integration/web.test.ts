@@ -55,7 +55,7 @@ function userInvite(actor: Actor, email: string, note?: string) {
 
 /** Waits until the outbox has delivered what it had (delivery changes invites and events on its own). */
 async function quiet(): Promise<void> {
-  service.app.runExpiry();
+  await service.app.jobs.run('expiry');
   const db = new Database(service.config.database, { readonly: true });
   try {
     for (let i = 0; i < 200; i++) {

@@ -39,20 +39,20 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   const clock = () => now;
   const config = testConfig({ database: file, host: 'localhost', admins: ['admin@localhost'], invites: { approval: 'non-admins' } });
   const db = openDatabase(file);
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const admin: Actor = { kind: 'user', jid: 'admin@localhost', isAdmin: true };
   const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: false };
   const server = new ScriptedServer();
-  const registration = new Registration(
-    new SqliteClaimStore(db),
+  const registration = new Registration({
+    claims: new SqliteClaimStore(db),
     invites,
-    server,
-    { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
-    { joined: () => undefined },
+    provisioner: server,
+    policy: { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
+    events: { joined: () => undefined },
     clock,
-    { notices: outbox },
-  );
+    notices: outbox,
+  });
   const tick = (ms = 1000) => (now += ms);
 
   // Open invites of every kind; text with quotes, a backslash, a newline and characters beyond ASCII.
@@ -93,7 +93,7 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   tick();
 
   // An invite request carried in presence: its invite, its record, its acknowledgement.
-  const requests = new InviteRequests(new SqliteRequestStore(db), invites, outbox, { allowUserInvites: true });
+  const requests = new InviteRequests({ store: new SqliteRequestStore(db), invites, notices: outbox, policy: { allowUserInvites: true } });
   requests.submit(alice as Actor & { kind: 'user' }, 'alice@localhost/phone', { id: 'req-1', invitees: [{ jid: 'mallory@example.net' }, { jid: 'not a jid' }], message: 'Join us' });
   // Subscriptions in two states.
   const subscriptions = new SqliteSubscriptions(db);

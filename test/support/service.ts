@@ -54,7 +54,7 @@ export function serviceConfig(server: TestServer, overrides: Record<string, unkn
 export async function startService(config: Config, opts: AppOptions = {}): Promise<RunningService> {
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', secrets: configSecrets(config), destination: logs });
-  const app = new App(config, logger, opts);
+  const app = new App({ config, logger, ...opts });
   try {
     await app.start();
   } catch (err) {

@@ -10,9 +10,10 @@ import { ComponentRegistration } from '../../src/handlers/register';
 import type { Registration } from '../../src/domain/registration';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
-import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
-import { bareOf, Router } from '../../src/xmpp/router';
+import { bareOf, type Requester } from '../../src/xmpp/requester';
+import { Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
 import { testConfig } from '../support/fixtures';
 
@@ -22,19 +23,15 @@ function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig(overrides);
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
-  const invites = inviteServiceFor(config, db, () => now);
+  const invites = inviteServiceFor(config, db, { clock: () => now });
   const sent: Element[] = [];
   const logger = pino({ level: 'silent' });
-  const router = new Router(async (el) => void sent.push(el), logger);
+  const router = new Router({ send: async (el) => void sent.push(el), logger, host: config.host, admins: config.admins });
   const adhoc = new AdhocCommands({ jid: COMPONENT, now: () => now, sessionTtlMs: 60_000 });
   const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };
   adhoc.add(newInviteCommand(services)).add(createAccountCommand(services));
-  const requester = (full: string): Requester => {
-    const bare = bareOf(full);
-    return { full, bare, isLocal: bare.endsWith('@localhost'), isAdmin: config.admins.includes(bare) };
-  };
-  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(requester(ctx.from), c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands], requester });
+  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   async function iq(from: string, type: 'get' | 'set', payload: Element): Promise<Element> {
     const id = `q${++n}`;
@@ -263,11 +260,10 @@ describe('disco', () => {
 
   it('advertises registration only to users of the sign-up domains', async () => {
     const config = testConfig({ registration: { requester_domains: ['anon.localhost'] } });
-    const registration = new ComponentRegistration(config, {} as Registration);
+    const registration = new ComponentRegistration({ config, registration: {} as Registration });
     const sent: Element[] = [];
-    const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));
-    const requester = (full: string): Requester => ({ full, bare: bareOf(full), isLocal: bareOf(full).endsWith('@localhost'), isAdmin: false });
-    registerDisco(router, new AdhocCommands({ jid: COMPONENT }), { name: 'test', features: (req) => [NS.commands, ...registration.features(req.bare)], requester });
+    const router = new Router({ send: async (el) => void sent.push(el), logger: pino({ level: 'silent' }), host: config.host, admins: config.admins });
+    registerDisco(router, { adhoc: new AdhocCommands({ jid: COMPONENT }), name: 'test', features: (req) => [NS.commands, ...registration.features(req.bare)] });
     const features = async (from: string) => {
       await router.handle(xml('iq', { type: 'get', from, to: COMPONENT, id: from }, xml('query', { xmlns: NS.discoInfo })));
       return sent.find((r) => r.attrs.id === from)!.getChild('query')!.getChildren('feature').map((f) => f.attrs.var);

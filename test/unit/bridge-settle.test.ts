@@ -17,6 +17,7 @@ import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import type { AdhocCommands } from '../../src/xmpp/adhoc';
 import type { StanzaContext } from '../../src/xmpp/router';
+import { requesterOf } from '../../src/xmpp/requester';
 import { xml } from '../../src/xmpp/xml';
 
 const DAY = 86_400_000;
@@ -35,21 +36,24 @@ class FakeServer implements Provisioner {
 
 function setup() {
   const db = openDatabase(':memory:');
-  const invites = new InviteService(
-    new SqliteInviteStore(db),
-    { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: [] },
-    'k'.repeat(40),
-  );
+  const invites = new InviteService({
+    store: new SqliteInviteStore(db),
+    policy: { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: [] },
+    tokenKey: 'k'.repeat(40),
+  });
   const server = new FakeServer();
-  const registration = new Registration(new SqliteClaimStore(db), invites, server, { host: 'example.com', mode: 'invite-only', minPasswordLength: 8 }, { joined: () => undefined });
+  const registration = new Registration({
+    claims: new SqliteClaimStore(db),
+    invites,
+    provisioner: server,
+    policy: { host: 'example.com', mode: 'invite-only', minPasswordLength: 8 },
+    events: { joined: () => undefined },
+  });
   const bridge = new BridgeHandler({
     config: { host: 'example.com' } as Config,
     invites,
     registration,
     adhoc: {} as AdhocCommands,
-    requester: () => {
-      throw new Error('not used');
-    },
     redeemedBy: (id) => registration.redeemedUsernames(id),
   });
   const lines: { level: number; msg: string }[] = [];
@@ -62,7 +66,12 @@ function setup() {
       },
     }),
   );
-  const ctx = { from: 'example.com', bare: 'example.com', to: 'invites.example.com', logger } as StanzaContext;
+  const ctx = {
+    from: 'example.com',
+    requester: requesterOf('example.com', { host: 'example.com', admins: [] }),
+    to: 'invites.example.com',
+    logger,
+  } as StanzaContext;
   const claimAtServer = async (token: string, username: string) => {
     const reply = await bridge.claim(ctx, xml('claim', { xmlns: 'urn:xmpp-invites:bridge:0', version: '0', token, username }));
     return reply.attrs.id as string;

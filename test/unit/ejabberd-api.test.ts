@@ -41,7 +41,7 @@ const ARGS = (form: Form) => ['host', 'localhost', 'localuser', 'nick', 'subs', 
 it.each<[Form]>([['groups'], ['group']])('links contacts on a server that takes `%s`, and remembers the form', async (takes) => {
   const api = await fakeApi(takes);
   try {
-    const p = new EjabberdApiProvisioner(api.url, 'localhost', 5_000);
+    const p = new EjabberdApiProvisioner({ url: api.url, host: 'localhost', timeoutMs: 5_000 });
     await p.linkContacts('alice@localhost', 'bob@localhost');
     await p.linkContacts('carol@localhost', 'bob@localhost');
     const tried = takes === 'groups' ? [ARGS('groups')] : [ARGS('groups'), ARGS('group')];
@@ -62,7 +62,7 @@ it('does not retry on other refusals', async () => {
   let requests = 0;
   server.on('request', () => requests++);
   try {
-    const p = new EjabberdApiProvisioner(`http://127.0.0.1:${port}/api`, 'localhost', 5_000);
+    const p = new EjabberdApiProvisioner({ url: `http://127.0.0.1:${port}/api`, host: 'localhost', timeoutMs: 5_000 });
     await expect(p.linkContacts('alice@localhost', 'bob@localhost')).rejects.toThrow('add_rosteritem: HTTP 400');
     expect(requests).toBe(1);
   } finally {

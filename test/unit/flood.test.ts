@@ -9,12 +9,13 @@ import { PresenceHandler } from '../../src/handlers/presence';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
-import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
 import { GroupCommit } from '../../src/store/group-commit';
 import { NODES } from '../../src/xmpp/ns';
 import { errorFor } from '../../src/xmpp/stanza-errors';
-import { bareOf, Router } from '../../src/xmpp/router';
+import { bareOf, type Requester } from '../../src/xmpp/requester';
+import { Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
 import { testConfig } from '../support/fixtures';
 
@@ -26,16 +27,19 @@ function setup(overrides: Record<string, unknown> = {}) {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
-  const requests = new InviteRequests(new SqliteRequestStore(db), invites, outbox, { allowUserInvites: true }, clock, limitsFor(config, db));
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
+  const requests = new InviteRequests({
+    store: new SqliteRequestStore(db),
+    invites,
+    notices: outbox,
+    policy: { allowUserInvites: true },
+    clock,
+    limits: limitsFor(config, db),
+  });
   const sent: Element[] = [];
-  const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));
-  const requester = (full: string): Requester => {
-    const bare = bareOf(full);
-    return { full, bare, isLocal: bare.endsWith('@localhost'), isAdmin: config.admins.includes(bare) };
-  };
-  new PresenceHandler({ config, requests, subscriptions: new SqliteSubscriptions(db), requester, send: async (el) => void sent.push(el), clock }).register(router);
+  const router = new Router({ send: async (el) => void sent.push(el), logger: pino({ level: 'silent' }), host: config.host, admins: config.admins });
+  new PresenceHandler({ config, requests, subscriptions: new SqliteSubscriptions(db), send: async (el) => void sent.push(el), clock }).register(router);
   let n = 0;
   /** One presence with a new request of `size` invitees (fresh addresses every time). */
   const flood = async (from: string, presences: number, size = 20) => {

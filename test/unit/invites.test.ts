@@ -13,9 +13,9 @@ const operator: Actor = { kind: 'operator' };
 function setup(policy: Partial<InvitePolicy> = {}) {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
-  const service = new InviteService(
-    new SqliteInviteStore(db),
-    {
+  const service = new InviteService({
+    store: new SqliteInviteStore(db),
+    policy: {
       host: 'example.com',
       publicUrl: 'https://invites.example.com',
       serverBridge: true,
@@ -26,9 +26,9 @@ function setup(policy: Partial<InvitePolicy> = {}) {
       admins: ['admin@example.com', 'root@example.com'],
       ...policy,
     },
-    KEY,
-    () => now,
-  );
+    tokenKey: KEY,
+    clock: () => now,
+  });
   return { db, service, advance: (ms: number) => (now += ms), now: () => now };
 }
 

@@ -19,7 +19,7 @@ function setup(limits: Record<string, unknown>) {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const invites = inviteServiceFor(config, db, clock);
+  const invites = inviteServiceFor(config, db, { clock });
   const accounts = new Set<string>();
   const provisioner: Provisioner = {
     name: 'fake',
@@ -32,7 +32,13 @@ function setup(limits: Record<string, unknown>) {
       return accounts.has(u);
     },
   };
-  const registration = new Registration(new SqliteClaimStore(db), invites, provisioner, { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 }, { joined: () => undefined }, clock, {
+  const registration = new Registration({
+    claims: new SqliteClaimStore(db),
+    invites,
+    provisioner,
+    policy: { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
+    events: { joined: () => undefined },
+    clock,
     limits: limitsFor(config, db),
   });
   const snapshot = () => JSON.stringify(db.prepare('SELECT * FROM invites').all());

@@ -11,9 +11,9 @@ import { registerDisco } from '../../src/handlers/disco';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { GroupCommit } from '../../src/store/group-commit';
-import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
-import { bareOf, Router } from '../../src/xmpp/router';
+import { Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
 import { testConfig } from '../support/fixtures';
 import { gajim17Submit } from '../support/gajim';
@@ -26,19 +26,15 @@ const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
 function setup(overrides: Record<string, unknown> = {}, db = openDatabase(':memory:')) {
   const config = testConfig(overrides);
   let now = Date.UTC(2026, 10, 21, 12);
-  const invites = inviteServiceFor(config, db, () => now);
+  const invites = inviteServiceFor(config, db, { clock: () => now });
   const sent: Element[] = [];
   const logger = pino({ level: 'silent' });
-  const router = new Router(async (el) => void sent.push(el), logger);
+  const router = new Router({ send: async (el) => void sent.push(el), logger, host: config.host, admins: config.admins });
   const adhoc = new AdhocCommands({ jid: COMPONENT, now: () => now });
   const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };
   adhoc.add(mineCommand(services)).add(pendingCommand(services)).add(listCommand(services));
-  const requester = (full: string): Requester => {
-    const bare = bareOf(full);
-    return { full, bare, isLocal: bare.endsWith('@localhost'), isAdmin: config.admins.includes(bare) };
-  };
-  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(requester(ctx.from), c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands], requester });
+  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   async function iq(from: string, payload: Element, type: 'get' | 'set' = 'set'): Promise<Element> {
     const id = `q${++n}`;

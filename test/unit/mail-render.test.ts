@@ -22,8 +22,8 @@ function setup() {
   const config = testConfig({ site_name: 'Example Chat' });
   const db = openDatabase(':memory:');
   const clock = () => NOW;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const ctx = { siteName: 'Example Chat', invites, now: clock };
   const row = (): OutboxRow => outbox.list({ channel: 'email', limit: 1 })[0];
   return { invites, ctx, row, outbox };

@@ -15,8 +15,8 @@ function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Pa
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const outbox = outboxFor(config, db, clock);
-  const invites = inviteServiceFor(config, db, clock, outbox);
+  const outbox = outboxFor(config, db, { clock });
+  const invites = inviteServiceFor(config, db, { clock, outbox });
   const sent: { row: OutboxRow; rendered: Rendered; at: number }[] = [];
   let behaviour: (row: OutboxRow) => void = () => undefined;
   const transport: Transport = {
@@ -25,7 +25,11 @@ function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Pa
       sent.push({ row, rendered, at: performance.now() });
     },
   };
-  const worker = new OutboxWorker(outbox, invites, { siteName: 'Example', component: 'invites.localhost' }, pino({ level: 'silent' }), {
+  const worker = new OutboxWorker({
+    outbox,
+    invites,
+    render: { siteName: 'Example', component: 'invites.localhost' },
+    logger: pino({ level: 'silent' }),
     maxAttempts: 3,
     now: clock,
     ...workerOptions,

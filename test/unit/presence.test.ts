@@ -187,9 +187,12 @@ describe('processing a request once per sender', () => {
     const config = testConfig(overrides);
     const db = openDatabase(':memory:');
     const outbox = new SqliteOutbox(db);
-    const invites = new InviteService(new SqliteInviteStore(db), invitePolicy(config), config.tokenKey, Date.now, outbox);
-    const requests = new InviteRequests(store ? store(db) : new SqliteRequestStore(db), invites, outbox, {
-      allowUserInvites: config.invites.allowUserInvites,
+    const invites = new InviteService({ store: new SqliteInviteStore(db), policy: invitePolicy(config), tokenKey: config.tokenKey, notices: outbox });
+    const requests = new InviteRequests({
+      store: store ? store(db) : new SqliteRequestStore(db),
+      invites,
+      notices: outbox,
+      policy: { allowUserInvites: config.invites.allowUserInvites },
     });
     const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
     const acks = () => outbox.list({ limit: 1000 }).filter((r) => r.kind === 'request-result');

@@ -50,24 +50,24 @@ function setup(mode: 'invite-only' | 'open' = 'invite-only') {
   const db = openDatabase(':memory:');
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
-  const invites = new InviteService(
-    new SqliteInviteStore(db),
-    { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: ['admin@example.com'] },
-    'k'.repeat(40),
+  const invites = new InviteService({
+    store: new SqliteInviteStore(db),
+    policy: { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: ['admin@example.com'] },
+    tokenKey: 'k'.repeat(40),
     clock,
-  );
+  });
   const server = new FakeServer();
   const joined: { jid: string; contactsLinked: boolean }[] = [];
   const notices: Notice[] = [];
-  const registration = new Registration(
-    new SqliteClaimStore(db),
+  const registration = new Registration({
+    claims: new SqliteClaimStore(db),
     invites,
-    server,
-    { host: 'example.com', mode, minPasswordLength: 8 },
-    { joined: (e) => joined.push({ jid: e.jid, contactsLinked: e.contactsLinked }) },
+    provisioner: server,
+    policy: { host: 'example.com', mode, minPasswordLength: 8 },
+    events: { joined: (e) => joined.push({ jid: e.jid, contactsLinked: e.contactsLinked }) },
     clock,
-    { notices: { enqueue: (n) => notices.push(n) } },
-  );
+    notices: { enqueue: (n) => notices.push(n) },
+  });
   return { db, invites, server, registration, joined, notices, advance: (ms: number) => (now += ms) };
 }
 

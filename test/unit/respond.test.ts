@@ -44,19 +44,25 @@ function setup() {
   const clock = () => Date.UTC(2026, 10, 21, 12);
   const sent: Notice[] = [];
   const notices: NoticeQueue = { enqueue: (n) => void sent.push(n) };
-  const invites = new InviteService(
-    new SqliteInviteStore(db),
-    { host: 'example.com', publicUrl: 'https://x', serverBridge: false, expiry: 7 * DAY, approval: 'none', allowUserInvites: true, maxUses: 1, admins: [] },
-    'k'.repeat(40),
+  const invites = new InviteService({
+    store: new SqliteInviteStore(db),
+    policy: { host: 'example.com', publicUrl: 'https://x', serverBridge: false, expiry: 7 * DAY, approval: 'none', allowUserInvites: true, maxUses: 1, admins: [] },
+    tokenKey: 'k'.repeat(40),
     clock,
     notices,
-  );
+  });
   const server = new FakeServer();
   const claims = new SqliteClaimStore(db);
-  const registration = new Registration(claims, invites, server, { host: 'example.com', mode: 'invite-only', minPasswordLength: 8 }, { joined: () => undefined }, clock, {
+  const registration = new Registration({
+    claims,
+    invites,
+    provisioner: server,
+    policy: { host: 'example.com', mode: 'invite-only', minPasswordLength: 8 },
+    events: { joined: () => undefined },
+    clock,
     notices,
   });
-  const respond = new Respond(invites, registration, claims, clock);
+  const respond = new Respond({ invites, registration, tx: claims, clock });
   return { db, invites, server, registration, respond, sent };
 }
 

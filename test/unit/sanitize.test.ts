@@ -174,7 +174,7 @@ describe('secrets as the provisioners send them, logged at debug', () => {
   }
 
   test('the bridge create-account IQ keeps the username and hides the password attribute', async () => {
-    const iq = await sentBy((request) => new ProsodyBridgeClient(request, 'localhost').createAccount('hank', PASSWORD));
+    const iq = await sentBy((request) => new ProsodyBridgeClient({ request, host: 'localhost' }).createAccount('hank', PASSWORD));
     expect(iq.getChild('create-account')?.attrs.password).toBe(PASSWORD);
     const log = loggedAtDebug(iq);
     expect(log).toContain('create-account');
@@ -184,7 +184,7 @@ describe('secrets as the provisioners send them, logged at debug', () => {
   });
 
   test('the XEP-0133 add-user form hides password and password-verify', async () => {
-    const iq = await sentBy((request) => new Xep0133Provisioner(request, 'localhost').createAccount('hank', PASSWORD));
+    const iq = await sentBy((request) => new Xep0133Provisioner({ request, host: 'localhost' }).createAccount('hank', PASSWORD));
     const log = loggedAtDebug(iq);
     expect(log).toContain('add-user');
     expect(log).toContain('hank@localhost');

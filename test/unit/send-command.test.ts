@@ -7,7 +7,8 @@ import pino from 'pino';
 import { expiryChoices, MAX_ADDRESSES, sendCommand } from '../../src/handlers/commands/send';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
-import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands } from '../../src/xmpp/adhoc';
+import type { Requester } from '../../src/xmpp/requester';
 import { NS, NODES } from '../../src/xmpp/ns';
 import { xml, type Element } from '../../src/xmpp/xml';
 import { testConfig } from '../support/fixtures';
@@ -18,7 +19,7 @@ function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig({ admins: ['admin@localhost'], ...overrides });
   const db = openDatabase(':memory:');
   const outbox = outboxFor(config, db);
-  const invites = inviteServiceFor(config, db, undefined, outbox);
+  const invites = inviteServiceFor(config, db, { outbox });
   const adhoc = new AdhocCommands({ jid: 'invites.localhost' });
   adhoc.add(sendCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit: new GroupCommit(db) }));
   const who = (bare: string): Requester => ({ full: `${bare}/r`, bare, isLocal: true, isAdmin: config.admins.includes(bare) });

@@ -20,9 +20,9 @@ import { StoreMonitor } from '../../src/store/health';
 import { siteOf } from '../../src/web';
 import { registerLandingRoutes } from '../../src/web/landing';
 import { WebServer } from '../../src/web/server';
-import { AdhocCommands, type Requester } from '../../src/xmpp/adhoc';
+import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { NODES, NS } from '../../src/xmpp/ns';
-import { bareOf, Router } from '../../src/xmpp/router';
+import { Router } from '../../src/xmpp/router';
 import { xml, type Element } from '../../src/xmpp/xml';
 import type { InviteService } from '../../src/domain/invites';
 import { ProvisionUnclear, Registration, type Provisioner } from '../../src/domain/registration';
@@ -58,11 +58,10 @@ function service() {
   const commit = new GroupCommit(db, { onError: (err) => (errors.push(err), monitor.recordWriteError(err)), onCommit: () => monitor.recordWriteOk() });
   const logger = pino({ level: 'silent' });
   const sent: Element[] = [];
-  const router = new Router(async (el) => void sent.push(el), logger);
+  const router = new Router({ send: async (el) => void sent.push(el), logger, host: config.host, admins: config.admins });
   const adhoc = new AdhocCommands({ jid: COMPONENT }).add(newInviteCommand({ config, invites, logger, limits: limitsFor(config, db), commit }));
-  const requester = (full: string): Requester => ({ full, bare: bareOf(full), isLocal: true, isAdmin: bareOf(full) === 'admin@localhost' });
-  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(requester(ctx.from), c));
-  registerDisco(router, adhoc, { name: 'test', features: () => [NS.commands], requester });
+  router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
+  registerDisco(router, { adhoc, name: 'test', features: () => [NS.commands] });
   let n = 0;
   /** Sends an IQ; resolves with its reply and how long it took. */
   const iq = async (payload: Element, type: 'get' | 'set' = 'set') => {
@@ -233,13 +232,13 @@ describe('reconciliation', () => {
       },
       accountExists,
     };
-    const registration = new Registration(
-      new SqliteClaimStore(s.db),
-      s.invites,
+    const registration = new Registration({
+      claims: new SqliteClaimStore(s.db),
+      invites: s.invites,
       provisioner,
-      { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
-      { joined: () => undefined, reconcileFailed: ({ claimId, err }) => failed.push({ claim: claimId, err: (err as Error).message }) },
-    );
+      policy: { host: 'localhost', mode: 'invite-only', minPasswordLength: 8 },
+      events: { joined: () => undefined, reconcileFailed: ({ claimId, err }) => failed.push({ claim: claimId, err: (err as Error).message }) },
+    });
     const { links } = s.invites.create({ kind: 'operator' }, { kind: 'account', source: 'cli' });
     return { s, registration, failed, token: links.token };
   }
@@ -288,7 +287,7 @@ describe('a synchronous write that finds the lock taken', () => {
     const write = () => s.db.prepare(`INSERT INTO opt_outs (address_hash, invite_id, created_at) VALUES ('y', NULL, 1)`).run();
 
     const sent: Element[] = [];
-    const router = new Router(async (el) => void sent.push(el), pino({ level: 'silent' }));
+    const router = new Router({ send: async (el) => void sent.push(el), logger: pino({ level: 'silent' }), host: 'localhost', admins: [] });
     router.iq('set', 'write', 'urn:test', () => (write(), true));
     const started = performance.now();
     await router.handle(xml('iq', { type: 'set', id: 'w1', from: 'alice@localhost/a', to: COMPONENT }, xml('write', { xmlns: 'urn:test' })));

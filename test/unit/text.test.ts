@@ -97,16 +97,12 @@ describe('the connection refuses to write a character XML forbids', () => {
       checkCharacters(iq);
       throw new Error('the test only sends refused stanzas');
     };
-    await expect(new Xep0133Provisioner(refuse, 'localhost').createAccount('bob', 'pw\u0001xxxxxx')).resolves.toMatchObject({ kind: 'refused' });
-    await expect(new ProsodyBridgeClient(refuse, 'localhost').createAccount('bob', 'pw\u0001xxxxxx')).resolves.toMatchObject({ kind: 'refused' });
+    await expect(new Xep0133Provisioner({ request: refuse, host: 'localhost' }).createAccount('bob', 'pw\u0001xxxxxx')).resolves.toMatchObject({ kind: 'refused' });
+    await expect(new ProsodyBridgeClient({ request: refuse, host: 'localhost' }).createAccount('bob', 'pw\u0001xxxxxx')).resolves.toMatchObject({ kind: 'refused' });
   });
 
   it('makes the outbox fail the message for good rather than retry it or call it sent', async () => {
-    const transport = new XmppTransport(
-      'invites.localhost',
-      async (el) => checkCharacters(el),
-      () => true,
-    );
+    const transport = new XmppTransport({ from: 'invites.localhost', send: async (el) => checkCharacters(el), online: () => true });
     const row = { id: 1, kind: 'declined', channel: 'xmpp', recipient: 'alice@localhost', messageId: 'm1@invites.localhost', inviteIds: ['i1'], params: {} } as unknown as OutboxRow;
     await expect(transport.send(row, { text: 'declined: \u0001', subject: '' } as never)).rejects.toBeInstanceOf(PermanentDeliveryError);
   });
@@ -116,10 +112,15 @@ describe('an answer the connection will not write', () => {
   it('becomes internal-server-error, so the requester is never left waiting', async () => {
     const sent: Element[] = [];
     // As the connection does: refuse what holds a character XML forbids, write the rest.
-    const router = new Router(async (el) => {
-      checkCharacters(el);
-      sent.push(el);
-    }, pino({ level: 'silent' }));
+    const router = new Router({
+      send: async (el) => {
+        checkCharacters(el);
+        sent.push(el);
+      },
+      logger: pino({ level: 'silent' }),
+      host: 'localhost',
+      admins: [],
+    });
     router.iq('get', 'query', 'urn:test', () => xml('query', { xmlns: 'urn:test' }, xml('note', {}, 'stored before the rule: \u0001')));
     await router.handle(xml('iq', { type: 'get', from: 'alice@localhost/a', to: 'invites.localhost', id: 'q1' }, xml('query', { xmlns: 'urn:test' })));
     expect(sent).toHaveLength(1);

@@ -5,7 +5,8 @@
  * idempotent and race-safe in the domain: two admins at once make one approval and one delivery.
  */
 import type { Invite } from '../../domain/types';
-import type { CommandDef, Note, Requester, Step } from '../../xmpp/adhoc';
+import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
+import type { Requester } from '../../xmpp/requester';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';

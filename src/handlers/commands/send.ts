@@ -9,7 +9,8 @@
 import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
 import { emailKey } from '../../domain/jid';
-import type { CommandDef, Note, Requester, Step } from '../../xmpp/adhoc';
+import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
+import type { Requester } from '../../xmpp/requester';
 import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
