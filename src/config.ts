@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, schemaNodes, type Config, type ParseContext, type Schema, type SchemaNode } from './config-schema';
+import { configSchema, schemaNodes, validate, type Config, type ParseContext, type Schema, type SchemaNode } from './config-schema';
 import { describe, isPlainObject, urlPasswords } from './config-values';
 
 export * from './config.types';
@@ -96,10 +96,9 @@ export function parseConfig(
       if (s.length >= 6) secrets.add(s);
     },
   };
-  const schema = configSchema(ctx);
-  const result = schema.safeParse(raw);
+  const result = validate(raw, ctx);
   if (!result.success) {
-    const errors = issuesOf(schema, result.error.issues).map(({ path: at, message }) => {
+    const errors = issuesOf(configSchema, result.error.issues).map(({ path: at, message }) => {
       let m = message;
       for (const s of secrets) m = m.split(s).join(REDACTED);
       return { path: at, message: m };
