@@ -233,7 +233,6 @@ function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
-/** The schema of the whole document, for one parse (the context carries env and base directory). */
 // ---------------------------------------------------------------------------------------------
 // The schema of the document
 
@@ -259,6 +258,7 @@ export function validate(raw: unknown, ctx: ParseContext): ReturnType<typeof con
     active = undefined;
   }
 }
+
 /** Runs a reader on a value from the file, reporting its error at the value's path. */
 function read<T>(raw: unknown, reader: Reader<T>, zc: z.RefinementCtx): T {
   const ctx = context();
