@@ -12,7 +12,7 @@ import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { isContactKind, shownState, type Invite } from '../domain/types';
 import type { Rendered } from '../outbox/render';
 import { html, joined, type Html } from '../present/html';
-import { dateTime, inviterForInvitee, offer } from '../present/invite';
+import { dateTime, invitationTitle, inviterForInvitee, offer } from '../present/invite';
 import { bodyText, headerText } from './headers';
 
 export interface EmailContent {
@@ -73,7 +73,7 @@ function invitation(invite: Invite, ctx: EmailRenderContext): EmailContent {
   const site = headerText(ctx.siteName);
   const inviter = headerText(inviterForInvitee(invite, site));
   const links = ctx.invites.links(invite);
-  const subject = headerText(invite.inviter ? `${inviter} invites you to ${site}` : `You are invited to ${site}`);
+  const subject = headerText(invitationTitle(invite.inviter && inviter, site));
   const name = invite.inviteeName ? headerText(invite.inviteeName, 100) : '';
   const note = invite.note ? bodyText(invite.note, ctx.maxMessageLength ?? DEFAULT_MESSAGE_CAP) : '';
   const parts: Part[] = [p(name ? `Hello ${name},` : 'Hello,')];

@@ -7,7 +7,7 @@
 import type { InviteService } from '../domain/invites';
 import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { shownState, type Invite } from '../domain/types';
-import { dateTime, inviteeOf, inviterForInvitee, summary } from '../present/invite';
+import { dateTime, invitationTitle, inviteeOf, inviterForInvitee, summary } from '../present/invite';
 import { outcomesOf, requestResultText } from './request-result';
 
 export interface Rendered {
@@ -88,11 +88,11 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
     case 'invitation': {
       if (!first || shownState(first, ctx.now()) !== 'open') return undefined;
       const links = ctx.invites.links(first);
-      const from = inviterForInvitee(first, site);
-      const lines = [`${from} invites you to ${site}.`];
+      const title = invitationTitle(first.inviter, site);
+      const lines = [`${title}.`];
       if (first.note) lines.push(`“${first.note}”`);
       lines.push(`Add them as a contact: ${links.uri}`, `Or open: ${links.landingUrl}`, `Valid until ${dateTime(first.expiresAt)}.`);
-      return { subject: `${from} invites you to ${site}`, text: lines.join('\n') };
+      return { subject: title, text: lines.join('\n') };
     }
     case 'welcome': {
       const jid = String(params.jid);

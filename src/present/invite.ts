@@ -86,6 +86,15 @@ export function inviterForInvitee(invite: Invite, site: string): string {
   return invite.inviter ?? site;
 }
 
+/**
+ * The invitation's title, as the invitee reads it (the page's heading, the subject of the e-mail
+ * and of the message): "alice@example.com invites you to Example Chat", or for the operator's
+ * invites "You are invited to Example Chat". `inviter` is the invite's, cleaned as the door needs.
+ */
+export function invitationTitle(inviter: string | null, site: string): string {
+  return inviter ? `${inviter} invites you to ${site}` : `You are invited to ${site}`;
+}
+
 /** What the invitation offers, after "invites you": "to create an account on Example Chat". */
 export function offer(invite: Invite, site: string): string {
   switch (invite.kind) {

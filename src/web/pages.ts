@@ -9,7 +9,7 @@ import type { Choice } from '../domain/respond';
 import type { Accepted } from '../domain/registration';
 import { isContactKind, type Invite } from '../domain/types';
 import { html, trusted, type Fragment, type Html } from '../present/html';
-import { endedReason, inviterForInvitee, longDate } from '../present/invite';
+import { endedReason, invitationTitle, inviterForInvitee, longDate } from '../present/invite';
 import { STYLESHEET } from './style';
 
 export interface Site {
@@ -147,7 +147,7 @@ export function landingPage(site: Site, v: LandingView): Html {
   const { invite } = v;
   const who = inviterOf(invite, site);
   const pending = invite.state === 'pending';
-  const heading = invite.inviter ? `${invite.inviter} invites you to ${site.name}` : `You are invited to ${site.name}`;
+  const heading = invitationTitle(invite.inviter, site.name);
   const locked = invite.kind === 'account-locked' ? invite.username : null;
   const form = v.form;
   const registerForm = v.canRegister

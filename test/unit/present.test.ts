@@ -9,6 +9,7 @@ import { renderNotice } from '../../src/outbox/render';
 import { html, joined, trusted } from '../../src/present/html';
 import {
   approvalLine,
+  invitationTitle,
   dateTime,
   endedReason,
   heldClaimsLine,
@@ -82,6 +83,11 @@ describe('people', () => {
     expect([link, byMail, byJid, locked].map(inviteeLabel)).toEqual(['link', 'bob@example.org', 'dave@example.net', 'account carol']);
   });
 
+  it('titles an invitation by its inviter, or says that one is invited', () => {
+    expect(invitationTitle('alice@example.com', 'Example Chat')).toBe('alice@example.com invites you to Example Chat');
+    expect(invitationTitle(null, 'Example Chat')).toBe('You are invited to Example Chat');
+  });
+
   it('names the inviter: the operator to admins, the site to the invitee, the user name alone in a label', () => {
     expect([link, byJid, locked].map(inviterOf)).toEqual(['alice@example.com', 'erin@other.example', 'the operator']);
     expect([link, byJid, locked].map((i) => inviterLabel(i, 'example.com'))).toEqual(['alice', 'erin@other.example', 'the operator']);
@@ -136,6 +142,15 @@ describe('the doors', () => {
     expect(message.text).toContain(`Valid until ${until}.`);
     expect(mail.text).toContain(`valid until ${until}.`);
     expect(listLine(byMail, { host: 'example.com', now: CREATED, inviter: true })).toContain(`expires ${until}`);
+  });
+
+  it('title an invitation alike on the page, in the e-mail and in the message, the operator’s too', () => {
+    const ctx = { siteName: 'Example Chat', component: 'invites.example.com', invites: { ...links, count: () => 1 } as never, now: () => CREATED };
+    const operators = invite({ inviter: null, inviteeEmail: 'bob@example.org' });
+    expect(renderNotice('invitation', [operators], {}, ctx)).toMatchObject({ subject: 'You are invited to Example Chat', text: expect.stringMatching(/^You are invited to Example Chat\.\n/) });
+    expect(renderEmail('invitation', [operators], {}, ctx, { subject: '', text: '' })?.subject).toBe('You are invited to Example Chat');
+    expect(renderNotice('invitation', [byMail], {}, ctx)?.subject).toBe('alice@example.com invites you to Example Chat');
+    expect(renderEmail('invitation', [byMail], {}, ctx, { subject: '', text: '' })?.subject).toBe('alice@example.com invites you to Example Chat');
   });
 });
 
