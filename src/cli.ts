@@ -18,7 +18,7 @@ import { openDatabase, type Db } from './store/database';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { statsLines } from './handlers/commands/stats';
+import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
 
@@ -104,11 +104,6 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** The invitation's delivery: by e-mail when it has an e-mail invitee, else by message. */
-function delivery(invite: Invite): string {
-  return invite.inviteeEmail ? invite.emailDelivery : invite.messageDelivery;
-}
-
 export function inviteJson(invite: Invite, now: number) {
   return {
     id: invite.id,
@@ -152,7 +147,7 @@ function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl:
   io.out(`id:       ${invite.id}`);
   io.out(`kind:     ${invite.kind}`);
   io.out(`state:    ${invite.state}`);
-  io.out(`expires:  ${iso(invite.expiresAt)}`);
+  io.out(`expires:  ${instant(invite.expiresAt)}`);
   io.out(`uri:      ${links.uri}`);
   io.out(`landing:  ${links.landingUrl}`);
 }
@@ -235,7 +230,7 @@ function inviteList(args: string[], io: CliIo): number {
     }
     const rows = list.map((i) => {
       const j = inviteJson(i, now);
-      const cells = [j.id, j.kind, j.state, j.delivery, j.inviter ?? '(operator)', j.invitee_email ?? j.invitee_jid ?? '-', j.created!.slice(0, 16), j.expires!.slice(0, 16), `${j.uses}/${j.max_uses}`];
+      const cells = [j.id, j.kind, j.state, j.delivery, inviterOf(i), inviteeLabel(i), dateTime(i.createdAt), dateTime(i.expiresAt), `${j.uses}/${j.max_uses}`];
       // rendered before measuring, so that the columns line up as printed
       return cells.map(visibleText);
     });
@@ -258,7 +253,7 @@ function inviteShow(args: string[], io: CliIo): number {
       ['id', j.id],
       ['kind', j.kind],
       ['state', j.state],
-      ['inviter', j.inviter ?? '(operator)'],
+      ['inviter', inviterOf(invite)],
       ['source', invite.source],
       ['invitee e-mail', j.invitee_email],
       ['invitee JID', j.invitee_jid],
@@ -267,9 +262,9 @@ function inviteShow(args: string[], io: CliIo): number {
       ['note', invite.note],
       ['roster subscription', invite.rosterSubscription ? 'yes' : null],
       ['uses', `${invite.uses} of ${invite.maxUses}${invite.held ? ` (${invite.held} held)` : ''}`],
-      ['created', j.created],
-      ['approved', invite.approvedAt ? `${iso(invite.approvedAt)} by ${invite.approvedBy}` : null],
-      ['expires', j.expires],
+      ['created', instant(invite.createdAt)],
+      ['approved', invite.approvedAt ? `${instant(invite.approvedAt)} by ${invite.approvedBy}` : null],
+      ['expires', instant(invite.expiresAt)],
       ['e-mail delivery', invite.emailDelivery],
       ['message delivery', invite.messageDelivery],
     ];
@@ -355,14 +350,14 @@ function statsCommandCli(args: string[], io: CliIo): number {
       return 0;
     }
     const lines = statsLines(stats, ctx.limits);
-    io.out('Invites by state:');
+    io.out(`${STATS_HEADINGS.states}:`);
     for (const l of lines.states) io.out(`  ${l}`);
-    io.out('Delivery:');
+    io.out(`${STATS_HEADINGS.delivery}:`);
     for (const l of lines.delivery) io.out(`  ${l}`);
-    io.out('Per inviter (created → approved → used → accounts):');
+    io.out(`${STATS_HEADINGS.funnel}:`);
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
-    io.out(`Uses that made two accounts (late settles; should be 0): ${stats.overruns}`);
-    io.out(`Registrations not settled yet: ${lines.claims}`);
+    io.out(`${STATS_HEADINGS.overruns}: ${stats.overruns}`);
+    io.out(`${STATS_HEADINGS.claims}: ${lines.claims}`);
     return 0;
   });
 }

@@ -57,8 +57,15 @@ export interface CreateRequest {
 
 export interface InviteLinks {
   token: string;
+  /** the invite's XEP-0401 URI: what an app opens */
   uri: string;
+  /** the invite's web page */
   landingUrl: string;
+  /**
+   * `xmpp:inviter?roster;preauth=…`: adds the inviter as a contact with this token (the welcome
+   * message, the success page); null for the operator's invites, which have no inviter
+   */
+  addInviter: string | null;
 }
 
 export interface Created {
@@ -275,7 +282,12 @@ export class InviteService {
   /** Token, URI and landing URL as they are now (they follow the state: ibr=y once approved). */
   links(invite: Invite): InviteLinks {
     const token = this.tokens.render(invite.id, invite.generation);
-    return { token, uri: this.uri(invite, token), landingUrl: `${this.policy.publicUrl}/i/${token}` };
+    return {
+      token,
+      uri: this.uri(invite, token),
+      landingUrl: `${this.policy.publicUrl}/i/${token}`,
+      addInviter: invite.inviter ? `xmpp:${invite.inviter}?roster;preauth=${token}` : null,
+    };
   }
 
   uri(invite: Invite, token: string): string {

@@ -59,7 +59,7 @@ export interface ClaimStore {
   markOverrun(id: string, outcome: string): boolean;
   /** held + 1 when the invite is open and uses + held < max uses; false otherwise */
   holdUse(inviteId: string): boolean;
-  /** held - 1, uses + 1; exhausted when no use is left */
+  /** held - 1, uses + 1; a live invite with no use left is exhausted (src/store/uses.ts) */
   spendUse(inviteId: string, at: number): void;
   releaseUse(inviteId: string): void;
   /** the usernames of accounts made from an invite */

@@ -7,7 +7,8 @@
  * - Addresses must be exactly one addr-spec (src/domain/email-address.ts) and go to nodemailer as
  *   `{ name, address }` objects, so that a display name is always encoded as a name and never parsed
  *   as an address list.
- * - HTML gets every value escaped; the message is length-capped before it is escaped.
+ * - HTML gets every value escaped (the `html` tag of src/present/html.ts, as on the web pages); the
+ *   message is length-capped before it is escaped.
  *
  * References: https://www.rfc-editor.org/rfc/rfc5322#section-2.2
  */
@@ -39,13 +40,6 @@ export function bodyText(value: string, max: number): string {
     .split('\n')
     .map((l) => l.trimEnd());
   return cap(lines.join('\n').trim(), max);
-}
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Text as HTML character data or a quoted attribute value. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
 
 export interface Mailbox {

@@ -11,7 +11,9 @@ import type { InviteService } from '../domain/invites';
 import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { isContactKind, shownState, type Invite } from '../domain/types';
 import type { Rendered } from '../outbox/render';
-import { bodyText, escapeHtml, headerText } from './headers';
+import { html, joined, type Html } from '../present/html';
+import { dateTime, invitationTitle, inviterForInvitee, offer } from '../present/invite';
+import { bodyText, headerText } from './headers';
 
 export interface EmailContent {
   subject: string;
@@ -29,86 +31,57 @@ export interface EmailRenderContext {
 
 export const DEFAULT_MESSAGE_CAP = 1000;
 
-/** "2026-11-28 12:00 UTC" */
-export function mailDate(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-/** A paragraph of the e-mail: its text, and its HTML (already escaped). */
+/** A paragraph of the e-mail: its text, and its HTML. */
 interface Part {
   text: string;
-  html: string;
+  html: Html;
 }
 
-const p = (text: string, html = `<p>${escapeHtml(text)}</p>`): Part => ({ text, html });
+const p = (text: string, markup: Html = html`<p>${text}</p>`): Part => ({ text, html: markup });
 
 function layout(subject: string, parts: Part[]): EmailContent {
-  const html = [
-    '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
-    `<title>${escapeHtml(subject)}</title></head>`,
-    '<body style="margin:0;padding:16px;background:#ffffff;color:#1f2328;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5">',
-    '<div style="max-width:560px;margin:0 auto">',
-    ...parts.map((part) => part.html),
-    '</div></body></html>',
-  ].join('\n');
-  return { subject, text: `${parts.map((part) => part.text).join('\n\n')}\n`, html };
+  const markup = html`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${subject}</title></head>
+<body style="margin:0;padding:16px;background:#ffffff;color:#1f2328;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:16px;line-height:1.5">
+<div style="max-width:560px;margin:0 auto">
+${joined(parts.map((part) => part.html), '\n')}
+</div></body></html>`;
+  return { subject, text: `${parts.map((part) => part.text).join('\n\n')}\n`, html: markup.value };
 }
 
+/** Lines of text as HTML, a <br> between them. */
+const lines = (text: string): Html => joined(text.split('\n'), html`<br>`);
+
 function quote(message: string): Part {
-  const lines = message.split('\n');
   return {
-    text: lines.map((l) => `> ${l}`.trimEnd()).join('\n'),
-    html: `<blockquote style="margin:16px 0;padding:8px 16px;border-left:4px solid #d0d7de;color:#424a53;white-space:pre-wrap">${lines.map(escapeHtml).join('<br>')}</blockquote>`,
+    text: message.split('\n').map((l) => `> ${l}`.trimEnd()).join('\n'),
+    html: html`<blockquote style="margin:16px 0;padding:8px 16px;border-left:4px solid #d0d7de;color:#424a53;white-space:pre-wrap">${lines(message)}</blockquote>`,
   };
 }
 
 function button(label: string, url: string): Part {
-  const href = escapeHtml(url);
   return {
     text: `${label}:\n${url}`,
-    html:
-      `<p style="margin:24px 0"><a href="${href}" style="display:inline-block;padding:10px 20px;background:#1f6feb;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600">${escapeHtml(label)}</a></p>` +
-      `<p style="font-size:14px;color:#57606a">Or copy this link into your browser:<br><a href="${href}" style="color:#1f6feb;word-break:break-all">${href}</a></p>`,
+    html: html`<p style="margin:24px 0"><a href="${url}" style="display:inline-block;padding:10px 20px;background:#1f6feb;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600">${label}</a></p><p style="font-size:14px;color:#57606a">Or copy this link into your browser:<br><a href="${url}" style="color:#1f6feb;word-break:break-all">${url}</a></p>`,
   };
 }
 
-const small = (text: string): Part => p(text, `<p style="font-size:14px;color:#57606a">${escapeHtml(text)}</p>`);
-
-/** Who invites, as the invitee sees it: the inviter's JID, or the site for the operator's invites. */
-function inviterOf(invite: Invite, site: string): string {
-  return invite.inviter ?? site;
-}
-
-function what(invite: Invite, site: string): string {
-  switch (invite.kind) {
-    case 'account':
-      return `to create an account on ${site}`;
-    case 'account-locked':
-      return `to create the account “${invite.username}” on ${site}`;
-    case 'contact':
-      return `to become their contact on XMPP, the open chat network (${site})`;
-    case 'contact-account':
-      return `to join ${site} and chat with them`;
-  }
-}
+const small = (text: string): Part => p(text, html`<p style="font-size:14px;color:#57606a">${text}</p>`);
 
 function invitation(invite: Invite, ctx: EmailRenderContext): EmailContent {
   const site = headerText(ctx.siteName);
-  const inviter = headerText(inviterOf(invite, site));
+  const inviter = headerText(inviterForInvitee(invite, site));
   const links = ctx.invites.links(invite);
-  const subject = headerText(invite.inviter ? `${inviter} invites you to ${site}` : `You are invited to ${site}`);
+  const subject = headerText(invitationTitle(invite.inviter && inviter, site));
   const name = invite.inviteeName ? headerText(invite.inviteeName, 100) : '';
   const note = invite.note ? bodyText(invite.note, ctx.maxMessageLength ?? DEFAULT_MESSAGE_CAP) : '';
   const parts: Part[] = [p(name ? `Hello ${name},` : 'Hello,')];
-  const intro = invite.inviter ? `${inviter} invites you ${what(invite, site)}.` : `You are invited ${what(invite, site)}.`;
+  const offered = offer(invite, site);
   parts.push(
-    p(
-      intro,
-      invite.inviter
-        ? `<p><strong>${escapeHtml(inviter)}</strong> invites you ${escapeHtml(what(invite, site))}.</p>`
-        : `<p>You are invited ${escapeHtml(what(invite, site))}.</p>`,
-    ),
+    invite.inviter
+      ? p(`${inviter} invites you ${offered}.`, html`<p><strong>${inviter}</strong> invites you ${offered}.</p>`)
+      : p(`You are invited ${offered}.`),
   );
   if (note) parts.push(p(invite.inviter ? 'Their message:' : 'Message:'), quote(note));
   parts.push(button('Accept the invitation', links.landingUrl));
@@ -117,7 +90,7 @@ function invitation(invite: Invite, ctx: EmailRenderContext): EmailContent {
   }
   parts.push(
     small(
-      `This invitation is personal and valid until ${mailDate(invite.expiresAt)}. If you do not want it, open the link and decline: ` +
+      `This invitation is personal and valid until ${dateTime(invite.expiresAt)}. If you do not want it, open the link and decline: ` +
         `you can also ask never to be invited again. If you did not expect this e-mail, you can ignore it.`,
     ),
   );
@@ -126,14 +99,14 @@ function invitation(invite: Invite, ctx: EmailRenderContext): EmailContent {
 
 function reminder(invite: Invite, ctx: EmailRenderContext): EmailContent {
   const site = headerText(ctx.siteName);
-  const inviter = headerText(inviterOf(invite, site));
+  const inviter = headerText(inviterForInvitee(invite, site));
   const links = ctx.invites.links(invite);
-  const subject = headerText(`Reminder: your invitation to ${site} expires on ${mailDate(invite.expiresAt)}`);
+  const subject = headerText(`Reminder: your invitation to ${site} expires on ${dateTime(invite.expiresAt)}`);
   const name = invite.inviteeName ? headerText(invite.inviteeName, 100) : '';
   return layout(subject, [
     p(name ? `Hello ${name},` : 'Hello,'),
     p(
-      `${invite.inviter ? `${inviter}’s` : 'Your'} invitation ${what(invite, site)} is still waiting for you, until ${mailDate(invite.expiresAt)}.`,
+      `${invite.inviter ? `${inviter}’s` : 'Your'} invitation ${offer(invite, site)} is still waiting for you, until ${dateTime(invite.expiresAt)}.`,
     ),
     button('Accept the invitation', links.landingUrl),
     small('This is the only reminder. If you do not want the invitation, open the link and decline, or ignore this e-mail: it expires by itself.'),
@@ -155,7 +128,7 @@ export function renderEmail(kind: NoticeKind, invites: Invite[], _params: Notice
       const text = bodyText(fallback.text, 10_000);
       return layout(
         headerText(fallback.subject),
-        text.split(/\n{2,}/).map((para) => p(para, `<p>${para.split('\n').map(escapeHtml).join('<br>')}</p>`)),
+        text.split(/\n{2,}/).map((para) => p(para, html`<p>${lines(para)}</p>`)),
       );
     }
   }

@@ -1,11 +1,13 @@
 /**
  * The words of every notice, rendered when it is sent (so tokens come from token_key at that time
  * and are never stored). Plain text for XMPP bodies; the e-mail transport adds a subject and HTML.
+ * Dates, invitees, inviters and the one-line summary of an invite read as everywhere else
+ * (src/present/invite.ts).
  */
 import type { InviteService } from '../domain/invites';
 import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { shownState, type Invite } from '../domain/types';
-import { xepDateTime } from '../xmpp/builders';
+import { dateTime, invitationTitle, inviteeOf, inviterForInvitee, summary } from '../present/invite';
 import { outcomesOf, requestResultText } from './request-result';
 
 export interface Rendered {
@@ -18,18 +20,6 @@ export interface RenderContext {
   component: string;
   invites: InviteService;
   now: () => number;
-}
-
-function invitee(invite: Invite): string {
-  return invite.inviteeJid ?? invite.inviteeEmail ?? (invite.username ? `the account ${invite.username}` : 'anyone with the link');
-}
-
-function describe(invite: Invite): string {
-  const who = invite.inviter ?? 'the operator';
-  const note = invite.note ? ` — “${invite.note}”` : '';
-  const at = (ms: number) => `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  // Say which time it is: a bare date reads as either creation or expiry.
-  return `${who} → ${invitee(invite)} (${invite.kind}, created ${at(invite.createdAt)})${note}`;
 }
 
 function text(value: unknown): string | null {
@@ -46,8 +36,8 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       if (waiting.length === 0) return undefined;
       const lines =
         waiting.length === 1
-          ? [`An invite waits for your approval: ${describe(waiting[0])}.`]
-          : [`${waiting.length} invites wait for your approval:`, ...waiting.map((i) => `• ${describe(i)}`)];
+          ? [`An invite waits for your approval: ${summary(waiting[0])}.`]
+          : [`${waiting.length} invites wait for your approval:`, ...waiting.map((i) => `• ${summary(i)}`)];
       // A folded message names at most MAX_FOLDED invites; a flood is counted, not listed.
       const total = ctx.invites.count({ state: 'pending' });
       if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
@@ -63,7 +53,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
           `Your invite ${first.id} was approved: it can now create an account on ${site}.`,
           `Share this link: ${links.landingUrl}`,
           `XMPP URI: ${links.uri}`,
-          `Valid until ${xepDateTime(first.expiresAt)}.`,
+          `Valid until ${dateTime(first.expiresAt)}.`,
         ].join('\n'),
       };
     }
@@ -71,7 +61,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       const reason = text(params.reason);
       return {
         subject: `Your invite on ${site} was rejected`,
-        text: `Your invite ${first?.id ?? ''} (to ${first ? invitee(first) : 'someone'}) was rejected by an admin${reason ? `: ${reason}` : '.'}`,
+        text: `Your invite ${first?.id ?? ''} (to ${first ? inviteeOf(first) : 'someone'}) was rejected by an admin${reason ? `: ${reason}` : '.'}`,
       };
     }
     case 'joined':
@@ -80,28 +70,29 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       const reason = text(params.reason);
       return {
         subject: `Your invite on ${site} was declined`,
-        text: `${first ? invitee(first) : 'The invitee'} declined your invite${reason ? `: “${reason}”` : '.'}`,
+        text: `${first ? inviteeOf(first) : 'The invitee'} declined your invite${reason ? `: “${reason}”` : '.'}`,
       };
     }
     case 'expired':
       return {
         subject: `Your invite on ${site} expired`,
-        text: `Your invite ${first?.id ?? ''} (to ${first ? invitee(first) : 'someone'}) expired unused.`,
+        text: `Your invite ${first?.id ?? ''} (to ${first ? inviteeOf(first) : 'someone'}) expired unused.`,
       };
     case 'delivery-failed':
       return {
         subject: `Your invite on ${site} could not be delivered`,
-        text: `Your invite to ${first ? invitee(first) : 'someone'} could not be delivered by ${params.channel === 'email' ? 'e-mail' : 'message'}${text(params.error) ? `: ${String(params.error)}` : '.'}`,
+        text: `Your invite to ${first ? inviteeOf(first) : 'someone'} could not be delivered by ${params.channel === 'email' ? 'e-mail' : 'message'}${text(params.error) ? `: ${String(params.error)}` : '.'}`,
       };
     case 'subscribed':
       return { subject: `${String(params.jid)} added you`, text: `${String(params.jid)} used your invite and is now your contact.` };
     case 'invitation': {
       if (!first || shownState(first, ctx.now()) !== 'open') return undefined;
       const links = ctx.invites.links(first);
-      const lines = [`${first.inviter ?? site} invites you to ${site}.`];
+      const title = invitationTitle(first.inviter, site);
+      const lines = [`${title}.`];
       if (first.note) lines.push(`“${first.note}”`);
-      lines.push(`Add them as a contact: ${links.uri}`, `Or open: ${links.landingUrl}`, `Valid until ${xepDateTime(first.expiresAt)}.`);
-      return { subject: `${first.inviter ?? site} invites you to ${site}`, text: lines.join('\n') };
+      lines.push(`Add them as a contact: ${links.uri}`, `Or open: ${links.landingUrl}`, `Valid until ${dateTime(first.expiresAt)}.`);
+      return { subject: title, text: lines.join('\n') };
     }
     case 'welcome': {
       const jid = String(params.jid);
@@ -112,7 +103,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
         if (!invite.inviter) continue;
         lines.push(`${invite.inviter} invited you.`);
         if (linked ? linked.has(invite.id) : params.contactsLinked === true) lines.push('You are already each other’s contacts.');
-        else lines.push(`Add them as a contact: xmpp:${invite.inviter}?roster;preauth=${ctx.invites.links(invite).token}`);
+        else lines.push(`Add them as a contact: ${ctx.invites.links(invite).addInviter}`);
       }
       return { subject: `Welcome to ${site}`, text: lines.join('\n') };
     }
@@ -121,7 +112,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       const links = ctx.invites.links(first);
       return {
         subject: `Reminder: your invitation to ${site} expires soon`,
-        text: `Your invitation from ${first.inviter ?? site} to ${site} expires at ${xepDateTime(first.expiresAt)}.\n${links.landingUrl}`,
+        text: `Your invitation from ${inviterForInvitee(first, site)} to ${site} expires at ${dateTime(first.expiresAt)}.\n${links.landingUrl}`,
       };
     }
     case 'request-result':

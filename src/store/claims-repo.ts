@@ -1,6 +1,7 @@
 /** The claims table and the use counters of invites, behind the domain's ClaimStore port. */
 import { OVERRUN_PREFIX, type Claim, type ClaimState, type ClaimStore, type Door } from '../domain/registration';
 import { immediateTransaction, type Db } from './database';
+import { spendOneUse } from './uses';
 
 interface ClaimRow {
   id: string;
@@ -51,10 +52,7 @@ export class SqliteClaimStore implements ClaimStore {
     this.#held = db.prepare<[], ClaimRow>(`SELECT * FROM claims WHERE state = 'held' ORDER BY created_at`);
     this.#settle = db.prepare(`UPDATE claims SET state = @state, outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'held'`);
     this.#hold = db.prepare(`UPDATE invites SET held = held + 1 WHERE id = ? AND state = 'open' AND uses + held < max_uses`);
-    this.#spend = db.prepare(`UPDATE invites SET held = held - 1, uses = uses + 1,
-        state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
-        ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
-      WHERE id = @id AND held > 0`);
+    this.#spend = db.prepare(`UPDATE invites SET held = held - 1, ${spendOneUse('@at')} WHERE id = @id AND held > 0`);
     this.#respend = db.prepare(`UPDATE claims SET state = 'spent', outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'released'`);
     this.#overrun = db.prepare(`UPDATE claims SET outcome = @outcome WHERE id = @id AND state = 'released' AND (outcome IS NULL OR outcome NOT LIKE 'overrun:%')`);
     this.#release = db.prepare('UPDATE invites SET held = held - 1 WHERE id = ? AND held > 0');

@@ -2,6 +2,7 @@
 import type { InviteFilter, InvitePatch, InviteStats, InviteStore } from '../domain/ports';
 import type { Delivery, Invite, InviteEvent, InviteKind, InviteSource, InviteState, EventType } from '../domain/types';
 import { immediateTransaction, type Db } from './database';
+import { spendOneUse } from './uses';
 
 interface InviteRow {
   id: string;
@@ -149,9 +150,7 @@ export class SqliteInviteStore implements InviteStore {
     this.#addEvent = db.prepare(
       'INSERT INTO events (invite_id, at, type, actor, reason, data) VALUES (@inviteId, @at, @type, @actor, @reason, @data)',
     );
-    this.#spendDirect = db.prepare(`UPDATE invites SET uses = uses + 1,
-        state = CASE WHEN uses + 1 >= max_uses THEN 'exhausted' ELSE state END,
-        ended_at = CASE WHEN uses + 1 >= max_uses THEN @at ELSE ended_at END
+    this.#spendDirect = db.prepare(`UPDATE invites SET ${spendOneUse('@at')}
       WHERE id = @id AND state IN ('pending', 'open') AND uses + held < max_uses`);
     this.#activePair = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE active_key = ?');
     this.#optedOut = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM opt_outs WHERE address_hash = ?');

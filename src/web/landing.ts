@@ -134,9 +134,8 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       const done = await respond.accept({ token, username, password: ctx.form.get('password') ?? '', ip: ctx.ip, choices, reason });
       const addLinks = new Map<string, string>();
       for (const a of done.accepted) {
-        if (a.invite.inviter && !a.contactsLinked && (isContactKind(a.invite.kind) || a.invite.rosterSubscription)) {
-          addLinks.set(a.invite.id, `xmpp:${a.invite.inviter}?roster;preauth=${invites.links(a.invite).token}`);
-        }
+        const add = invites.links(a.invite).addInviter;
+        if (add && !a.contactsLinked && (isContactKind(a.invite.kind) || a.invite.rosterSubscription)) addLinks.set(a.invite.id, add);
       }
       return {
         status: 200,

@@ -1,13 +1,15 @@
 /**
  * The pages, as functions from a view to `Html`. Plain HTML that works without JavaScript: forms
  * post to the contract's routes, the QR code is inline SVG, the one stylesheet is inline and hashed.
- * Every value reaches the markup through the `html` tag, which escapes it.
+ * Every value reaches the markup through the `html` tag, which escapes it; dates and people read as
+ * in the e-mails and messages (src/present/invite.ts).
  */
 import type { ClientEntry, Platform } from '../config.types';
 import type { Choice } from '../domain/respond';
 import type { Accepted } from '../domain/registration';
-import { isContactKind, shownState, type Invite } from '../domain/types';
-import { html, trusted, type Fragment, type Html } from './html';
+import { isContactKind, type Invite } from '../domain/types';
+import { html, trusted, type Fragment, type Html } from '../present/html';
+import { endedReason, invitationTitle, inviterForInvitee, longDate } from '../present/invite';
 import { STYLESHEET } from './style';
 
 export interface Site {
@@ -32,12 +34,11 @@ const PLATFORM_NAMES: Record<Platform, string> = {
 };
 
 function when(ms: number): Html {
-  const text = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' }).format(ms);
-  return html`<time datetime="${new Date(ms).toISOString()}">${text} UTC</time>`;
+  return html`<time datetime="${new Date(ms).toISOString()}">${longDate(ms)}</time>`;
 }
 
 function inviterOf(invite: Invite, site: Site): string {
-  return invite.inviter ?? site.name;
+  return inviterForInvitee(invite, site.name);
 }
 
 export function layout(site: Site, title: string, body: Fragment): Html {
@@ -146,7 +147,7 @@ export function landingPage(site: Site, v: LandingView): Html {
   const { invite } = v;
   const who = inviterOf(invite, site);
   const pending = invite.state === 'pending';
-  const heading = invite.inviter ? `${invite.inviter} invites you to ${site.name}` : `You are invited to ${site.name}`;
+  const heading = invitationTitle(invite.inviter, site.name);
   const locked = invite.kind === 'account-locked' ? invite.username : null;
   const form = v.form;
   const registerForm = v.canRegister
@@ -247,23 +248,6 @@ function sentence(text: string): string {
   return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
-function goneReason(invite: Invite, now: number): string {
-  switch (shownState(invite, now)) {
-    case 'expired':
-      return 'It has expired.';
-    case 'exhausted':
-      return 'It has already been used.';
-    case 'revoked':
-      return 'It was withdrawn.';
-    case 'rejected':
-      return 'An admin did not approve it.';
-    case 'declined':
-      return 'It was declined.';
-    default:
-      return 'It cannot be used any more.';
-  }
-}
-
 export interface GoneView {
   invite: Invite;
   token: string;
@@ -276,7 +260,7 @@ export interface GoneView {
 export function gonePage(site: Site, v: GoneView): Html {
   const who = v.invite.inviter;
   const body = html`<h1>This invitation can no longer be used</h1>
-<p>${v.message ? sentence(v.message) : goneReason(v.invite, v.now)}${who ? html` Ask ${who} for a new invitation if you still want to join.` : ''}</p>
+<p>${v.message ? sentence(v.message) : endedReason(v.invite, v.now)}${who ? html` Ask ${who} for a new invitation if you still want to join.` : ''}</p>
 ${v.csrf
   ? html`<h2>Never be invited again?</h2>
 <form method="post" action="${action(site, v.token, 'opt-out')}">

@@ -6,7 +6,7 @@
  * invite never meets an old picture). The cache is bounded and keeps the most recently used.
  */
 import QRCode from 'qrcode';
-import { escapeHtml, trusted, type Html } from './html';
+import { escapeHtml, trusted, type Html } from '../present/html';
 
 /** At most this many pictures are kept (a few KiB each). */
 export const QR_CACHE_SIZE = 500;

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { isDatabaseBusy } from '../errors';
 import { addressKey, clientIp, normalizeIp } from './client-ip';
 import { CSRF_FIELD, Csrf } from './csrf';
-import { Html } from './html';
+import { Html } from '../present/html';
 import { problemPage, type Site } from './pages';
 import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimitOptions } from './rate-limit';
 import { Router, type Params } from './router';

@@ -46,6 +46,17 @@ describe('xmpp-invites CLI', () => {
     expect(r.out).toMatch(/^state: +open$/m);
   });
 
+  it('lists invites with the words of the commands: the operator, the invitee, dates in UTC', async () => {
+    await cli('invite', 'create', '--config', configFile, '--kind', 'account-locked', '--username', 'carol');
+    await cli('invite', 'create', '--config', configFile, '--kind', 'contact', '--inviter', 'alice@localhost', '--email', 'bob@example.org');
+    const lines = (await cli('invite', 'list', '--config', configFile)).out.split('\n');
+    expect(lines[0].split(/ {2,}/)).toEqual(['ID', 'KIND', 'STATE', 'DELIVERY', 'INVITER', 'INVITEE', 'CREATED', 'EXPIRES', 'USES']);
+    const date = '\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC';
+    expect(lines).toHaveLength(3);
+    expect(lines.find((l) => l.includes(' contact '))).toMatch(new RegExp(`^[a-z2-9]{10} +contact +open +queued +alice@localhost +bob@example\\.org +${date} +${date} +0/1$`));
+    expect(lines.find((l) => l.includes(' account-locked '))).toMatch(new RegExp(`^[a-z2-9]{10} +account-locked +open +none +the operator +account carol +${date} +${date} +0/1$`));
+  });
+
   it('accepts options anywhere after the subcommand', async () => {
     const r = await cli('invite', '--kind', 'account-locked', 'create', '--username', 'bob', '--config', configFile);
     // "create" stands after an option here: it is not a subcommand, so usage is wrong.

@@ -5,7 +5,8 @@
  */
 import nodemailer from 'nodemailer';
 import { OPERATOR, type Actor } from '../../src/domain/types';
-import { bodyText, cap, escapeHtml, headerText, mailbox } from '../../src/mail/headers';
+import { bodyText, cap, headerText, mailbox } from '../../src/mail/headers';
+import { escapeHtml } from '../../src/present/html';
 import { renderEmail, type EmailContent } from '../../src/mail/render-email';
 import { describeSmtpError, isPermanent, smtpOptions } from '../../src/mail/smtp';
 import { composeMessage } from '../../src/mail/transport';

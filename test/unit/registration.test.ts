@@ -198,6 +198,22 @@ describe('registration', () => {
     expect(invites.get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
   });
 
+  it('keeps a revocation made while a claim was held: the last use spent later does not make the invite exhausted', async () => {
+    const { invites, registration, server, advance } = setup();
+    const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });
+    server.next = 'unclear-created';
+    server.onCreate = () => (server.reachable = false);
+    await expect(register(registration, links.token, 'bob')).rejects.toMatchObject({ code: 'unavailable' });
+    await new Promise((r) => setImmediate(r));
+    const revokedAt = advance(60_000);
+    invites.revoke(admin, invite.id, 'sent to the wrong person');
+    advance(60_000);
+    server.reachable = true;
+    expect(await registration.reconcileAll()).toBe(1);
+    // The account was made from a claim taken before the revocation: its use counts, the end stays.
+    expect(invites.get(invite.id)).toMatchObject({ state: 'revoked', uses: 1, held: 0, endedAt: revokedAt });
+  });
+
   it('releases an unclear claim when the account turns out not to exist', async () => {
     const { invites, registration, server } = setup();
     const { invite, links } = invites.create(admin, { kind: 'account', source: 'cli' });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
-import { heldClaimsLine, statsLines } from '../../src/handlers/commands/stats';
+import { heldClaimsLine, statsLines } from '../../src/present/invite';
 import { registerDisco } from '../../src/handlers/disco';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from '../../src/store/busy';

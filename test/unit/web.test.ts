@@ -1,7 +1,7 @@
 /** The web server's small parts: escaping, client addresses, rate limits, CSRF, routing, log paths. */
 import { clientIp } from '../../src/web/client-ip';
 import { Csrf } from '../../src/web/csrf';
-import { escapeHtml, html, trusted } from '../../src/web/html';
+import { escapeHtml, html, trusted } from '../../src/present/html';
 import { RateLimiter } from '../../src/web/rate-limit';
 import { Router } from '../../src/web/router';
 import { logPath } from '../../src/web/server';

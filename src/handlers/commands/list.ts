@@ -8,7 +8,7 @@ import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
-import { inviteLabel, listLine } from './describe';
+import { listLine, optionLabel } from '../../present/invite';
 import { attempt, INVITES, nothingDone, outcomeNotes, quote, refusalLines, tally } from './outcomes';
 
 const SHOWN = 50;
@@ -81,7 +81,7 @@ export function listCommand({ invites, config }: Services): CommandDef {
           { type: 'fixed', value: total > SHOWN ? `${total} invites match; the ${SHOWN} newest:` : `${total === 1 ? '1 invite matches' : `${total} invites match`}.` },
           ...found.map((i): FieldSpec => ({ type: 'fixed', value: listLine(i, shown) })),
         ];
-        if (active.length) fields.push({ var: 'revoke', type: 'list-multi', label: 'Revoke', options: active.map((i) => ({ value: i.id, label: inviteLabel(i, shown) })) });
+        if (active.length) fields.push({ var: 'revoke', type: 'list-multi', label: 'Revoke', options: active.map((i) => ({ value: i.id, label: optionLabel(i, shown) })) });
         fields.push({ var: 'reason', type: 'text-single', label: 'Reason for revoking (kept in the log)' });
         return {
           status: 'executing',

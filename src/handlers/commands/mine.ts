@@ -10,7 +10,7 @@ import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 import { actorOf, type Services } from '../services';
-import { inviteLabel, listLine } from './describe';
+import { listLine, optionLabel } from '../../present/invite';
 import { attempt, INVITES, nothingDone, outcomeNotes, refusalLines, tally } from './outcomes';
 
 const SHOWN = 50;
@@ -27,7 +27,7 @@ export function mineCommand({ invites, config }: Services): CommandDef {
       if (mine.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'You have not invited anyone yet.' }] };
       const active = mine.filter((i) => ['pending', 'open'].includes(shownState(i, now)));
       const shown = { host, now, inviter: false };
-      const options = active.map((i) => ({ value: i.id, label: inviteLabel(i, shown) }));
+      const options = active.map((i) => ({ value: i.id, label: optionLabel(i, shown) }));
       const total = invites.count({ inviter: req.bare });
       const fields: FieldSpec[] = [
         { type: 'fixed', value: total > SHOWN ? `Your ${SHOWN} newest invites of ${total}:` : `Your invites (${total}):` },

@@ -11,7 +11,7 @@ import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 import { actorOf, type Services } from '../services';
-import { approvalLine, inviteLabel } from './describe';
+import { approvalLine, optionLabel } from '../../present/invite';
 import { attempt, INVITES, nothingDone, outcomeNotes, plural, refusalLines, tally } from './outcomes';
 
 export const PAGE_SIZE = 20;
@@ -41,7 +41,7 @@ export function pendingCommand({ invites, config }: Services): CommandDef {
     const shown = list.slice(0, PAGE_SIZE);
     const more = list.length > PAGE_SIZE;
     const total = invites.count({ state: 'pending' });
-    const options = shown.map((i: Invite) => ({ value: i.id, label: inviteLabel(i, { host, now: 0, inviter: true }) }));
+    const options = shown.map((i: Invite) => ({ value: i.id, label: optionLabel(i, { host, now: 0, inviter: true }) }));
     const last = shown[shown.length - 1];
     return {
       status: 'executing',

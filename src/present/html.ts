@@ -1,7 +1,9 @@
 /**
- * HTML as values: templates are functions that build `Html` with the `html` tag, which escapes every
- * interpolated value unless it is already `Html`. `escapeHtml` is the one escape function; nothing
- * else in src/web writes user-supplied text into markup.
+ * HTML as values, for the web pages and the HTML e-mails alike: templates are functions that build
+ * `Html` with the `html` tag, which escapes every interpolated value unless it is already `Html`.
+ * `escapeHtml` is the one escape function; nothing else writes text into markup. Markup that no
+ * person wrote (the QR code library's SVG, the stylesheet) becomes `Html` through `trusted`, the
+ * one explicit way around the escape.
  */
 
 export class Html {
@@ -35,7 +37,12 @@ export function html(strings: TemplateStringsArray, ...values: Fragment[]): Html
   return new Html(out);
 }
 
-/** Markup produced by trusted code (the QR code library's SVG, the stylesheet): never user text. */
+/** Fragments one after the other, `separator` between them: `joined(lines, html\`<br>\`)`. */
+export function joined(items: readonly Fragment[], separator: Fragment): Html {
+  return new Html(items.map((item, i) => (i > 0 ? render(separator) : '') + render(item)).join(''));
+}
+
+/** Markup produced by trusted code (the QR code library's SVG, the stylesheet): never a person's text. */
 export function trusted(markup: string): Html {
   return new Html(markup);
 }
