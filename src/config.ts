@@ -124,7 +124,7 @@ const KEYS = {
     'component', 'host', 'admins', 'database', 'site_name', 'token_key',
     'invites', 'registration', 'presence', 'mail', 'web', 'limits',
   ],
-  component: ['server', 'domain', 'secret'],
+  component: ['server', 'domain', 'secret', 'standby'],
   invites: ['expiry', 'allow_user_invites', 'approval', 'max_uses'],
   registration: ['mode', 'requester_domains', 'server_bridge', 'min_password_length', 'provisioner'],
   provisioner: ['type', 'url'],
@@ -397,12 +397,14 @@ function buildConfig(c: Checker, raw: unknown): Config | undefined {
   let componentServer: string | undefined;
   let componentDomain: string | undefined;
   let componentSecret: string | undefined;
+  let componentStandby: boolean | undefined;
   if (comp) {
     componentServer = c.parsed(comp.server ?? DEFAULTS.componentServer, 'component.server', parseComponentServer);
     if (c.required(comp.domain, 'component.domain')) {
       componentDomain = c.parsed(comp.domain, 'component.domain', (s) => parseDomain(s, 'invites.example.com'));
     }
     if (c.required(comp.secret, 'component.secret')) componentSecret = c.string(comp.secret, 'component.secret', { secret: true });
+    componentStandby = c.bool(comp.standby, 'component.standby');
   }
 
   const host = c.required(root.host, 'host') ? c.parsed(root.host, 'host', (s) => parseDomain(s, 'example.com')) : undefined;
@@ -560,7 +562,7 @@ function buildConfig(c: Checker, raw: unknown): Config | undefined {
 
   if (c.errors.length > 0) return undefined;
   return {
-    component: { server: componentServer!, domain: componentDomain!, secret: componentSecret! },
+    component: { server: componentServer!, domain: componentDomain!, secret: componentSecret!, standby: componentStandby ?? false },
     host: host!,
     admins,
     database: database!,

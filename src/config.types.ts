@@ -40,7 +40,8 @@ export type MailTransport =
 export type LimitsConfig = LimitSettings;
 
 export interface Config {
-  component: { server: string; domain: string; secret: string };
+  /** standby: when the server refuses the component with `conflict`, wait and take over (Prosody) */
+  component: { server: string; domain: string; secret: string; standby: boolean };
   host: string;
   /** normalised (lower-cased) bare JIDs */
   admins: string[];
