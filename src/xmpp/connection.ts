@@ -8,8 +8,8 @@
  * standbyRetryMs and serve nothing until the server lets us in, i.e. soon after the active
  * instance's stream ends. Prosody 0.12 and 13 refuse the newcomer by default
  * (`component_conflict_resolve = "kick_new"`); with "kick_old" they close the active stream with
- * `conflict` instead: with standby, the instance so replaced stops (retrying would replace the
- * other in turn, over and over).
+ * `conflict` instead. The instance so replaced stops, standby or not: retrying would replace the
+ * other in turn, over and over.
  *
  * We use @xmpp/component 0.13.1 for the socket, the stream and the handshake only. Its other
  * modules are switched off, because:
@@ -56,9 +56,9 @@ const FATAL: Record<FatalCondition, { configKey: string; explain: (domain: strin
   },
 };
 
-/** Standby, and the server closed our online stream with conflict: it replaces components. */
+/** The server closed our online stream with conflict: it gives the component to the newest connection. */
 const replacedExplain = (domain: string): string =>
-  `Another process connected as "${domain}" and the server closed this one's stream (conflict): the server replaces a component's connection with the newest (Prosody: component_conflict_resolve = "kick_old"), so instances would keep replacing each other; for component.standby, use Prosody's default "kick_new"`;
+  `Another process connected as "${domain}" and the server closed this one's stream (conflict): the server gives a component to its newest connection (Prosody: component_conflict_resolve = "kick_old"), so reconnecting would replace the other process in turn; stop it, or, to keep an instance waiting with component.standby, use Prosody's default "kick_new"`;
 
 /** A refusal that retrying cannot fix: the operator must change the config named by `configKey`. */
 export class FatalConnectionError extends Error {
@@ -503,8 +503,8 @@ export class ComponentConnection extends EventEmitter {
       this.#fail(fatal);
       return;
     }
-    if (fatal && this.#standby) {
-      // Closed with conflict while online: another instance replaced this one (see the header).
+    if (fatal) {
+      // Closed with conflict while online: another process replaced this one (see the header).
       const { text } = cause as { text?: unknown };
       this.#fail(new FatalConnectionError('conflict', this.#domain, typeof text === 'string' && text ? text : undefined, replacedExplain(this.#domain)));
       return;

@@ -133,7 +133,7 @@ describe('Prosody, default component_conflict_resolve (kick_new)', () => {
     const second = serve(writeConfig(prosody, dir, true));
     const secondWeb = await second.webUrl();
     await second.waitFor(/Standing by: another instance is connected as invites\.localhost/);
-    await sleep(2500); // a few refused attempts a second: said once, no exit
+    await sleep(2000); // refused attempts, one a second: said once, no exit
     expect(second.output.match(/Standing by/g)).toHaveLength(1);
     expect(second.exitCode).toBeUndefined();
     expect(second.output).not.toMatch(/online as/);
@@ -202,9 +202,9 @@ describe('Prosody with component_conflict_resolve = "kick_old"', () => {
     await prosody?.stop();
   });
 
-  it('replaces the active instance with the newcomer; with standby, the replaced one exits saying why', async () => {
+  it('gives the component to the newcomer; the replaced instance exits saying why, standby or not', async () => {
     const dir = mkdtempSync(join(prosody.dir, 'standby-'));
-    const first = serve(writeConfig(prosody, dir, true));
+    const first = serve(writeConfig(prosody, dir, false));
     await first.waitFor(/online as/);
     const second = serve(writeConfig(prosody, dir, true));
     await second.waitFor(/online as/);
@@ -212,10 +212,15 @@ describe('Prosody with component_conflict_resolve = "kick_old"', () => {
     expect(first.output).toMatch(/kick_old/);
     expect(first.output).toMatch(/Replaced by a new connection/);
     expect(second.output).not.toMatch(/Standing by/);
+
+    const third = serve(writeConfig(prosody, dir, true));
+    await third.waitFor(/online as/);
+    expect(await second.exited).toBe(1);
+    expect(second.output).toMatch(/component_conflict_resolve = \\"kick_old\\"/);
     await sleep(1500); // nothing comes back to replace it
-    expect(second.exitCode).toBeUndefined();
-    expect(second.output).not.toMatch(/Lost the connection/);
-    process.kill(second.pid, 'SIGTERM');
-    expect(await second.exited).toBe(0);
+    expect(third.exitCode).toBeUndefined();
+    expect(third.output).not.toMatch(/Lost the connection/);
+    process.kill(third.pid, 'SIGTERM');
+    expect(await third.exited).toBe(0);
   }, 30_000);
 });
