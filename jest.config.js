@@ -8,11 +8,12 @@ const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 
 /**
  * Run against Prosody 13 and ejabberd 24.12 as well: the component connection, XEP-0133
- * provisioning and registration at the component, the landing page, the bridge module, and
+ * provisioning and registration at the component, the landing page, the bridge module, standby
+ * (what the server does with a second connection as the component), and
  * everything on ejabberd. The rest (commands, presence, e-mail, limits…) talks only to the
  * component and does not depend on the server version.
  */
-const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd'];
+const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby'];
 
 module.exports = {
   projects: [

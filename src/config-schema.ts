@@ -396,6 +396,7 @@ const document = section(
       server: withDefault(text({}, parseComponentServer), 'xmpp://127.0.0.1:5347', 'where the server accepts components (XEP-0114)'),
       domain: required(text({}, (s) => parseDomain(s, 'invites.example.com')), "this component's JID"),
       secret: required(text({ secret: true }), 'component secret'),
+      standby: withDefault(bool, false, 'when another instance holds the component (`conflict`), wait and take over when it goes rather than exit'),
     }),
     host: required(text({}, (s) => parseDomain(s, 'example.com')), 'the XMPP domain whose accounts are handed out'),
     admins: list(text({}, parseBareJid), 'bare JIDs of admins'),

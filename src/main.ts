@@ -43,6 +43,7 @@ export async function serve(config: Config, logger: Logger = createLogger({ secr
     app.start().then(
       () => logger.info('online as %s at %s', config.component.domain, config.component.server),
       (err: unknown) => {
+        if (exiting) return; // stopped (a signal) before the first connection, e.g. standing by
         if (err instanceof FatalConnectionError) logger.fatal(err.message);
         else logger.fatal({ err }, 'cannot start');
         void exit(1, 'start failed');

@@ -30,6 +30,8 @@ export interface LandingDeps {
 export interface Health {
   /** the component is connected */
   xmpp: boolean;
+  /** `component.standby`: another instance holds the component, this one waits to take over */
+  standby?: boolean;
   store: StoreHealth;
   now: number;
 }
@@ -87,6 +89,7 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
 
   // Stays 200 while the component reconnects: the pages still work, and registration says 503.
   // 503 when the database cannot be read or written (read-only, full): nothing that changes works.
+  // 503 on a standby instance (component.standby), so that a load balancer sends nobody to it.
   web.get('/healthz', () => {
     let health: Health;
     try {
@@ -95,16 +98,17 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       return { status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'error', database: 'unavailable' }) };
     }
     const { store } = health;
+    const standby = health.standby === true && !health.xmpp;
     const body = {
-      status: store.writable ? 'ok' : 'error',
-      xmpp: health.xmpp ? 'online' : 'offline',
+      status: !store.writable ? 'error' : standby ? 'standby' : 'ok',
+      xmpp: health.xmpp ? 'online' : standby ? 'standby' : 'offline',
       database: store.writable ? 'writable' : 'unwritable',
       ...(store.reason ? { reason: store.reason } : {}),
       ...(store.locked ? { locked: true } : {}),
       held_claims: store.heldClaims,
       oldest_held_claim_age_s: store.oldestHeldClaimAt === null ? null : Math.max(0, Math.floor((health.now - store.oldestHeldClaimAt) / 1000)),
     };
-    return { status: store.writable ? 200 : 503, contentType: 'application/json', body: JSON.stringify(body) };
+    return { status: store.writable && !standby ? 200 : 503, contentType: 'application/json', body: JSON.stringify(body) };
   });
 
   web.get('/i/:token', async (ctx) => {

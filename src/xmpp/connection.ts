@@ -3,6 +3,14 @@
  * refusals an operator must fix (secret, domain, a second instance), keep the link alive with
  * XEP-0199 pings, hand incoming stanzas to the router, and match replies to our own requests.
  *
+ * Standby (`standby: true`, for Prosody, which holds one stream per component): a `conflict` at
+ * stream start means another instance is the active one; we log that once, retry every
+ * standbyRetryMs and serve nothing until the server lets us in, i.e. soon after the active
+ * instance's stream ends. Prosody 0.12 and 13 refuse the newcomer by default
+ * (`component_conflict_resolve = "kick_new"`); with "kick_old" they close the active stream with
+ * `conflict` instead. The instance so replaced stops, standby or not: retrying would replace the
+ * other in turn, over and over.
+ *
  * We use @xmpp/component 0.13.1 for the socket, the stream and the handshake only. Its other
  * modules are switched off, because:
  * - reconnect retries every second forever, also after not-authorized / host-unknown / conflict;
@@ -44,9 +52,13 @@ const FATAL: Record<FatalCondition, { configKey: string; explain: (domain: strin
   conflict: {
     configKey: 'component.domain',
     explain: (domain) =>
-      `Another process is already connected as "${domain}" (conflict): stop it, or check component.domain`,
+      `Another process is already connected as "${domain}" (conflict): stop it, or check component.domain (or set component.standby: true to wait and take over when it goes)`,
   },
 };
+
+/** The server closed our online stream with conflict: it gives the component to the newest connection. */
+const replacedExplain = (domain: string): string =>
+  `Another process connected as "${domain}" and the server closed this one's stream (conflict): the server gives a component to its newest connection (Prosody: component_conflict_resolve = "kick_old"), so reconnecting would replace the other process in turn; stop it, or, to keep an instance waiting with component.standby, use Prosody's default "kick_new"`;
 
 /** A refusal that retrying cannot fix: the operator must change the config named by `configKey`. */
 export class FatalConnectionError extends Error {
@@ -54,8 +66,8 @@ export class FatalConnectionError extends Error {
   readonly condition: FatalCondition;
   readonly configKey: string;
 
-  constructor(condition: FatalCondition, domain: string, serverText?: string) {
-    super(FATAL[condition].explain(domain) + (serverText ? ` (server said: ${serverText})` : ''));
+  constructor(condition: FatalCondition, domain: string, serverText?: string, explanation?: string) {
+    super((explanation ?? FATAL[condition].explain(domain)) + (serverText ? ` (server said: ${serverText})` : ''));
     this.condition = condition;
     this.configKey = FATAL[condition].configKey;
   }
@@ -123,6 +135,13 @@ export interface ConnectionOptions {
   pingTo?: string;
   /** One connect attempt (TCP, stream header, handshake) must finish within this; default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * A `conflict` at stream start (another instance is connected as this component) is not fatal:
+   * stand by, retrying every standbyRetryMs, and take over when the server accepts us; default false
+   */
+  standby?: boolean;
+  /** default 1000 */
+  standbyRetryMs?: number;
   /** send() refuses larger stanzas (Prosody closes the stream above 512 KiB); default 500 KiB */
   maxStanzaBytes?: number;
 }
@@ -151,18 +170,19 @@ interface Session {
 }
 
 export interface ComponentConnection {
-  on(event: 'online' | 'offline', listener: () => void): this;
+  on(event: 'online' | 'offline' | 'standby', listener: () => void): this;
   on(event: 'fatal', listener: (err: FatalConnectionError) => void): this;
-  once(event: 'online' | 'offline', listener: () => void): this;
+  once(event: 'online' | 'offline' | 'standby', listener: () => void): this;
   once(event: 'fatal', listener: (err: FatalConnectionError) => void): this;
-  emit(event: 'online' | 'offline'): boolean;
+  emit(event: 'online' | 'offline' | 'standby'): boolean;
   emit(event: 'fatal', err: FatalConnectionError): boolean;
 }
 
 /**
  * Events: 'online' (each time the stream is up), 'offline' (each time an online stream is lost,
- * and on stop()), 'fatal' (FatalConnectionError after a successful first connect; reconnecting
- * has stopped and the process should exit).
+ * and on stop()), 'standby' (each time the server refuses us with conflict while another instance
+ * holds the component, with `standby`), 'fatal' (FatalConnectionError after a successful first
+ * connect; reconnecting has stopped and the process should exit).
  */
 export class ComponentConnection extends EventEmitter {
   readonly #server: string;
@@ -176,6 +196,9 @@ export class ComponentConnection extends EventEmitter {
   readonly #pingTo: string;
   readonly #connectTimeoutMs: number;
   readonly #maxStanzaBytes: number;
+  readonly #standby: boolean;
+  readonly #standbyRetryMs: number;
+  #standingBy = false;
 
   readonly #handlers: StanzaHandler[] = [];
   readonly #pending = new Map<string, Pending>();
@@ -205,6 +228,8 @@ export class ComponentConnection extends EventEmitter {
     this.#pingTimeoutMs = opts.pingTimeoutMs ?? 20000;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10000;
     this.#maxStanzaBytes = opts.maxStanzaBytes ?? 500 * 1024;
+    this.#standby = opts.standby ?? false;
+    this.#standbyRetryMs = opts.standbyRetryMs ?? 1000;
     this.#backoffMs = this.#initialBackoffMs;
     const parent = opts.domain.split('.').slice(1).join('.');
     const pingTo = opts.pingTo ?? parent;
@@ -219,6 +244,11 @@ export class ComponentConnection extends EventEmitter {
     return this.#session !== null;
   }
 
+  /** With `standby`: the server refused us because another instance holds the component. */
+  get standingBy(): boolean {
+    return this.#standingBy && this.#session === null && !this.#stopped;
+  }
+
   /**
    * Registers a handler for every incoming message, presence and iq get/set (after 'online').
    * Handlers survive reconnects; a handler's rejection is logged. Nothing here answers an iq:
@@ -230,8 +260,8 @@ export class ComponentConnection extends EventEmitter {
 
   /**
    * Resolves at the first 'online'. Rejects with FatalConnectionError when the server refuses
-   * the first connection with not-authorized, host-unknown or conflict; other failures are
-   * logged and retried with backoff while start() keeps waiting.
+   * the first connection with not-authorized, host-unknown or conflict (conflict: unless
+   * `standby`); other failures are logged and retried with backoff while start() keeps waiting.
    */
   start(): Promise<void> {
     if (!this.#started) {
@@ -340,13 +370,19 @@ export class ComponentConnection extends EventEmitter {
     this.#running = true;
     try {
       for (let attempt = 1; !this.#stopped; attempt++) {
-        this.#log.info({ server: this.#server, domain: this.#domain, attempt }, 'Connecting to the XMPP server');
+        // Standing by, an attempt a second is routine: only the change of state is worth a line.
+        this.#log[this.#standingBy ? 'debug' : 'info']({ server: this.#server, domain: this.#domain, attempt }, 'Connecting to the XMPP server');
         try {
           await this.#attempt();
           return;
         } catch (err) {
           if (this.#stopped) return;
           const fatal = fatalOf(err, this.#domain);
+          if (fatal?.condition === 'conflict' && this.#standby) {
+            this.#standBy(fatal);
+            await this.#sleep(this.#standbyRetryMs);
+            continue;
+          }
           // On the first connect, every refusal is fatal. Later, conflict is retried: the
           // server may still hold our previous stream (it notices a dead TCP link late).
           if (fatal && !(fatal.condition === 'conflict' && this.#everOnline)) {
@@ -439,6 +475,10 @@ export class ComponentConnection extends EventEmitter {
     this.#session = session;
     this.#everOnline = true;
     this.#backoffMs = this.#initialBackoffMs;
+    if (this.#standingBy) {
+      this.#standingBy = false;
+      this.#log.info({ server: this.#server, domain: this.#domain }, `Taking over as ${this.#domain}: the server accepted this instance (standby ends)`);
+    }
     entity.on('disconnect', () => this.#lost(session, 'the connection was closed'));
     // The server's </stream:stream> (e.g. on shutdown): xmpp.js 0.13 leaves the socket open.
     entity.on('close', () => this.#lost(session, 'the server closed the stream'));
@@ -461,6 +501,12 @@ export class ComponentConnection extends EventEmitter {
     const fatal = fatalOf(cause, this.#domain);
     if (fatal && fatal.condition !== 'conflict') {
       this.#fail(fatal);
+      return;
+    }
+    if (fatal) {
+      // Closed with conflict while online: another process replaced this one (see the header).
+      const { text } = cause as { text?: unknown };
+      this.#fail(new FatalConnectionError('conflict', this.#domain, typeof text === 'string' && text ? text : undefined, replacedExplain(this.#domain)));
       return;
     }
     void this.#reconnect();
@@ -492,6 +538,21 @@ export class ComponentConnection extends EventEmitter {
     entity.removeAllListeners();
     entity.on('error', () => undefined);
     entity.socket?.destroy();
+  }
+
+  /** Another instance holds the component: say so once, then keep retrying quietly. */
+  #standBy(refusal: FatalConnectionError): void {
+    this.#backoffMs = this.#initialBackoffMs;
+    if (this.#standingBy) {
+      this.#log.debug('Still standing by');
+      return;
+    }
+    this.#standingBy = true;
+    this.#log.info(
+      { server: this.#server, domain: this.#domain, retryMs: this.#standbyRetryMs, condition: refusal.condition },
+      `Standing by: another instance is connected as ${this.#domain}; retrying every ${this.#standbyRetryMs} ms to take over when it goes`,
+    );
+    this.emit('standby');
   }
 
   #fail(fatal: FatalConnectionError): void {

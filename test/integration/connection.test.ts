@@ -285,6 +285,31 @@ describe('ComponentConnection against Prosody', () => {
     await expect(ping(first)).resolves.toBeDefined();
   });
 
+  test('with standby, a conflict at start is not fatal: it stands by, says so once, and takes over when the first goes', async () => {
+    const first = connection();
+    await first.start();
+    const second = connection({ standby: true, standbyRetryMs: 200 });
+    const standby = jest.fn();
+    const fatal = jest.fn();
+    second.on('standby', standby);
+    second.on('fatal', fatal);
+    let online = false;
+    const started = second.start().then(() => (online = true));
+    await until('standing by', () => second.standingBy);
+    await sleep(700); // several refused attempts
+    expect(standby).toHaveBeenCalledTimes(1);
+    expect(logs.messages().filter((m) => m.startsWith('Standing by'))).toHaveLength(1);
+    expect(online).toBe(false);
+    expect(second.online).toBe(false);
+    await first.stop();
+    const stoppedAt = Date.now();
+    await started;
+    expect(Date.now() - stoppedAt).toBeLessThan(2000);
+    expect(second.standingBy).toBe(false);
+    expect(fatal).not.toHaveBeenCalled();
+    await expect(ping(second)).resolves.toBeDefined();
+  });
+
   test('start() keeps waiting while the server refuses TCP connections, and retries with growing delays', async () => {
     const [closedPort] = await freePorts(1);
     const conn = connection({ server: `xmpp://127.0.0.1:${closedPort}`, initialBackoffMs: 50, maxBackoffMs: 200 });

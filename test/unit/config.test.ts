@@ -80,7 +80,7 @@ describe('the committed example', () => {
     walk(doc, '');
     expect(keys.sort()).toEqual(
       [
-        'component.server', 'component.domain', 'component.secret', 'host', 'admins', 'database',
+        'component.server', 'component.domain', 'component.secret', 'component.standby', 'host', 'admins', 'database',
         'site_name', 'token_key', 'invites.expiry', 'invites.allow_user_invites', 'invites.approval',
         'invites.max_uses', 'registration.mode', 'registration.requester_domains',
         'registration.server_bridge', 'registration.min_password_length',
@@ -100,7 +100,7 @@ describe('a minimal config', () => {
   it('gets every default of the contract table', () => {
     const cfg = parse(MINIMAL);
     expect(cfg).toEqual({
-      component: { server: 'xmpp://127.0.0.1:5347', domain: 'invites.example.com', secret: SECRET },
+      component: { server: 'xmpp://127.0.0.1:5347', domain: 'invites.example.com', secret: SECRET, standby: false },
       host: 'example.com',
       admins: [],
       database: '/srv/xmpp-invites/data/invites.sqlite',
@@ -168,6 +168,14 @@ describe('values are normalised', () => {
   it('writes a tcp:// component server as xmpp://', () => {
     const cfg = parse(MINIMAL.replace('component:\n', 'component:\n  server: tcp://LocalHost:5275\n'));
     expect(cfg.component.server).toBe('xmpp://localhost:5275');
+  });
+
+  it('takes component.standby as a boolean, also from the environment', () => {
+    expect(parse(MINIMAL.replace('component:\n', 'component:\n  standby: true\n')).component.standby).toBe(true);
+    expect(parse(MINIMAL.replace('component:\n', 'component:\n  standby: env:STANDBY\n'), { STANDBY: 'true' }).component.standby).toBe(true);
+    expect(errorsOf(MINIMAL.replace('component:\n', 'component:\n  standby: "yes"\n'))).toEqual([
+      { path: 'component.standby', message: expect.stringMatching(/true or false/) },
+    ]);
   });
 
   it('resolves the database and the file outbox against the base directory, absolute paths as given', () => {

@@ -142,7 +142,7 @@ describe('a full database', () => {
 });
 
 describe('/healthz', () => {
-  async function healthz(s: ReturnType<typeof service>) {
+  async function healthz(s: ReturnType<typeof service>, link: { xmpp: boolean; standby?: boolean } = { xmpp: true }) {
     const web = new WebServer({
       listen: { host: '127.0.0.1', port: 0 },
       trustedProxies: [],
@@ -155,7 +155,7 @@ describe('/healthz', () => {
       site: siteOf(s.config),
       invites: s.invites,
       respond: {} as Respond,
-      health: () => ({ xmpp: true, store: s.monitor.check(), now: Date.now() }),
+      health: () => ({ ...link, store: s.monitor.check(), now: Date.now() }),
     });
     await web.start();
     try {
@@ -172,6 +172,17 @@ describe('/healthz', () => {
       status: 200,
       body: { status: 'ok', xmpp: 'online', database: 'writable', held_claims: 0, oldest_held_claim_age_s: null },
     });
+  });
+
+  it('stays 200 while the component reconnects, and answers 503 "standby" on a standby instance', async () => {
+    const s = service();
+    expect(await healthz(s, { xmpp: false })).toMatchObject({ status: 200, body: { status: 'ok', xmpp: 'offline' } });
+    expect(await healthz(s, { xmpp: false, standby: true })).toEqual({
+      status: 503,
+      body: { status: 'standby', xmpp: 'standby', database: 'writable', held_claims: 0, oldest_held_claim_age_s: null },
+    });
+    fill(s.db, s.invites);
+    expect(await healthz(s, { xmpp: false, standby: true })).toMatchObject({ status: 503, body: { status: 'error', xmpp: 'standby', database: 'unwritable' } });
   });
 
   it('answers 503 with the reason when the database file is read-only', async () => {
