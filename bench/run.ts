@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: the service against the ceiling of its path and against Prosody's own invites,
- * in one run, each figure the median of several rounds with the compared systems run alternately.
+ * in one run, each figure the median of several rounds. Two systems compared by a ratio run back to
+ * back in every round (in the other order in the next one), and the ratio is the median of the
+ * rounds' own ratios (bench/paired.ts).
  * Prints a table and writes docs/performance.md (figures, conditions, how to reproduce).
  *
  *   npm run bench                      the full run (waits for a quiet machine first)
@@ -34,8 +36,9 @@ import { connectAnonymous, connectUsers, inviteRound, registrationRound, stopAll
 import { seedStore, seededId, type SeedResult } from './seed';
 import { writeProsodyInvites } from './prosody-store';
 import { storeCosts } from './store-costs';
-import { Child, PROJECT_ROOT, loadAverage, median, memoryOf, percentile, sleep, summarize, waitForQuiet, withCpu, type RoundResult } from './support';
-import { TUNED_FLAGS, writeReport, printTable, type Memory, type Report } from './report';
+import { Child, PROJECT_ROOT, loadAverage, median, memoryOf, percentile, rate, sleep, summarize, waitForQuiet, withCpu, type RoundResult } from './support';
+import { PairedRounds, pairedSequence, roundOrder } from './paired';
+import { TUNED_FLAGS, pairedText, writeReport, printTable, type Memory, type Report } from './report';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -266,7 +269,7 @@ async function main(): Promise<void> {
     const anonymous = await connectAnonymous(a.ports.c2s, ANON, opt.sessions);
     run.clients.push(...anonymous);
 
-    // ---- 1 and 2: New Invite, alternating systems, a different one first in each round.
+    // ---- 1 and 2: New Invite, each system compared with ours beside a measurement of ours.
     const dataB = join(b.dir, 'data');
     // Prosody's own rounds start measuring at once (no warm-up): each starts from the store
     // written by `before`, which every command then grows.
@@ -285,24 +288,33 @@ async function main(): Promise<void> {
       },
     ];
     if (opt.only) systems.splice(0, systems.length, ...systems.filter((s) => opt.only!.includes(s.key)));
-    const inviteRounds: Record<string, RoundResult[]> = Object.fromEntries(systems.map((s) => [s.key, []]));
+    // Each system compared with ours runs right before or after a measurement of ours, and the
+    // sequence is reversed every other round: every ratio is the median of the rounds' own ratios.
+    const byKey = new Map(systems.map((s) => [s.key, s]));
+    const partners = systems.map((s) => s.key).filter((k) => k !== 'ours');
+    const inviteSequence = byKey.has('ours') ? pairedSequence('ours', partners) : partners;
+    const inviteRounds = new PairedRounds<string, RoundResult>();
     // A short unmeasured pass so that every component is warm (JIT, page cache, sessions).
     for (const s of systems.filter((x) => x.to !== HOST)) await inviteRound(s.clients, s.to, opt.inFlight, 0, 300);
     for (let r = 0; r < opt.rounds; r++) {
-      for (let k = 0; k < systems.length; k++) {
-        const s = systems[(r + k) % systems.length];
+      const order = roundOrder(inviteSequence, r);
+      const results: RoundResult[] = [];
+      for (const key of order) {
+        const s = byKey.get(key)!;
         s.before?.();
         sampleLoad();
         const { result, cpuMs, wallMs } = await withCpu(s.pids, () => inviteRound(s.clients, s.to, opt.inFlight, s.warmupMs ?? opt.warmupMs, opt.measureMs));
-        inviteRounds[s.key].push({ ...result, cpuMs, wallMs });
+        results.push({ ...result, cpuMs, wallMs });
         say(`round ${r + 1} ${s.key}: ${describeRound(result, cpuMs, wallMs)}`);
       }
+      inviteRounds.add(order, results);
     }
     writeProsodyInvites(dataB, HOST, USERS, 0);
+    const oursOver = (key: string) => (key === 'history' ? inviteRounds.ratio('history', 'ours', rate) : inviteRounds.ratio('ours', key, rate));
     if (opt.only) {
-      for (const s of systems) say(`${s.key}: median ${summarize(inviteRounds[s.key]).rate.toFixed(0)}/s`);
-      if (opt.only.includes('ours') && opt.only.includes('echo')) {
-        say(`ours ÷ echo: ${(summarize(inviteRounds.ours).rate / summarize(inviteRounds.echo).rate).toFixed(2)}`);
+      for (const s of systems) say(`${s.key}: median ${summarize(inviteRounds.all(s.key)).rate.toFixed(0)}/s`);
+      if (byKey.has('ours')) {
+        for (const k of partners) say(`${k === 'history' ? 'history ÷ ours' : `ours ÷ ${k}`}: ${pairedText(oursOver(k))}`);
       }
       if (!opt.only.includes('registration')) return;
     }
@@ -350,7 +362,6 @@ async function main(): Promise<void> {
     let accountSeq = 0;
     const oursPool = new InvitePool(oursConfig, () => `acct${accountSeq++}`);
     const historyPool = new InvitePool(historyConfig, () => `acct${accountSeq++}`);
-    const regRounds: Record<'ours' | 'history' | 'ceiling', RoundResult[]> = { ours: [], history: [], ceiling: [] };
     const regSystems = [
       {
         key: 'ours' as const,
@@ -389,20 +400,27 @@ async function main(): Promise<void> {
     ];
     // `--only registration`: ours against the ceiling.
     if (opt.only) regSystems.splice(0, regSystems.length, ...regSystems.filter((s) => s.key !== 'history'));
+    const regByKey = new Map(regSystems.map((s) => [s.key, s]));
+    // ours between the ceiling and ours holding the large store, the order reversed every other round.
+    const regSequence = pairedSequence<'ours' | 'history' | 'ceiling'>('ours', regSystems.map((s) => s.key).filter((k) => k !== 'ours'));
+    const regRounds = new PairedRounds<'ours' | 'history' | 'ceiling', RoundResult>();
     // A short unmeasured pass so that every registration path is warm too.
     for (const s of regSystems) await s.run(true);
     for (let r = 0; r < opt.rounds; r++) {
-      for (let k = 0; k < regSystems.length; k++) {
-        const s = regSystems[(r + k) % regSystems.length];
+      const order = roundOrder(regSequence, r);
+      const results: RoundResult[] = [];
+      for (const key of order) {
+        const s = regByKey.get(key)!;
         sampleLoad();
         const { result, cpuMs, wallMs } = await withCpu(s.pids, () => s.run());
-        regRounds[s.key].push({ ...result, cpuMs, wallMs });
+        results.push({ ...result, cpuMs, wallMs });
         say(`round ${r + 1} registration ${s.key}: ${describeRound(result, cpuMs, wallMs)}`);
       }
+      regRounds.add(order, results);
     }
     if (opt.only) {
-      const [ours, ceiling] = [summarize(regRounds.ours), summarize(regRounds.ceiling)];
-      say(`registration: ours ${ours.rate.toFixed(0)}/s, ceiling ${ceiling.rate.toFixed(0)}/s, ours ÷ ceiling ${(ours.rate / ceiling.rate).toFixed(2)}`);
+      const [ours, ceiling] = [summarize(regRounds.all('ours')), summarize(regRounds.all('ceiling'))];
+      say(`registration: ours ${ours.rate.toFixed(0)}/s, ceiling ${ceiling.rate.toFixed(0)}/s, ours ÷ ceiling ${pairedText(regRounds.ratio('ours', 'ceiling', rate))}`);
       return;
     }
 
@@ -481,12 +499,20 @@ async function main(): Promise<void> {
         loadMax: Math.max(...loads),
       },
       seed,
-      invites: Object.fromEntries(Object.entries(inviteRounds).map(([k, v]) => [k, summarize(v)])) as Report['invites'],
+      invites: Object.fromEntries(systems.map((s) => [s.key, summarize(inviteRounds.all(s.key))])) as Report['invites'],
       oursHeld,
       lookups: { p50: percentile(lookups, 50), p99: percentile(lookups, 99), max: Math.max(...lookups), n: lookups.length },
       pending: { total: pendingTotal, first: median(firstPage), firstMax: Math.max(...firstPage), later: median(laterPages), laterMax: Math.max(...laterPages) },
       memory,
-      registration: { ours: summarize(regRounds.ours), history: summarize(regRounds.history), ceiling: summarize(regRounds.ceiling) },
+      registration: { ours: summarize(regRounds.all('ours')), history: summarize(regRounds.all('history')), ceiling: summarize(regRounds.all('ceiling')) },
+      ratios: {
+        oursEcho: oursOver('echo'),
+        oursProsody: oursOver('prosody'),
+        oursProsodyN: oursOver('prosodyN'),
+        historyOurs: oursOver('history'),
+        registration: regRounds.ratio('ours', 'ceiling', rate),
+        registrationProsodyCost: regRounds.ratio('ceiling', 'ours', (x) => (x.cpuMs?.prosody ?? NaN) / x.allOps),
+      },
       email: { rate: median(emailRounds.map((e) => e.rate)), perRound: opt.emails, rounds: emailRounds.length },
       costs,
     };
