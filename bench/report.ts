@@ -290,8 +290,10 @@ a steady drift cancels out. Ours' own figures (1a, 3a) are the median of all its
    compiled with Node's defaults and under tsx, after two New Invite rounds and a registration round each.
 3. **Registration**: anonymous sessions on \`anon.localhost\` (${S}, ${F} in flight each) register
    at the component with one pre-made account invite each (XEP-0077 with the token in the
-   request); the service creates the account with XEP-0133 \`add-user\`, settles the claim and
-   sends the new account its welcome message. A round of ours ends once every welcome message has
+   request); the service asks Prosody whether the account exists (XEP-0133 \`user-stats\`, so
+   that an account that existed before is never credited to an invite), claims a use, creates the
+   account with XEP-0133 \`add-user\`, settles the claim and sends the new account its welcome
+   message. A round of ours ends once every welcome message has
    left (so that Prosody's work for them is counted in that round's CPU figures, and falls in no other
    round). The ceiling is a bare \`@xmpp/component\` sending the same \`add-user\` straight to Prosody,
    ${S * F} in flight.
