@@ -493,8 +493,12 @@ function registerCase(w: World): Case {
     const reply = await ask(sender, iqSet(query), `${label} (${fault})`);
     if (sender.local) expectCondition(`${label} (${fault})`, reply, ['forbidden']);
     // Issue 14: an existing account is a conflict before anything is claimed; a password the
-    // server's SASLprep refuses is not-acceptable.
-    else if (fault === 'existing' || fault === 'reserved') expectCondition(`${label} (${fault})`, reply, ['conflict']);
+    // server's SASLprep refuses is not-acceptable. The password is checked first (no question to
+    // the server for a form that fails anyway), so a taken username with a password that holds
+    // more than printable ASCII may get either refusal: nothing changes in both cases.
+    else if (fault === 'existing' || fault === 'reserved') {
+      expectCondition(`${label} (${fault})`, reply, /^[\x20-\x7e]*$/.test(password) ? ['conflict'] : ['conflict', 'not-acceptable']);
+    }
     else if (fault === 'password-chars') expectCondition(`${label} (${fault})`, reply, ['not-acceptable']);
     return refusedReply(reply);
   };
