@@ -131,7 +131,7 @@ function asOption(value: string, options: readonly { label?: string; value: stri
  * A submitted form: its type and the values of each field by var. Each value is read the way its
  * kind of text is handled (src/domain/text.ts), and a command says which kind it reads:
  * - `value` and `values`: identifiers and choices (usernames, addresses, JIDs, tokens, invite ids,
- *   option values), as sent but for the white space around them, never cleaned: a character they
+ *   option values), never cleaned (`value` drops only the white space around it): a character they
  *   may not hold makes them invalid, for their own validation to refuse by name;
  * - `text` and `texts`: free text (notes, reasons, messages), cleaned by the one rule;
  * - `secret`: a password, exactly as sent, which the rule refuses rather than changes.
