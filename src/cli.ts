@@ -13,7 +13,7 @@ import { isInviteId } from './domain/tokens';
 import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
-import { cleanText } from './domain/text';
+import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
@@ -216,7 +216,7 @@ function inviteList(args: string[], io: CliIo): number {
   const inviter = values.inviter === undefined ? undefined : normalizeBareJid(values.inviter);
   if (values.inviter !== undefined && !inviter) throw new UsageError(`--inviter: not a JID: ${values.inviter}`);
   // E-mail keys and bare JIDs are both compared lower-cased.
-  const invitee = values.invitee === undefined ? undefined : (normalizeBareJid(values.invitee.trim()) ?? emailKey(values.invitee.trim()));
+  const invitee = values.invitee === undefined ? undefined : (normalizeBareJid(trimSpace(values.invitee)) ?? emailKey(trimSpace(values.invitee)));
   return withContext(values, io, ({ invites }) => {
     const now = Date.now();
     const list = invites.list({ state: values.state as ShownState | undefined, inviter, invitee });

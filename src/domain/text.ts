@@ -6,7 +6,11 @@
  *   client could ever log in with it: anything else is a form error, never silently changed;
  * - free text (notes, reasons, names, messages) loses the characters XML 1.0 does not allow
  *   (C0 controls but tab, line feed and carriage return; lone surrogates; U+FFFE, U+FFFF), and also
- *   DEL and the C1 controls, which XML allows but which only ever serve to steer a terminal.
+ *   DEL and the C1 controls, which XML allows but which only ever serve to steer a terminal;
+ * - an identifier (username, e-mail address, JID, token, invite id, option value) is never cleaned:
+ *   cleaning could turn one into another (`del` + DEL into `del`). It is taken as sent, less the
+ *   white space around it (trimSpace), and a character it may not hold makes its own validation
+ *   refuse it, naming the value.
  *
  * References: https://www.w3.org/TR/xml/#charsets (production [2] Char),
  * https://www.rfc-editor.org/rfc/rfc4013 (SASLprep), https://www.rfc-editor.org/rfc/rfc3454 (C.2)
@@ -35,6 +39,18 @@ export function forbiddenXmlCharacter(text: string): string | undefined {
 
 export function isXmlText(text: string): boolean {
   return !NOT_XML_CHAR.test(text);
+}
+
+/** XML's white space (production [3] S: space, tab, CR, LF). */
+const SPACE_AROUND = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+/**
+ * An identifier as typed, less the white space XML knows around it (a client may add a line
+ * break; a person a space). Nothing else goes: not NBSP, U+3000 or U+FEFF, which String#trim would
+ * take away, turning a value that must be refused into one that passes.
+ */
+export function trimSpace(text: string): string {
+  return text.replace(SPACE_AROUND, '');
 }
 
 /** Free text from a person, with the characters XML forbids and the control characters removed. */

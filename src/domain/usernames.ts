@@ -4,7 +4,7 @@
  * username accepted here means the same account on every server.
  */
 import { InviteError } from '../errors';
-import { checkPasswordCharacters } from './text';
+import { checkPasswordCharacters, trimSpace } from './text';
 
 /** What a username may hold, to follow "use" or "a username is". */
 export const USERNAME_REPERTOIRE = '1 to 64 characters: letters a-z, digits, ".", "_" or "-", not starting or ending with "."';
@@ -15,7 +15,7 @@ const USERNAME = /^(?!\.)[a-z0-9._-]{1,64}(?<!\.)$/;
 
 /** The normalised username, or an `invalid-input` error stating the rule. */
 export function normalizeUsername(raw: string): string {
-  const username = raw.trim().toLowerCase();
+  const username = trimSpace(raw).toLowerCase();
   if (!USERNAME.test(username)) throw new InviteError('invalid-input', USERNAME_RULE);
   return username;
 }

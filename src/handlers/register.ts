@@ -8,6 +8,7 @@
 import type { Config } from '../config';
 import { parseBareJid } from '../domain/jid';
 import { INVITE_ONLY, type Registration } from '../domain/registration';
+import { trimSpace } from '../domain/text';
 import { passwordRule, USERNAME_RULE } from '../domain/usernames';
 import { dataForm, SubmittedForm } from '../xmpp/forms';
 import { NS } from '../xmpp/ns';
@@ -102,13 +103,14 @@ export class ComponentRegistration {
     this.#requireRequester(ctx);
     if (query.getChild('remove')) throw new StanzaFailure('not-allowed', 'Accounts are not removed here');
     const form = SubmittedForm.parse(query.getChild('x', NS.dataForms));
-    const username = form ? form.text('username') : query.getChildText('username')?.trim();
+    // Identifiers as sent (less the space around them): never cleaned into another username or token.
+    const username = form ? form.value('username') : trimSpace(query.getChildText('username') ?? '') || undefined;
     const password = form ? form.secret('password') : (query.getChildText('password') ?? undefined);
     if (!username || password === undefined || password === '') {
       throw new StanzaFailure('bad-request', 'A registration carries a username and a password');
     }
     const preauth = this.#currentPreauth(ctx.from);
-    const given = form?.text('token') ?? query.getChildText('token')?.trim() ?? undefined;
+    const given = form ? form.value('token') : trimSpace(query.getChildText('token') ?? '') || undefined;
     const token = given || preauth?.token;
     if (!token && this.config.registration.mode !== 'open') throw new StanzaFailure('not-acceptable', INVITE_ONLY);
     const { jid } = await this.registration.register({

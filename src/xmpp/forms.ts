@@ -3,7 +3,7 @@
  * References: https://xmpp.org/extensions/xep-0004.html §3.1 (instructions), §3.2 (fields and
  * options), §3.3 (field types)
  */
-import { cleanText } from '../domain/text';
+import { cleanText, trimSpace } from '../domain/text';
 import { NS } from './ns';
 import { xml, type Element } from './xml';
 
@@ -128,9 +128,13 @@ function asOption(value: string, options: readonly { label?: string; value: stri
 }
 
 /**
- * A submitted form: its type and the values of each field by var. Values are text from people:
- * `text` and `all` give them cleaned by the one rule (src/domain/text.ts); `secret` gives a value
- * exactly as sent, for passwords, which the rule refuses rather than changes.
+ * A submitted form: its type and the values of each field by var. Each value is read the way its
+ * kind of text is handled (src/domain/text.ts), and a command says which kind it reads:
+ * - `value` and `values`: identifiers and choices (usernames, addresses, JIDs, tokens, invite ids,
+ *   option values), never cleaned (`value` drops only the white space around it): a character they
+ *   may not hold makes them invalid, for their own validation to refuse by name;
+ * - `text` and `texts`: free text (notes, reasons, messages), cleaned by the one rule;
+ * - `secret`: a password, exactly as sent, which the rule refuses rather than changes.
  */
 export class SubmittedForm {
   constructor(
@@ -156,15 +160,27 @@ export class SubmittedForm {
     return this.fields.has(name);
   }
 
-  /** The single value of a field, cleaned and trimmed; undefined when absent or empty. */
+  /** The single value of an identifier or choice field, as sent less the space around it; undefined when absent or empty. */
+  value(name: string): string | undefined {
+    const raw = this.fields.get(name)?.[0];
+    const v = raw === undefined ? undefined : trimSpace(raw);
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  /** All values of an identifier field (list-multi options, jid-multi, addresses), each exactly as sent. */
+  values(name: string): readonly string[] {
+    return this.fields.get(name) ?? [];
+  }
+
+  /** The single value of a free-text field, cleaned and trimmed; undefined when absent or empty. */
   text(name: string): string | undefined {
     const raw = this.fields.get(name)?.[0];
     const v = raw === undefined ? undefined : cleanText(raw).trim();
     return v === undefined || v === '' ? undefined : v;
   }
 
-  /** All values of a field (list-multi, jid-multi); text-multi lines; each cleaned. */
-  all(name: string): readonly string[] {
+  /** All values of a free-text field (text-multi lines), each cleaned. */
+  texts(name: string): readonly string[] {
     return (this.fields.get(name) ?? []).map(cleanText);
   }
 
@@ -175,7 +191,7 @@ export class SubmittedForm {
 
   /** XEP-0004 §3.3 boolean: "1" or "true" is true, "0" or "false" false; undefined when absent. */
   bool(name: string): boolean | undefined {
-    const v = this.text(name)?.toLowerCase();
+    const v = this.value(name)?.toLowerCase();
     if (v === undefined) return undefined;
     if (v === '1' || v === 'true') return true;
     if (v === '0' || v === 'false') return false;

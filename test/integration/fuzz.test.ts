@@ -253,9 +253,9 @@ const seeds = { accountToken: '', lockedToken: '', contactId: '', revokedId: '' 
 const BAD_USERNAMES = [
   'Bad Name!', '.dot', 'dot.', 'a/b', 'a@b', 'ß', 'straße', 'ｆｕｌｌ', 'x'.repeat(65), 'a b', 'tab\there', 'new\nline',
   'bidi\u202Eevil', 'del\u007F', 'nel\u0085', 'zw\u200Bsp', 'emoji\uD83D\uDE00', 'İstanbul', 'σς', '\u00A0x\u00A0y', '..', 'a..', '"quoted"',
-  '<tag>', '&amp;', 'x'.repeat(5000),
+  '<tag>', '&amp;', 'x'.repeat(5000), 'csi\u009B', 'pad\u0080ded',
 ];
-const BAD_EXPIRE = ['8d', '0', '7d7d', 'forever', '-7d', '1e9d', '７d', '7 d', 'x'.repeat(3000), '7d\u202E', '\u0085', '14d', '1h'];
+const BAD_EXPIRE = ['8d', '0', '7d7d', 'forever', '-7d', '1e9d', '７d', '7 d', 'x'.repeat(3000), '7d\u202E', '\u0085', '14d', '1h', '7d\u0085', '\u007F1d', '1\u009Bd'];
 const EXISTING = ['alice', 'bob', 'admin', 'victim', 'ALICE', 'Victim'];
 
 /** A string for a stanza: anything a client stream can carry (XML-forbidden characters are not). */
@@ -276,11 +276,31 @@ function values(gen: () => string): string[] {
   return Array.from({ length: rng.weighted([[4, 1], [2, 0], [2, 2], [1, 5]] as const) }, gen);
 }
 
-/** Ids a sender's form may carry back without any being one it may act on. */
+/**
+ * Characters a client stream carries that free-text cleaning removes (DEL, C1 controls): in an
+ * identifier they must make it invalid, never turn it into another (`del` + DEL into `del`).
+ */
+const HIDDEN_IN_ID = ['\u007F', '\u0085', '\u009B', '\u0080'];
+
+/** `id` with one such character put in somewhere. */
+function disguised(id: string): string {
+  const at = rng.int(id.length + 1);
+  return id.slice(0, at) + rng.pick(HIDDEN_IN_ID) + id.slice(at);
+}
+
+/**
+ * Ids a sender's form may carry back without any being one it may act on: others' ids, made-up
+ * ones, and ids it may act on with a hidden character put in (which name no invite).
+ */
 function foreignIds(w: World, ok: (r: Row) => boolean): string[] {
   const pool = w.rows.filter((r) => !ok(r)).map((r) => r.id);
+  const own = w.rows.filter(ok).map((r) => r.id);
   return [
-    ...Array.from({ length: 1 + rng.int(3) }, () => (pool.length && rng.chance(0.6) ? rng.pick(pool) : rng.pick([rng.word(10), s(40), 'x'.repeat(10), '', rng.word(10).toUpperCase()]))),
+    ...Array.from({ length: 1 + rng.int(3) }, () =>
+      own.length && rng.chance(0.15) ? disguised(rng.pick(own))
+      : pool.length && rng.chance(0.6) ? rng.pick(pool)
+      : rng.pick([rng.word(10), s(40), 'x'.repeat(10), '', rng.word(10).toUpperCase()]),
+    ),
   ];
 }
 
@@ -331,11 +351,13 @@ function badForm(node: string, sender: Sender, w: World): XmlElement {
       break;
     }
     case NODES.send: {
-      const fault = rng.pick(['expire', 'emails', 'many', 'message']);
+      const fault = rng.pick(['expire', 'emails', 'many', 'message', 'hidden']);
       const emails = () => s(200).replace(/[@＠﹫]/g, '');
       if (fault === 'expire') fields.push(field('expire', Array.from({ length: 1 + rng.int(2) }, () => rng.pick(BAD_EXPIRE))));
       if (fault === 'many') fields.push(field('emails', Array.from({ length: 51 + rng.int(100) }, (_, i) => `x${i}.${rng.word(4)}@example.net`)));
       else if (fault === 'emails') fields.push(field('emails', values(emails)));
+      // addresses that cleaning would make valid: each must be refused as typed
+      else if (fault === 'hidden') fields.push(field('emails', Array.from({ length: 1 + rng.int(3) }, () => disguised(`${rng.word(8)}@example.net`))));
       else fields.push(field('emails', [`${rng.word(8)}@example.net`]));
       if (fault === 'message') fields.push(field('message', ['m'.repeat(1001 + rng.int(5000)), s()]));
       else if (rng.chance(0.5)) fields.push(field('message', values(() => s())));
@@ -471,7 +493,7 @@ function registerCase(w: World): Case {
     if (fault === 'password-chars') password = `${pw}${rng.pick(['\u007F', '\u0085', '\u202E', '\uFDD0', '\u200F', '\u2028'])}x`;
     if (fault === 'existing') username = rng.pick(EXISTING);
     if (fault === 'reserved') username = 'reserved1';
-    if (fault === 'token') token = rng.pick([rng.word(34), s(80), w.tokens.get(seeds.contactId)!, w.tokens.get(seeds.revokedId)!]);
+    if (fault === 'token') token = rng.pick([rng.word(34), s(80), w.tokens.get(seeds.contactId)!, w.tokens.get(seeds.revokedId)!, disguised(w.accountToken)]);
     if (fault === 'none') token = undefined;
     let query: XmlElement;
     if (fault === 'remove') query = xml('query', { xmlns: NS_REGISTER }, xml('remove'));
@@ -493,9 +515,15 @@ function registerCase(w: World): Case {
     const reply = await ask(sender, iqSet(query), `${label} (${fault})`);
     if (sender.local) expectCondition(`${label} (${fault})`, reply, ['forbidden']);
     // Issue 14: an existing account is a conflict before anything is claimed; a password the
-    // server's SASLprep refuses is not-acceptable.
-    else if (fault === 'existing' || fault === 'reserved') expectCondition(`${label} (${fault})`, reply, ['conflict']);
+    // server's SASLprep refuses is not-acceptable. The password is checked first (no question to
+    // the server for a form that fails anyway), so a taken username with a password that holds
+    // more than printable ASCII may get either refusal: nothing changes in both cases.
+    else if (fault === 'existing' || fault === 'reserved') {
+      expectCondition(`${label} (${fault})`, reply, /^[\x20-\x7e]*$/.test(password) ? ['conflict'] : ['conflict', 'not-acceptable']);
+    }
     else if (fault === 'password-chars') expectCondition(`${label} (${fault})`, reply, ['not-acceptable']);
+    // A username it may not hold, hidden characters included, is refused as typed: never cleaned into another.
+    else if (fault === 'username') expectCondition(`${label} (${fault})`, reply, ['not-acceptable']);
     return refusedReply(reply);
   };
 }
@@ -724,7 +752,7 @@ function httpCase(w: World): Case {
         if (fault === 'password-saslprep') password = `${pw}${rng.pick(['\u007F', '\u0085', '\u202E', '\uFDD0', '\u200F'])}x`;
         if (fault === 'existing') username = rng.pick(EXISTING);
         if (fault === 'reserved') username = 'reserved1';
-        if (fault === 'token') tok = rng.pick([rng.word(34), w.tokens.get(seeds.contactId)!, w.tokens.get(seeds.revokedId)!, encodeLoose(sHttp(40)) || 'x']);
+        if (fault === 'token') tok = rng.pick([rng.word(34), w.tokens.get(seeds.contactId)!, w.tokens.get(seeds.revokedId)!, encodeLoose(sHttp(40)) || 'x', encodeURIComponent(disguised(w.accountToken))]);
         const fields: [string, string][] = [['csrf', csrf.field]];
         if (fault !== 'missing' || rng.chance(0.5)) fields.push(['username', username]);
         if (fault !== 'missing') fields.push(['password', password]);

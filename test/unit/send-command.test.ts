@@ -103,7 +103,7 @@ describe('Invite by e-mail', () => {
     const s = setup();
     const reply = await s.run('alice@localhost', { emails: ['bob@example.org', 'evil\u001b[31m@x\u202e.org', 'y'.repeat(200)] });
     const refused = s.notes(reply).at(-1)!.text.split('\n');
-    expect(refused[0]).toBe('"evil[31m@x\\u202e.org" not invited: not a single e-mail address');
+    expect(refused[0]).toBe('"evil\\u001b[31m@x\\u202e.org" not invited: not a single e-mail address');
     expect(refused[1]).toBe(`"${'y'.repeat(79)}…" not invited: not a single e-mail address`);
   });
 

@@ -60,7 +60,7 @@ describe('text from people', () => {
       ),
     )!;
     expect(form.text('reason')).toBe('no thanks');
-    expect(form.all('message')).toEqual(['line one', 'two']);
+    expect(form.texts('message')).toEqual(['line one', 'two']);
     expect(form.secret('password')).toBe('pass\u0085word');
   });
 });

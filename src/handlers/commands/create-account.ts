@@ -55,9 +55,9 @@ export function createAccountCommand({ invites, config }: Services): CommandDef 
     allowed: (req) => req.isLocal && req.isAdmin,
     start: () => ask(),
     next(req, { form }) {
-      const username = form?.text('username');
+      const username = form?.value('username');
       const rosterSubscription = form?.bool('roster-subscription');
-      const given = form?.text('roster-subscription');
+      const given = form?.value('roster-subscription');
       if (given !== undefined && rosterSubscription === undefined) {
         return ask([{ type: 'error', text: `${NOT_CREATED}: ${quote(given)} is not yes or no for “Add the new account to my contacts” (use 1 or 0).` }], { username });
       }

@@ -58,18 +58,18 @@ export function listCommand({ invites, config }: Services): CommandDef {
         if (action === 'prev') return filterForm((state as { filter?: Filter }).filter);
         const filter: Filter = {};
         const errors: Note[] = [];
-        const st = form?.text('state');
+        const st = form?.value('state');
         if (st && st !== 'any') {
           if ((SHOWN_STATES as readonly string[]).includes(st)) filter.state = st as ShownState;
           else errors.push({ type: 'error', text: `${quote(st)} is not a state: choose one of any, ${SHOWN_STATES.join(', ')}.` });
         }
-        const inviter = form?.text('inviter');
+        const inviter = form?.value('inviter');
         if (inviter) {
           const jid = normalizeBareJid(inviter);
           if (jid) filter.inviter = jid;
           else errors.push({ type: 'error', text: `${quote(inviter)} is not a JID: give an inviter as user@domain.` });
         }
-        const invitee = form?.text('invitee');
+        const invitee = form?.value('invitee');
         if (invitee) filter.invitee = normalizeBareJid(invitee) ?? emailKey(invitee);
         if (errors.length) return filterForm({ ...filter, inviter, invitee }, errors);
         const now = invites.now();
@@ -92,7 +92,7 @@ export function listCommand({ invites, config }: Services): CommandDef {
       }
       const actor = actorOf(req);
       const reason = form?.text('reason') ?? null;
-      const ticked = form?.all('revoke') ?? [];
+      const ticked = form?.values('revoke') ?? [];
       if (ticked.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'Nothing was revoked: no invite was ticked.' }] };
       const revoked = attempt(ticked, (id) => invites.revoke(actor, id, reason));
       const refusals = refusalLines(revoked.refused, 'revoked');

@@ -46,8 +46,8 @@ export function mineCommand({ invites, config }: Services): CommandDef {
       };
     },
     next(req, { form }) {
-      const revoke = form?.all('revoke') ?? [];
-      const resend = form?.all('resend') ?? [];
+      const revoke = form?.values('revoke') ?? [];
+      const resend = form?.values('resend') ?? [];
       const both = revoke.filter((id) => resend.includes(id));
       if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both revoked and resent: ${both.join(', ')}`);
       if (revoke.length + resend.length === 0) return { status: 'completed', notes: [{ type: 'info', text: 'Nothing changed: no invite was ticked.' }] };

@@ -125,7 +125,7 @@ export function pendingCommand({ invites, config }: Services): CommandDef {
     next(req, { action, form, state }) {
       const s: PageState = { ...(state as PageState) };
       if (action === 'prev') throw new StanzaFailure('bad-request', 'The queue only goes forward');
-      const applied = apply(req, form?.all('approve') ?? [], form?.all('reject') ?? [], form?.text('reason') ?? null, s);
+      const applied = apply(req, form?.values('approve') ?? [], form?.values('reject') ?? [], form?.text('reason') ?? null, s);
       return action === 'next' ? page(s, applied) : finish(s, applied);
     },
   };

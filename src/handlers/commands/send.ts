@@ -9,6 +9,7 @@
 import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
 import { emailKey } from '../../domain/jid';
+import { trimSpace } from '../../domain/text';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import type { Requester } from '../../xmpp/requester';
 import { dataForm } from '../../xmpp/forms';
@@ -121,9 +122,9 @@ export function sendCommand({ invites, config }: Services): CommandDef {
     start: (req) => ask(req),
     next(req, { form }) {
       // text-multi: one <value/> per line, but some clients send one value holding line breaks.
-      const lines = (form?.all('emails') ?? []).flatMap((v) => v.split(/\r\n|\r|\n/)).map((l) => l.trim()).filter((l) => l !== '');
-      const message = (form?.all('message') ?? []).join('\n').trim();
-      const expire = form?.text('expire') ?? defaultChoice;
+      const lines = (form?.values('emails') ?? []).flatMap((v) => v.split(/\r\n|\r|\n/)).map(trimSpace).filter((l) => l !== '');
+      const message = (form?.texts('message') ?? []).join('\n').trim();
+      const expire = form?.value('expire') ?? defaultChoice;
       const values: Values = { emails: lines.join('\n'), message, expire };
       const nobody = (why: string) => ask(req, [{ type: 'error', text: `Nobody was invited: ${why}` }], values);
       const choice = choices.find((c) => c.value === expire);
