@@ -186,6 +186,8 @@ describe('the session record', () => {
   it('refuses a state that is not plain data, in the store as in memory', async () => {
     const db = openDatabase(':memory:');
     dbs.push(db);
+    // openDatabase turns recursive triggers on (migration 11): the repository's writes meet no trigger.
+    expect(db.pragma('recursive_triggers', { simple: true })).toBe(1);
     const store = new SqliteCommandSessions(db, { perJid: 10, max: 100 });
     const session = {
       id: 's1',
