@@ -311,6 +311,7 @@ export class App {
       this.#email.close();
       await this.connection.stop();
       await jobs;
+      await this.adhoc.flush();
       this.db.close();
     })();
     return this.#stopping;

@@ -75,6 +75,8 @@ export interface CommandSessions {
    * for it.
    */
   endUnopened(session: SessionRef): void;
+  /** Resolves once what endUnopened held back is written (where it holds anything back). */
+  flush?(): Promise<void>;
   /** How many sessions are open. */
   openCount(): Awaitable<number>;
 }

@@ -110,6 +110,11 @@ export class AdhocCommands {
     return this.visibleTo(req).map((c) => xml('item', { jid: this.opts.jid, node: c.node, name: c.name }));
   }
 
+  /** Resolves once what the sessions' store holds back (endUnopened) is written: before it closes. */
+  async flush(): Promise<void> {
+    await this.#sessions.flush?.();
+  }
+
   /** How many sessions are open (in the store: on every instance). */
   async openSessions(): Promise<number> {
     return this.#sessions.openCount();
