@@ -134,7 +134,9 @@ export class App {
     });
     // Sessions live in the store: a command's next stage may reach another instance (contract,
     // "Several instances").
-    this.adhoc = new AdhocCommands({ jid: config.component.domain, sessions: (limits) =>
+    this.adhoc = new AdhocCommands({
+      jid: config.component.domain,
+      sessions: (limits) =>
         new SqliteCommandSessions(this.db, limits, {
           onError: (err) => logger.warn({ err }, 'the ids of finished one-stage commands were not written; asked again, they are unknown rather than expired'),
         }),
