@@ -3,8 +3,8 @@
  * on the database: a stage may land on any of them. The rules are those of
  * domain/command-sessions.ts, enforced here in one immediate transaction per write, so that a cap is
  * checked and acted on while no other connection writes. The counts behind the caps are kept in
- * one row (command_session_counts) rather than counted: a count of 20,000 ended ids on every New
- * Invite would cost more than the command itself.
+ * one row (command_session_counts) rather than counted: counting 20,000 ended ids took 0.65 ms
+ * (measured on a busy 2-core machine), more than a whole New Invite (0.35 ms, docs/performance.md).
  */
 import {
   endedLimits,

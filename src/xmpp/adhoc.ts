@@ -7,13 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NS } from './ns';
-import { MemorySessions, type CommandSessions, type JsonValue, type OfferedOption, type SessionLimits } from '../domain/command-sessions';
+import { MemorySessions, type CommandSessions, type JsonValue, type OfferedOption, type SessionAction, type SessionLimits } from '../domain/command-sessions';
 import { offeredOptions, SubmittedForm } from './forms';
 import type { Requester } from './requester';
 import { StanzaFailure } from './stanza-errors';
 import { xml, type Element } from './xml';
 
-export type StageAction = 'prev' | 'next' | 'complete';
+export type StageAction = SessionAction;
 export type NoteType = 'info' | 'warn' | 'error';
 
 export interface Note {
