@@ -250,8 +250,8 @@ CREATE INDEX command_sessions_open ON command_sessions (bare, seq) WHERE expires
 CREATE INDEX command_sessions_expiry ON command_sessions (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX command_sessions_ended ON command_sessions (bare, seq) WHERE expires_at IS NULL;
 CREATE INDEX command_sessions_ended_seq ON command_sessions (seq) WHERE expires_at IS NULL;
--- Every write of the sessions updates this row first (UPDATE … RETURNING): on PostgreSQL, its row
--- lock is what makes the writes of the instances take turns, as SQLite's single writer does.
+-- Every write of the sessions reads this row first, FOR UPDATE here: its row lock makes the writes
+-- of the instances take turns, as SQLite's single writer does.
 CREATE TABLE command_session_counts (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   open_count  INTEGER NOT NULL CHECK (open_count >= 0),

@@ -288,8 +288,8 @@ CREATE INDEX command_sessions_expiry ON command_sessions (expires_at) WHERE expi
 CREATE INDEX command_sessions_ended ON command_sessions (bare, seq) WHERE expires_at IS NULL;
 CREATE INDEX command_sessions_ended_seq ON command_sessions (seq) WHERE expires_at IS NULL;
 -- One row (id 1, made by the first write): how many sessions are open and ended, and the last seq
--- given. Every write of the sessions updates it first, so the counts behind the caps cost no scan,
--- and the writes of several instances take turns: a cap is checked and acted on in one transaction.
+-- given, so that the counts behind the caps cost no scan. Every write of the sessions reads it first
+-- and writes it last, in one transaction: a cap is checked and acted on while no other write runs.
 CREATE TABLE command_session_counts (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   open_count  INTEGER NOT NULL CHECK (open_count >= 0),
