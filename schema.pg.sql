@@ -226,3 +226,35 @@ CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
   FOR EACH ROW EXECUTE FUNCTION refuse_change('opt-outs are never changed');
 CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
   FOR EACH ROW EXECUTE FUNCTION refuse_change('invite requests are never changed');
+
+-- migration 12: periodic jobs run by one instance per period
+-- (Placeholder on this branch, which needs only the number: migration 12 is the job_leases table,
+-- which arrives with its own change.)
+
+-- migration 13: ad-hoc command sessions, shared by the instances
+-- Working state, not records (see schema.sql): no trigger refuses their DELETE or TRUNCATE.
+CREATE TABLE command_sessions (
+  id          TEXT COLLATE "C" PRIMARY KEY,
+  node        TEXT COLLATE "C" NOT NULL,
+  owner       TEXT COLLATE "C" NOT NULL,
+  bare        TEXT COLLATE "C" NOT NULL,
+  seq         BIGINT NOT NULL,
+  expires_at  BIGINT,
+  state       TEXT COLLATE "C",
+  actions     TEXT COLLATE "C",
+  offered     TEXT COLLATE "C",
+  CHECK ((expires_at IS NULL) = (actions IS NULL) AND (expires_at IS NULL) = (offered IS NULL)),
+  CHECK (expires_at IS NOT NULL OR state IS NULL)
+);
+CREATE INDEX command_sessions_open ON command_sessions (bare, seq) WHERE expires_at IS NOT NULL;
+CREATE INDEX command_sessions_expiry ON command_sessions (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX command_sessions_ended ON command_sessions (bare, seq) WHERE expires_at IS NULL;
+CREATE INDEX command_sessions_ended_seq ON command_sessions (seq) WHERE expires_at IS NULL;
+-- Every write of the sessions reads this row first, FOR UPDATE here: its row lock makes the writes
+-- of the instances take turns, as SQLite's single writer does.
+CREATE TABLE command_session_counts (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  open_count  INTEGER NOT NULL CHECK (open_count >= 0),
+  ended_count INTEGER NOT NULL CHECK (ended_count >= 0),
+  last_seq    BIGINT NOT NULL
+);

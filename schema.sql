@@ -3,7 +3,8 @@
 -- Migrations are applied in order; each starts with a line `-- migration N: title` and runs in one
 -- transaction, after which PRAGMA user_version = N. Never edit a migration that has shipped: add one.
 -- Nothing is ever deleted: invites and their events are the log of who invited whom, who approved,
--- who joined and who declined. Triggers refuse DELETE on every table of record.
+-- who joined and who declined. Triggers refuse DELETE on every table of record. The one exception
+-- is working state that is no record (the sessions of ad-hoc commands, migration 13).
 -- Times are milliseconds since the epoch (UTC).
 
 -- migration 1: invites and their event log
@@ -249,3 +250,49 @@ CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
 BEGIN SELECT RAISE(ABORT, 'opt-outs are never changed'); END;
 CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
 BEGIN SELECT RAISE(ABORT, 'invite requests are never changed'); END;
+
+-- migration 12: periodic jobs run by one instance per period
+-- (Placeholder on this branch, which needs only the number: migration 12 is the job_leases table,
+-- which arrives with its own change.)
+
+-- migration 13: ad-hoc command sessions, shared by the instances
+-- A multi-stage ad-hoc command (XEP-0050) keeps its session here between stages, so that the next
+-- stage may reach any instance of the service: src/domain/command-sessions.ts has the rules (caps
+-- per bare JID and in all), src/store/command-sessions-repo.ts the statements.
+-- Unlike every other table, these rows are not records: they are working state that no guarantee
+-- covers (nobody is told what a session held, and the event log records what a command did). So no
+-- trigger guards them, and the service deletes from them: an ended session is remembered (to answer
+-- session-expired rather than bad-sessionid) only up to the caps, then forgotten. The repository
+-- writes them with plain INSERT, UPDATE and DELETE, never REPLACE; with no trigger here, migration
+-- 11's recursive triggers have nothing to fire on these tables anyway.
+CREATE TABLE command_sessions (
+  -- 128 random bits, base64url
+  id          TEXT PRIMARY KEY,
+  node        TEXT NOT NULL,
+  -- the full JID the session is bound to, and its bare JID (the unit of the per-user cap)
+  owner       TEXT NOT NULL,
+  bare        TEXT NOT NULL,
+  -- order of the last save (open) or of the end (ended): least recently used first, and expiry order
+  seq         INTEGER NOT NULL,
+  -- open: when it times out, and what the next stage needs as JSON (the command's state, the actions
+  -- allowed, the options of the list fields of the form sent); ended: all NULL
+  expires_at  INTEGER,
+  state       TEXT,
+  actions     TEXT,
+  offered     TEXT,
+  CHECK ((expires_at IS NULL) = (actions IS NULL) AND (expires_at IS NULL) = (offered IS NULL)),
+  CHECK (expires_at IS NOT NULL OR state IS NULL)
+);
+CREATE INDEX command_sessions_open ON command_sessions (bare, seq) WHERE expires_at IS NOT NULL;
+CREATE INDEX command_sessions_expiry ON command_sessions (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX command_sessions_ended ON command_sessions (bare, seq) WHERE expires_at IS NULL;
+CREATE INDEX command_sessions_ended_seq ON command_sessions (seq) WHERE expires_at IS NULL;
+-- One row (id 1, made by the first write): how many sessions are open and ended, and the last seq
+-- given, so that the counts behind the caps cost no scan. Every write of the sessions reads it first
+-- and writes it last, in one transaction: a cap is checked and acted on while no other write runs.
+CREATE TABLE command_session_counts (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  open_count  INTEGER NOT NULL CHECK (open_count >= 0),
+  ended_count INTEGER NOT NULL CHECK (ended_count >= 0),
+  last_seq    INTEGER NOT NULL
+);

@@ -37,6 +37,7 @@ import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { Xep0133Provisioner } from './provisioners/xep0133';
 import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands } from './xmpp/adhoc';
+import { SqliteCommandSessions } from './store/command-sessions-repo';
 import { Respond } from './domain/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
@@ -132,7 +133,15 @@ export class App {
       admins: config.admins,
       secrets: configSecrets(config),
     });
-    this.adhoc = new AdhocCommands({ jid: config.component.domain });
+    // Sessions live in the store: a command's next stage may reach another instance (contract,
+    // "Several instances").
+    this.adhoc = new AdhocCommands({
+      jid: config.component.domain,
+      sessions: (limits) =>
+        new SqliteCommandSessions(this.db, limits, {
+          onError: (err) => logger.warn({ err }, 'the ids of finished one-stage commands were not written; asked again, they are unknown rather than expired'),
+        }),
+    });
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
@@ -305,6 +314,7 @@ export class App {
       this.#email.close();
       await this.connection.stop();
       await jobs;
+      await this.adhoc.flush();
       this.db.close();
     })();
     return this.#stopping;

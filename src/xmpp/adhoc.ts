@@ -7,12 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NS } from './ns';
-import { offeredOptions, SubmittedForm, type OfferedOptions } from './forms';
+import { MemorySessions, type CommandSessions, type JsonValue, type OfferedOption, type SessionAction, type SessionLimits } from '../domain/command-sessions';
+import { offeredOptions, SubmittedForm } from './forms';
 import type { Requester } from './requester';
 import { StanzaFailure } from './stanza-errors';
 import { xml, type Element } from './xml';
 
-export type StageAction = 'prev' | 'next' | 'complete';
+export type StageAction = SessionAction;
 export type NoteType = 'info' | 'warn' | 'error';
 
 export interface Note {
@@ -28,8 +29,11 @@ export type Step =
       notes?: Note[];
       /** allowed actions and the one `execute` means; XEP-0050 §3.4 */
       actions: { allowed: StageAction[]; execute: StageAction };
-      /** carried to the next stage of this session */
-      state?: unknown;
+      /**
+       * carried to the next stage of this session: plain data (JSON), since the next stage may be
+       * answered by another instance of the service
+       */
+      state?: JsonValue;
     }
   | { status: 'completed'; form?: Element; notes?: Note[] };
 
@@ -49,20 +53,6 @@ export interface CommandDef {
   next?(req: Requester, input: StageInput): Step | Promise<Step>;
 }
 
-interface Session {
-  id: string;
-  node: string;
-  /** the full JID the session is bound to */
-  owner: string;
-  /** its bare JID: the unit of the per-user cap */
-  bare: string;
-  state: unknown;
-  actions: { allowed: StageAction[]; execute: StageAction };
-  expiresAt: number;
-  /** the options of the form this stage sent, to read the answer against */
-  offered: OfferedOptions;
-}
-
 export interface AdhocOptions {
   /** the component JID, used in disco items */
   jid: string;
@@ -75,31 +65,30 @@ export interface AdhocOptions {
    * most is dropped, so a user who opens many can only ever push out their own.
    */
   maxSessions?: number;
+  /**
+   * where sessions are kept between stages (default: in this process, under the two caps above);
+   * the service keeps them in its store, which every instance shares (store/command-sessions-repo.ts)
+   */
+  sessions?: (limits: SessionLimits) => CommandSessions;
   now?: () => number;
 }
+
+/** The default caps (AdhocOptions). */
+export const SESSION_LIMITS: Readonly<SessionLimits> = { perJid: 10, max: 10_000 };
 
 const commandError = (condition: 'bad-action' | 'bad-sessionid' | 'session-expired' | 'malformed-action' | 'bad-payload') =>
   xml(condition, { xmlns: NS.commands });
 
 export class AdhocCommands {
   readonly #commands = new Map<string, CommandDef>();
-  /** by id, in the order they were last touched (which is also the order they expire in) */
-  readonly #sessions = new Map<string, Session>();
-  /** session ids per bare JID, oldest first */
-  readonly #byBare = new Map<string, Set<string>>();
-  /** ids of finished, cancelled and timed-out sessions (bounded), for session-expired */
-  readonly #ended = new Map<string, string>();
-  /** the ended ids kept per bare JID, oldest first: one user's many cannot push out another's */
-  readonly #endedByBare = new Map<string, Set<string>>();
+  readonly #sessions: CommandSessions;
   readonly #ttl: number;
-  readonly #perJid: number;
-  readonly #max: number;
   readonly #now: () => number;
 
   constructor(private readonly opts: AdhocOptions) {
     this.#ttl = opts.sessionTtlMs ?? 10 * 60_000;
-    this.#perJid = opts.maxSessionsPerJid ?? 10;
-    this.#max = opts.maxSessions ?? 10_000;
+    const limits = { perJid: opts.maxSessionsPerJid ?? SESSION_LIMITS.perJid, max: opts.maxSessions ?? SESSION_LIMITS.max };
+    this.#sessions = (opts.sessions ?? ((l) => new MemorySessions(l)))(limits);
     this.#now = opts.now ?? Date.now;
   }
 
@@ -121,13 +110,19 @@ export class AdhocCommands {
     return this.visibleTo(req).map((c) => xml('item', { jid: this.opts.jid, node: c.node, name: c.name }));
   }
 
-  get openSessions(): number {
-    return this.#sessions.size;
+  /** Resolves once what the sessions' store holds back (endUnopened) is written: before it closes. */
+  async flush(): Promise<void> {
+    await this.#sessions.flush?.();
+  }
+
+  /** How many sessions are open (in the store: on every instance). */
+  async openSessions(): Promise<number> {
+    return this.#sessions.openCount();
   }
 
   /** Handles `<command/>` in an IQ set and returns the `<command/>` of the result. */
   async execute(req: Requester, command: Element): Promise<Element> {
-    this.#sweep();
+    await this.#sessions.sweep(this.#now());
     if (!req.isLocal) throw new StanzaFailure('forbidden', 'These commands are for users of this server');
     const node = command.attrs.node ?? '';
     const def = this.#commands.get(node);
@@ -146,23 +141,21 @@ export class AdhocCommands {
         throw new StanzaFailure('bad-request', `A new command starts with execute, not ${action}`, commandError('bad-action'));
       }
       const step = await def.start(req);
-      return this.#respond(def, req, this.#newId(), step);
+      return this.#respond(def, req, this.#newId(), step, false);
     }
 
-    const session = this.#sessions.get(sessionId);
+    const session = await this.#sessions.find(sessionId);
+    if (session === 'ended') throw new StanzaFailure('not-allowed', 'This command session has ended', commandError('session-expired'));
+    // A session of someone else is as unknown to this requester as one that never existed.
     if (!session || session.owner !== req.full || session.node !== node) {
-      // A session of someone else is as unknown to this requester as one that never existed.
-      if (this.#ended.has(sessionId) && (!session || session.owner === req.full)) {
-        throw new StanzaFailure('not-allowed', 'This command session has ended', commandError('session-expired'));
-      }
       throw new StanzaFailure('bad-request', 'Unknown command session', commandError('bad-sessionid'));
     }
     if (session.expiresAt <= this.#now()) {
-      this.#end(session.id);
+      await this.#sessions.end(session);
       throw new StanzaFailure('not-allowed', 'This command session has timed out', commandError('session-expired'));
     }
     if (action === 'cancel' || x?.attrs.type === 'cancel') {
-      this.#end(session.id);
+      await this.#sessions.end(session);
       return xml('command', { xmlns: NS.commands, node, sessionid: session.id, status: 'canceled' });
     }
     // XEP-0050 §3.4: "execute" (or no action) means the stage's default action.
@@ -171,91 +164,28 @@ export class AdhocCommands {
       throw new StanzaFailure('bad-request', `Action ${effective} is not allowed at this stage`, commandError('bad-action'));
     }
     if (!def.next) throw new StanzaFailure('bad-request', 'This command has no further stage', commandError('bad-action'));
-    const form = SubmittedForm.parse(x, session.offered);
+    const form = SubmittedForm.parse(x, new Map(session.offered));
     const step = await def.next(req, { action: effective, form, state: session.state });
-    return this.#respond(def, req, session.id, step);
+    return this.#respond(def, req, session.id, step, true);
   }
 
-  #respond(def: CommandDef, req: Requester, id: string, step: Step): Element {
+  /** `opened`: the session was saved at an earlier stage. */
+  async #respond(def: CommandDef, req: Requester, id: string, step: Step, opened: boolean): Promise<Element> {
     const reply = xml('command', { xmlns: NS.commands, node: def.node, sessionid: id, status: step.status });
     if (step.status === 'executing') {
-      const offered = offeredOptions(step.form);
-      this.#store({ id, node: def.node, owner: req.full, bare: req.bare, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl, offered });
+      const offered = [...offeredOptions(step.form)].map(([name, options]): [string, OfferedOption[]] => [name, [...options]]);
+      await this.#sessions.save({ id, node: def.node, owner: req.full, bare: req.bare, state: step.state, actions: step.actions, expiresAt: this.#now() + this.#ttl, offered });
       reply.append(
         xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
       );
     } else {
-      this.#end(id, req.bare);
+      const ref = { id, node: def.node, owner: req.full, bare: req.bare };
+      if (opened) await this.#sessions.end(ref);
+      else this.#sessions.endUnopened(ref);
     }
     for (const note of step.notes ?? []) reply.append(xml('note', { type: note.type }, note.text));
     if (step.form) reply.append(step.form);
     return reply;
-  }
-
-  #store(session: Session): void {
-    this.#drop(session.id);
-    const mine = this.#byBare.get(session.bare);
-    // Each user's sessions are capped on their own: one user's many resources evict only theirs.
-    if (mine && mine.size >= this.#perJid) this.#end(mine.values().next().value as string);
-    if (this.#sessions.size >= this.#max) this.#end(this.#victim(session.bare));
-    this.#sessions.set(session.id, session);
-    let set = this.#byBare.get(session.bare);
-    if (!set) this.#byBare.set(session.bare, (set = new Set()));
-    set.add(session.id);
-  }
-
-  /**
-   * The session to drop when the table is full: the oldest of the bare JID that holds the most, so
-   * that nobody can push out the sessions of someone holding fewer. Among equals, the one whose
-   * sessions began last (the newcomers of a flood churn among themselves); the requester's own
-   * first.
-   */
-  #victim(requester: string): string {
-    const since = (set: Set<string>) => this.#sessions.get(set.values().next().value as string)!.expiresAt;
-    let most = this.#byBare.get(requester);
-    for (const set of this.#byBare.values()) {
-      if (!most || set.size > most.size || (set.size === most.size && most !== this.#byBare.get(requester) && since(set) > since(most))) most = set;
-    }
-    return most!.values().next().value as string;
-  }
-
-  #drop(id: string): void {
-    const session = this.#sessions.get(id);
-    if (!session) return;
-    this.#sessions.delete(id);
-    const set = this.#byBare.get(session.bare);
-    set?.delete(id);
-    if (set?.size === 0) this.#byBare.delete(session.bare);
-  }
-
-  /** Ends a session (open or not: a one-stage command ends at once); `bare` is its owner's. */
-  #end(id: string, bare = this.#sessions.get(id)?.bare ?? ''): void {
-    this.#drop(id);
-    this.#ended.set(id, bare);
-    let mine = this.#endedByBare.get(bare);
-    if (!mine) this.#endedByBare.set(bare, (mine = new Set()));
-    mine.add(id);
-    // Each user remembers their own last ended sessions; the table as a whole stays bounded too.
-    if (mine.size > this.#perJid * 10) this.#forget(mine.values().next().value as string);
-    if (this.#ended.size > this.#max * 2) this.#forget(this.#ended.keys().next().value as string);
-  }
-
-  #forget(id: string): void {
-    const bare = this.#ended.get(id);
-    this.#ended.delete(id);
-    if (bare === undefined) return;
-    const set = this.#endedByBare.get(bare);
-    set?.delete(id);
-    if (set?.size === 0) this.#endedByBare.delete(bare);
-  }
-
-  #sweep(): void {
-    const now = this.#now();
-    // Oldest first: stop at the first that is still alive.
-    for (const s of this.#sessions.values()) {
-      if (s.expiresAt > now) break;
-      this.#end(s.id);
-    }
   }
 
   #newId(): string {

@@ -15,7 +15,7 @@ import { buildFullStore } from '../support/full-store';
 import { TestPostgres } from '../support/postgres';
 
 const LATEST = readMigrations().length;
-const TABLES = ['claims', 'events', 'invite_requests', 'invites', 'opt_outs', 'outbox', 'subscriptions'];
+const TABLES = ['claims', 'command_session_counts', 'command_sessions', 'events', 'invite_requests', 'invites', 'opt_outs', 'outbox', 'subscriptions'];
 
 let cluster: TestPostgres;
 let dir: string;
@@ -88,6 +88,11 @@ describe('db copy', () => {
     // What migration 11 fixes is fixed on the copy too.
     await expect(target.query(`UPDATE invites SET note = 'rewritten'`)).rejects.toMatchObject({ code: '23001' });
     await expect(target.query(`UPDATE opt_outs SET created_at = 0`)).rejects.toMatchObject({ message: 'opt-outs are never changed' });
+    // Ad-hoc sessions are copied too: working state, but one still open when the service stopped
+    // is continued on the new store if it starts within the session's ten minutes.
+    expect(source.command_sessions.map((r) => (r as { expires_at: number | null }).expires_at === null)).toEqual([false, true]);
+    // They are the one table the service deletes from: no trigger refuses it on the copy either.
+    await expect(target.query(`DELETE FROM command_sessions WHERE expires_at IS NULL`)).resolves.toMatchObject({ rowCount: 1 });
     // The identity columns continue after the ids copied, as AUTOINCREMENT would.
     const maxEvent = Math.max(...source.events.map((e) => (e as { id: number }).id));
     const { rows } = await target.query(`INSERT INTO events (invite_id, at, type, actor) SELECT id, 0, 'created', 'operator' FROM invites LIMIT 1 RETURNING id`);

@@ -2,7 +2,7 @@
  * A SQLite store holding every kind of row the service writes, made through the domain and the
  * store as the service makes them: invites of every kind and state (expiry recorded, reminded,
  * resent, delivered, failed), their events, claims held, spent and released, outbox rows in every
- * state on both channels, an opt-out, an invite request, subscriptions. For `db copy` and any test
+ * state on both channels, an opt-out, an invite request, subscriptions, ad-hoc command sessions. For `db copy` and any test
  * that wants a store that has lived.
  */
 import { InviteService } from '../../src/domain/invites';
@@ -11,6 +11,7 @@ import { Registration, type CreateOutcome, type Provisioner } from '../../src/do
 import { OPERATOR, type Actor } from '../../src/domain/types';
 import { openDatabase, type Db } from '../../src/store/database';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
+import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
 import { inviteServiceFor, outboxFor } from '../../src/services';
 import { testConfig } from './fixtures';
@@ -116,5 +117,20 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   outbox.markSent(taken[0].id);
   outbox.markFailed(taken[1].id, 'SMTP 554 rejected');
   outbox.markRetry(taken[2].id, 'not connected', now + 60_000, false);
+
+  // Ad-hoc command sessions: one open between its stages (its state and the options it offered),
+  // one ended; and their counts.
+  const sessions = new SqliteCommandSessions(db, { perJid: 10, max: 10_000 });
+  sessions.save({
+    id: 'AAAAAAAAAAAAAAAAAAAAAA',
+    node: 'urn:xmpp-invites:0#pending',
+    owner: 'admin@localhost/gajim',
+    bare: 'admin@localhost',
+    state: { approved: 1, rejected: 0, asked: { approve: 1, reject: 0 }, after: { createdAt: now, id: open.invite.id } },
+    actions: { allowed: ['next', 'complete'], execute: 'complete' },
+    expiresAt: now + 600_000,
+    offered: [['approve', [{ label: 'mallory@example.net, by alice, 10 Jan 12:00', value: open.invite.id }]]],
+  });
+  sessions.end({ id: 'BBBBBBBBBBBBBBBBBBBBBB', node: 'urn:xmpp:invite#invite', owner: 'alice@localhost/phone', bare: 'alice@localhost' });
   return { db, invites };
 }

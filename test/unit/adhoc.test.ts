@@ -9,8 +9,12 @@ import { registerDisco } from '../../src/handlers/disco';
 import { ComponentRegistration } from '../../src/handlers/register';
 import type { Registration } from '../../src/domain/registration';
 import { inviteServiceFor, limitsFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
-import { AdhocCommands } from '../../src/xmpp/adhoc';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
+import { openDatabase, type Db } from '../../src/store/database';
+import { AdhocCommands, type AdhocOptions } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
 import { bareOf, type Requester } from '../../src/xmpp/requester';
 import { Router } from '../../src/xmpp/router';
@@ -284,7 +288,28 @@ describe('disco', () => {
   });
 });
 
-describe('the session table under a flood', () => {
+/** The two places sessions are kept: in the process, and in the store (a file, as `serve` has it). */
+const KEPT: [string, () => AdhocOptions['sessions']][] = [
+  ['in memory', () => undefined],
+  [
+    'in the store',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'adhoc-sessions-'));
+      dirs.push(dir);
+      const db = openDatabase(join(dir, 'store.sqlite'));
+      dbs.push(db);
+      return (limits) => new SqliteCommandSessions(db, limits);
+    },
+  ],
+];
+const dirs: string[] = [];
+const dbs: Db[] = [];
+afterAll(() => {
+  for (const db of dbs) db.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(KEPT)('the session table under a flood, sessions kept %s', (_, kept) => {
   // A two-stage command anyone local may run: the first stage leaves a session open.
   const twoStage = {
     node: 'urn:test#two',
@@ -300,17 +325,17 @@ describe('the session table under a flood', () => {
     adhoc.execute(who(full), xml('command', { xmlns: NS.commands, node: twoStage.node, sessionid }));
 
   it('keeps the admin’s open session working through 10,000 sessions from bob’s resources', async () => {
-    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(twoStage);
+    const adhoc = new AdhocCommands({ jid: COMPONENT, sessions: kept() }).add(twoStage);
     const mine = await open(adhoc, ADMIN);
     for (let i = 0; i < 10_000; i++) await open(adhoc, `bob@localhost/r${i}`);
     // bob holds at most his own cap; the admin's session is still there and completes.
-    expect(adhoc.openSessions).toBe(11);
+    expect(await adhoc.openSessions()).toBe(11);
     const done = await finish(adhoc, ADMIN, mine);
     expect(done.attrs.status).toBe('completed');
   });
 
   it('drops only bob’s own oldest session when bob passes his cap', async () => {
-    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 3 }).add(twoStage);
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 3, sessions: kept() }).add(twoStage);
     const first = await open(adhoc, 'bob@localhost/a');
     await open(adhoc, 'bob@localhost/b');
     await open(adhoc, 'bob@localhost/c');
@@ -320,21 +345,56 @@ describe('the session table under a flood', () => {
     expect((await finish(adhoc, ALICE, alice)).attrs.status).toBe('completed');
   });
 
-  it('still answers session-expired for the admin’s finished session after bob ends 30,000 of his', async () => {
-    const adhoc = new AdhocCommands({ jid: COMPONENT }).add(twoStage);
+  it('still answers session-expired for the admin’s finished session after bob ends three times the table of his', async () => {
+    // In the store, a tenth of the table and of the flood (the same rule, in 3,000 commits rather than 30,000).
+    const sessions = kept();
+    const max = sessions === undefined ? 10_000 : 1_000;
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessions: max, sessions }).add(twoStage);
     const mine = await open(adhoc, ADMIN);
     await finish(adhoc, ADMIN, mine);
-    for (let i = 0; i < 30_000; i++) await open(adhoc, `bob@localhost/r${i}`);
+    for (let i = 0; i < 3 * max; i++) await open(adhoc, `bob@localhost/r${i}`);
     await expect(finish(adhoc, ADMIN, mine)).rejects.toMatchObject({ condition: 'not-allowed', message: 'This command session has ended' });
   });
 
+  it('remembers the last twice-the-table ended ids of all users together, and forgets the oldest beyond', async () => {
+    // 2 open at most, so 4 ended ids in all and 10 per user: ten users ending one each keep the last 4.
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 1, maxSessions: 2, sessions: kept() }).add(twoStage);
+    const ended: string[] = [];
+    for (let u = 0; u < 10; u++) {
+      const id = await open(adhoc, `user${u}@localhost/r`);
+      await finish(adhoc, `user${u}@localhost/r`, id);
+      ended.push(id);
+    }
+    const answers = await Promise.all(ended.map((id, u) => finish(adhoc, `user${u}@localhost/r`, id).catch((e: { message: string }) => e.message)));
+    expect(answers).toEqual([...Array(6).fill('Unknown command session'), ...Array(4).fill('This command session has ended')]);
+  });
+
+  it('when full, ends the oldest session of whoever holds the most, the newest holder among equals', async () => {
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 2, maxSessions: 4, sessions: kept() }).add(twoStage);
+    const a1 = await open(adhoc, 'a@localhost/1');
+    const b1 = await open(adhoc, 'b@localhost/1');
+    const a2 = await open(adhoc, 'a@localhost/2');
+    const b2 = await open(adhoc, 'b@localhost/2');
+    // Full, a and b hold two each; c's first evicts from b (whose sessions began last): b1.
+    await open(adhoc, 'c@localhost/1');
+    // Now a holds two, b one, c one: a's oldest goes, whoever asks.
+    await open(adhoc, 'd@localhost/1');
+    const alive = async (full: string, id: string) => (await finish(adhoc, full, id).then(() => true, () => false));
+    expect([await alive('a@localhost/1', a1), await alive('b@localhost/1', b1), await alive('a@localhost/2', a2), await alive('b@localhost/2', b2)]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
+  });
+
   it('when the whole table is full, evicts from whoever holds the most, never from a lighter user', async () => {
-    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 5, maxSessions: 12 }).add(twoStage);
+    const adhoc = new AdhocCommands({ jid: COMPONENT, maxSessionsPerJid: 5, maxSessions: 12, sessions: kept() }).add(twoStage);
     const mine = await open(adhoc, ADMIN);
     const alice = await open(adhoc, ALICE);
     // Many users, each under the per-user cap, fill the table and keep going.
     for (let u = 0; u < 20; u++) for (let r = 0; r < 5; r++) await open(adhoc, `user${u}@localhost/r${r}`);
-    expect(adhoc.openSessions).toBe(12);
+    expect(await adhoc.openSessions()).toBe(12);
     expect((await finish(adhoc, ADMIN, mine)).attrs.status).toBe('completed');
     expect((await finish(adhoc, ALICE, alice)).attrs.status).toBe('completed');
   });

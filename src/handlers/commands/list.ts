@@ -13,11 +13,12 @@ import { attempt, INVITES, nothingDone, outcomeNotes, quote, refusalLines, tally
 
 const SHOWN = 50;
 
-interface Filter {
+/** Carried in the session's state: plain data (a type, not an interface, so the compiler checks it is JSON). */
+type Filter = {
   state?: ShownState;
   inviter?: string;
   invitee?: string;
-}
+};
 
 function filterForm(values: Filter = {}, notes: Note[] = []): Step {
   return {

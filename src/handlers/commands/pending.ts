@@ -16,14 +16,15 @@ import { attempt, INVITES, nothingDone, outcomeNotes, plural, refusalLines, tall
 
 export const PAGE_SIZE = 20;
 
-interface PageState {
+/** The session's state: plain data (a type, not an interface, so the compiler checks it is JSON). */
+type PageState = {
   /** the last invite shown, for keyset paging */
   after?: { createdAt: number; id: string };
   approved: number;
   rejected: number;
   /** how many were ticked in this session, for "1 of 2 invites approved" */
   asked: { approve: number; reject: number };
-}
+};
 
 /** What one page's selection came to: its outcome, then what was already so or refused. */
 interface Applied {
