@@ -226,3 +226,12 @@ CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
   FOR EACH ROW EXECUTE FUNCTION refuse_change('opt-outs are never changed');
 CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
   FOR EACH ROW EXECUTE FUNCTION refuse_change('invite requests are never changed');
+
+-- migration 12: periodic jobs run by one instance per period
+-- The times are the database's clock here (src/store/pg/leases.ts), so that instances on machines
+-- whose clocks differ still agree on when a lease ends.
+CREATE TABLE job_leases (
+  job TEXT COLLATE "C" PRIMARY KEY,
+  holder TEXT COLLATE "C" NOT NULL,
+  held_until BIGINT NOT NULL
+);

@@ -249,3 +249,16 @@ CREATE TRIGGER opt_outs_never_changed BEFORE UPDATE ON opt_outs
 BEGIN SELECT RAISE(ABORT, 'opt-outs are never changed'); END;
 CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
 BEGIN SELECT RAISE(ABORT, 'invite requests are never changed'); END;
+
+-- migration 12: periodic jobs run by one instance per period
+-- One row per periodic job of `serve` (src/jobs.ts): the instance that runs it this period (a random
+-- id each process draws at start) and until when (ms since the epoch). An instance runs a job only
+-- after taking its lease with one conditional statement (store/leases-repo.ts): the row is created,
+-- or taken over once `held_until` has passed, or renewed by its holder. Leases are not records:
+-- they are overwritten in place (never by INSERT OR REPLACE: see migration 11) and not copied by
+-- `db copy`.
+CREATE TABLE job_leases (
+  job TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  held_until INTEGER NOT NULL
+);

@@ -3,6 +3,7 @@
  * and starts and stops them. The periodic jobs (expiry, reminders, reconciliation) are in jobs.ts.
  * `serve` runs one App; tests run it in-process against a real Prosody.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { configSecrets, type Config } from './config';
 import type { InviteService } from './domain/invites';
@@ -30,7 +31,8 @@ import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { immediateTransaction, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
-import { SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
+import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
+import { SqliteJobLeases } from './store/leases-repo';
 import { StoreMonitor } from './store/health';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
@@ -90,6 +92,9 @@ export class App {
   readonly web: WebServer;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
   readonly jobs: Scheduler;
+  /** this process's id among the instances sharing the store, drawn at start (it holds the job leases) */
+  readonly instanceId: string;
+  readonly #leases: SqliteJobLeases;
   readonly #email: EmailTransport;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
@@ -232,9 +237,23 @@ export class App {
       features: (req) => [...this.#features, ...componentRegistration.features(req.bare)],
     });
 
-    const jobsLogger = logger.child({ module: 'jobs' });
-    this.jobs = new Scheduler({ logger: jobsLogger });
-    const jobs = periodicJobs({ invites: this.invites, registration: this.registration, reminderBefore: config.mail.reminderBefore, logger: jobsLogger });
+    // Each periodic job runs once per period across the instances sharing the store (jobs.ts).
+    this.instanceId = randomBytes(8).toString('hex');
+    this.#leases = new SqliteJobLeases(this.db, this.instanceId);
+    const leases = this.#leases;
+    const jobsLogger = logger.child({ module: 'jobs', instance: this.instanceId });
+    this.jobs = new Scheduler({
+      logger: jobsLogger,
+      // Another process's write lock is waited for without blocking (store/busy.ts).
+      lease: (job, periodMs) => retryWhileBusy(() => leases.take(job, periodMs), { deadlineMs: 5_000 }),
+    });
+    const jobs = periodicJobs({
+      invites: this.invites,
+      registration: this.registration,
+      reminderBefore: config.mail.reminderBefore,
+      logger: jobsLogger,
+      othersLive: () => retryWhileBusy(() => leases.othersLive(), { deadlineMs: 5_000 }),
+    });
     for (const job of jobs) this.jobs.add(job);
 
     this.connection.onStanza((stanza) => {
@@ -261,6 +280,7 @@ export class App {
 
   /** Connects; rejects with FatalConnectionError when the server refuses the component. */
   async start(): Promise<void> {
+    this.logger.info({ instance: this.instanceId }, 'instance %s starting', this.instanceId);
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
     await this.connection.start();
@@ -304,6 +324,12 @@ export class App {
       this.#email.close();
       await this.connection.stop();
       await jobs;
+      // Hands the job leases over: another instance takes each job at its next run, not a period later.
+      try {
+        this.#leases.release();
+      } catch (err) {
+        this.logger.warn({ err }, 'could not release the job leases; other instances take the jobs over when they end');
+      }
       this.db.close();
     })();
     return this.#stopping;

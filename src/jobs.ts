@@ -13,16 +13,26 @@
  * A failed run is logged with the job's name and the job goes on at the next period. `stop()`
  * clears the timers, refuses new runs and resolves once the runs in progress have ended.
  *
- * Several instances: each periodic job must run once per period across the instances sharing one
- * database. The seam for that is `lease`: when given, it is asked before every run at start and on
- * the timer, and the run is skipped when it answers false. An implementation takes the job's lease
- * for one period in the shared database (on PostgreSQL, e.g., one conditional
- * `UPDATE job_leases SET holder = $me, until = now() + period WHERE job = $name AND until <= now()
- * RETURNING job`) so that exactly one instance gets it. Without `lease` (one instance, the
- * embedded SQLite store) every run goes ahead. Runs asked for with `run()` (after a reconnection,
- * in tests) are this instance's own and skip the lease: what a job writes must therefore stay
- * exactly-once in the store itself (each expiry recorded once, one reminder per invite, one
- * settlement per claim), the lease only saving the repeated work.
+ * Several instances: each periodic job runs once per period across the instances sharing one
+ * database. `lease`, when given, is asked before every run at start and on the timer, and the run is
+ * skipped when it answers false. `serve` gives the store's job leases (store/leases-repo.ts, its
+ * PostgreSQL twin store/pg/leases.ts): one conditional statement takes the job's lease for one
+ * period, so exactly one instance gets it; its holder renews it at each run, and when the holder
+ * dies the first other instance whose timer comes after the lease's end takes the job over. Without
+ * `lease` every run goes ahead. Runs asked for with `run()` (after a reconnection, in tests) are
+ * this instance's own and skip the lease: what a job writes must therefore stay exactly-once in the
+ * store itself (each expiry recorded once, one reminder per invite, one settlement per claim), the
+ * lease only saving the repeated work.
+ *
+ * Reconciliation and several instances: a held claim may be waiting for the server's answer to its
+ * create request. This instance never reconciles its own such claims (Registration keeps them in
+ * flight), but it cannot see another instance's; reconciling one of those would ask the server too
+ * early, find no account, release the claim (its use and username free again), and then the other
+ * instance's create succeeds on a released claim: an account the invite does not record, and a use
+ * that can make a second one. So claims younger than IN_FLIGHT_MS (longer than any provisioner's
+ * wait for the server, 30 s, and the bridge's claim lifetime, 60 s) are reconciled only when no
+ * other instance holds a live lease (`othersLive`): at start and after a reconnection of a lone
+ * instance, as before; with others live, they wait for the periodic run, at most a period more.
  */
 import type { Logger } from 'pino';
 import type { InviteService } from './domain/invites';
@@ -146,14 +156,22 @@ export interface JobDeps {
   /** `mail.reminder_before` in ms; null: no reminders */
   reminderBefore: number | null;
   logger: Logger;
+  /**
+   * Whether another instance sharing the store may be creating accounts right now (see the top of
+   * this file); absent: this instance is alone.
+   */
+  othersLive?: () => boolean | Promise<boolean>;
 }
 
 /** How often each job of `serve` runs. */
 export const JOB_PERIOD_MS = 60_000;
 
+/** The age under which a held claim may still be waiting for the server's answer on some instance. */
+export const IN_FLIGHT_MS = 60_000;
+
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger } = deps;
+  const { invites, registration, reminderBefore, logger, othersLive } = deps;
   const jobs: Job[] = [
     {
       name: 'expiry',
@@ -180,7 +198,10 @@ export function periodicJobs(deps: JobDeps): Job[] {
     name: 'reconcile',
     everyMs: JOB_PERIOD_MS,
     run: async (why) => {
-      const n = await registration.reconcileAll(why === 'timer' ? JOB_PERIOD_MS : 0);
+      // Every held claim at start and when asked (after a reconnection), unless another instance
+      // may have young claims in flight; on the timer only those older than that.
+      const young = why !== 'timer' && !(await othersLive?.());
+      const n = await registration.reconcileAll(young ? 0 : IN_FLIGHT_MS);
       if (n && why === 'start') logger.info('%d held claims checked with the server', n);
       return n;
     },

@@ -1,0 +1,165 @@
+/**
+ * The job leases (store/leases-repo.ts) on one SQLite file shared by two connections, as two
+ * `serve` processes share it: each periodic job runs once per period across both schedulers, an
+ * instance that dies loses its leases when they end and the other takes the jobs over, and one that
+ * stops cleanly hands them over at once.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { openDatabase, type Db } from '../../src/store/database';
+import { SqliteJobLeases } from '../../src/store/leases-repo';
+import { Scheduler, type Job } from '../../src/jobs';
+
+const PERIOD = 1_000;
+const NAMES = ['expiry', 'reminders', 'reconcile'];
+
+let dir: string;
+const dbs: Db[] = [];
+beforeEach(() => {
+  jest.useFakeTimers();
+  dir = mkdtempSync(join(tmpdir(), 'xmpp-invites-leases-'));
+});
+afterEach(() => {
+  jest.useRealTimers();
+  for (const db of dbs.splice(0)) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A connection of its own to the shared file, as each process opens it. */
+function connect(): Db {
+  const db = openDatabase(join(dir, 'store.sqlite'));
+  dbs.push(db);
+  return db;
+}
+
+interface Run {
+  job: string;
+  by: string;
+  at: number;
+}
+
+/** One instance: its own connection, leases and scheduler, with the three jobs recording their runs. */
+function instance(id: string, runs: Run[]) {
+  const leases = new SqliteJobLeases(connect(), id);
+  const scheduler = new Scheduler({ logger: pino({ level: 'silent' }), lease: (job, periodMs) => leases.take(job, periodMs) });
+  for (const name of NAMES) {
+    const job: Job = { name, everyMs: PERIOD, run: () => (runs.push({ job: name, by: id, at: Date.now() }), 1) };
+    scheduler.add(job);
+  }
+  return { leases, scheduler };
+}
+
+/** For each job, who ran it in each period since `t0` (periods with no run are holes: undefined). */
+function byPeriod(runs: Run[], t0: number, periods: number): Record<string, (string | undefined)[]> {
+  const out: Record<string, (string | undefined)[]> = {};
+  for (const name of NAMES) {
+    const row: (string | undefined)[] = new Array(periods).fill(undefined);
+    for (const r of runs.filter((r) => r.job === name)) {
+      const p = Math.floor((r.at - t0) / PERIOD);
+      if (p >= periods) continue;
+      // A second run in one period is recorded as both runners.
+      row[p] = row[p] === undefined ? r.by : `${row[p]}+${r.by}`;
+    }
+    out[name] = row;
+  }
+  return out;
+}
+
+describe('the lease statement', () => {
+  it('gives an unheld lease to the first instance, renews it for its holder, refuses it to others until it ends', () => {
+    let now = Date.UTC(2026, 0, 1);
+    const a = new SqliteJobLeases(connect(), 'a', () => now);
+    const b = new SqliteJobLeases(connect(), 'b', () => now);
+    expect(b.othersLive()).toBe(false);
+    expect(a.take('expiry', PERIOD)).toBe(true);
+    expect(b.take('expiry', PERIOD)).toBe(false);
+    expect(b.othersLive()).toBe(true);
+    expect(a.othersLive()).toBe(false);
+    now += PERIOD - 1;
+    expect(b.take('expiry', PERIOD)).toBe(false);
+    // The holder renews before the end: held a period from now.
+    expect(a.take('expiry', PERIOD)).toBe(true);
+    now += PERIOD - 1;
+    expect(b.take('expiry', PERIOD)).toBe(false);
+    // Not renewed: at its end another instance takes it over, and the old holder is refused.
+    now += 1;
+    expect(b.take('expiry', PERIOD)).toBe(true);
+    expect(a.take('expiry', PERIOD)).toBe(false);
+    // Each job has its own lease.
+    expect(a.take('reminders', PERIOD)).toBe(true);
+    expect(dbs[0].prepare('SELECT job, holder, held_until FROM job_leases ORDER BY job').all()).toEqual([
+      { job: 'expiry', holder: 'b', held_until: now + PERIOD },
+      { job: 'reminders', holder: 'a', held_until: now + PERIOD },
+    ]);
+  });
+
+  it('ends only the leases of the instance that releases them', () => {
+    const now = Date.UTC(2026, 0, 1);
+    const a = new SqliteJobLeases(connect(), 'a', () => now);
+    const b = new SqliteJobLeases(connect(), 'b', () => now);
+    expect([a.take('expiry', PERIOD), a.take('reconcile', PERIOD), b.take('reminders', PERIOD)]).toEqual([true, true, true]);
+    expect(a.release()).toBe(2);
+    expect(b.othersLive()).toBe(false);
+    expect([b.take('expiry', PERIOD), b.take('reconcile', PERIOD), a.take('reminders', PERIOD)]).toEqual([true, true, false]);
+  });
+});
+
+describe('two schedulers on one SQLite file', () => {
+  it('run each job once per period, over several periods, whichever instance started first', async () => {
+    const runs: Run[] = [];
+    const t0 = Date.now();
+    const a = instance('a', runs);
+    const b = instance('b', runs);
+    a.scheduler.start();
+    await jest.advanceTimersByTimeAsync(300);
+    b.scheduler.start();
+    await jest.advanceTimersByTimeAsync(6 * PERIOD - 300 - 1);
+    const all = Array(6).fill('a');
+    expect(byPeriod(runs, t0, 6)).toEqual({ expiry: all, reminders: all, reconcile: all });
+    expect(runs).toHaveLength(18);
+    await Promise.all([a.scheduler.stop(), b.scheduler.stop()]);
+  });
+
+  it('lets the other instance take the jobs over once the leases of one that died have ended', async () => {
+    const runs: Run[] = [];
+    const t0 = Date.now();
+    const a = instance('a', runs);
+    const b = instance('b', runs);
+    a.scheduler.start();
+    await jest.advanceTimersByTimeAsync(300);
+    b.scheduler.start();
+    await jest.advanceTimersByTimeAsync(3 * PERIOD - 300 - 1);
+    // a dies after its runs of period 2 (at t0 + 2000): its timers stop, its leases stay until t0 + 3000.
+    await a.scheduler.stop();
+    await jest.advanceTimersByTimeAsync(5 * PERIOD);
+    // b's timer fires at t0 + 2300 (refused: a's lease), then t0 + 3300: one run in every period.
+    const want = ['a', 'a', 'a', 'b', 'b', 'b', 'b', 'b'];
+    expect(byPeriod(runs, t0, 8)).toEqual({ expiry: want, reminders: want, reconcile: want });
+    expect(runs.filter((r) => r.by === 'b').map((r) => r.at - t0)).toEqual([3300, 3300, 3300, 4300, 4300, 4300, 5300, 5300, 5300, 6300, 6300, 6300, 7300, 7300, 7300]);
+    await b.scheduler.stop();
+  });
+
+  it('hands the jobs over at once when an instance stops cleanly and releases its leases', async () => {
+    const runs: Run[] = [];
+    const t0 = Date.now();
+    const a = instance('a', runs);
+    a.scheduler.start();
+    await jest.advanceTimersByTimeAsync(500);
+    await a.scheduler.stop();
+    expect(a.leases.release()).toBe(3);
+    const b = instance('b', runs);
+    b.scheduler.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(runs.map((r) => [r.job, r.by, r.at - t0])).toEqual([
+      ['expiry', 'a', 0],
+      ['reminders', 'a', 0],
+      ['reconcile', 'a', 0],
+      ['expiry', 'b', 500],
+      ['reminders', 'b', 500],
+      ['reconcile', 'b', 500],
+    ]);
+    await b.scheduler.stop();
+  });
+});
