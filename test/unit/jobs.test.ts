@@ -210,4 +210,20 @@ describe('the jobs of serve', () => {
     expect(ages).toEqual([0, 60_000, 0]);
     await jobs.stop();
   });
+
+  it('leave claims younger than a minute to the periodic run while another instance holds a live lease: they may be in flight there', async () => {
+    const { logger } = capture();
+    const { invites, registration, ages } = fakes();
+    let others = true;
+    const jobs = new Scheduler({ logger });
+    for (const job of periodicJobs({ invites, registration, reminderBefore: null, logger, othersLive: async () => others })) jobs.add(job);
+    jobs.start();
+    await jest.advanceTimersByTimeAsync(60_000);
+    await jobs.run('reconcile');
+    // Alone again (the other instance stopped and released its leases): every held claim, at once.
+    others = false;
+    await jobs.run('reconcile');
+    expect(ages).toEqual([60_000, 60_000, 60_000, 0]);
+    await jobs.stop();
+  });
 });

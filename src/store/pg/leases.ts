@@ -5,7 +5,8 @@
  * agree on when a lease ends. Under READ COMMITTED, instances racing for one row wait for the row
  * lock of the first, then evaluate the WHERE against the row it left: one of them gets the lease.
  */
-import type { Pool, PoolClient } from './pool';
+import type { ClientBase } from 'pg';
+import type { Pool } from './pool';
 
 export const TAKE_LEASE_PG = `INSERT INTO job_leases (job, holder, held_until)
   VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3::bigint)
@@ -14,7 +15,7 @@ export const TAKE_LEASE_PG = `INSERT INTO job_leases (job, holder, held_until)
   RETURNING holder`;
 
 /** Takes (or renews) the lease of `job` for `holder`, for `periodMs`; false when another instance holds it. */
-export async function takeLeasePg(db: Pool | PoolClient, job: string, holder: string, periodMs: number): Promise<boolean> {
+export async function takeLeasePg(db: Pool | ClientBase, job: string, holder: string, periodMs: number): Promise<boolean> {
   const { rowCount } = await db.query(TAKE_LEASE_PG, [job, holder, Math.round(periodMs)]);
   return rowCount === 1;
 }
