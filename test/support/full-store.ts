@@ -10,6 +10,7 @@ import { InviteRequests } from '../../src/domain/requests';
 import { Registration, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
 import { OPERATOR, type Actor } from '../../src/domain/types';
 import { openDatabase, type Db } from '../../src/store/database';
+import { SqliteJobLeases } from '../../src/store/leases-repo';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
 import { inviteServiceFor, outboxFor } from '../../src/services';
@@ -116,5 +117,8 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   outbox.markSent(taken[0].id);
   outbox.markFailed(taken[1].id, 'SMTP 554 rejected');
   outbox.markRetry(taken[2].id, 'not connected', now + 60_000, false);
+
+  // The lease of a periodic job, held by the instance that served this store.
+  new SqliteJobLeases(db, 'sqlite-instance', clock).take('expiry', 60_000);
   return { db, invites };
 }
