@@ -17,7 +17,7 @@ import { sendCommand } from './handlers/commands/send';
 import { emailTransportFor, type EmailTransport } from './mail/transport';
 import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
-import { periodicJobs, Scheduler } from './jobs';
+import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
@@ -101,6 +101,7 @@ export class App {
   readonly #bridgeHandler: BridgeHandler;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
+  readonly #stopSignal = new AbortController();
   private readonly opts: AppOptions;
 
   constructor({ config, logger, ...opts }: AppDeps) {
@@ -252,13 +253,30 @@ export class App {
       registration: this.registration,
       reminderBefore: config.mail.reminderBefore,
       logger: jobsLogger,
-      othersLive: () => retryWhileBusy(() => leases.othersLive(), { deadlineMs: 5_000 }),
+      // Waiting to learn whether the others are alive ends early on stop (then they are taken to be).
+      othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
+      presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
     });
     for (const job of jobs) this.jobs.add(job);
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
       void this.router.handle(stanza);
+    });
+  }
+
+  /** A pause that ends early when the app stops. */
+  #pause(ms: number): Promise<void> {
+    const signal = this.#stopSignal.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
   }
 
@@ -281,6 +299,8 @@ export class App {
   /** Connects; rejects with FatalConnectionError when the server refuses the component. */
   async start(): Promise<void> {
     this.logger.info({ instance: this.instanceId }, 'instance %s starting', this.instanceId);
+    // Present before anything can be claimed here: another instance starting now must see this one.
+    await retryWhileBusy(() => this.#leases.beat(PRESENCE_TTL_MS), { deadlineMs: 5_000 });
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
     await this.connection.start();
@@ -316,6 +336,7 @@ export class App {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       // No new job runs from here on; one in progress ends before the database closes.
+      this.#stopSignal.abort();
       const jobs = this.jobs.stop();
       await this.web.stop();
       this.#bridgeHandler.stop();
@@ -324,7 +345,8 @@ export class App {
       this.#email.close();
       await this.connection.stop();
       await jobs;
-      // Hands the job leases over: another instance takes each job at its next run, not a period later.
+      // Hands the job leases over (another instance takes each job at its next run, not a period
+      // later) and ends this instance's presence.
       try {
         this.#leases.release();
       } catch (err) {

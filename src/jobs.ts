@@ -29,10 +29,16 @@
  * flight), but it cannot see another instance's; reconciling one of those would ask the server too
  * early, find no account, release the claim (its use and username free again), and then the other
  * instance's create succeeds on a released claim: an account the invite does not record, and a use
- * that can make a second one. So claims younger than IN_FLIGHT_MS (longer than any provisioner's
- * wait for the server, 30 s, and the bridge's claim lifetime, 60 s) are reconciled only when no
- * other instance holds a live lease (`othersLive`): at start and after a reconnection of a lone
- * instance, as before; with others live, they wait for the periodic run, at most a period more.
+ * that can make a second one. So:
+ * - claims younger than IN_FLIGHT_MS (no shorter than any provisioner's wait for the server, 30 s,
+ *   and the bridge's claim lifetime, 60 s) are reconciled only when no other instance is alive
+ *   (`othersLive`: every instance renews a presence row every few seconds, the `presence` job);
+ * - the run at start (and those asked for) are this instance's own recovery, never leased: an
+ *   instance restarted after a crash must not wait for the lease its dead predecessor still holds.
+ *   It waits, at most PRESENCE_TTL_MS, to learn whether the other instances it sees are alive (a
+ *   dead one's presence ends, a live one's is renewed): alone, it settles every held claim at once,
+ *   as before; beside live instances, only the old ones, the young ones waiting for the periodic
+ *   run (leased, once per period), at most a period more.
  */
 import type { Logger } from 'pino';
 import type { InviteService } from './domain/invites';
@@ -45,6 +51,11 @@ export interface Job {
   /** names the job in logs, in `run()`, and to the lease */
   readonly name: string;
   readonly everyMs: number;
+  /**
+   * Which runs ask the lease: 'always' (at start and on the timer, the default), 'timer' (the run at
+   * start is this instance's own), 'never' (each instance runs it: presence)
+   */
+  readonly leased?: 'always' | 'timer' | 'never';
   /** One run; resolves with how many things it did. */
   run(why: RunReason): number | Promise<number>;
 }
@@ -141,7 +152,9 @@ export class Scheduler {
 
   async #once(job: Job, why: RunReason): Promise<number | undefined> {
     try {
-      if (why !== 'asked' && this.#lease && !(await this.#lease(job.name, job.everyMs))) return undefined;
+      const leased = job.leased ?? 'always';
+      const asks = why === 'timer' ? leased !== 'never' : why === 'start' && leased === 'always';
+      if (asks && this.#lease && !(await this.#lease(job.name, job.everyMs))) return undefined;
       return await job.run(why);
     } catch (err) {
       this.#logger.error({ err, job: job.name }, 'the periodic job %s failed', job.name);
@@ -161,6 +174,8 @@ export interface JobDeps {
    * this file); absent: this instance is alone.
    */
   othersLive?: () => boolean | Promise<boolean>;
+  /** Renews this instance's presence (the `presence` job, every PRESENCE_EVERY_MS); absent: no such job. */
+  presence?: () => void | Promise<void>;
 }
 
 /** How often each job of `serve` runs. */
@@ -169,20 +184,25 @@ export const JOB_PERIOD_MS = 60_000;
 /** The age under which a held claim may still be waiting for the server's answer on some instance. */
 export const IN_FLIGHT_MS = 60_000;
 
+/** How often each instance renews its presence, and how long a presence lasts unrenewed. */
+export const PRESENCE_EVERY_MS = 2_000;
+export const PRESENCE_TTL_MS = 5_000;
+
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger, othersLive } = deps;
-  const jobs: Job[] = [
-    {
-      name: 'expiry',
-      everyMs: JOB_PERIOD_MS,
-      run: () => {
-        const total = drain(() => invites.recordExpiries().length);
-        if (total) logger.info('%d invite(s) expired', total);
-        return total;
-      },
+  const { invites, registration, reminderBefore, logger, othersLive, presence } = deps;
+  const jobs: Job[] = [];
+  // First: an instance is present before its other runs at start.
+  if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
+  jobs.push({
+    name: 'expiry',
+    everyMs: JOB_PERIOD_MS,
+    run: () => {
+      const total = drain(() => invites.recordExpiries().length);
+      if (total) logger.info('%d invite(s) expired', total);
+      return total;
     },
-  ];
+  });
   if (reminderBefore !== null) {
     jobs.push({
       name: 'reminders',
@@ -197,6 +217,7 @@ export function periodicJobs(deps: JobDeps): Job[] {
   jobs.push({
     name: 'reconcile',
     everyMs: JOB_PERIOD_MS,
+    leased: 'timer',
     run: async (why) => {
       // Every held claim at start and when asked (after a reconnection), unless another instance
       // may have young claims in flight; on the timer only those older than that.

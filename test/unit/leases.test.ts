@@ -72,11 +72,8 @@ describe('the lease statement', () => {
     let now = Date.UTC(2026, 0, 1);
     const a = new SqliteJobLeases(connect(), 'a', () => now);
     const b = new SqliteJobLeases(connect(), 'b', () => now);
-    expect(b.othersLive()).toBe(false);
     expect(a.take('expiry', PERIOD)).toBe(true);
     expect(b.take('expiry', PERIOD)).toBe(false);
-    expect(b.othersLive()).toBe(true);
-    expect(a.othersLive()).toBe(false);
     now += PERIOD - 1;
     expect(b.take('expiry', PERIOD)).toBe(false);
     // The holder renews before the end: held a period from now.
@@ -95,14 +92,56 @@ describe('the lease statement', () => {
     ]);
   });
 
-  it('ends only the leases of the instance that releases them', () => {
+  it('ends only the leases of the instance that releases them, and its presence', () => {
     const now = Date.UTC(2026, 0, 1);
     const a = new SqliteJobLeases(connect(), 'a', () => now);
     const b = new SqliteJobLeases(connect(), 'b', () => now);
+    a.beat(5_000);
     expect([a.take('expiry', PERIOD), a.take('reconcile', PERIOD), b.take('reminders', PERIOD)]).toEqual([true, true, true]);
     expect(a.release()).toBe(2);
-    expect(b.othersLive()).toBe(false);
+    expect(dbs[0].prepare(`SELECT count(*) AS n FROM job_leases WHERE job = 'instance:a'`).get()).toEqual({ n: 0 });
     expect([b.take('expiry', PERIOD), b.take('reconcile', PERIOD), a.take('reminders', PERIOD)]).toEqual([true, true, false]);
+  });
+});
+
+describe('presence', () => {
+  const TTL = 5_000;
+
+  it('finds no other instance alive, at once, when none has a presence', async () => {
+    const a = new SqliteJobLeases(connect(), 'a');
+    a.beat(TTL);
+    const t = Date.now();
+    await expect(a.othersLive()).resolves.toBe(false);
+    expect(Date.now()).toBe(t);
+  });
+
+  it('tells an instance that renews its presence (alive) from one that died, waiting at most one lifetime', async () => {
+    const a = new SqliteJobLeases(connect(), 'a');
+    const b = new SqliteJobLeases(connect(), 'b');
+    a.beat(TTL);
+    // b renews every 2 s, as the presence job does.
+    const beating = setInterval(() => b.beat(TTL), 2_000);
+    b.beat(TTL);
+    try {
+      const asked = a.othersLive();
+      await jest.advanceTimersByTimeAsync(TTL + 1);
+      await expect(asked).resolves.toBe(true);
+    } finally {
+      clearInterval(beating);
+    }
+    // b dies (it beat last 1 s ago): a waits for its presence to end, 4 s, then knows it is alone.
+    const t = Date.now();
+    const asked = a.othersLive();
+    let answer: boolean | undefined;
+    void asked.then((v) => (answer = v));
+    await jest.advanceTimersByTimeAsync(TTL - 2_000 - 1);
+    expect(answer).toBeUndefined();
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(answer).toBe(false);
+    expect(Date.now() - t).toBeLessThanOrEqual(TTL);
+    // A's next beat forgets b's ended presence.
+    a.beat(TTL);
+    expect(dbs[0].prepare('SELECT job FROM job_leases ORDER BY job').all()).toEqual([{ job: 'instance:a' }]);
   });
 });
 
