@@ -254,8 +254,9 @@ BEGIN SELECT RAISE(ABORT, 'invite requests are never changed'); END;
 -- One row per periodic job of `serve` (src/jobs.ts): the instance that runs it this period (a random
 -- id each process draws at start) and until when (ms since the epoch). An instance runs a job only
 -- after taking its lease with one conditional statement (store/leases-repo.ts): the row is created,
--- or taken over once `held_until` has passed, or renewed by its holder. Leases are not records:
--- they are overwritten in place (never by INSERT OR REPLACE: see migration 11) and not copied by
+-- or taken over once `held_until` has passed, or renewed by its holder. Each running instance also
+-- renews a row `instance:<id>` of its own every few seconds: its presence. Leases are not records:
+-- they are overwritten in place (never by INSERT OR REPLACE: see migration 11) or deleted, and not copied by
 -- `db copy`.
 CREATE TABLE job_leases (
   job TEXT PRIMARY KEY,
