@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { openDatabase, type Db } from '../../src/store/database';
 import { SqliteJobLeases } from '../../src/store/leases-repo';
-import { Scheduler, type Job } from '../../src/jobs';
+import { IN_FLIGHT_MS, periodicJobs, PRESENCE_TTL_MS, Scheduler, type Job } from '../../src/jobs';
+import type { InviteService } from '../../src/domain/invites';
+import type { Registration } from '../../src/domain/registration';
 
 const PERIOD = 1_000;
 const NAMES = ['expiry', 'reminders', 'reconcile'];
@@ -200,5 +202,53 @@ describe('two schedulers on one SQLite file', () => {
       ['reconcile', 'b', 500],
     ]);
     await b.scheduler.stop();
+  });
+});
+
+describe('reconciliation at start beside another instance', () => {
+  /** An instance as serve wires it: leases, presence, and reconcileAll recording the ages it is given. */
+  function serveLike(id: string, ages: number[]) {
+    const leases = new SqliteJobLeases(connect(), id);
+    const invites = { recordExpiries: () => [] } as unknown as InviteService;
+    const registration = { reconcileAll: async (olderThanMs: number) => (ages.push(olderThanMs), 0) } as unknown as Registration;
+    const scheduler = new Scheduler({ logger: pino({ level: 'silent' }), lease: (job, periodMs) => leases.take(job, periodMs) });
+    const logger = pino({ level: 'silent' });
+    for (const job of periodicJobs({ invites, registration, reminderBefore: null, logger, othersLive: () => leases.othersLive(), presence: () => leases.beat(PRESENCE_TTL_MS) })) {
+      scheduler.add(job);
+    }
+    return { leases, scheduler };
+  }
+
+  it('leaves the young claims alone beside a live instance, and settles them all once the other has died', async () => {
+    const agesA: number[] = [];
+    const a = serveLike('a', agesA);
+    a.scheduler.start();
+    await jest.advanceTimersByTimeAsync(0);
+    // Alone: every held claim at start.
+    expect(agesA).toEqual([0]);
+
+    const agesB: number[] = [];
+    const b = serveLike('b', agesB);
+    b.scheduler.start();
+    await jest.advanceTimersByTimeAsync(PRESENCE_TTL_MS + 1);
+    // a renewed its presence meanwhile: only claims that cannot be in flight there any more.
+    expect(agesB).toEqual([IN_FLIGHT_MS]);
+
+    // a holds the lease of the periodic reconciliation (as after a run on its timer), then dies
+    // (no clean stop: its presence and leases stay until they end); c starts 1 s later.
+    expect(a.leases.take('reconcile', 60_000)).toBe(true);
+    await a.scheduler.stop();
+    await b.scheduler.stop();
+    b.leases.release();
+    await jest.advanceTimersByTimeAsync(1_000);
+    const agesC: number[] = [];
+    const c = serveLike('c', agesC);
+    c.scheduler.start();
+    await jest.advanceTimersByTimeAsync(PRESENCE_TTL_MS);
+    // It waited for a's presence to end unrenewed, then settled every held claim, a's included,
+    // though a's lease of the periodic run still holds.
+    expect(agesC).toEqual([0]);
+    expect(c.leases.take('reconcile', 60_000)).toBe(false);
+    await c.scheduler.stop();
   });
 });
