@@ -228,8 +228,13 @@ CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
   FOR EACH ROW EXECUTE FUNCTION refuse_change('invite requests are never changed');
 
 -- migration 12: periodic jobs run by one instance per period
--- (Placeholder on this branch, which needs only the number: migration 12 is the job_leases table,
--- which arrives with its own change.)
+-- The times are the database's clock here (src/store/pg/leases.ts), so that instances on machines
+-- whose clocks differ still agree on when a lease ends.
+CREATE TABLE job_leases (
+  job TEXT COLLATE "C" PRIMARY KEY,
+  holder TEXT COLLATE "C" NOT NULL,
+  held_until BIGINT NOT NULL
+);
 
 -- migration 13: ad-hoc command sessions, shared by the instances
 -- Working state, not records (see schema.sql): no trigger refuses their DELETE or TRUNCATE.

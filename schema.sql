@@ -252,8 +252,18 @@ CREATE TRIGGER invite_requests_never_changed BEFORE UPDATE ON invite_requests
 BEGIN SELECT RAISE(ABORT, 'invite requests are never changed'); END;
 
 -- migration 12: periodic jobs run by one instance per period
--- (Placeholder on this branch, which needs only the number: migration 12 is the job_leases table,
--- which arrives with its own change.)
+-- One row per periodic job of `serve` (src/jobs.ts): the instance that runs it this period (a random
+-- id each process draws at start) and until when (ms since the epoch). An instance runs a job only
+-- after taking its lease with one conditional statement (store/leases-repo.ts): the row is created,
+-- or taken over once `held_until` has passed, or renewed by its holder. Each running instance also
+-- renews a row `instance:<id>` of its own every few seconds: its presence. Leases are not records:
+-- they are overwritten in place (never by INSERT OR REPLACE: see migration 11) or deleted, and not copied by
+-- `db copy`.
+CREATE TABLE job_leases (
+  job TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  held_until INTEGER NOT NULL
+);
 
 -- migration 13: ad-hoc command sessions, shared by the instances
 -- A multi-stage ad-hoc command (XEP-0050) keeps its session here between stages, so that the next

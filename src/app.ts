@@ -3,6 +3,7 @@
  * and starts and stops them. The periodic jobs (expiry, reminders, reconciliation) are in jobs.ts.
  * `serve` runs one App; tests run it in-process against a real Prosody.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { configSecrets, type Config } from './config';
 import type { InviteService } from './domain/invites';
@@ -16,7 +17,7 @@ import { sendCommand } from './handlers/commands/send';
 import { emailTransportFor, type EmailTransport } from './mail/transport';
 import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
-import { periodicJobs, Scheduler } from './jobs';
+import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
@@ -30,7 +31,8 @@ import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { immediateTransaction, type Db } from './store/database';
 import { GroupCommit } from './store/group-commit';
-import { SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
+import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
+import { SqliteJobLeases } from './store/leases-repo';
 import { StoreMonitor } from './store/health';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
@@ -91,12 +93,16 @@ export class App {
   readonly web: WebServer;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
   readonly jobs: Scheduler;
+  /** this process's id among the instances sharing the store, drawn at start (it holds the job leases) */
+  readonly instanceId: string;
+  readonly #leases: SqliteJobLeases;
   readonly #email: EmailTransport;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
+  readonly #stopSignal = new AbortController();
   private readonly opts: AppOptions;
 
   constructor({ config, logger, ...opts }: AppDeps) {
@@ -242,14 +248,45 @@ export class App {
       features: (req) => [...this.#features, ...componentRegistration.features(req.bare)],
     });
 
-    const jobsLogger = logger.child({ module: 'jobs' });
-    this.jobs = new Scheduler({ logger: jobsLogger });
-    const jobs = periodicJobs({ invites: this.invites, registration: this.registration, reminderBefore: config.mail.reminderBefore, logger: jobsLogger });
+    // Each periodic job runs once per period across the instances sharing the store (jobs.ts).
+    this.instanceId = randomBytes(8).toString('hex');
+    this.#leases = new SqliteJobLeases(this.db, this.instanceId);
+    const leases = this.#leases;
+    const jobsLogger = logger.child({ module: 'jobs', instance: this.instanceId });
+    this.jobs = new Scheduler({
+      logger: jobsLogger,
+      // Another process's write lock is waited for without blocking (store/busy.ts).
+      lease: (job, periodMs) => retryWhileBusy(() => leases.take(job, periodMs), { deadlineMs: 5_000 }),
+    });
+    const jobs = periodicJobs({
+      invites: this.invites,
+      registration: this.registration,
+      reminderBefore: config.mail.reminderBefore,
+      logger: jobsLogger,
+      // Waiting to learn whether the others are alive ends early on stop (then they are taken to be).
+      othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
+      presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
+    });
     for (const job of jobs) this.jobs.add(job);
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
       void this.router.handle(stanza);
+    });
+  }
+
+  /** A pause that ends early when the app stops. */
+  #pause(ms: number): Promise<void> {
+    const signal = this.#stopSignal.signal;
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done);
     });
   }
 
@@ -271,6 +308,9 @@ export class App {
 
   /** Connects; rejects with FatalConnectionError when the server refuses the component. */
   async start(): Promise<void> {
+    this.logger.info({ instance: this.instanceId }, 'instance %s starting', this.instanceId);
+    // Present before anything can be claimed here: another instance starting now must see this one.
+    await retryWhileBusy(() => this.#leases.beat(PRESENCE_TTL_MS), { deadlineMs: 5_000 });
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
     await this.connection.start();
@@ -306,6 +346,7 @@ export class App {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       // No new job runs from here on; one in progress ends before the database closes.
+      this.#stopSignal.abort();
       const jobs = this.jobs.stop();
       await this.web.stop();
       this.#bridgeHandler.stop();
@@ -315,6 +356,13 @@ export class App {
       await this.connection.stop();
       await jobs;
       await this.adhoc.flush();
+      // Hands the job leases over (another instance takes each job at its next run, not a period
+      // later) and ends this instance's presence.
+      try {
+        this.#leases.release();
+      } catch (err) {
+        this.logger.warn({ err }, 'could not release the job leases; other instances take the jobs over when they end');
+      }
       this.db.close();
     })();
     return this.#stopping;

@@ -13,16 +13,32 @@
  * A failed run is logged with the job's name and the job goes on at the next period. `stop()`
  * clears the timers, refuses new runs and resolves once the runs in progress have ended.
  *
- * Several instances: each periodic job must run once per period across the instances sharing one
- * database. The seam for that is `lease`: when given, it is asked before every run at start and on
- * the timer, and the run is skipped when it answers false. An implementation takes the job's lease
- * for one period in the shared database (on PostgreSQL, e.g., one conditional
- * `UPDATE job_leases SET holder = $me, until = now() + period WHERE job = $name AND until <= now()
- * RETURNING job`) so that exactly one instance gets it. Without `lease` (one instance, the
- * embedded SQLite store) every run goes ahead. Runs asked for with `run()` (after a reconnection,
- * in tests) are this instance's own and skip the lease: what a job writes must therefore stay
- * exactly-once in the store itself (each expiry recorded once, one reminder per invite, one
- * settlement per claim), the lease only saving the repeated work.
+ * Several instances: each periodic job runs once per period across the instances sharing one
+ * database. `lease`, when given, is asked before every run at start and on the timer, and the run is
+ * skipped when it answers false. `serve` gives the store's job leases (store/leases-repo.ts, its
+ * PostgreSQL twin store/pg/leases.ts): one conditional statement takes the job's lease for one
+ * period, so exactly one instance gets it; its holder renews it at each run, and when the holder
+ * dies the first other instance whose timer comes after the lease's end takes the job over. Without
+ * `lease` every run goes ahead. Runs asked for with `run()` (after a reconnection, in tests) are
+ * this instance's own and skip the lease: what a job writes must therefore stay exactly-once in the
+ * store itself (each expiry recorded once, one reminder per invite, one settlement per claim), the
+ * lease only saving the repeated work.
+ *
+ * Reconciliation and several instances: a held claim may be waiting for the server's answer to its
+ * create request. This instance never reconciles its own such claims (Registration keeps them in
+ * flight), but it cannot see another instance's; reconciling one of those would ask the server too
+ * early, find no account, release the claim (its use and username free again), and then the other
+ * instance's create succeeds on a released claim: an account the invite does not record, and a use
+ * that can make a second one. So:
+ * - claims younger than IN_FLIGHT_MS (no shorter than any provisioner's wait for the server, 30 s,
+ *   and the bridge's claim lifetime, 60 s) are reconciled only when no other instance is alive
+ *   (`othersLive`: every instance renews a presence row every few seconds, the `presence` job);
+ * - the run at start (and those asked for) are this instance's own recovery, never leased: an
+ *   instance restarted after a crash must not wait for the lease its dead predecessor still holds.
+ *   It waits, at most PRESENCE_TTL_MS, to learn whether the other instances it sees are alive (a
+ *   dead one's presence ends, a live one's is renewed): alone, it settles every held claim at once,
+ *   as before; beside live instances, only the old ones, the young ones waiting for the periodic
+ *   run (leased, once per period), at most a period more.
  */
 import type { Logger } from 'pino';
 import type { InviteService } from './domain/invites';
@@ -35,6 +51,11 @@ export interface Job {
   /** names the job in logs, in `run()`, and to the lease */
   readonly name: string;
   readonly everyMs: number;
+  /**
+   * Which runs ask the lease: 'always' (at start and on the timer, the default), 'timer' (the run at
+   * start is this instance's own), 'never' (each instance runs it: presence)
+   */
+  readonly leased?: 'always' | 'timer' | 'never';
   /** One run; resolves with how many things it did. */
   run(why: RunReason): number | Promise<number>;
 }
@@ -131,7 +152,9 @@ export class Scheduler {
 
   async #once(job: Job, why: RunReason): Promise<number | undefined> {
     try {
-      if (why !== 'asked' && this.#lease && !(await this.#lease(job.name, job.everyMs))) return undefined;
+      const leased = job.leased ?? 'always';
+      const asks = why === 'timer' ? leased !== 'never' : why === 'start' && leased === 'always';
+      if (asks && this.#lease && !(await this.#lease(job.name, job.everyMs))) return undefined;
       return await job.run(why);
     } catch (err) {
       this.#logger.error({ err, job: job.name }, 'the periodic job %s failed', job.name);
@@ -146,25 +169,40 @@ export interface JobDeps {
   /** `mail.reminder_before` in ms; null: no reminders */
   reminderBefore: number | null;
   logger: Logger;
+  /**
+   * Whether another instance sharing the store may be creating accounts right now (see the top of
+   * this file); absent: this instance is alone.
+   */
+  othersLive?: () => boolean | Promise<boolean>;
+  /** Renews this instance's presence (the `presence` job, every PRESENCE_EVERY_MS); absent: no such job. */
+  presence?: () => void | Promise<void>;
 }
 
 /** How often each job of `serve` runs. */
 export const JOB_PERIOD_MS = 60_000;
 
+/** The age under which a held claim may still be waiting for the server's answer on some instance. */
+export const IN_FLIGHT_MS = 60_000;
+
+/** How often each instance renews its presence, and how long a presence lasts unrenewed. */
+export const PRESENCE_EVERY_MS = 2_000;
+export const PRESENCE_TTL_MS = 5_000;
+
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger } = deps;
-  const jobs: Job[] = [
-    {
-      name: 'expiry',
-      everyMs: JOB_PERIOD_MS,
-      run: () => {
-        const total = drain(() => invites.recordExpiries().length);
-        if (total) logger.info('%d invite(s) expired', total);
-        return total;
-      },
+  const { invites, registration, reminderBefore, logger, othersLive, presence } = deps;
+  const jobs: Job[] = [];
+  // First: an instance is present before its other runs at start.
+  if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
+  jobs.push({
+    name: 'expiry',
+    everyMs: JOB_PERIOD_MS,
+    run: () => {
+      const total = drain(() => invites.recordExpiries().length);
+      if (total) logger.info('%d invite(s) expired', total);
+      return total;
     },
-  ];
+  });
   if (reminderBefore !== null) {
     jobs.push({
       name: 'reminders',
@@ -179,8 +217,12 @@ export function periodicJobs(deps: JobDeps): Job[] {
   jobs.push({
     name: 'reconcile',
     everyMs: JOB_PERIOD_MS,
+    leased: 'timer',
     run: async (why) => {
-      const n = await registration.reconcileAll(why === 'timer' ? JOB_PERIOD_MS : 0);
+      // Every held claim at start and when asked (after a reconnection), unless another instance
+      // may have young claims in flight; on the timer only those older than that.
+      const young = why !== 'timer' && !(await othersLive?.());
+      const n = await registration.reconcileAll(young ? 0 : IN_FLIGHT_MS);
       if (n && why === 'start') logger.info('%d held claims checked with the server', n);
       return n;
     },

@@ -58,6 +58,14 @@ function sqliteRows(file: string): Record<string, unknown[]> {
     db.close();
   }
 }
+function leases(file: string): unknown[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('SELECT job, holder FROM job_leases').all();
+  } finally {
+    db.close();
+  }
+}
 async function pgRows(p: Pool): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
   for (const t of TABLES) out[t] = (await p.query(`SELECT * FROM ${t} ORDER BY 1, 2`)).rows;
@@ -78,6 +86,10 @@ describe('db copy', () => {
       expect(result.out).toMatch(new RegExp(`^  ${t} +${source[t].length} rows$`, 'm'));
     }
     expect(result.out).toMatch(new RegExp(`^Copied \\d+ rows at schema version ${LATEST} in [\\d.]+ s; the counts of every table match\\.$`, 'm'));
+    // The job leases belong to the stopped instances of the old store: left behind.
+    expect(leases(storeFile)).toEqual([{ job: 'expiry', holder: 'sqlite-instance' }]);
+    expect(result.out).not.toMatch(/job_leases/);
+    expect((await pool(url).query('SELECT count(*)::int AS n FROM job_leases')).rows[0].n).toBe(0);
     // The store is at the latest version and its rows carry what the newest migrations added.
     const lite = new Database(storeFile, { readonly: true });
     expect(lite.pragma('user_version', { simple: true })).toBe(LATEST);
@@ -110,8 +122,11 @@ describe('db copy', () => {
     const target = pool(url);
     const { migrate } = await import('../../src/store/pg/migrate');
     await migrate(target);
+    // The service took its job leases: they are no rows of record, and the target is still empty.
+    await target.query(`INSERT INTO job_leases (job, holder, held_until) VALUES ('expiry', 'pg-instance', 1)`);
     expect(await cli(['db', 'copy', '--from', storeFile, '--to', url])).toMatchObject({ code: 0 });
     expect(await pgRows(target)).toEqual(sqliteRows(storeFile));
+    expect((await target.query('SELECT job, holder FROM job_leases')).rows).toEqual([{ job: 'expiry', holder: 'pg-instance' }]);
   });
 
   it('refuses a target that holds rows, and leaves it as it was', async () => {

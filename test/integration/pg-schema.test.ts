@@ -9,6 +9,8 @@ import { TokenCodec } from '../../src/domain/tokens';
 import { migrate as migrateSqlite, openDatabase, readMigrations, SCHEMA_FILE, type Db } from '../../src/store/database';
 import { migrate, numberedParameters, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
 import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
+import { takeLeasePg } from '../../src/store/pg/leases';
+import { Client } from 'pg';
 import { testConfig } from '../support/fixtures';
 import { TestPostgres } from '../support/postgres';
 
@@ -498,5 +500,55 @@ describe('the pool', () => {
     expect(() => openPool('mysql://u:pw@h/db')).toThrow('not a PostgreSQL URL (postgres://… or postgresql://…): mysql://u:***@h/db');
     expect(redactUrl('postgres://u:p%40ss@h:5432/db?sslmode=require')).toBe('postgres://u:***@h:5432/db?sslmode=require');
     expect(redactUrl('postgresql://h/db')).toBe('postgresql://h/db');
+  });
+});
+
+describe('job leases (migration 12)', () => {
+  it('gives the lease of a period to exactly one of 20 connections racing for it, period after period', async () => {
+    const url = await cluster.createDatabase(undefined, 'TEMPLATE migrated_template');
+    const pool = openPool(url);
+    pools.push(pool);
+    // Twenty instances, each on a connection of its own, all connected before the race.
+    const clients = Array.from({ length: 20 }, () => new Client({ connectionString: url }));
+    await Promise.all(clients.map((c) => c.connect()));
+    try {
+      const PERIOD = 300;
+      const winners: number[][] = [];
+      for (let round = 0; round < 5; round++) {
+        // The lease of the last round has ended (the database's clock): all race for it at once.
+        if (round > 0) await new Promise((r) => setTimeout(r, PERIOD + 20));
+        const got = await Promise.all(clients.map((c, i) => takeLeasePg(c, 'expiry', `instance-${i}`, PERIOD)));
+        winners.push(got.flatMap((won, i) => (won ? [i] : [])));
+        // Within its period, nobody else gets it, whoever asks.
+        expect((await Promise.all(clients.map((c, i) => takeLeasePg(c, 'expiry', `other-${i}`, PERIOD)))).filter(Boolean)).toEqual([]);
+        const [row] = await rows(pool, 'SELECT holder FROM job_leases WHERE job = $1', ['expiry']);
+        expect(row.holder).toBe(`instance-${winners[round][0]}`);
+      }
+      expect(winners.map((w) => w.length)).toEqual([1, 1, 1, 1, 1]);
+      expect((await rows(pool, 'SELECT count(*)::int AS n FROM job_leases'))[0].n).toBe(1);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  it('renews the lease for its holder before it ends, and lets another take it only once it has ended', async () => {
+    const pool = await migrated();
+    expect(await takeLeasePg(pool, 'reminders', 'a', 60_000)).toBe(true);
+    const [first] = await rows(pool, 'SELECT held_until FROM job_leases');
+    expect(await takeLeasePg(pool, 'reminders', 'b', 60_000)).toBe(false);
+    expect(await takeLeasePg(pool, 'reminders', 'a', 60_000)).toBe(true);
+    const [renewed] = await rows(pool, 'SELECT holder, held_until FROM job_leases');
+    expect(renewed.holder).toBe('a');
+    expect(renewed.held_until).toBeGreaterThanOrEqual(first.held_until);
+    // a dies: its lease ends (moved into the past here), and b takes the job over.
+    await pool.query('UPDATE job_leases SET held_until = held_until - 60001');
+    expect(await takeLeasePg(pool, 'reminders', 'b', 60_000)).toBe(true);
+    expect(await takeLeasePg(pool, 'reminders', 'a', 60_000)).toBe(false);
+    // Each job has its own lease.
+    expect(await takeLeasePg(pool, 'expiry', 'a', 60_000)).toBe(true);
+    expect(await rows(pool, 'SELECT job, holder FROM job_leases ORDER BY job')).toEqual([
+      { job: 'expiry', holder: 'a' },
+      { job: 'reminders', holder: 'b' },
+    ]);
   });
 });

@@ -1,18 +1,29 @@
 /**
  * `xmpp-invites serve` as an operator runs it: a separate process, its exit codes and messages.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestProsody, PROJECT_ROOT } from '../support/prosody';
-import { rawTestConfig } from '../support/fixtures';
+import Database from 'better-sqlite3';
+import { rawTestConfig, testConfig } from '../support/fixtures';
 import { COMPONENT, COMPONENT_SECRET } from '../support/service';
+import { openDatabase } from '../../src/store/database';
+import { inviteServiceFor, outboxFor } from '../../src/services';
+
+/** A second component of the same server: Prosody takes one connection per component. */
+const SECOND = 'invites2.localhost';
 
 let prosody: TestProsody;
 
 beforeAll(async () => {
-  prosody = await TestProsody.start({ components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }] });
+  prosody = await TestProsody.start({
+    components: [
+      { domain: COMPONENT, secret: COMPONENT_SECRET },
+      { domain: SECOND, secret: COMPONENT_SECRET },
+    ],
+  });
 });
 afterAll(async () => {
   await prosody?.stop();
@@ -128,6 +139,95 @@ it('goes online, then stops cleanly with exit 0 on SIGTERM', async () => {
   expect(run.code).toBe(0);
   expect(run.stdout).toMatch(/stopped/);
   expect(run.stdout).not.toContain(COMPONENT_SECRET);
+});
+
+/** `serve` left running: its output so far, a wait for a line, and SIGTERM. */
+function serving(file: string) {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli.ts'), 'serve', '--config', file], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, XMPP_INVITES_CONFIG: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: (() => void)[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const add = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', add);
+  child.stderr!.on('data', add);
+  return {
+    output: () => out,
+    async waitFor(re: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const m = re.exec(out);
+        if (m) return m;
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${re} in: ${out}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
+    stop(): Promise<number | null> {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+it('runs each periodic job on one of two instances sharing one store: one expiry recorded, one notice, the lease handed back on stop', async () => {
+  const dir = mkdtempSync(join(prosody.dir, 'shared-'));
+  const database = join(dir, 'invites.sqlite');
+  // An invite that has expired, its expiry not recorded yet.
+  const db = openDatabase(database);
+  const config = testConfig({ database, host: prosody.host });
+  const { invite } = inviteServiceFor(config, db, { outbox: outboxFor(config, db) }).create(
+    { kind: 'user', jid: 'admin@localhost', isAdmin: true },
+    { kind: 'account', source: 'command' },
+  );
+  db.prepare('UPDATE invites SET expires_at = ? WHERE id = ?').run(Date.now() - 1_000, invite.id);
+  db.close();
+
+  // The second starts once the first has run its jobs at start (and so holds their leases).
+  const first = serving(writeConfig({ database }));
+  let second: ReturnType<typeof serving> | undefined;
+  try {
+    const [, a] = await first.waitFor(/instance ([0-9a-f]{16}) starting/);
+    await first.waitFor(/1 invite\(s\) expired/);
+    second = serving(writeConfig({ database, component: { domain: SECOND } }));
+    const [, b] = await second.waitFor(/instance ([0-9a-f]{16}) starting/);
+    await Promise.all([first.waitFor(/online as/), second.waitFor(/online as/)]);
+    expect(a).not.toBe(b);
+    // The second's run of expiry at start asked for its lease and was refused: the job is the
+    // first's. Both are present (reconciliation's runs at start are each instance's own).
+    const lite = new Database(database, { readonly: true });
+    try {
+      expect(lite.prepare('SELECT job, holder FROM job_leases ORDER BY job').all()).toEqual(
+        [
+          { job: 'expiry', holder: a },
+          { job: `instance:${a}`, holder: a },
+          { job: `instance:${b}`, holder: b },
+        ].sort((x, y) => (x.job < y.job ? -1 : 1)),
+      );
+    } finally {
+      lite.close();
+    }
+  } finally {
+    expect(await Promise.all([first.stop(), second?.stop() ?? 0])).toEqual([0, 0]);
+  }
+  expect(second.output()).not.toMatch(/invite\(s\) expired/);
+  const lite = new Database(database, { readonly: true });
+  try {
+    expect(lite.prepare(`SELECT count(*) AS n FROM events WHERE invite_id = ? AND type = 'expired'`).get(invite.id)).toEqual({ n: 1 });
+    expect(lite.prepare(`SELECT recipient FROM outbox WHERE kind = 'expired'`).all()).toEqual([{ recipient: 'admin@localhost' }]);
+    // A clean stop ends the leases (the next instance to start takes the jobs at once) and the presence.
+    expect(lite.prepare('SELECT job, held_until <= ? AS ended FROM job_leases').all(Date.now())).toEqual([{ job: 'expiry', ended: 1 }]);
+  } finally {
+    lite.close();
+  }
 });
 
 describe('bin/xmpp-invites', () => {

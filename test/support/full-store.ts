@@ -10,6 +10,7 @@ import { InviteRequests } from '../../src/domain/requests';
 import { Registration, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
 import { OPERATOR, type Actor } from '../../src/domain/types';
 import { openDatabase, type Db } from '../../src/store/database';
+import { SqliteJobLeases } from '../../src/store/leases-repo';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
@@ -132,5 +133,8 @@ export async function buildFullStore(file: string): Promise<FullStore> {
     offered: [['approve', [{ label: 'mallory@example.net, by alice, 10 Jan 12:00', value: open.invite.id }]]],
   });
   sessions.end({ id: 'BBBBBBBBBBBBBBBBBBBBBB', node: 'urn:xmpp:invite#invite', owner: 'alice@localhost/phone', bare: 'alice@localhost' });
+
+  // The lease of a periodic job, held by the instance that served this store.
+  new SqliteJobLeases(db, 'sqlite-instance', clock).take('expiry', 60_000);
   return { db, invites };
 }

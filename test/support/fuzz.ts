@@ -6,6 +6,9 @@
 import Database from 'better-sqlite3';
 import * as net from 'node:net';
 
+/** Tables of working state that any input may change (schema.sql says which tables are not records). */
+const WORKING_STATE = new Set(['job_leases', 'command_sessions', 'command_session_counts']);
+
 /** sfc32: small, fast, and good enough to pick test inputs; the same seed gives the same picks. */
 export class Rng {
   #a: number;
@@ -198,6 +201,9 @@ export function snapshotAll(file: string): Record<string, string> {
       invites: ['email_delivery', 'message_delivery'],
     };
     for (const { name } of tables) {
+      // Working state, not records (schema.sql, migrations 12 and 13): the instances' job leases are
+      // renewed by the periodic jobs on their own, and every ad-hoc command opens or ends a session.
+      if (WORKING_STATE.has(name)) continue;
       const rows = db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all() as Record<string, unknown>[];
       for (const row of rows) for (const col of moving[name] ?? []) delete row[col];
       out[name] = rows.map((r) => JSON.stringify(r)).join('\n');

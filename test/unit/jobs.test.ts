@@ -172,6 +172,24 @@ describe('the scheduler', () => {
     await jobs.stop();
   });
 
+  it('asks the lease of a job leased on the timer only on its timer, and never for a job never leased', async () => {
+    const { logger } = capture();
+    const own = recorded('reconcile', 1_000);
+    const each = recorded('presence', 1_000);
+    const asked: string[] = [];
+    const lease: Lease = (job) => (asked.push(job), false);
+    const jobs = new Scheduler({ logger, lease })
+      .add({ ...own.job, leased: 'timer' })
+      .add({ ...each.job, leased: 'never' });
+    jobs.start();
+    await jest.advanceTimersByTimeAsync(2_000);
+    // At start both run without asking; on the timer the lease refuses reconcile, presence runs on.
+    expect(asked).toEqual(['reconcile', 'reconcile']);
+    expect(own.runs).toEqual(['start']);
+    expect(each.runs).toEqual(['start', 'timer', 'timer']);
+    await jobs.stop();
+  });
+
   it('refuses two jobs of one name and runs of an unknown one', () => {
     const { logger } = capture();
     const jobs = new Scheduler({ logger }).add(recorded('a', 1).job);
@@ -208,6 +226,30 @@ describe('the jobs of serve', () => {
     await jest.advanceTimersByTimeAsync(60_000);
     await jobs.run('reconcile');
     expect(ages).toEqual([0, 60_000, 0]);
+    await jobs.stop();
+  });
+
+  it('leave claims younger than a minute to the periodic run while another instance is alive: they may be in flight there', async () => {
+    const { logger } = capture();
+    const { invites, registration, ages } = fakes();
+    let others = true;
+    let beats = 0;
+    const jobs = new Scheduler({ logger, lease: async () => true });
+    const all = periodicJobs({ invites, registration, reminderBefore: null, logger, othersLive: async () => others, presence: () => void beats++ });
+    expect(all.map((j) => [j.name, j.everyMs, j.leased ?? 'always'])).toEqual([
+      ['presence', 2_000, 'never'],
+      ['expiry', 60_000, 'always'],
+      ['reconcile', 60_000, 'timer'],
+    ]);
+    for (const job of all) jobs.add(job);
+    jobs.start();
+    await jest.advanceTimersByTimeAsync(60_000);
+    await jobs.run('reconcile');
+    // Alone again (the other instance stopped and released its leases): every held claim, at once.
+    others = false;
+    await jobs.run('reconcile');
+    expect(ages).toEqual([60_000, 60_000, 60_000, 0]);
+    expect(beats).toBe(31);
     await jobs.stop();
   });
 });

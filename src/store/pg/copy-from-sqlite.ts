@@ -16,6 +16,10 @@
  * are fixed or never changed by the schema's own triggers, so a refusal would leave the operator no
  * supported way to copy the store at all. Were a key to lose one and meet another, the unique
  * index refuses the copy and nothing is kept.
+ *
+ * The job leases (migration 12) are not copied, and a target holding some is still empty: they
+ * name the instances of the old store, which are stopped, and would only hold the periodic jobs
+ * back until they end; a service already started on the target may hold its own.
  */
 import { readMigrations, type Db, type Migration } from '../database';
 import { MIGRATION_LOCK, migrateWithin, readPgMigrations } from './migrate';
@@ -68,6 +72,8 @@ interface SourceTable {
 }
 
 const TRACKING = 'schema_migrations';
+/** Tables of state that belongs to the running instances, not to the store's records. */
+const NOT_COPIED: ReadonlySet<string> = new Set(['job_leases']);
 
 function quote(ident: string): string {
   return `"${ident.replace(/"/g, '""')}"`;
@@ -75,7 +81,9 @@ function quote(ident: string): string {
 
 /** The source's tables, each after the tables it references (its foreign keys). */
 function sourceTables(db: Db): SourceTable[] {
-  const names = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+  const names = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).all() as { name: string }[])
+    .map((r) => r.name)
+    .filter((n) => !NOT_COPIED.has(n));
   const tables = new Map(
     names.map((name) => [
       name,
@@ -255,7 +263,7 @@ export async function copySqliteToPostgres(source: Db, file: string, pool: Pool,
       const all = [...target.keys()].filter((n) => n !== TRACKING);
       // Nothing else writes to the tables until the copy commits (a service already started on the target).
       await client.query(`LOCK TABLE ${all.map(quote).join(', ')} IN ACCESS EXCLUSIVE MODE`);
-      const before = await counts(client, all);
+      const before = await counts(client, all.filter((n) => !NOT_COPIED.has(n)));
       const filled = [...before].filter(([, n]) => n > 0);
       if (filled.length) {
         throw new CopyRefused(`the target database is not empty (${filled.map(([t, n]) => `${t}: ${n} rows`).join(', ')}): db copy only fills an empty database`);
