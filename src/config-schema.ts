@@ -400,7 +400,7 @@ const document = section(
     }),
     host: required(text({}, (s) => parseDomain(s, 'example.com')), 'the XMPP domain whose accounts are handed out'),
     admins: list(text({}, parseBareJid), 'bare JIDs of admins'),
-    database: withDefault(text({}, (s, c) => resolveDatabase(s, c.baseDir)), './data/invites.sqlite', 'SQLite file'),
+    database: withDefault(text({}, (s, c) => resolveDatabase(s, c.baseDir)), './data/invites.sqlite', 'SQLite file (a PostgreSQL URL is refused until the service runs on PostgreSQL; `db copy` fills one)'),
     site_name: optional(text({}, parseOneLine), 'the value of `host`', 'shown on pages, e-mails and messages'),
     token_key: required(tokenKey, 'secret from which tokens are derived; changing it voids every link', ` (≥ ${TOKEN_KEY_MIN} chars)`),
     invites: section({
@@ -474,7 +474,7 @@ const document = section(
       per_user_per_day: withDefault(count, 50, 'invites per user per day (admins exempt)'),
       per_site_per_day: optional(count, 'no limit', 'invites by users per day, whole site'),
       per_recipient_per_day: optional(count, 'no limit', 'invites to one recipient per day'),
-      registrations_per_hour: optional(count, 'no limit', 'accounts created per hour'),
+      registrations_per_hour: optional(count, 'no limit', 'accounts created per hour: per invite, in all at the component, per client address on the web and through the bridge'),
       resend_after_no_answer: optional(wait, 'no wait', 'before an unanswered invite may be resent'),
       reinvite_after_decline: optional(wait, 'no wait', 'before a declined invitee may be invited again'),
       invite_requests_per_minute: withDefault(count, 10, 'invite requests in presence per user per minute'),

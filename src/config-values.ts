@@ -197,6 +197,11 @@ export function parseOneLine(text: string): string {
 
 /** A database path; `:memory:` (tests) is kept as is. */
 export function resolveDatabase(text: string, baseDir: string): string {
+  // A URL would otherwise become a file of that name. The PostgreSQL store does not exist yet:
+  // refuse clearly rather than create `postgres:/…` beside the config.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new Error('must be a SQLite file path: the service runs on SQLite only so far (a PostgreSQL database can be filled with `xmpp-invites db copy`)');
+  }
   return text === ':memory:' ? text : path.resolve(baseDir, text);
 }
 

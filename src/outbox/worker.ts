@@ -26,7 +26,7 @@ export interface WorkerOptions {
   maxAttempts: number;
   pollMs?: number;
   batch?: number;
-  /** backoff base (default 30 s, so that 8 attempts span about two hours): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
+  /** backoff base (default 30 s, so that 8 attempts span about an hour): base · 2^(attempts-1), capped at 1 h, ±20 % jitter */
   backoffBaseMs?: number;
   /**
    * the shortest time between the starts of two passes woken by `poke` (default 250 ms): a notice

@@ -184,6 +184,12 @@ describe('values are normalised', () => {
     expect(cfg.mail.transport).toEqual({ kind: 'file', dir: '/srv/spool' });
   });
 
+  it('refuses a PostgreSQL URL as the database with a clear message, never its password', () => {
+    const errors = errorsOf(withExtra('database: postgresql://invites:s3cret@db.example.com/invites\n'));
+    expect(errors).toEqual([{ path: 'database', message: expect.stringMatching(/SQLite file path.*db copy/) }]);
+    expect(JSON.stringify(errors)).not.toContain('s3cret');
+  });
+
   it('keeps :memory: as the database', () => {
     expect(parse(withExtra('database: ":memory:"\n')).database).toBe(':memory:');
   });
