@@ -37,6 +37,8 @@ import { StoreMonitor } from './store/health';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { Xep0133Provisioner } from './provisioners/xep0133';
+import { MucRooms } from './xmpp/rooms';
+import { roomRightsAdvice, type RoomsPort } from './domain/rooms';
 import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands } from './xmpp/adhoc';
 import { SqliteCommandSessions } from './store/command-sessions-repo';
@@ -100,6 +102,8 @@ export class App {
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
+  /** the MUC service's rooms, when `rooms.service` is set */
+  readonly rooms: RoomsPort | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
   readonly #stopSignal = new AbortController();
@@ -170,6 +174,9 @@ export class App {
       ? new ProsodyBridgeClient({ request, host: config.host, timeoutMs: opts.provisionTimeoutMs })
       : undefined;
     const bridge = this.bridge;
+    this.rooms = config.rooms.service
+      ? new MucRooms({ service: config.rooms.service, component: config.component.domain, request, send: (el) => this.connection.send(el) })
+      : undefined;
     this.registration = new Registration({
       claims: new SqliteClaimStore(this.db),
       invites: this.invites,
@@ -319,9 +326,11 @@ export class App {
     this.connection.on('online', () => {
       void this.jobs.run('reconcile');
       void this.#checkBridge();
+      void this.#checkRoomRights();
       this.worker.poke();
     });
     void this.#checkBridge();
+    void this.#checkRoomRights();
     this.worker.start();
     this.jobs.start();
   }
@@ -339,6 +348,20 @@ export class App {
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'could not check for the bridge module');
+    }
+  }
+
+  /** With `rooms.service`, the component must be an admin of the MUC service: say what to add when not. */
+  async #checkRoomRights(): Promise<void> {
+    if (!this.rooms) return;
+    const service = this.rooms.service;
+    try {
+      const check = await this.rooms.checkRights();
+      if (check.kind === 'ok') this.logger.info({ service, room: check.room }, 'the component is an admin of the MUC service %s', service);
+      else if (check.kind === 'missing') this.logger.error({ service, room: check.room }, roomRightsAdvice(this.config.component.domain, service, check.reason));
+      else this.logger.warn({ service }, 'could not check the rights on the MUC service %s: %s', service, check.reason);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, service }, 'could not check the rights on the MUC service');
     }
   }
 

@@ -467,6 +467,10 @@ const document = section(
       trusted_proxies: list(text({}, parseIp), 'whose `X-Forwarded-For` is believed'),
       clients,
     }),
+    rooms: section({
+      service: optional(text({}, (s) => parseDomain(s, 'conference.example.com')), 'no room invitations', 'JID of the MUC service whose rooms people are invited to; the component must be its admin (README, "Rooms (set-up)")'),
+      max_per_invite: withDefault(int(1), 10, 'rooms one invitation may name'),
+    }),
     // Shipped defaults: far above what a person does on a small site, low enough that one user's
     // flood (a script sending invite requests in presence) stops at once (README, "Limits").
     limits: section({

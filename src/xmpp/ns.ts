@@ -16,6 +16,8 @@ export const NS = {
   project: 'urn:xmpp-invites:0',
   bridge: 'urn:xmpp-invites:bridge:0',
   adminCommands: 'http://jabber.org/protocol/admin',
+  mucAdmin: 'http://jabber.org/protocol/muc#admin',
+  conference: 'jabber:x:conference',
 } as const;
 
 export const NODES = {
