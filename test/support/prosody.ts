@@ -27,6 +27,8 @@ export interface ProsodyOptions {
   anonymousHost?: string;
   /** Extra Lua lines under the anonymous VirtualHost. */
   anonymousHostConfig?: string;
+  /** MUC services: `Component "domain" "muc"` each, with `admins` (e.g. the invites component) when given. */
+  muc?: { domain: string; admins?: string[] }[];
   /** Extra Lua lines under the main VirtualHost. */
   hostConfig?: string;
   /** Extra Lua lines in the global section. */
@@ -422,6 +424,9 @@ export class TestProsody {
     }
     for (const c of o.components ?? []) {
       lines.push(`Component ${lua(c.domain)}`, `  component_secret = ${lua(c.secret)}`, '');
+    }
+    for (const m of o.muc ?? []) {
+      lines.push(`Component ${lua(m.domain)} "muc"`, m.admins?.length ? `  admins = ${luaList(m.admins)}` : '', '');
     }
     fs.writeFileSync(this.configFile, lines.filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n') + '\n');
   }
