@@ -72,12 +72,27 @@ describe('limits', () => {
   });
 });
 
+describe('rooms', () => {
+  it('are off unless a MUC service is named, and an invitation names at most 10 by default', () => {
+    expect(parse(MINIMAL).rooms).toEqual({ maxPerInvite: 10 });
+    expect(parse(MINIMAL + 'rooms:\n  service: Conference.Example.com\n  max_per_invite: 3\n').rooms).toEqual({ service: 'conference.example.com', maxPerInvite: 3 });
+  });
+
+  it('refuses a service that is not a domain and a maximum below 1', () => {
+    expect(errorsOf(MINIMAL + 'rooms:\n  service: team@conference.example.com\n  max_per_invite: 0\n').map((e) => e.path)).toEqual([
+      'rooms.service',
+      'rooms.max_per_invite',
+    ]);
+  });
+});
+
 describe('the schema is the one declaration', () => {
   it('gives every documented key, camelCased, to the validated config', () => {
     const cfg = parse(
       MINIMAL +
         'site_name: Chat\nmail:\n  from: invites@example.com\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
-        'limits:\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n',
+        'limits:\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
+        'rooms:\n  service: conference.example.com\n',
     );
     const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
     for (const { key } of configKeys()) {
