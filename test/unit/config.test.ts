@@ -87,7 +87,7 @@ describe('the committed example', () => {
         'registration.provisioner.type', 'registration.provisioner.url', 'presence.max_invitees',
         'presence.max_message_length', 'mail.from', 'mail.transport', 'mail.max_attempts',
         'mail.reminder_before', 'web.listen', 'web.public_url', 'web.trusted_proxies', 'web.clients',
-        'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
+        'rooms.service', 'rooms.max_per_invite', 'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
         'limits.invite_requests_per_minute',
@@ -122,6 +122,7 @@ describe('a minimal config', () => {
         trustedProxies: [],
         clients: DEFAULT_CLIENTS,
       },
+      rooms: { maxPerInvite: 10 },
       limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 },
     });
   });
