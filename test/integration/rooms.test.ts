@@ -5,17 +5,14 @@
  * does not. Rooms are made by real client sessions (Prosody locks a new room until its owner
  * submits the configuration form).
  */
-import { TestClient, xml, type XmlElement } from '../support/client';
+import { TestClient } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import type { RoomsPort } from '../../src/domain/rooms';
+import { createRoom, grant, join, NS_MUC_USER } from '../support/muc';
 
 const MUC = 'conference.localhost';
 const NORIGHTS = 'norights.localhost';
-const NS_MUC = 'http://jabber.org/protocol/muc';
-const NS_MUC_USER = 'http://jabber.org/protocol/muc#user';
-const NS_MUC_OWNER = 'http://jabber.org/protocol/muc#owner';
-const NS_MUC_ADMIN = 'http://jabber.org/protocol/muc#admin';
 const ROOM = `team@${MUC}`;
 const OTHER = `garden@${MUC}`;
 const LOCKED_OUT = `closed@${NORIGHTS}`;
@@ -29,46 +26,6 @@ async function login(username: string): Promise<TestClient> {
   const c = await TestClient.connect({ port: prosody.ports.c2s, domain: prosody.host, username, password: 'pw' });
   clients.push(c);
   return c;
-}
-
-/** Joins `room` as `nick`; resolves with the room's answer to the join (own presence or error). */
-async function join(client: TestClient, room: string, nick: string): Promise<XmlElement> {
-  const full = `${room}/${nick}`;
-  await client.send(xml('presence', { to: full }, xml('x', { xmlns: NS_MUC })));
-  return client.waitFor((s) => s.name === 'presence' && s.attrs.from === full);
-}
-
-/** Creates a members-only, persistent, public room named `name` with `owner` in it, and unlocks it. */
-async function createRoom(owner: TestClient, room: string, name: string): Promise<void> {
-  const joined = await join(owner, room, 'owner');
-  const status = joined.getChild('x', NS_MUC_USER)?.getChildren('status').map((s) => s.attrs.code);
-  expect(status).toContain('201'); // a new room
-  const field = (v: string, value: string) => xml('field', { var: v }, xml('value', {}, value));
-  const reply = await owner.iq(
-    xml(
-      'iq',
-      { type: 'set', to: room },
-      xml(
-        'query',
-        { xmlns: NS_MUC_OWNER },
-        xml(
-          'x',
-          { xmlns: 'jabber:x:data', type: 'submit' },
-          field('FORM_TYPE', 'http://jabber.org/protocol/muc#roomconfig'),
-          field('muc#roomconfig_roomname', name),
-          field('muc#roomconfig_membersonly', '1'),
-          field('muc#roomconfig_persistentroom', '1'),
-          field('muc#roomconfig_publicroom', '1'),
-        ),
-      ),
-    ),
-  );
-  expect(reply.attrs.type).toBe('result');
-}
-
-async function grant(owner: TestClient, room: string, jid: string, affiliation: string): Promise<void> {
-  const reply = await owner.iq(xml('iq', { type: 'set', to: room }, xml('query', { xmlns: NS_MUC_ADMIN }, xml('item', { jid, affiliation }))));
-  expect(reply.attrs.type).toBe('result');
 }
 
 beforeAll(async () => {
