@@ -48,6 +48,9 @@ export interface RoomsDeps {
 /** The affiliations whose lists tell whether a JID already counts as a member (highest first). */
 const MEMBERSHIP_LISTS = ['owner', 'admin', 'member'] as const;
 
+/** How ejabberd ends a room's name in its service's disco#items. */
+const OCCUPANT_COUNT = / \(\d+\)$/;
+
 /** Conditions that mean "you may not": the service does not count the component as an admin. */
 const FORBIDDEN = new Set(['forbidden', 'not-allowed', 'not-authorized']);
 
@@ -85,7 +88,27 @@ export class MucRooms implements RoomsPort {
       const name = typeof item.attrs.name === 'string' && item.attrs.name.trim() ? cleanText(item.attrs.name).trim() : jid.slice(0, jid.indexOf('@'));
       rooms.push({ jid, name });
     }
+    // ejabberd lists a room as "Title (N)", N the number of occupants at that moment: the title
+    // proper is in the room's disco#info identity (one question per such room, all at once).
+    await Promise.all(
+      rooms
+        .filter((r) => OCCUPANT_COUNT.test(r.name))
+        .map(async (r) => {
+          r.name = (await this.#title(r.jid)) ?? r.name;
+        }),
+    );
     return ok(rooms);
+  }
+
+  /** The name in a room's disco#info identity (XEP-0045 §6.4), if it gives one. */
+  async #title(room: string): Promise<string | undefined> {
+    const reply = await this.#ask(xml('iq', { type: 'get', to: room }, xml('query', { xmlns: NS.discoInfo })));
+    if (!reply.ok) return undefined;
+    const identity = reply.value
+      .getChild('query', NS.discoInfo)
+      ?.getChildren('identity')
+      .find((i) => i.attrs.category === 'conference' && typeof i.attrs.name === 'string' && i.attrs.name.trim());
+    return identity ? cleanText(String(identity.attrs.name)).trim() : undefined;
   }
 
   async managers(room: string): Promise<RoomResult<RoomManagers>> {

@@ -82,6 +82,37 @@ describe('stanzas', () => {
     ]);
   });
 
+  it('lists rooms with their names, taking the title from disco#info when the list appends an occupant count', async () => {
+    const DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
+    const DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+    const { rooms } = fake((iq) => {
+      if (iq.getChild('query', DISCO_ITEMS)) {
+        return xml(
+          'iq',
+          { type: 'result' },
+          xml(
+            'query',
+            { xmlns: DISCO_ITEMS },
+            xml('item', { jid: ROOM, name: 'The Team (3)' }),
+            xml('item', { jid: `garden@${SERVICE}` }),
+            xml('item', { jid: `lost@${SERVICE}`, name: 'Lost (1)' }),
+            xml('item', { jid: 'elsewhere@other.example', name: 'Not ours' }),
+          ),
+        );
+      }
+      if (iq.attrs.to === ROOM) return xml('iq', { type: 'result' }, xml('query', { xmlns: DISCO_INFO }, xml('identity', { category: 'conference', type: 'text', name: 'The Team' })));
+      return new StanzaError('item-not-found', 'cancel');
+    });
+    expect(await rooms.listRooms()).toEqual({
+      ok: true,
+      value: [
+        { jid: ROOM, name: 'The Team' },
+        { jid: `garden@${SERVICE}`, name: 'garden' },
+        { jid: `lost@${SERVICE}`, name: 'Lost (1)' },
+      ],
+    });
+  });
+
   it('asks nothing of a JID outside the service', async () => {
     const { rooms, asked } = fake(lists({}));
     expect(await rooms.makeMember('team@elsewhere.example', 'dave@example.com')).toMatchObject({ ok: false, error: { kind: 'item-not-found' } });
