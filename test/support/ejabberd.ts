@@ -50,11 +50,11 @@ export interface EjabberdOptions {
   /** e.g. 'anon.localhost': a second host with SASL ANONYMOUS (`auth_method: anonymous`). */
   anonymousHost?: string;
   /**
-   * MUC services (mod_muc, set per host in `host_config`). The first serves the main host; each
-   * further one gets a host of its own (`mucN.<host>`, no users) whose mod_muc has that service's
-   * options. `componentAdmin`: the
-   * components are admins of the service (`acl: muc_admin: server: <component>`, `access_admin:
-   * - allow: muc_admin`).
+   * MUC services (mod_muc). The first is the main host's (global `modules`); each further one gets
+   * a host of its own (`mucN.<host>`, no users) whose `host_config` holds only its mod_muc (a
+   * host's `modules` there replace the global ones). `componentAdmin`: the components are admins
+   * of the service (`acl: muc_admin: server: <component>`, `access_admin: - allow: muc_admin`).
+   * Not with `anonymousHost`: that host would serve the first MUC domain a second time.
    */
   muc?: { domain: string; componentAdmin?: boolean }[];
   /** `loglevel` (default 'info'; 'debug' logs every stanza). */
@@ -434,6 +434,7 @@ export class TestEjabberd {
     );
 
     const components = o.components ?? [];
+    if (o.muc?.length && o.anonymousHost) throw new Error('TestEjabberd: muc and anonymousHost cannot be combined');
     const mucs = (o.muc ?? []).map((m, i) => ({ ...m, vhost: i === 0 ? this.host : `muc${i}.${this.host}` }));
     const hosts = [this.host, ...(o.anonymousHost ? [o.anonymousHost] : []), ...mucs.slice(1).map((m) => m.vhost)];
     const mucOptions = (m: { domain: string; componentAdmin?: boolean }, indent: string) => [
@@ -514,7 +515,7 @@ export class TestEjabberd {
         : []),
       'shaper_rules:',
       '  max_user_sessions: 100',
-      ...(o.anonymousHost || mucs.length ? ['host_config:'] : []),
+      ...(o.anonymousHost || mucs.length > 1 ? ['host_config:'] : []),
       ...(o.anonymousHost
         ? [
             `  ${yamlString(o.anonymousHost)}:`,
@@ -523,7 +524,7 @@ export class TestEjabberd {
             '    allow_multiple_connections: true',
           ]
         : []),
-      ...mucs.flatMap((m) => [`  ${yamlString(m.vhost)}:`, '    modules:', ...mucOptions(m, '      ')]),
+      ...mucs.slice(1).flatMap((m) => [`  ${yamlString(m.vhost)}:`, '    modules:', ...mucOptions(m, '      ')]),
       'modules:',
       '  mod_adhoc: {}',
       '  mod_admin_extra: {}',
@@ -531,6 +532,7 @@ export class TestEjabberd {
       '  mod_disco: {}',
       ...(o.httpApi ? ['  mod_http_api: {}'] : []),
       '  mod_last: {}',
+      ...(mucs.length ? mucOptions(mucs[0], '  ') : []),
       '  mod_ping: {}',
       '  mod_roster: {}',
       '  mod_version: {}',
