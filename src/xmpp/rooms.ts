@@ -45,8 +45,8 @@ export interface RoomsDeps {
   timeoutMs?: number;
 }
 
-/** The affiliations whose lists tell whether a JID already counts as a member (highest first). */
-const MEMBERSHIP_LISTS = ['owner', 'admin', 'member'] as const;
+/** The affiliation lists a JID may be on (highest first); on none of them, it is `none`. */
+const LISTS = ['owner', 'admin', 'member', 'outcast'] as const;
 
 /** How ejabberd ends a room's name in its service's disco#items. */
 const OCCUPANT_COUNT = / \(\d+\)$/;
@@ -124,10 +124,10 @@ export class MucRooms implements RoomsPort {
     const jid = this.#roomJid(room);
     if (!jid) return fail('item-not-found', `${room} is not a room of ${this.service}`);
     const who = bare.toLowerCase();
-    const lists = await Promise.all(MEMBERSHIP_LISTS.map((a) => this.#list(jid, a)));
+    const lists = await Promise.all(LISTS.map((a) => this.#list(jid, a)));
     for (const [i, list] of lists.entries()) {
       if (!list.ok) return list;
-      if (list.value.includes(who)) return ok(MEMBERSHIP_LISTS[i]);
+      if (list.value.includes(who)) return ok(LISTS[i]);
     }
     return ok('none');
   }
@@ -146,10 +146,11 @@ export class MucRooms implements RoomsPort {
     if (!jid) return fail('item-not-found', `${room} is not a room of ${this.service}`);
     const who = parseBareJid(bare);
     if (!who || who.local === null) return fail('refused', `${bare} is not a user's JID`);
-    // Contract: "unless it already has an affiliation at least as high" (an admin stays an admin).
+    // Contract: "unless it already has an affiliation at least as high" (an admin stays an admin;
+    // an outcast's ban is lifted, as the affiliation is lower).
     const current = await this.affiliation(jid, formatBareJid(who));
     if (!current.ok) return current;
-    if (current.value !== 'none' && atLeast(current.value, 'member')) return ok({ kind: 'already', affiliation: current.value as 'owner' | 'admin' | 'member' });
+    if (atLeast(current.value, 'member')) return ok({ kind: 'already', affiliation: current.value as 'owner' | 'admin' | 'member' });
     const set = await this.#ask(
       xml('iq', { type: 'set', to: jid }, xml('query', { xmlns: NS.mucAdmin }, xml('item', { affiliation: 'member', jid: formatBareJid(who) }))),
     );
@@ -186,7 +187,7 @@ export class MucRooms implements RoomsPort {
   }
 
   /** XEP-0045 §9.5/§9.8/§10.5: the bare JIDs holding one affiliation in a room. */
-  async #list(room: string, affiliation: 'owner' | 'admin' | 'member'): Promise<RoomResult<string[]>> {
+  async #list(room: string, affiliation: (typeof LISTS)[number]): Promise<RoomResult<string[]>> {
     const reply = await this.#ask(xml('iq', { type: 'get', to: room }, xml('query', { xmlns: NS.mucAdmin }, xml('item', { affiliation }))));
     if (!reply.ok) return reply;
     const items = reply.value.getChild('query', NS.mucAdmin)?.getChildren('item') ?? [];

@@ -118,6 +118,14 @@ it('does not downgrade an admin or an owner to member', async () => {
   expect(await rooms.managers(ROOM)).toEqual({ ok: true, value: { owners: ['alice@localhost'], admins: ['bob@localhost'] } });
 });
 
+it('reads a ban, and lifts it on making the member (the contract: member unless higher)', async () => {
+  const alice = clients[0];
+  await grant(alice, OTHER, 'dave@localhost', 'outcast');
+  expect(await rooms.affiliation(OTHER, 'dave@localhost')).toEqual({ ok: true, value: 'outcast' });
+  expect(await rooms.makeMember(OTHER, 'dave@localhost')).toEqual({ ok: true, value: { kind: 'made' } });
+  expect(await rooms.affiliation(OTHER, 'dave@localhost')).toEqual({ ok: true, value: 'member' });
+});
+
 it('maps a room that does not exist to item-not-found', async () => {
   const missing = `nosuchroom@${MUC}`;
   expect(await rooms.managers(missing)).toEqual({ ok: false, error: { kind: 'item-not-found', reason: expect.stringContaining('item-not-found') } });
