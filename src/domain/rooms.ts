@@ -95,7 +95,7 @@ export function roomRightsAdvice(component: string, service: string, reason: str
   return (
     `the component ${component} is not an admin of the MUC service ${service} (${reason}), so it can neither read ` +
     `room affiliations nor make members. Prosody: in the section Component "${service}" "muc", add ` +
-    `admins = { "${component}" }. ejabberd: an ACL acl: muc_admin: server: ${component}, and under ` +
+    `admins = { "${component}" } (Prosody 13: and component_admins_as_room_owners = true). ejabberd: an ACL acl: muc_admin: server: ${component}, and under ` +
     `modules: mod_muc: access_admin: - allow: muc_admin`
   );
 }

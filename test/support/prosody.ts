@@ -27,7 +27,10 @@ export interface ProsodyOptions {
   anonymousHost?: string;
   /** Extra Lua lines under the anonymous VirtualHost. */
   anonymousHostConfig?: string;
-  /** MUC services: `Component "domain" "muc"` each, with `admins` (e.g. the invites component) when given. */
+  /**
+   * MUC services: `Component "domain" "muc"` each; with `admins` (e.g. the invites component), also
+   * `component_admins_as_room_owners = true` (needed on 13).
+   */
   muc?: { domain: string; admins?: string[] }[];
   /** Extra Lua lines under the main VirtualHost. */
   hostConfig?: string;
@@ -426,7 +429,8 @@ export class TestProsody {
       lines.push(`Component ${lua(c.domain)}`, `  component_secret = ${lua(c.secret)}`, '');
     }
     for (const m of o.muc ?? []) {
-      lines.push(`Component ${lua(m.domain)} "muc"`, m.admins?.length ? `  admins = ${luaList(m.admins)}` : '', '');
+      // Prosody 13 makes the component admins room owners only with component_admins_as_room_owners.
+      lines.push(`Component ${lua(m.domain)} "muc"`, ...(m.admins?.length ? [`  admins = ${luaList(m.admins)}`, '  component_admins_as_room_owners = true'] : []), '');
     }
     fs.writeFileSync(this.configFile, lines.filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n') + '\n');
   }
