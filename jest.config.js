@@ -9,11 +9,11 @@ const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
 /**
  * Run against Prosody 13 and ejabberd 24.12 as well: the component connection, XEP-0133
  * provisioning and registration at the component, the landing page, the bridge module, standby
- * (what the server does with a second connection as the component), and
- * everything on ejabberd. The rest (commands, presence, e-mail, limits…) talks only to the
+ * (what the server does with a second connection as the component), the MUC rights and
+ * affiliations (rooms: Prosody 13 needs a setting 0.12 does not), and everything on ejabberd. The rest (commands, presence, e-mail, limits…) talks only to the
  * component and does not depend on the server version.
  */
-const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby'];
+const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby', 'rooms', 'rooms-ejabberd'];
 
 module.exports = {
   projects: [
