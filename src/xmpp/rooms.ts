@@ -14,7 +14,7 @@
  * membership), §9.5 (member list), §9.8 (admin list), §10.5 (owner list);
  * https://xmpp.org/extensions/xep-0249.html §2
  */
-import { parseBareJid, formatBareJid } from '../domain/jid';
+import { formatBareJid, normalizeBareJid, parseBareJid } from '../domain/jid';
 import {
   atLeast,
   mayInviteTo,
@@ -123,7 +123,8 @@ export class MucRooms implements RoomsPort {
   async affiliation(room: string, bare: string): Promise<RoomResult<Affiliation>> {
     const jid = this.#roomJid(room);
     if (!jid) return fail('item-not-found', `${room} is not a room of ${this.service}`);
-    const who = bare.toLowerCase();
+    const who = normalizeBareJid(bare);
+    if (!who) return fail('refused', `${bare} is not a JID`);
     const lists = await Promise.all(LISTS.map((a) => this.#list(jid, a)));
     for (const [i, list] of lists.entries()) {
       if (!list.ok) return list;
@@ -138,7 +139,8 @@ export class MucRooms implements RoomsPort {
     if (opts.siteAdmin) return ok(true);
     const managers = await this.managers(room);
     if (!managers.ok) return managers;
-    return ok(mayInviteTo(bare, managers.value, false));
+    const who = normalizeBareJid(bare);
+    return ok(who !== undefined && mayInviteTo(who, managers.value, false));
   }
 
   async makeMember(room: string, bare: string): Promise<RoomResult<MemberOutcome>> {
