@@ -263,3 +263,6 @@ CREATE TABLE command_session_counts (
   ended_count INTEGER NOT NULL CHECK (ended_count >= 0),
   last_seq    BIGINT NOT NULL
 );
+
+-- migration 14: each outbox row being sent names the instance sending it
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT COLLATE "C";

@@ -306,3 +306,10 @@ CREATE TABLE command_session_counts (
   ended_count INTEGER NOT NULL CHECK (ended_count >= 0),
   last_seq    INTEGER NOT NULL
 );
+
+-- migration 14: each outbox row being sent names the instance sending it
+-- `claimed_by` is the instance id (src/app.ts) that last took the row to send it; it matters while
+-- the row is `sending`: only that instance records the outcome, and another instance takes the row
+-- back to `queued` once that instance's presence (`instance:<id>` in job_leases) has ended. Rows
+-- left `sending` from before this migration have none, and are taken back at once.
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;

@@ -95,7 +95,7 @@ export class App {
   readonly web: WebServer;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
   readonly jobs: Scheduler;
-  /** this process's id among the instances sharing the store, drawn at start (it holds the job leases) */
+  /** this process's id among the instances sharing the store, drawn at start (it holds the job leases and the outbox rows it sends) */
   readonly instanceId: string;
   readonly #leases: SqliteJobLeases;
   readonly #email: EmailTransport;
@@ -117,7 +117,9 @@ export class App {
     // (store/busy.ts); asynchronous writes retry with backoff instead.
     this.db = databaseFor(config, { busyTimeoutMs: SERVICE_BUSY_TIMEOUT_MS });
     this.store = new StoreMonitor(this.db, config.database);
-    this.outbox = outboxFor(config, this.db);
+    this.instanceId = randomBytes(8).toString('hex');
+    // The rows this instance takes to send name it: another instance takes them over if it dies.
+    this.outbox = outboxFor(config, this.db, { instance: this.instanceId });
     this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
@@ -256,7 +258,6 @@ export class App {
     });
 
     // Each periodic job runs once per period across the instances sharing the store (jobs.ts).
-    this.instanceId = randomBytes(8).toString('hex');
     this.#leases = new SqliteJobLeases(this.db, this.instanceId);
     const leases = this.#leases;
     const jobsLogger = logger.child({ module: 'jobs', instance: this.instanceId });

@@ -27,8 +27,8 @@ export function databaseFor(config: Config, options: Omit<OpenOptions, 'migratio
   return openDatabase(config.database, { ...options, migration: { addressHash: (key) => tokens.addressHash(key) } });
 }
 
-export function outboxFor(config: Config, db: Db, opts: { clock?: () => number } = {}): SqliteOutbox {
-  return new SqliteOutbox(db, { clock: opts.clock, idDomain: config.component.domain });
+export function outboxFor(config: Config, db: Db, opts: { clock?: () => number; instance?: string } = {}): SqliteOutbox {
+  return new SqliteOutbox(db, { clock: opts.clock, idDomain: config.component.domain, instance: opts.instance });
 }
 
 export function limitsFor(config: Config, db: Db): Limits {

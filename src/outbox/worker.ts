@@ -2,8 +2,14 @@
  * The delivery worker inside `serve`: takes due rows from the outbox, renders them, hands them to
  * the transport of their channel, and records the outcome. Temporary failures retry with
  * exponential backoff and jitter up to `mail.max_attempts`; permanent ones fail at once. Rows left
- * in `sending` by a crash are sent again at start (at least once; XMPP stanza ids and e-mail
- * Message-IDs stay the same, so receivers can tell a repeat).
+ * in `sending` by a crash are sent again (at least once; XMPP stanza ids and e-mail Message-IDs stay
+ * the same, so receivers can tell a repeat): at start those of no live instance, then at every pass
+ * those whose instance has died meanwhile (store/outbox-repo.ts).
+ *
+ * Several instances share the outbox. A notice queued here wakes this worker at once (`poke`); one
+ * queued by another process (another instance, the CLI) is found by the poll, every `pollMs`
+ * (default 1 s), whose pass first reads whether anything is due and asks for the write lock only
+ * then.
  */
 import type { Logger } from 'pino';
 import type { Channel } from '../domain/notices';
@@ -78,8 +84,8 @@ export class OutboxWorker {
 
   start(): void {
     this.#stopped = false;
-    const requeued = this.outbox.requeueSending();
-    if (requeued) this.logger.info('%d message(s) left in sending by the previous run are queued again', requeued);
+    const requeued = this.outbox.requeueOrphaned(true);
+    if (requeued) this.logger.info('%d message(s) left in sending by a run that ended are queued again', requeued);
     this.#schedule(0);
   }
 
@@ -101,8 +107,11 @@ export class OutboxWorker {
   async runOnce(): Promise<number> {
     let done = 0;
     const batch = this.opts.batch ?? 50;
+    // While another process holds the write lock, wait without blocking (store/busy.ts).
+    const requeued = await retryWhileBusy(() => this.outbox.requeueOrphaned());
+    if (requeued) this.logger.info('%d message(s) left in sending by an instance that ended are queued again', requeued);
     for (;;) {
-      // While another process holds the write lock, wait without blocking (store/busy.ts).
+      if (!this.outbox.anyDue()) return done;
       const rows = await retryWhileBusy(() => this.outbox.claimDue(batch));
       for (const row of rows) await this.#deliver(row);
       done += rows.length;
@@ -134,7 +143,7 @@ export class OutboxWorker {
           if (this.#stopped) return;
           const again = this.#again;
           this.#again = false;
-          this.#schedule(again ? this.#coalesced() : (this.opts.pollMs ?? 2_000));
+          this.#schedule(again ? this.#coalesced() : (this.opts.pollMs ?? 1_000));
         });
     }, delay);
     this.#timer.unref();
@@ -166,7 +175,10 @@ export class OutboxWorker {
     try {
       await transport.send(row, rendered, invites);
       // Delivered: record it even if the lock is taken for a while (else it would be sent again).
-      await retryWhileBusy(() => this.outbox.markSent(row.id));
+      if (!(await retryWhileBusy(() => this.outbox.markSent(row.id)))) {
+        // This instance stalled past its presence and another took the row back: it may go twice.
+        log.warn('delivered, but another instance has taken the message over meanwhile and may send it again');
+      }
       log.info({ to: row.channel === 'xmpp' ? row.recipient : undefined }, 'delivered');
       if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
     } catch (err) {
@@ -177,7 +189,8 @@ export class OutboxWorker {
       }
       const attempts = row.attempts + 1;
       if (err instanceof PermanentDeliveryError || attempts >= this.opts.maxAttempts) {
-        await retryWhileBusy(() => this.outbox.markFailed(row.id, message));
+        // Taken over meanwhile: the other instance's attempt says how it went.
+        if (!(await retryWhileBusy(() => this.outbox.markFailed(row.id, message)))) return;
         log.warn({ err: message, attempts }, 'delivery failed for good');
         if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
         return;

@@ -22,8 +22,8 @@ export const TAKE_LEASE_SQLITE = `INSERT INTO job_leases (job, holder, held_unti
    WHERE job_leases.held_until <= @now OR job_leases.holder = excluded.holder
   RETURNING holder`;
 
-/** The job name of an instance's presence row. */
-const PRESENCE = 'instance:';
+/** The job name of an instance's presence row is this prefix and its id. */
+export const PRESENCE = 'instance:';
 
 export class SqliteJobLeases {
   readonly #take;

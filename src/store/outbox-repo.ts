@@ -2,10 +2,18 @@
  * The outbox table: notices become rows inside the transaction that causes them; the worker moves
  * them queued → sending → sent or failed. Rows are never deleted: the table is also the log of what
  * was sent to whom, and when.
+ *
+ * Several instances share it (migration 14). Taking due rows is one write transaction, so each row
+ * goes to `sending` for one instance, whose id it records (`claimed_by`); only that instance records
+ * the outcome (sent, retry, failed). A row whose claimer is no longer alive (its presence in
+ * job_leases has ended, store/leases-repo.ts) is taken back to `queued` by any other instance and
+ * sent again: at least once, as after a crash. An instance that stalls past its presence's lifetime
+ * (5 s) may thus see its row sent a second time by another; its own outcome is then not recorded.
  */
 import { randomBytes } from 'node:crypto';
 import type { Channel, Notice, NoticeKind, NoticeParams, NoticeQueue } from '../domain/notices';
 import type { Db } from './database';
+import { PRESENCE } from './leases-repo';
 
 export type OutboxState = 'queued' | 'sending' | 'sent' | 'failed';
 
@@ -24,6 +32,8 @@ export interface OutboxRow {
   updatedAt: number;
   sentAt: number | null;
   messageId: string;
+  /** the instance that last took it to send it */
+  claimedBy: string | null;
 }
 
 interface Row {
@@ -41,6 +51,7 @@ interface Row {
   updated_at: number;
   sent_at: number | null;
   message_id: string;
+  claimed_by: string | null;
 }
 
 function toRow(r: Row): OutboxRow {
@@ -59,6 +70,7 @@ function toRow(r: Row): OutboxRow {
     updatedAt: r.updated_at,
     sentAt: r.sent_at,
     messageId: r.message_id,
+    claimedBy: r.claimed_by,
   };
 }
 
@@ -68,6 +80,11 @@ export interface OutboxOptions {
   foldWindowMs?: number;
   /** the domain part of Message-IDs */
   idDomain?: string;
+  /**
+   * the instance taking rows to send them (its presence is `instance:<id>` in job_leases); default
+   * a random id of this object's own, which no presence names
+   */
+  instance?: string;
 }
 
 /** Most invites one folded `pending` message names (about 20 KB of stanza); it counts the rest. */
@@ -79,6 +96,8 @@ export class SqliteOutbox implements NoticeQueue {
   readonly #clock: () => number;
   readonly #fold: number;
   readonly #idDomain: string;
+  /** this instance's id, recorded in the rows it takes */
+  readonly instance: string;
   readonly #insert;
   readonly #lastPending;
   readonly #appendIds;
@@ -87,6 +106,8 @@ export class SqliteOutbox implements NoticeQueue {
   readonly #markSent;
   readonly #markRetry;
   readonly #markFailed;
+  readonly #anyDue;
+  readonly #orphaned;
   readonly #requeue;
   readonly #get;
   readonly #retry;
@@ -99,6 +120,7 @@ export class SqliteOutbox implements NoticeQueue {
     this.#clock = opts.clock ?? Date.now;
     this.#fold = opts.foldWindowMs ?? 30_000;
     this.#idDomain = opts.idDomain ?? 'xmpp-invites.invalid';
+    this.instance = opts.instance ?? randomBytes(8).toString('hex');
     this.#insert = db.prepare(`INSERT INTO outbox (channel, kind, recipient, invite_ids, params, state, not_before, created_at, updated_at, message_id)
       VALUES (@channel, @kind, @recipient, @inviteIds, @params, 'queued', @notBefore, @now, @now, @messageId)`);
     // Newest first in the order of the outbox_recipient index (recipient, kind, created_at, then the
@@ -109,11 +131,20 @@ export class SqliteOutbox implements NoticeQueue {
     );
     this.#appendIds = db.prepare(`UPDATE outbox SET invite_ids = @inviteIds, updated_at = @now WHERE id = @id AND state = 'queued'`);
     this.#due = db.prepare<[number, number], Row>(`SELECT * FROM outbox WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?`);
-    this.#markSending = db.prepare(`UPDATE outbox SET state = 'sending', updated_at = ? WHERE id = ? AND state = 'queued'`);
-    this.#markSent = db.prepare(`UPDATE outbox SET state = 'sent', sent_at = @now, updated_at = @now, attempts = attempts + 1, last_error = NULL WHERE id = @id AND state = 'sending'`);
-    this.#markRetry = db.prepare(`UPDATE outbox SET state = 'queued', attempts = attempts + @counted, last_error = @error, not_before = @notBefore, updated_at = @now WHERE id = @id AND state = 'sending'`);
-    this.#markFailed = db.prepare(`UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = @error, updated_at = @now WHERE id = @id AND state = 'sending'`);
-    this.#requeue = db.prepare(`UPDATE outbox SET state = 'queued', updated_at = ? WHERE state = 'sending'`);
+    this.#anyDue = db.prepare<[number], { one: number }>(`SELECT 1 AS one FROM outbox WHERE state = 'queued' AND not_before <= ? LIMIT 1`);
+    this.#markSending = db.prepare(`UPDATE outbox SET state = 'sending', claimed_by = @me, updated_at = @now WHERE id = @id AND state = 'queued'`);
+    // The outcome is recorded only by the instance that took the row, and only while it holds it.
+    const mine = `id = @id AND state = 'sending' AND claimed_by = @me`;
+    this.#markSent = db.prepare(`UPDATE outbox SET state = 'sent', sent_at = @now, updated_at = @now, attempts = attempts + 1, last_error = NULL WHERE ${mine}`);
+    this.#markRetry = db.prepare(`UPDATE outbox SET state = 'queued', attempts = attempts + @counted, last_error = @error, not_before = @notBefore, updated_at = @now WHERE ${mine}`);
+    this.#markFailed = db.prepare(`UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = @error, updated_at = @now WHERE ${mine}`);
+    // Rows `sending` for no live instance: no claimer (before migration 14), or one whose presence
+    // has ended; with @own, this instance's own too (at start: none of them is being sent). The few
+    // `sending` rows are found through outbox_due, each claimer's presence through its key.
+    const orphaned = `state = 'sending' AND (claimed_by IS NULL OR (@own AND claimed_by = @me) OR (claimed_by <> @me
+        AND NOT EXISTS (SELECT 1 FROM job_leases WHERE job = @presence || outbox.claimed_by AND held_until > @now)))`;
+    this.#orphaned = db.prepare<[{ me: string; own: number; presence: string; now: number }], { one: number }>(`SELECT 1 AS one FROM outbox WHERE ${orphaned} LIMIT 1`);
+    this.#requeue = db.prepare<[{ me: string; own: number; presence: string; now: number }]>(`UPDATE outbox SET state = 'queued', updated_at = @now WHERE ${orphaned}`);
     this.#get = db.prepare<[number], Row>('SELECT * FROM outbox WHERE id = ?');
     this.#retry = db.prepare(`UPDATE outbox SET state = 'queued', not_before = @now, attempts = 0, updated_at = @now WHERE id = @id AND state = 'failed'`);
     this.#list = db.prepare<[{ state: string | null; channel: string | null; limit: number }], Row>(
@@ -161,27 +192,41 @@ export class SqliteOutbox implements NoticeQueue {
       .transaction(() => {
         const now = this.#clock();
         const rows = this.#due.all(now, limit);
-        return rows.filter((r) => this.#markSending.run(now, r.id).changes === 1).map((r) => toRow({ ...r, state: 'sending' }));
+        return rows
+          .filter((r) => this.#markSending.run({ id: r.id, me: this.instance, now }).changes === 1)
+          .map((r) => toRow({ ...r, state: 'sending', claimed_by: this.instance }));
       })
       .immediate();
   }
 
-  markSent(id: number): void {
-    this.#markSent.run({ id, now: this.#clock() });
+  /** Whether a row is due now (a read: no write lock is asked for when nothing is). */
+  anyDue(): boolean {
+    return this.#anyDue.get(this.#clock()) !== undefined;
+  }
+
+  /** Each mark* is recorded only while this instance holds the row; false when it no longer does. */
+  markSent(id: number): boolean {
+    return this.#markSent.run({ id, me: this.instance, now: this.#clock() }).changes === 1;
   }
 
   /** Back to the queue; `counted` false when the failure was not the message's (not connected). */
-  markRetry(id: number, error: string, notBefore: number, counted = true): void {
-    this.#markRetry.run({ id, error, notBefore, counted: counted ? 1 : 0, now: this.#clock() });
+  markRetry(id: number, error: string, notBefore: number, counted = true): boolean {
+    return this.#markRetry.run({ id, me: this.instance, error, notBefore, counted: counted ? 1 : 0, now: this.#clock() }).changes === 1;
   }
 
-  markFailed(id: number, error: string): void {
-    this.#markFailed.run({ id, error, now: this.#clock() });
+  markFailed(id: number, error: string): boolean {
+    return this.#markFailed.run({ id, me: this.instance, error, now: this.#clock() }).changes === 1;
   }
 
-  /** After a crash: rows left in `sending` are sent again (at least once). */
-  requeueSending(): number {
-    return this.#requeue.run(this.#clock()).changes;
+  /**
+   * Takes back to `queued` the rows left `sending` by instances no longer alive (or by none), to be
+   * sent again (at least once); with `own`, this instance's too (at start, when it sends nothing
+   * yet). A read first, so that the usual answer, none, takes no write lock. Returns how many.
+   */
+  requeueOrphaned(own = false): number {
+    const params = { me: this.instance, own: own ? 1 : 0, presence: PRESENCE, now: this.#clock() };
+    if (this.#orphaned.get(params) === undefined) return 0;
+    return this.#requeue.run(params).changes;
   }
 
   get(id: number): OutboxRow | undefined {
