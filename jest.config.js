@@ -23,7 +23,7 @@ const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'eja
  */
 const NOT_ON_POSTGRESQL = [
   // SQLite itself
-  'store-failures', 'store', 'busy',
+  'store-failures', 'store', 'busy', 'records',
   // PostgreSQL already
   'pg-schema', 'db-copy',
   // no store
