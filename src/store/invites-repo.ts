@@ -275,7 +275,7 @@ export class SqliteInviteStore implements InviteStore {
   listRemindersDue(now: number, before: number, limit: number): Invite[] {
     // Uses the invites_state index (state, expires_at); the other conditions filter a narrow window.
     const rows = this.#prepared(`SELECT * FROM invites
-      WHERE state = 'open' AND expires_at > @now AND expires_at <= @now + @before
+      WHERE state = 'open' AND expires_at > @now AND expires_at <= CAST(@now AS BIGINT) + @before
         AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent'
         AND uses = 0 AND held = 0 AND expiry_recorded = 0
         AND approved_at IS NOT NULL AND approved_at < expires_at - @before
