@@ -6,7 +6,8 @@
  * their own on SQLite.
  */
 import { randomBytes } from 'node:crypto';
-import { openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { openDatabase, openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { isPostgresUrl } from '../../src/store/pg/url';
 import { PgSyncDb } from '../../src/store/pg/sync-db';
 
 export type TestEngine = 'sqlite' | 'postgresql';
@@ -78,4 +79,33 @@ export function testDatabase(sqlite = ':memory:'): string {
 /** A new store on the engine under test (SQLite: `:memory:` unless a file is given). */
 export function openTestStore(sqlite = ':memory:', options: OpenOptions = {}): Db {
   return openStore(testDatabase(sqlite), options);
+}
+
+/** Every row of every table of a store, as one JSON text (to check what a store never holds). */
+export function everyRow(database: string): string {
+  if (isPostgresUrl(database)) {
+    const db = PgSyncDb.open(database, { skipMigrations: true });
+    try {
+      const tables = db.prepare<[], { name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`).all();
+      return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
+    } finally {
+      db.close();
+    }
+  }
+  const db = openDatabase(database, { readonly: true });
+  try {
+    const tables = db.prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`).all();
+    return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Another connection to a test's store, to look at (or, with `write`, change) it beside the
+ * service: SQLite read-only unless `write`; PostgreSQL as it is, never migrated.
+ */
+export function openStoreOf(database: string, options: { write?: boolean } = {}): Db {
+  if (isPostgresUrl(database)) return PgSyncDb.open(database, { skipMigrations: true });
+  return openDatabase(database, { readonly: !options.write });
 }
