@@ -20,7 +20,8 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor } from './services';
+import type { MembershipService } from './domain/membership';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -82,6 +83,8 @@ export class App {
   /** whether the database can be written (for /healthz), and the held claims */
   readonly store: StoreMonitor;
   readonly invites: InviteService;
+  /** membership requests and e-mail verification (/request; #pending; the CLI's `request`) */
+  readonly membership: MembershipService;
   readonly router: Router;
   readonly adhoc: AdhocCommands;
   readonly connection: ComponentConnection;
@@ -121,6 +124,7 @@ export class App {
     // The rows this instance takes to send name it: another instance takes them over if it dies.
     this.outbox = outboxFor(config, this.db, { instance: this.instanceId });
     this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
+    this.membership = membershipFor(config, this.db, this.invites, { outbox: this.outbox });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
         this.store.recordWriteError(err);
@@ -128,7 +132,7 @@ export class App {
       },
       onCommit: () => this.store.recordWriteOk(),
     });
-    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit };
+    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit, membership: this.membership };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,
@@ -157,7 +161,7 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain },
+      render: { siteName: config.siteName, component: config.component.domain, membership: this.membership },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
@@ -169,7 +173,13 @@ export class App {
     // Notices are written inside the transaction that causes them; the worker's timer runs after
     // that commit, so whatever queues a notice (a stanza, the web, a job) gets it delivered at once.
     this.outbox.onEnqueue = () => this.worker.poke();
-    this.#email = emailTransportFor({ config, invites: this.invites, logger: logger.child({ module: 'mail' }), timeouts: opts.smtpTimeouts });
+    this.#email = emailTransportFor({
+      config,
+      invites: this.invites,
+      logger: logger.child({ module: 'mail' }),
+      timeouts: opts.smtpTimeouts,
+      membership: this.membership,
+    });
     this.worker.use('email', this.#email);
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge
@@ -215,6 +225,7 @@ export class App {
       config,
       invites: this.invites,
       respond: this.respond,
+      membership: this.membership,
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
@@ -274,6 +285,7 @@ export class App {
       // Waiting to learn whether the others are alive ends early on stop (then they are taken to be).
       othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
       presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
+      ...(config.registration.requests !== 'off' ? { membership: this.membership } : {}),
     });
     for (const job of jobs) this.jobs.add(job);
 

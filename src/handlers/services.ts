@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
+import type { MembershipService } from '../domain/membership';
 import type { Actor } from '../domain/types';
 import type { GroupCommit } from '../store/group-commit';
 import type { Requester } from '../xmpp/requester';
@@ -14,6 +15,8 @@ export interface Services {
   limits: Limits;
   /** the shared transaction of the stanzas of one event-loop turn (New Invite uses it) */
   commit: GroupCommit;
+  /** membership requests (they wait in #pending beside invites) */
+  membership?: MembershipService;
 }
 
 export function actorOf(req: Requester): Actor & { kind: 'user' } {

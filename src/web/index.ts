@@ -4,6 +4,8 @@ import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
 import { registerLandingRoutes, type Health } from './landing';
+import { registerMembershipRoutes } from './membership';
+import type { MembershipService } from '../domain/membership';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -12,6 +14,8 @@ export interface WebDeps {
   config: Config;
   invites: InviteService;
   respond: Respond;
+  /** membership requests (/request), when registration.requests is not off */
+  membership?: MembershipService;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -48,6 +52,7 @@ export function createWebServer(deps: WebDeps): WebServer {
     clock: deps.clock,
   });
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });
+  if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   return web;
 }
 
