@@ -12,6 +12,8 @@ import { NODES } from '../../xmpp/ns';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 import { actorOf, type Services } from '../services';
 import { approvalLine, optionLabel } from '../../present/invite';
+import { requestLabel, requestLine } from '../../present/request';
+import { InviteError } from '../../errors';
 import { attempt, INVITES, nothingDone, outcomeNotes, plural, refusalLines, tally } from './outcomes';
 
 export const PAGE_SIZE = 20;
@@ -20,6 +22,8 @@ export const PAGE_SIZE = 20;
 type PageState = {
   /** the last invite shown, for keyset paging */
   after?: { createdAt: number; id: string };
+  /** the last membership request shown (requests come first, then invites) */
+  afterRequest?: { createdAt: number; id: string };
   approved: number;
   rejected: number;
   /** how many were ticked in this session, for "1 of 2 invites approved" */
@@ -32,18 +36,31 @@ interface Applied {
   details: Note[];
 }
 
-export function pendingCommand({ invites, config }: Services): CommandDef {
+/** Option values of membership requests: `request/ID` (contract), beside invite ids. */
+const REQUEST_PREFIX = 'request/';
+
+export function pendingCommand({ invites, config, membership }: Services): CommandDef {
   const host = config.host;
+  const waitingRequests = () => membership?.count('pending') ?? 0;
+  const waiting = () => invites.count({ state: 'pending' }) + waitingRequests();
 
   function page(state: PageState, applied: Applied): Step {
+    // Membership requests first, oldest first, then invites: one queue, paged by two keysets.
+    const requests = membership ? membership.list({ state: 'pending', after: state.afterRequest, limit: PAGE_SIZE + 1 }) : [];
+    const shownRequests = requests.slice(0, PAGE_SIZE);
+    const room = PAGE_SIZE - shownRequests.length;
     const filter = { state: 'pending' as const, oldestFirst: true, after: state.after };
-    const list = invites.list({ ...filter, limit: PAGE_SIZE + 1 });
-    if (list.length === 0) return finish(state, applied, 'No more invites wait for approval.');
-    const shown = list.slice(0, PAGE_SIZE);
-    const more = list.length > PAGE_SIZE;
-    const total = invites.count({ state: 'pending' });
-    const options = shown.map((i: Invite) => ({ value: i.id, label: optionLabel(i, { host, now: 0, inviter: true }) }));
+    const list = room > 0 ? invites.list({ ...filter, limit: room + 1 }) : invites.list({ ...filter, limit: 1 });
+    if (list.length === 0 && shownRequests.length === 0) return finish(state, applied, 'No more invites or requests wait for approval.');
+    const shown = room > 0 ? list.slice(0, room) : [];
+    const more = requests.length > PAGE_SIZE || list.length > shown.length;
+    const total = waiting();
+    const options = [
+      ...shownRequests.map((r) => ({ value: `${REQUEST_PREFIX}${r.id}`, label: requestLabel(r) })),
+      ...shown.map((i: Invite) => ({ value: i.id, label: optionLabel(i, { host, now: 0, inviter: true }) })),
+    ];
     const last = shown[shown.length - 1];
+    const lastRequest = shownRequests[shownRequests.length - 1];
     return {
       status: 'executing',
       notes: [...(applied.outcome ? [applied.outcome] : []), ...applied.details],
@@ -51,20 +68,25 @@ export function pendingCommand({ invites, config }: Services): CommandDef {
         type: 'form',
         title: 'Pending approvals',
         instructions:
-          `${plural(total, 'invite')} wait${total === 1 ? 's' : ''} for approval` +
+          `${plural(total, 'invite or request', 'invites and requests')} wait${total === 1 ? 's' : ''} for approval` +
           `${more ? `; here are the ${shown.length} oldest, the next page has more` : ''}. ` +
           'Tick those to approve and those to reject; each inviter is told the outcome, with the reason for a rejection.',
         formType: NODES.pending,
         fields: [
           // The details of each invite, as lines: clients cut option labels short.
+          ...shownRequests.map((r): FieldSpec => ({ type: 'fixed', value: requestLine(r) })),
           ...shown.map((i): FieldSpec => ({ type: 'fixed', value: approvalLine(i, host) })),
           { var: 'approve', type: 'list-multi', label: 'Approve', options },
           { var: 'reject', type: 'list-multi', label: 'Reject', options },
-          { var: 'reason', type: 'text-single', label: 'Reason for the rejections (sent to the inviters)' },
+          { var: 'reason', type: 'text-single', label: 'Reason for the rejections (sent to the inviters, and to the addresses of rejected requests)' },
         ],
       }),
       actions: more ? { allowed: ['next', 'complete'], execute: 'next' } : { allowed: ['complete'], execute: 'complete' },
-      state: { ...state, after: { createdAt: last.createdAt, id: last.id } } satisfies PageState,
+      state: {
+        ...state,
+        ...(last ? { after: { createdAt: last.createdAt, id: last.id } } : {}),
+        ...(lastRequest ? { afterRequest: { createdAt: lastRequest.createdAt, id: lastRequest.id } } : {}),
+      } satisfies PageState,
     };
   }
 
@@ -92,8 +114,13 @@ export function pendingCommand({ invites, config }: Services): CommandDef {
     if (both.length) throw new StanzaFailure('bad-request', `An invite cannot be both approved and rejected: ${both.join(', ')}`);
     if (approve.length + reject.length === 0) return { details: [] };
     const actor = actorOf(req);
-    const approved = attempt(approve, (id) => invites.approve(actor, id));
-    const rejected = attempt(reject, (id) => invites.reject(actor, id, reason));
+    const act = (value: string, onRequest: (id: string) => { changed: boolean }, onInvite: (id: string) => { changed: boolean }): { changed: boolean } => {
+      if (!value.startsWith(REQUEST_PREFIX)) return onInvite(value);
+      if (!membership) throw new InviteError('invite-not-found', `No request ${value.slice(REQUEST_PREFIX.length)}`);
+      return onRequest(value.slice(REQUEST_PREFIX.length));
+    };
+    const approved = attempt(approve, (v) => act(v, (id) => membership!.approve(actor, id), (id) => invites.approve(actor, id)));
+    const rejected = attempt(reject, (v) => act(v, (id) => membership!.reject(actor, id, reason), (id) => invites.reject(actor, id, reason)));
     const refusals = [...refusalLines(approved.refused, 'approved'), ...refusalLines(rejected.refused, 'rejected')];
     if (approved.done.length + rejected.done.length === 0) nothingDone('approved or rejected', refusals);
     const approvedNow = approved.done.filter((d) => d.result.changed).length;
@@ -118,9 +145,10 @@ export function pendingCommand({ invites, config }: Services): CommandDef {
     name: 'Pending approvals',
     // Policy: with approval `none` nothing waits, so the command is not offered, unless invites
     // from before that setting still wait.
-    allowed: (req) => req.isLocal && req.isAdmin && (config.invites.approval !== 'none' || invites.count({ state: 'pending' }) > 0),
+    allowed: (req) =>
+      req.isLocal && req.isAdmin && (config.invites.approval !== 'none' || config.registration.requests === 'approval' || waiting() > 0),
     start: () => {
-      if (invites.count({ state: 'pending' }) === 0) return { status: 'completed', notes: [{ type: 'info', text: 'No invites wait for approval.' }] };
+      if (waiting() === 0) return { status: 'completed', notes: [{ type: 'info', text: 'No invites or requests wait for approval.' }] };
       return page({ approved: 0, rejected: 0, asked: { approve: 0, reject: 0 } }, { details: [] });
     },
     next(req, { action, form, state }) {
