@@ -15,7 +15,9 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor } from './services';
+import { isRequestId, REQUEST_STATES, type MembershipRequest, type MembershipService, type RequestState } from './domain/membership';
+import { requestLine } from './present/request';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
@@ -67,6 +69,10 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
+  request list [--state S] [--json]   membership requests (S: unverified, pending, approved, rejected, expired)
+  request show ID                     a membership request and its events
+  request approve ID...               make its account invite and e-mail it to the verified address
+  request reject ID... [--reason R]   e-mail the address the answer (with the reason when given)
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
@@ -124,10 +130,16 @@ class Context {
   readonly db: Db;
   readonly invites: InviteService;
   readonly limits: Limits;
+  readonly #config: Config;
+  #membership: MembershipService | undefined;
   constructor(readonly config: Config) {
+    this.#config = config;
     this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
+  }
+  get membership(): MembershipService {
+    return (this.#membership ??= membershipFor(this.#config, this.db, this.invites));
   }
   close(): void {
     this.db.close();
@@ -346,7 +358,7 @@ function statsCommandCli(args: string[], io: CliIo): number {
   return withContext(values, io, (ctx) => {
     const stats = ctx.invites.stats(1000);
     if (values.json) {
-      io.json(stats);
+      io.json({ ...stats, requests: ctx.membership.stats() });
       return 0;
     }
     const lines = statsLines(stats, ctx.limits);
@@ -358,9 +370,105 @@ function statsCommandCli(args: string[], io: CliIo): number {
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
     io.out(`${STATS_HEADINGS.overruns}: ${stats.overruns}`);
     io.out(`${STATS_HEADINGS.claims}: ${lines.claims}`);
+    const r = ctx.membership.stats();
+    io.out('Membership requests by state:');
+    for (const [state, n] of Object.entries(r.states)) io.out(`  ${state}: ${n}`);
+    io.out(`Membership requests (requested → verified → approved → joined): ${r.funnel.requested} → ${r.funnel.verified} → ${r.funnel.approved} → ${r.funnel.joined}`);
     return 0;
   });
 }
+
+function requestIds(positionals: string[]): string[] {
+  if (positionals.length < 1) throw new UsageError('Which request? Give its id');
+  for (const id of positionals) if (!isRequestId(id)) throw new UsageError(`Not a request id: ${id}`);
+  return positionals;
+}
+
+/** A membership request as `request list --json` prints it: never a verification code. */
+export function requestJson(r: MembershipRequest, state: RequestState) {
+  return {
+    id: r.id,
+    email: r.email,
+    state,
+    reason: r.reason,
+    created: iso(r.createdAt),
+    verified: iso(r.verifiedAt),
+    decided: iso(r.decidedAt),
+    decided_by: r.decidedBy,
+    decision_reason: r.decisionReason,
+    invite: r.inviteId,
+  };
+}
+
+function requestList(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { state: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  noPositionals(positionals);
+  const state = values.state;
+  if (state !== undefined && !(REQUEST_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${REQUEST_STATES.join(', ')}`);
+  if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new UsageError('--limit must be a whole number of at least 1');
+  return withContext(values, io, ({ membership }) => {
+    const limit = values.limit === undefined ? 1000 : Number(values.limit);
+    // `expired` is derived for unverified requests past their 24 hours: listed by their shown state.
+    const stored: RequestState | undefined = state === 'expired' || state === 'unverified' ? undefined : (state as RequestState | undefined);
+    const all = membership.list({ state: stored, limit: state === 'expired' || state === 'unverified' ? 100_000 : limit });
+    const shown = all.map((r) => ({ r, s: membership.shownState(r) })).filter((x) => state === undefined || x.s === state).slice(0, limit);
+    if (values.json) {
+      io.json(shown.map((x) => requestJson(x.r, x.s)));
+      return 0;
+    }
+    if (shown.length === 0) io.out('(no requests)');
+    for (const x of shown) io.out(requestLine({ ...x.r, state: x.s }));
+    return 0;
+  });
+}
+
+function requestShow(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [id] = requestIds(positionals);
+  if (positionals.length > 1) throw new UsageError('request show takes one id');
+  return withContext(values, io, ({ membership }) => {
+    const r = membership.get(id);
+    if (!r) throw new InviteError('invite-not-found', `No request ${id}`);
+    const events = membership.events(id);
+    if (values.json) {
+      io.json({ ...requestJson(r, membership.shownState(r)), events: events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })) });
+      return 0;
+    }
+    const j = requestJson(r, membership.shownState(r));
+    for (const [k, v] of Object.entries(j)) if (v !== null && v !== undefined) io.out(`${`${k.replace('_', ' ')}:`.padEnd(17)}${String(v)}`);
+    io.out('events:');
+    for (const e of events) io.out(`  ${iso(e.at)}  ${e.type.padEnd(12)}  ${e.actor}${e.reason ? `  reason: ${e.reason}` : ''}${e.data ? `  ${JSON.stringify(e.data)}` : ''}`);
+    return 0;
+  });
+}
+
+/** Applies `fn` to each request id; reports each outcome; exit 1 when any failed. */
+function eachRequest(args: string[], io: CliIo, extra: NonNullable<ParseArgsConfig['options']>, fn: (m: MembershipService, id: string, values: Record<string, unknown>) => string): number {
+  const { values, positionals } = parse(args, extra);
+  const list = requestIds(positionals);
+  return withContext(values, io, ({ membership }) => {
+    let failed = 0;
+    for (const id of list) {
+      try {
+        io.out(fn(membership, id, values));
+      } catch (err) {
+        if (!(err instanceof InviteError)) throw err;
+        failed++;
+        io.err(`${id}: ${err.message}`);
+      }
+    }
+    return failed ? 1 : 0;
+  });
+}
+
+const requestApprove = (args: string[], io: CliIo) =>
+  eachRequest(args, io, {}, (m, id) => {
+    const done = m.approve(OPERATOR, id);
+    return done.changed ? `${id}: approved (invite ${done.invite?.id ?? '?'}, e-mailed to ${done.request.email})` : `${id}: already approved`;
+  });
+
+const requestReject = (args: string[], io: CliIo) =>
+  eachRequest(args, io, { reason: { type: 'string' } }, (m, id, v) => (m.reject(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: rejected` : `${id}: already rejected`));
 
 const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sending', 'sent', 'failed'];
 
@@ -504,6 +612,10 @@ const COMMANDS: Record<string, Handler> = {
   'invite reject': inviteReject,
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
+  'request list': requestList,
+  'request show': requestShow,
+  'request approve': requestApprove,
+  'request reject': requestReject,
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
@@ -514,7 +626,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;
