@@ -408,6 +408,7 @@ const document = section(
       allow_user_invites: withDefault(bool, true, 'user invites may create accounts; when false they are contact-only'),
       approval: withDefault(oneOf(['none', 'non-admins', 'all']), 'non-admins', 'which account-capable invites wait for an admin: `none`, `non-admins`, `all`'),
       max_uses: withDefault(int(1), 1, 'default uses of an account invite'),
+      reset_expiry: withDefault(duration(true), '1d', 'lifetime of a password reset invite'),
     }),
     registration: section(
       {
