@@ -36,6 +36,12 @@ interface Applied {
   details: Note[];
 }
 
+/** "3 invites wait", "2 invites and 1 membership request wait", "1 membership request waits". */
+function waitingWords(invites: number, requests: number): string {
+  const parts = [...(invites || !requests ? [plural(invites, 'invite')] : []), ...(requests ? [plural(requests, 'membership request')] : [])];
+  return `${parts.join(' and ')} wait${invites + requests === 1 ? 's' : ''}`;
+}
+
 /** Option values of membership requests: `request/ID` (contract), beside invite ids. */
 const REQUEST_PREFIX = 'request/';
 
@@ -68,7 +74,7 @@ export function pendingCommand({ invites, config, membership }: Services): Comma
         type: 'form',
         title: 'Pending approvals',
         instructions:
-          `${plural(total, 'invite or request', 'invites and requests')} wait${total === 1 ? 's' : ''} for approval` +
+          `${waitingWords(total - waitingRequests(), waitingRequests())} for approval` +
           `${more ? `; here are the ${shown.length} oldest, the next page has more` : ''}. ` +
           'Tick those to approve and those to reject; each inviter is told the outcome, with the reason for a rejection.',
         formType: NODES.pending,
