@@ -371,3 +371,44 @@ CREATE TRIGGER membership_events_never_deleted BEFORE DELETE ON membership_event
 BEGIN SELECT RAISE(ABORT, 'membership events are never deleted'); END;
 CREATE TRIGGER membership_events_never_changed BEFORE UPDATE ON membership_events
 BEGIN SELECT RAISE(ABORT, 'membership events are never changed'); END;
+
+-- migration 16: password reset invites
+-- Kind `reset` (src/domain/resets.ts): an admin makes a one-use link with which the holder sets a
+-- new password for one existing account. Kept apart from `invites` (whose kinds are fixed by a
+-- CHECK that SQLite cannot change in place) with a log of its own. The token is the id and a MAC
+-- under token_key with a label of its own, never stored. A use is claimed (open → held) by one
+-- conditional UPDATE before the server is asked, then settled: used, or open again.
+CREATE TABLE password_resets (
+  id          TEXT PRIMARY KEY CHECK (length(id) = 10),
+  -- the local part of the account on `host`
+  username    TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('open', 'held', 'used', 'revoked')),
+  -- the admin's bare JID, or 'operator' (CLI)
+  created_by  TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  -- when the new password was set, or the link revoked
+  ended_at    INTEGER
+);
+CREATE INDEX password_resets_username ON password_resets (username, created_at);
+CREATE TABLE password_reset_events (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  reset_id  TEXT NOT NULL REFERENCES password_resets (id),
+  at        INTEGER NOT NULL,
+  -- created, claimed, used, failed, revoked
+  type      TEXT NOT NULL,
+  actor     TEXT NOT NULL,
+  reason    TEXT,
+  data      TEXT
+);
+CREATE INDEX password_reset_events_reset ON password_reset_events (reset_id, id);
+CREATE TRIGGER password_resets_never_deleted BEFORE DELETE ON password_resets
+BEGIN SELECT RAISE(ABORT, 'password resets are never deleted'); END;
+CREATE TRIGGER password_resets_fixed_columns BEFORE UPDATE OF id, username, created_by, created_at, expires_at ON password_resets
+  WHEN NEW.id IS NOT OLD.id OR NEW.username IS NOT OLD.username OR NEW.created_by IS NOT OLD.created_by
+    OR NEW.created_at IS NOT OLD.created_at OR NEW.expires_at IS NOT OLD.expires_at
+BEGIN SELECT RAISE(ABORT, 'a password reset''s id, account, maker, creation and expiry never change'); END;
+CREATE TRIGGER password_reset_events_never_deleted BEFORE DELETE ON password_reset_events
+BEGIN SELECT RAISE(ABORT, 'password reset events are never deleted'); END;
+CREATE TRIGGER password_reset_events_never_changed BEFORE UPDATE ON password_reset_events
+BEGIN SELECT RAISE(ABORT, 'password reset events are never changed'); END;

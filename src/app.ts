@@ -20,7 +20,9 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import type { PasswordSetter, ResetService } from './domain/resets';
+import { resetCommand } from './handlers/commands/reset';
 import type { MembershipService } from './domain/membership';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
@@ -85,6 +87,8 @@ export class App {
   readonly invites: InviteService;
   /** membership requests and e-mail verification (/request; #pending; the CLI's `request`) */
   readonly membership: MembershipService;
+  /** password reset invites (kind reset): #reset, the CLI, their landing page */
+  readonly resets: ResetService;
   readonly router: Router;
   readonly adhoc: AdhocCommands;
   readonly connection: ComponentConnection;
@@ -189,10 +193,17 @@ export class App {
     this.rooms = config.rooms.service
       ? new MucRooms({ service: config.rooms.service, component: config.component.domain, request, send: (el) => this.connection.send(el) })
       : undefined;
+    const provisioner = this.#provisioner();
+    this.resets = resetsFor(config, this.db, { outbox: this.outbox });
+    const setPassword = provisioner.setPassword?.bind(provisioner);
+    const setter: PasswordSetter | undefined = setPassword
+      ? { setPassword, accountExists: (u: string) => provisioner.accountExists(u) }
+      : undefined;
+    this.services.resets = { service: this.resets, setter };
     this.registration = new Registration({
       claims: new SqliteClaimStore(this.db),
       invites: this.invites,
-      provisioner: this.#provisioner(),
+      provisioner,
       policy: { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       events: {
         joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
@@ -226,6 +237,7 @@ export class App {
       invites: this.invites,
       respond: this.respond,
       membership: this.membership,
+      resets: { service: this.resets, setter },
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
@@ -241,7 +253,8 @@ export class App {
       .add(pendingCommand(this.services))
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
-      .add(sendCommand(this.services));
+      .add(sendCommand(this.services))
+      .add(resetCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);

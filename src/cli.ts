@@ -15,7 +15,9 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
+import { normalizeUsername } from './domain/usernames';
 import { isRequestId, REQUEST_STATES, type MembershipRequest, type MembershipService, type RequestState } from './domain/membership';
 import { requestLine } from './present/request';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
@@ -62,6 +64,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite create --kind KIND [--username U] [--inviter JID] [--email E] [--expire 7d]
                 [--uses N] [--note TEXT]
                 KIND: account, account-locked, contact, contact-account
+  invite create --kind reset --username U [--expire 1d]
+                a one-use link with which the account's owner sets a new password
   invite list [--state S] [--inviter JID] [--json]
   invite show ID
   invite log ID
@@ -164,7 +168,47 @@ function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl:
   io.out(`landing:  ${links.landingUrl}`);
 }
 
-function inviteCreate(args: string[], io: CliIo): number {
+/**
+ * `invite create --kind reset --username U [--expire D]`: a password reset link. The CLI talks
+ * neither XMPP nor SMTP, so it asks whether the account exists only where the provisioner is
+ * ejabberd's HTTP API; elsewhere it says so, and the server refuses the new password of a missing
+ * account when the link is used.
+ */
+async function resetCreate(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+  for (const flag of ['inviter', 'email', 'uses', 'note'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to --kind reset`);
+  }
+  const username = values.username;
+  if (typeof username !== 'string' || username === '') throw new UsageError('--kind reset needs --username U (the account whose password is reset)');
+  let expiresIn: number | undefined;
+  if (typeof values.expire === 'string') {
+    try {
+      expiresIn = parseDuration(values.expire);
+    } catch {
+      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
+    }
+  }
+  const config = loadConfig(configPath(values as { config?: string }, io.env), io.env);
+  let exists: boolean | 'unknown' = 'unknown';
+  const { type, url } = config.registration.provisioner;
+  if (type === 'ejabberd-api' && url) exists = await new EjabberdApiProvisioner({ url, host: config.host }).accountExists(normalizeUsername(username));
+  const ctx = new Context(config);
+  try {
+    const { reset, links } = resetsFor(config, ctx.db).create(OPERATOR, username, exists, { expiresIn });
+    io.out(`id:       ${reset.id}`);
+    io.out('kind:     reset');
+    io.out(`account:  ${reset.username}@${config.host}`);
+    io.out('state:    open');
+    io.out(`expires:  ${instant(reset.expiresAt)}`);
+    io.out(`landing:  ${links.landingUrl}`);
+    if (exists === 'unknown') io.err(`note: the command line cannot ask ${config.host} whether ${reset.username} exists; the server refuses the new password of a missing account when the link is used`);
+    return 0;
+  } finally {
+    ctx.close();
+  }
+}
+
+function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
   const { values, positionals } = parse(args, {
     kind: { type: 'string' },
     username: { type: 'string' },
@@ -176,8 +220,9 @@ function inviteCreate(args: string[], io: CliIo): number {
   });
   noPositionals(positionals);
   const kind = values.kind;
-  if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}`);
-  if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}`);
+  if (kind === 'reset') return resetCreate(values, io);
+  if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}, reset`);
+  if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}, reset`);
   let expiresIn: number | undefined;
   if (values.expire !== undefined) {
     try {
@@ -288,9 +333,12 @@ function inviteShow(args: string[], io: CliIo): number {
 function inviteLog(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   const [id] = ids(positionals);
-  return withContext(values, io, ({ invites }) => {
-    if (!invites.get(id)) throw new InviteError('invite-not-found', `No invite ${id}`);
-    const events = invites.events(id);
+  return withContext(values, io, ({ invites, config, db }) => {
+    const reset = invites.get(id) ? undefined : resetsFor(config, db).get(id);
+    if (!invites.get(id) && !reset) throw new InviteError('invite-not-found', `No invite ${id}`);
+    const events: { at: number; type: string; actor: string; reason: string | null; data: Record<string, unknown> | null }[] = reset
+      ? resetsFor(config, db).events(id)
+      : invites.events(id);
     if (values.json) {
       io.json(events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })));
       return 0;

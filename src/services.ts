@@ -9,6 +9,8 @@ import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
 import { MembershipService } from './domain/membership';
 import { SqliteMembershipStore } from './store/membership-repo';
+import { ResetService } from './domain/resets';
+import { SqliteResetStore } from './store/resets-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -70,6 +72,17 @@ export function membershipFor(config: Config, db: Db, invites: InviteService, op
       publicUrl: config.web.publicUrl,
       admins: config.admins,
     },
+    tokenKey: config.tokenKey,
+    clock: opts.clock,
+    notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
+  });
+}
+
+/** Password reset invites (kind reset), writing their notices to `outbox`. */
+export function resetsFor(config: Config, db: Db, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): ResetService {
+  return new ResetService({
+    store: new SqliteResetStore(db),
+    policy: { host: config.host, publicUrl: config.web.publicUrl, expiry: config.invites.resetExpiry, minPasswordLength: config.registration.minPasswordLength },
     tokenKey: config.tokenKey,
     clock: opts.clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),

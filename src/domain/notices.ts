@@ -26,6 +26,8 @@ export const NOTICE_KINDS = [
   'request-rejected',
   /** the e-mail telling a rejected address when it may ask again (params.request, until) */
   'request-wait',
+  /** the owner of an account: its password was set with a reset link (params.reset, jid) */
+  'password-reset',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

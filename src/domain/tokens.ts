@@ -59,6 +59,19 @@ export class TokenCodec {
     return id + this.#labelledMac('xmpp-invites/request-verify/v1', id).toString('base64url');
   }
 
+  /** The token of a password reset link (its own label: it can pass for no invite token). */
+  resetToken(id: string): string {
+    return id + this.#labelledMac('xmpp-invites/reset/v1', id).toString('base64url');
+  }
+
+  /** Whether `token` is the token of password reset `id`; constant time. */
+  verifyResetToken(token: string, id: string): boolean {
+    if (this.idOf(token) !== id) return false;
+    const given = Buffer.from(token.slice(ID_LENGTH), 'base64url');
+    const expected = this.#labelledMac('xmpp-invites/reset/v1', id);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
   /** Whether `code` is the verification code of request `id`; constant time. */
   verifyRequestCode(code: string, id: string): boolean {
     if (this.idOf(code) !== id) return false;

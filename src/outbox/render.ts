@@ -155,6 +155,11 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
         ].join('\n\n'),
       };
     }
+    case 'password-reset':
+      return {
+        subject: `Your password on ${site} was changed`,
+        text: `The password of ${String(params.jid)} was changed at ${dateTime(ctx.now())} with a password reset link made by an admin of ${site}. If it was not you, tell an admin at once.`,
+      };
     case 'request-rejected': {
       const reason = text(params.reason);
       return {

@@ -55,6 +55,7 @@ export class XmppTransport implements Transport {
             body: rendered.text,
             invites: row.inviteIds,
             requests: row.kind === 'request' ? requestIds(row.params) : [],
+            reset: row.kind === 'password-reset' && typeof row.params.reset === 'string' ? row.params.reset : undefined,
           });
     try {
       await this.sendStanza(stanza);

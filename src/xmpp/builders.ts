@@ -40,7 +40,9 @@ export type NotificationKind =
   | 'invitation'
   | 'welcome'
   /** membership requests wait for an admin: `request='ID'` instead of `invite='ID'` */
-  | 'request';
+  | 'request'
+  /** a password was set with a reset link: `reset='ID'` */
+  | 'password-reset';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -55,6 +57,8 @@ export function notificationMessage(opts: {
   invites: readonly string[];
   /** membership requests it concerns (kind `request`) */
   requests?: readonly string[];
+  /** the password reset it concerns (kind `password-reset`) */
+  reset?: string;
 }): Element {
   return xml(
     'message',
@@ -62,6 +66,7 @@ export function notificationMessage(opts: {
     xml('body', {}, opts.body),
     ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
     ...(opts.requests ?? []).map((request) => xml('notification', { xmlns: NS.project, kind: opts.kind, request })),
+    ...(opts.reset ? [xml('notification', { xmlns: NS.project, kind: opts.kind, reset: opts.reset })] : []),
     // XEP-0334: keep it in the archive and deliver it offline.
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );
