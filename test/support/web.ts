@@ -63,6 +63,8 @@ export function snapshot(file: string): string {
       all('SELECT * FROM opt_outs ORDER BY address_hash'),
       all('SELECT * FROM membership_requests ORDER BY id'),
       all('SELECT * FROM membership_events ORDER BY id'),
+      all('SELECT * FROM password_resets ORDER BY id'),
+      all('SELECT * FROM password_reset_events ORDER BY id'),
     ].join('\n');
   } finally {
     db.close();
