@@ -63,6 +63,22 @@ function toRequest(r: Row): MembershipRequest {
 
 const LIVE: readonly RequestState[] = ['unverified', 'pending'];
 
+/**
+ * Requests per shown state (unverified ones made at or before the parameter are expired). One
+ * parameter, grouped in an outer query: PostgreSQL groups by an expression only when it is the
+ * selected one, and two placeholders are two expressions. (Exported for the PostgreSQL test.)
+ */
+export const STATES_SQL = `SELECT shown AS state, count(*) AS n FROM (
+   SELECT CASE WHEN state = 'unverified' AND created_at <= ? THEN 'expired' ELSE state END AS shown FROM membership_requests
+ ) t GROUP BY shown`;
+
+/** requested → verified → approved → joined (the approval's invite was used). */
+export const FUNNEL_SQL = `SELECT count(*) AS requested,
+   sum(CASE WHEN r.verified_at IS NOT NULL THEN 1 ELSE 0 END) AS verified,
+   sum(CASE WHEN r.state = 'approved' THEN 1 ELSE 0 END) AS approved,
+   sum(CASE WHEN i.uses > 0 THEN 1 ELSE 0 END) AS joined
+ FROM membership_requests r LEFT JOIN invites i ON i.id = r.invite_id`;
+
 export class SqliteMembershipStore implements MembershipStore {
   readonly #insert;
   readonly #get;
@@ -106,17 +122,8 @@ export class SqliteMembershipStore implements MembershipStore {
     );
     this.#countAll = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM membership_requests');
     this.#countState = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM membership_requests WHERE state = ?');
-    this.#statesOf = db.prepare<[number, number], { state: string; n: number }>(
-      `SELECT CASE WHEN state = 'unverified' AND created_at <= ? THEN 'expired' ELSE state END AS state, count(*) AS n
-       FROM membership_requests GROUP BY CASE WHEN state = 'unverified' AND created_at <= ? THEN 'expired' ELSE state END`,
-    );
-    this.#funnel = db.prepare<[], { requested: number; verified: number | null; approved: number | null; joined: number | null }>(
-      `SELECT count(*) AS requested,
-              sum(CASE WHEN r.verified_at IS NOT NULL THEN 1 ELSE 0 END) AS verified,
-              sum(CASE WHEN r.state = 'approved' THEN 1 ELSE 0 END) AS approved,
-              sum(CASE WHEN i.uses > 0 THEN 1 ELSE 0 END) AS joined
-       FROM membership_requests r LEFT JOIN invites i ON i.id = r.invite_id`,
-    );
+    this.#statesOf = db.prepare<[number], { state: string; n: number }>(STATES_SQL);
+    this.#funnel = db.prepare<[], { requested: number; verified: number | null; approved: number | null; joined: number | null }>(FUNNEL_SQL);
   }
 
   transaction<T>(fn: () => T): T {
@@ -227,7 +234,7 @@ export class SqliteMembershipStore implements MembershipStore {
 
   stats(staleBefore: number): RequestStats {
     const states = Object.fromEntries(REQUEST_STATES.map((s) => [s, 0])) as Record<RequestState, number>;
-    for (const r of this.#statesOf.all(staleBefore, staleBefore)) states[r.state as RequestState] = Number(r.n);
+    for (const r of this.#statesOf.all(staleBefore)) states[r.state as RequestState] = Number(r.n);
     const f = this.#funnel.get()!;
     return {
       states,
