@@ -28,6 +28,8 @@ type PageState = {
   rejected: number;
   /** how many were ticked in this session, for "1 of 2 invites approved" */
   asked: { approve: number; reject: number };
+  /** of those, how many were membership requests (for the words: invites, requests or both) */
+  askedRequests?: { approve: number; reject: number };
 };
 
 /** What one page's selection came to: its outcome, then what was already so or refused. */
@@ -44,6 +46,23 @@ function waitingWords(invites: number, requests: number): string {
 
 /** Option values of membership requests: `request/ID` (contract), beside invite ids. */
 const REQUEST_PREFIX = 'request/';
+const REQUESTS: [string, string] = ['membership request', 'membership requests'];
+const EITHER: [string, string] = ['invite or request', 'invites and requests'];
+
+/** What a selection is called: invites, membership requests, or both. */
+function nounOf(values: readonly string[]): [string, string] {
+  const requests = values.filter((v) => v.startsWith(REQUEST_PREFIX)).length;
+  return requests === 0 ? INVITES : requests === values.length ? REQUESTS : EITHER;
+}
+
+/** The words for `asked` ticked items of which `requests` were membership requests. */
+function nounFor(asked: number, requests: number): [string, string] {
+  return requests === 0 ? INVITES : requests === asked ? REQUESTS : EITHER;
+}
+
+function sameNoun(a: readonly string[], b: readonly string[]): boolean {
+  return nounOf(a) === nounOf(b);
+}
 
 export function pendingCommand({ invites, config, membership }: Services): CommandDef {
   const host = config.host;
@@ -75,7 +94,7 @@ export function pendingCommand({ invites, config, membership }: Services): Comma
         title: 'Pending approvals',
         instructions:
           `${waitingWords(total - waitingRequests(), waitingRequests())} for approval` +
-          `${more ? `; here are the ${shown.length} oldest, the next page has more` : ''}. ` +
+          `${more ? `; here are the ${shown.length + shownRequests.length} oldest, the next page has more` : ''}. ` +
           'Tick those to approve and those to reject; each inviter is told the outcome, with the reason for a rejection.',
         formType: NODES.pending,
         fields: [
@@ -100,8 +119,10 @@ export function pendingCommand({ invites, config, membership }: Services): Comma
   function finish(state: PageState, applied: Applied, end?: string): Step {
     const { approve, reject } = state.asked;
     const parts = [
-      ...(approve ? [tally(state.approved, approve, 'approved', INVITES)] : []),
-      ...(reject ? [tally(state.rejected, reject, 'rejected', approve ? undefined : INVITES)] : []),
+      ...(approve ? [tally(state.approved, approve, 'approved', nounFor(approve, state.askedRequests?.approve ?? 0))] : []),
+      ...(reject
+        ? [tally(state.rejected, reject, 'rejected', approve && nounFor(approve, state.askedRequests?.approve ?? 0) === nounFor(reject, state.askedRequests?.reject ?? 0) ? undefined : nounFor(reject, state.askedRequests?.reject ?? 0))]
+        : []),
     ];
     const summary = parts.length ? `${parts.join(' and ')}.` : 'Nothing was approved or rejected: no invite was ticked.';
     return {
@@ -134,13 +155,18 @@ export function pendingCommand({ invites, config, membership }: Services): Comma
     state.approved += approvedNow;
     state.rejected += rejectedNow;
     state.asked = { approve: state.asked.approve + approve.length, reject: state.asked.reject + reject.length };
+    const requestsIn = (values: readonly string[]) => values.filter((v) => v.startsWith(REQUEST_PREFIX)).length;
+    state.askedRequests = {
+      approve: (state.askedRequests?.approve ?? 0) + requestsIn(approve),
+      reject: (state.askedRequests?.reject ?? 0) + requestsIn(reject),
+    };
     const already = [
       ...approved.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already approved.`),
       ...rejected.done.filter((d) => !d.result.changed).map((d) => `${d.item} was already rejected.`),
     ];
     const parts = [
-      ...(approve.length ? [tally(approvedNow, approve.length, 'approved', INVITES)] : []),
-      ...(reject.length ? [tally(rejectedNow, reject.length, 'rejected', approve.length ? undefined : INVITES)] : []),
+      ...(approve.length ? [tally(approvedNow, approve.length, 'approved', nounOf(approve))] : []),
+      ...(reject.length ? [tally(rejectedNow, reject.length, 'rejected', approve.length && sameNoun(approve, reject) ? undefined : nounOf(reject))] : []),
     ];
     const [outcome, ...details] = outcomeNotes(`${parts.join(' and ')}.`, already, refusals);
     return { outcome, details };
