@@ -302,9 +302,25 @@ function inviteShow(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   const [id] = ids(positionals);
   if (positionals.length > 1) throw new UsageError('invite show takes one id');
-  return withContext(values, io, ({ invites }) => {
+  return withContext(values, io, ({ invites, config, db }) => {
     const invite = invites.get(id);
-    if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+    if (!invite) {
+      // A password reset link (kind reset) is kept apart from invites.
+      const resets = resetsFor(config, db);
+      const reset = resets.get(id);
+      if (!reset) throw new InviteError('invite-not-found', `No invite ${id}`);
+      const lines: [string, string | null][] = [
+        ['id', reset.id],
+        ['kind', 'reset'],
+        ['state', resets.shownState(reset)],
+        ['account', `${reset.username}@${config.host}`],
+        ['created', `${instant(reset.createdAt)} by ${reset.createdBy}`],
+        ['expires', instant(reset.expiresAt)],
+        ['ended', reset.endedAt === null ? null : instant(reset.endedAt)],
+      ];
+      for (const [k, v] of lines) if (v !== null) io.out(`${`${k}:`.padEnd(21)}${v}`);
+      return 0;
+    }
     const j = inviteJson(invite, Date.now());
     const lines: [string, unknown][] = [
       ['id', j.id],
@@ -385,9 +401,18 @@ const inviteReject = (args: string[], io: CliIo) =>
   );
 
 const inviteRevoke = (args: string[], io: CliIo) =>
-  eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
-    invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
-  );
+  eachId(args, io, { reason: { type: 'string' } }, ({ invites, config, db }, id, v) => {
+    // A password reset link is revoked as an invite is (while open).
+    const resets = invites.get(id) ? undefined : resetsFor(config, db);
+    const reset = resets?.get(id);
+    if (resets && reset) {
+      if (resets.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null)) return `${id}: revoked`;
+      const state = resets.shownState(resets.get(id)!);
+      if (state === 'revoked') return `${id}: already revoked`;
+      throw new InviteError('wrong-state', `Reset link ${id} is ${state} and cannot be revoked`);
+    }
+    return invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`;
+  });
 
 function inviteResend(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});

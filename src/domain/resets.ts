@@ -17,6 +17,7 @@ import { NO_NOTICES, type NoticeQueue } from './notices';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import { actorName, isPrivileged, type Actor } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
+import { cleanOptional } from './text';
 
 export type ResetState = 'open' | 'held' | 'used' | 'revoked';
 /** What people see: `expired` is derived, for an open link past its expiry. */
@@ -191,12 +192,13 @@ export class ResetService {
     return this.get(reset.id)!;
   }
 
-  /** Revokes an open link (admins, the operator). */
-  revoke(actor: Actor, id: string): boolean {
+  /** Revokes an open, unexpired link (admins, the operator); false when it was not open. */
+  revoke(actor: Actor, id: string, reason: string | null = null): boolean {
     if (!isPrivileged(actor)) throw new InviteError('forbidden', 'Only admins may do this');
     return this.#store.transaction(() => {
-      if (!this.#store.move(id, 'open', 'revoked', this.#clock(), { end: true })) return false;
-      this.#event(id, 'revoked', actorName(actor), null, null);
+      const now = this.#clock();
+      if (!this.#store.move(id, 'open', 'revoked', now, { end: true, unexpiredAt: now })) return false;
+      this.#event(id, 'revoked', actorName(actor), cleanOptional(reason), null);
       return true;
     });
   }

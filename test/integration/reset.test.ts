@@ -152,6 +152,20 @@ it('makes a reset link from the CLI, and refuses bad usage', async () => {
   expect(made.err).toMatch(/cannot ask localhost whether alice exists/);
   const landing = local(/landing: +(\S+)/.exec(made.out)![1]);
   expect((await get(landing)).status).toBe(200);
+  const id = /^id: +(\S+)$/m.exec(made.out)![1];
+  const shown = await cli('invite', 'show', id);
+  expect(shown.out).toMatch(/^state: +open$/m);
+  expect(shown.out).toMatch(/^created: +\S+ by operator$/m);
+  // Revoked from the CLI: the page says so, and nothing can be set with it.
+  expect(await cli('invite', 'revoke', id, '--reason', 'asked twice')).toMatchObject({ code: 0, out: `${id}: revoked` });
+  expect(await cli('invite', 'revoke', id)).toMatchObject({ code: 0, out: `${id}: already revoked` });
+  const gone = await get(landing);
+  expect(gone.status).toBe(410);
+  expect(gone.html).toContain('It was revoked');
+  expect(service.app.resets.events(id).map((e) => [e.type, e.reason])).toEqual([
+    ['created', null],
+    ['revoked', 'asked twice'],
+  ]);
   const before = snapshot(db());
   expect((await cli('invite', 'create', '--kind', 'reset')).code).toBe(2);
   expect((await cli('invite', 'create', '--kind', 'reset', '--username', 'alice', '--email', 'a@example.org')).code).toBe(2);
