@@ -11,6 +11,13 @@ import { openDatabase, type Db } from '../../src/store/database';
 import type { SqliteOutbox } from '../../src/store/outbox-repo';
 import { testConfig } from '../support/fixtures';
 import { SqliteMembershipStore } from '../../src/store/membership-repo';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { emailTransportFor } from '../../src/mail/transport';
+import { OutboxWorker } from '../../src/outbox/worker';
+import { parseMime, bodyOf, header } from '../support/smtp';
 
 const HOUR = 3_600_000;
 let db: Db;
@@ -19,9 +26,11 @@ let outbox: SqliteOutbox;
 let membership: MembershipService;
 let invites: ReturnType<typeof inviteServiceFor>;
 
-function setUp(registration: Record<string, unknown> = { requests: 'approval' }, limits: Record<string, unknown> = {}) {
+let config: ReturnType<typeof testConfig>;
+
+function setUp(registration: Record<string, unknown> = { requests: 'approval' }, limits: Record<string, unknown> = {}, mail: Record<string, unknown> = {}) {
   if (db?.open) db.close();
-  const config = testConfig({ admins: ['admin1@localhost', 'admin2@localhost'], registration, limits });
+  config = testConfig({ admins: ['admin1@localhost', 'admin2@localhost'], registration, limits, mail, site_name: 'Example <Chat>' });
   db = openDatabase(':memory:');
   now = Date.UTC(2026, 10, 21, 12, 0, 0);
   const clock = () => now;
@@ -129,4 +138,33 @@ it('refuses requests when they are off, and form errors before anything is recor
   expect(() => membership.request({ email: 'x@elsewhere.net' })).toThrow(/elsewhere.net are not accepted/);
   membership.request({ email: 'x@mail.example.org', reason: 'ignored when off' });
   expect(membership.list()[0].reason).toBeNull();
+});
+
+it('writes the verification e-mail with the file: transport: the link as text and as a button, escaped, and nothing once the link has expired', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xmpp-invites-verify-'));
+  try {
+    setUp({ requests: 'approval' }, {}, { transport: `file:${dir}` });
+    const email = emailTransportFor({ config, invites, logger: pino({ level: 'silent' }), now: () => now, membership });
+    const worker = new OutboxWorker({ outbox, invites, render: { siteName: config.siteName, component: config.component.domain, membership }, logger: pino({ level: 'silent' }), maxAttempts: 3, now: () => now }).use('email', email);
+    membership.request({ email: 'eve@example.org' });
+    const [r] = membership.list();
+    expect(await worker.runOnce()).toBe(1);
+    const [file] = readdirSync(dir);
+    const mail = parseMime(readFileSync(join(dir, file), 'utf8'));
+    expect(header(mail, 'subject')).toBe('Confirm your e-mail address for Example <Chat>');
+    expect(header(mail, 'to')).toContain('eve@example.org');
+    const link = membership.verifyUrl(r);
+    expect(link).toMatch(/^https:\/\/invites\.example\.org\/request\/v\/[a-z0-9]{10}[A-Za-z0-9_-]{24}$/);
+    expect(bodyOf(mail, 'text/plain')).toContain(link);
+    expect(bodyOf(mail, 'text/html')).toContain(`href="${link}"`);
+    expect(bodyOf(mail, 'text/html')).toContain('Example &lt;Chat&gt;');
+    // Queued again after the link's 24 hours (a resend after a long outage): nothing is sent.
+    outbox.enqueue({ channel: 'email', kind: 'request-verify', recipient: 'eve@example.org', inviteIds: [], params: { request: r.id } });
+    now += 24 * HOUR;
+    await worker.runOnce();
+    expect(readdirSync(dir)).toHaveLength(1);
+    email.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
