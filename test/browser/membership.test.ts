@@ -3,11 +3,12 @@
  * real SMTP server on loopback: a person asks to join, reads the verification e-mail, verifies in
  * the browser, waits; an admin approves in #pending; the invitation e-mail arrives; the person
  * makes the account (the verified address shown read-only) and logs in over XMPP. And the `open`
- * mode: request, verify, the account form at once, no admin involved.
+ * mode: request, verify, the account form at once, no admin involved. And a password reset link
+ * made with #reset, used in the browser: the new password logs in, the old one no longer does.
  */
 import type { Page } from 'playwright-core';
 import { launchBrowser, type TestBrowser } from '../support/browser';
-import { adhoc, canLogIn, commandNotes, commandOf, TestClient, type XmlElement } from '../support/client';
+import { adhoc, canLogIn, commandNotes, commandOf, formFields, TestClient, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { bodyOf, header, TestSmtpServer, type ReceivedMail } from '../support/smtp';
@@ -158,4 +159,22 @@ it('open: request, verify, the account form at once, the account made, no admin 
   expect(request).toMatchObject({ state: 'approved', decidedBy: 'system' });
   expect(s.app.membership.stats().funnel).toEqual({ requested: 1, verified: 1, approved: 1, joined: 1 });
   expect(admin.received.filter((m) => m.getChildren?.('notification', NS_NOTIFY).length)).toEqual([]);
+});
+
+it('reset: an admin makes a reset link with #reset; in the browser the holder sets a new password; the old one stops working, the link is used up', async () => {
+  await start('approval');
+  await prosody.register('erin', 'erin-old-password');
+  const first = await adhoc(admin, COMPONENT, 'urn:xmpp-invites:0#reset');
+  const done = await adhoc(admin, COMPONENT, 'urn:xmpp-invites:0#reset', { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields: { username: 'erin' } });
+  const landing = formFields(done)['landing-url'][0].replace(PUBLIC_URL, service!.app.web.url);
+  expect((await page.goto(landing))?.status()).toBe(200);
+  await expect(page.locator('h1').textContent()).resolves.toBe('Choose a new password');
+  await expect(page.locator('#jid').textContent()).resolves.toBe('erin@localhost');
+  await page.fill('#password', 'erin-new-password');
+  await page.fill('#password-again', 'erin-new-password');
+  await Promise.all([page.waitForURL(/\/reset$/), page.click('button:has-text("Set my new password")')]);
+  await expect(page.locator('h1').textContent()).resolves.toBe('Your new password is set');
+  expect(await canLogIn(prosody.ports.c2s, 'erin', 'erin-old-password')).toBe(false);
+  expect(await canLogIn(prosody.ports.c2s, 'erin', 'erin-new-password')).toBe(true);
+  expect((await page.goto(landing))?.status()).toBe(410);
 });
