@@ -15,7 +15,8 @@
  * - a rejected address asking again before `limits.request_after_reject` gets that same answer and
  *   an e-mail (at most one a day) saying when it may ask again;
  * - an opt-out ("never invite me again") does not stop an address from asking itself;
- * - the verification code is never stored and works for 24 hours from the request.
+ * - the verification code is never stored and works for 24 hours from the request; asking again
+ *   while unverified sends the e-mail again, at most once an hour.
  */
 import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
@@ -31,7 +32,7 @@ import { cleanOptional, cleanText } from './text';
 export const REQUEST_STATES = ['unverified', 'pending', 'approved', 'rejected', 'expired'] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
 
-export type RequestEventType = 'requested' | 'verified' | 'approved' | 'rejected' | 'expired' | 'asked-again' | 'told-to-wait';
+export type RequestEventType = 'requested' | 'verified' | 'approved' | 'rejected' | 'expired' | 'asked-again' | 'told-to-wait' | 'verification-resent';
 
 export interface MembershipRequest {
   id: string;
@@ -122,6 +123,8 @@ export const VERIFY_LIFETIME_MS = 24 * 3_600_000;
 export const MAX_REQUEST_REASON = 1000;
 /** A rejected address that asks again too early is told when it may at most this often. */
 const WAIT_NOTICE_EVERY_MS = 24 * 3_600_000;
+/** An unverified address asking again gets the verification e-mail again at most this often. */
+const VERIFY_RESEND_EVERY_MS = 3_600_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
@@ -224,6 +227,14 @@ export class MembershipService {
       }
       if (live) {
         this.#event(live.id, 'asked-again', 'web', null, null);
+        // Whoever lost the e-mail may have it again, but not so often that the door floods an inbox.
+        if (live.state === 'unverified') {
+          const last = Math.max(live.createdAt, this.#store.lastEventAt(live.id, 'verification-resent') ?? 0);
+          if (now - last >= VERIFY_RESEND_EVERY_MS) {
+            this.#event(live.id, 'verification-resent', 'web', null, null);
+            this.#notices.enqueue({ channel: 'email', kind: 'request-verify', recipient: live.email, inviteIds: [], params: { request: live.id } });
+          }
+        }
         return;
       }
       const last = this.#store.latest(key);

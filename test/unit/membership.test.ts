@@ -168,3 +168,18 @@ it('writes the verification e-mail with the file: transport: the link as text an
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('sends the verification e-mail again to an unverified address that asks again, at most once an hour', () => {
+  setUp();
+  const verifies = () => outbox.list({ channel: 'email' }).filter((r) => r.kind === 'request-verify');
+  membership.request({ email: 'lost@example.org' });
+  now += 10 * 60_000;
+  membership.request({ email: 'lost@example.org' });
+  expect(verifies()).toHaveLength(1);
+  now += HOUR;
+  membership.request({ email: 'lost@example.org' });
+  membership.request({ email: 'lost@example.org' });
+  expect(verifies()).toHaveLength(2);
+  const [r] = membership.list();
+  expect(membership.events(r.id).map((e) => e.type)).toEqual(['requested', 'asked-again', 'asked-again', 'verification-resent', 'asked-again']);
+});
