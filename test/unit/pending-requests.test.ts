@@ -5,6 +5,7 @@
  */
 import pino from 'pino';
 import { pendingCommand } from '../../src/handlers/commands/pending';
+import { statsCommand } from '../../src/handlers/commands/stats';
 import { inviteServiceFor, limitsFor, membershipFor, outboxFor } from '../../src/services';
 import { openDatabase } from '../../src/store/database';
 import { GroupCommit } from '../../src/store/group-commit';
@@ -30,15 +31,16 @@ function setup() {
   const logger = pino({ level: 'silent' });
   const router = new Router({ send: async (el) => void sent.push(el), logger, host: config.host, admins: config.admins });
   const adhoc = new AdhocCommands({ jid: COMPONENT, now: clock });
-  adhoc.add(pendingCommand({ config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db), membership }));
+  const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db), membership };
+  adhoc.add(pendingCommand(services)).add(statsCommand(services));
   router.iq('set', 'command', NS.commands, (ctx, c) => adhoc.execute(ctx.requester, c));
   let n = 0;
-  async function command(attrs: Record<string, string> = {}, fields?: Record<string, string[]>): Promise<Element> {
+  async function command(attrs: Record<string, string> = {}, fields?: Record<string, string[]>, node: string = NODES.pending): Promise<Element> {
     const id = `q${++n}`;
     const form = fields
       ? [xml('x', { xmlns: NS.dataForms, type: 'submit' }, ...Object.entries(fields).map(([v, vs]) => xml('field', { var: v }, ...vs.map((x) => xml('value', {}, x)))))]
       : [];
-    await router.handle(xml('iq', { type: 'set', from: ADMIN, to: COMPONENT, id }, xml('command', { xmlns: NS.commands, node: NODES.pending, ...attrs }, ...form)));
+    await router.handle(xml('iq', { type: 'set', from: ADMIN, to: COMPONENT, id }, xml('command', { xmlns: NS.commands, node, ...attrs }, ...form)));
     return sent.find((s) => s.attrs.id === id)!;
   }
   /** `count` verified requests, a second apart. */
@@ -96,4 +98,24 @@ it('refuses a request in both lists with bad-request and changes nothing', async
   expect(reply.getChild('error')!.getChild('bad-request')).toBeDefined();
   expect(s.snapshot()).toBe(before);
   expect(s.membership.get(id)?.state).toBe('pending');
+});
+
+it('Invite statistics counts membership requests by state and the funnel', async () => {
+  const s = setup();
+  const [a, b] = s.requests(3);
+  s.membership.approve({ kind: 'operator' }, a);
+  s.membership.reject({ kind: 'operator' }, b, null);
+  s.membership.request({ email: 'fresh@example.org' });
+  const reply = await s.command({}, undefined, NODES.stats);
+  const fields = Object.fromEntries(
+    reply.getChild('command', NS.commands)!.getChild('x', NS.dataForms)!.getChildren('field').map((f) => [f.attrs.var, f.getChildText('value')]),
+  );
+  expect(fields).toMatchObject({
+    'request-unverified': '1',
+    'request-pending': '1',
+    'request-approved': '1',
+    'request-rejected': '1',
+    'request-expired': '0',
+    'request-funnel': '4 → 3 → 1 → 0',
+  });
 });
