@@ -9,7 +9,7 @@ import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { shownState, type Invite } from '../domain/types';
 import { dateTime, invitationTitle, inviteeOf, inviterForInvitee, summary } from '../present/invite';
 import { outcomesOf, requestResultText } from './request-result';
-import type { MembershipService } from '../domain/membership';
+import type { MembershipRequest, MembershipService } from '../domain/membership';
 
 export interface Rendered {
   subject: string;
@@ -130,9 +130,15 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       return { subject: `Your invite request on ${site}`, text: requestResultText(outcomesOf(params), site) };
     case 'request': {
       const m = ctx.membership;
-      const waiting = m ? requestIds(params).map((id) => m.get(id)).filter((r) => r !== undefined && m.shownState(r) === 'pending') : [];
+      const waiting = m
+        ? requestIds(params)
+            .map((id) => m.get(id))
+            .filter((r): r is MembershipRequest => r !== undefined && m.shownState(r) === 'pending')
+        : [];
       if (!m || waiting.length === 0) return undefined;
-      const line = (r: (typeof waiting)[number]) => `${r!.email}${r!.reason ? ` (“${r!.reason}”)` : ''}, verified ${dateTime(r!.verifiedAt ?? r!.createdAt)} [${r!.id}]`;
+      // The reason is a stranger's text, cut as notes are in the queue's lines.
+      const line = (r: MembershipRequest) =>
+        `${r.email}${r.reason ? ` (“${[...r.reason].slice(0, 300).join('')}”)` : ''}, verified ${dateTime(r.verifiedAt ?? r.createdAt)} [${r.id}]`;
       const lines =
         waiting.length === 1
           ? [`A membership request waits for your approval: ${line(waiting[0])}.`]

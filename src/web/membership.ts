@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { isInviteError } from '../errors';
 import type { InviteService } from '../domain/invites';
-import type { MembershipService } from '../domain/membership';
+import type { MembershipRequest, MembershipService } from '../domain/membership';
 import { retryAfter, webError } from './errors';
 import { decidedPage, HONEYPOT_FIELD, requestFormPage, requestSentPage, verifyNotFoundPage, verifyPage, waitingPage } from './membership-pages';
 import { problemPage, type Site } from './pages';
@@ -66,7 +66,7 @@ export function registerMembershipRoutes(web: WebServer, deps: MembershipRoutesD
     if (request.state === 'unverified') {
       return { status: 200, body: verifyPage(site, ctx.params.code, ctx.csrf(), request, membership.verifyUntil(request)) };
     }
-    return shownAfter(request, ctx.params.code);
+    return shownAfter(request);
   });
 
   web.post('/request/v/:code', (ctx) => {
@@ -74,7 +74,7 @@ export function registerMembershipRoutes(web: WebServer, deps: MembershipRoutesD
     if (!request) return notFound();
     try {
       const done = membership.verify(ctx.params.code);
-      return shownAfter(done.request, ctx.params.code);
+      return shownAfter(done.request);
     } catch (err) {
       if (!isInviteError(err)) throw err;
       if (err.code === 'invite-not-found') return notFound();
@@ -84,7 +84,7 @@ export function registerMembershipRoutes(web: WebServer, deps: MembershipRoutesD
   });
 
   /** After verification: the waiting page, or (open mode, and approvals) the account form at once. */
-  function shownAfter(request: ReturnType<MembershipService['get']> & object, _code: string): Reply {
+  function shownAfter(request: MembershipRequest): Reply {
     if (request.state === 'pending') return { status: 200, body: waitingPage(site, request) };
     const invite = request.inviteId ? invites.get(request.inviteId) : undefined;
     if (request.state === 'approved' && invite && invite.state === 'open' && clock() < invite.expiresAt) {
