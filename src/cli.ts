@@ -73,7 +73,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
-  request list [--state S] [--json]   membership requests (S: unverified, pending, approved, rejected, expired)
+  request list [--state S] [--limit N] [--json]
+                                      membership requests (S: unverified, pending, approved, rejected, expired)
   request show ID                     a membership request and its events
   request approve ID...               make its account invite and e-mail it to the verified address
   request reject ID... [--reason R]   e-mail the address the answer (with the reason when given)
