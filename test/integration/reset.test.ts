@@ -25,7 +25,7 @@ let alice: TestClient;
 
 beforeAll(async () => {
   prosody = await TestProsody.start({ components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }], hostAdmins: [COMPONENT] });
-  for (const u of ['admin', 'alice', 'bob', 'carol']) await prosody.register(u, `${u}-password`);
+  for (const u of ['admin', 'alice', 'bob', 'carol', 'dave']) await prosody.register(u, `${u}-password`);
   const dir = mkdtempSync(join(prosody.dir, 'reset-'));
   configFile = join(dir, 'config.yaml');
   writeFileSync(
@@ -127,8 +127,9 @@ it('hides #reset from a non-admin and refuses it with forbidden', async () => {
 it('refuses a short password, two different passwords, a forged token and a missing CSRF token, changing nothing', async () => {
   const done = await makeReset('carol');
   const landing = local(formFields(done)['landing-url'][0]);
-  const page = await get(landing);
+  // GET changes nothing (mail scanners follow links).
   const before = snapshot(db());
+  const page = await get(landing);
   const short = await post(`${landing}/reset`, { csrf: page.csrf!, password: 'short', 'password-again': 'short' }, { cookie: page.cookie });
   expect(short.status).toBe(400);
   expect(short.html).toMatch(/at least 8/i);
@@ -172,4 +173,19 @@ it('makes a reset link from the CLI, and refuses bad usage', async () => {
   expect((await cli('invite', 'create', '--kind', 'reset', '--username', 'alice', '--expire', 'soon')).code).toBe(2);
   expect((await cli('invite', 'create', '--kind', 'reset', '--username', 'not valid!')).code).toBe(1);
   expect(snapshot(db())).toBe(before);
+});
+
+it('lets exactly one of two racing uses of a link set the password', async () => {
+  const done = await makeReset('dave');
+  const landing = local(formFields(done)['landing-url'][0]);
+  const page = await get(landing);
+  const use = (password: string) => post(`${landing}/reset`, { csrf: page.csrf!, password, 'password-again': password }, { cookie: page.cookie });
+  const answers = await Promise.all([use('dave-first-password'), use('dave-second-password')]);
+  expect(answers.map((a) => a.status).sort()).toEqual([200, 410]);
+  const won = answers[0].status === 200 ? 'dave-first-password' : 'dave-second-password';
+  const lost = won === 'dave-first-password' ? 'dave-second-password' : 'dave-first-password';
+  expect(await canLogIn(prosody.ports.c2s, 'dave', won)).toBe(true);
+  expect(await canLogIn(prosody.ports.c2s, 'dave', lost)).toBe(false);
+  const id = formFields(done)['landing-url'][0].slice(`${PUBLIC_URL}/i/`.length, `${PUBLIC_URL}/i/`.length + 10);
+  expect(service.app.resets.events(id).map((e) => e.type)).toEqual(['created', 'claimed', 'used']);
 });
