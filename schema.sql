@@ -313,3 +313,102 @@ CREATE TABLE command_session_counts (
 -- back to `queued` once that instance's presence (`instance:<id>` in job_leases) has ended. Rows
 -- left `sending` from before this migration have none, and are taken back at once.
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+
+-- migration 15: membership requests, a record of their own
+-- A person asks to join at /request (src/domain/membership.ts). The e-mail address is verified by a
+-- code derived from token_key and the request's id (never stored); an admin approves or rejects
+-- (`approval` mode), or an account invite is made at once (`open` mode). States: unverified →
+-- pending → approved | rejected; expired (unverified after 24 h). Nothing is deleted: a rejected
+-- request is what the wait before asking again is counted from.
+CREATE TABLE membership_requests (
+  id              TEXT PRIMARY KEY CHECK (length(id) = 10),
+  -- the address as typed, and as compared (domain lower-cased, local part case-folded)
+  email           TEXT NOT NULL,
+  email_key       TEXT NOT NULL,
+  reason          TEXT,
+  state           TEXT NOT NULL CHECK (state IN ('unverified', 'pending', 'approved', 'rejected', 'expired')),
+  -- email_key while the request is live (unverified or pending): the unique index keeps one live
+  -- request per address, however many arrive at once
+  live_key        TEXT,
+  -- the client address the request came from (the per-address limit counts these)
+  ip              TEXT,
+  created_at      INTEGER NOT NULL,
+  verified_at     INTEGER,
+  decided_at      INTEGER,
+  -- the admin's bare JID, 'operator' (CLI) or 'system' (open mode)
+  decided_by      TEXT,
+  decision_reason TEXT,
+  -- the account invite an approval made
+  invite_id       TEXT REFERENCES invites (id)
+);
+CREATE UNIQUE INDEX membership_requests_live ON membership_requests (live_key) WHERE live_key IS NOT NULL;
+CREATE INDEX membership_requests_state ON membership_requests (state, created_at, id);
+CREATE INDEX membership_requests_email ON membership_requests (email_key, created_at);
+CREATE INDEX membership_requests_ip ON membership_requests (ip, created_at) WHERE ip IS NOT NULL;
+CREATE INDEX membership_requests_created ON membership_requests (created_at);
+CREATE INDEX membership_requests_invite ON membership_requests (invite_id) WHERE invite_id IS NOT NULL;
+
+CREATE TABLE membership_events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id TEXT NOT NULL REFERENCES membership_requests (id),
+  at         INTEGER NOT NULL,
+  -- requested, verified, approved, rejected, expired, asked-again
+  type       TEXT NOT NULL,
+  actor      TEXT NOT NULL,
+  reason     TEXT,
+  data       TEXT
+);
+CREATE INDEX membership_events_request ON membership_events (request_id, id);
+CREATE INDEX membership_events_type_at ON membership_events (type, at);
+
+CREATE TRIGGER membership_requests_never_deleted BEFORE DELETE ON membership_requests
+BEGIN SELECT RAISE(ABORT, 'membership requests are never deleted'); END;
+CREATE TRIGGER membership_requests_fixed_columns BEFORE UPDATE OF id, email, email_key, reason, ip, created_at ON membership_requests
+  WHEN NEW.id IS NOT OLD.id OR NEW.email IS NOT OLD.email OR NEW.email_key IS NOT OLD.email_key
+    OR NEW.reason IS NOT OLD.reason OR NEW.ip IS NOT OLD.ip OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'a membership request''s id, address, reason, client address and creation time never change'); END;
+CREATE TRIGGER membership_events_never_deleted BEFORE DELETE ON membership_events
+BEGIN SELECT RAISE(ABORT, 'membership events are never deleted'); END;
+CREATE TRIGGER membership_events_never_changed BEFORE UPDATE ON membership_events
+BEGIN SELECT RAISE(ABORT, 'membership events are never changed'); END;
+
+-- migration 16: password reset invites
+-- Kind `reset` (src/domain/resets.ts): an admin makes a one-use link with which the holder sets a
+-- new password for one existing account. Kept apart from `invites` (whose kinds are fixed by a
+-- CHECK that SQLite cannot change in place) with a log of its own. The token is the id and a MAC
+-- under token_key with a label of its own, never stored. A use is claimed (open → held) by one
+-- conditional UPDATE before the server is asked, then settled: used, or open again.
+CREATE TABLE password_resets (
+  id          TEXT PRIMARY KEY CHECK (length(id) = 10),
+  -- the local part of the account on `host`
+  username    TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('open', 'held', 'used', 'revoked')),
+  -- the admin's bare JID, or 'operator' (CLI)
+  created_by  TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  -- when the new password was set, or the link revoked
+  ended_at    INTEGER
+);
+CREATE INDEX password_resets_username ON password_resets (username, created_at);
+CREATE TABLE password_reset_events (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  reset_id  TEXT NOT NULL REFERENCES password_resets (id),
+  at        INTEGER NOT NULL,
+  -- created, claimed, used, failed, revoked
+  type      TEXT NOT NULL,
+  actor     TEXT NOT NULL,
+  reason    TEXT,
+  data      TEXT
+);
+CREATE INDEX password_reset_events_reset ON password_reset_events (reset_id, id);
+CREATE TRIGGER password_resets_never_deleted BEFORE DELETE ON password_resets
+BEGIN SELECT RAISE(ABORT, 'password resets are never deleted'); END;
+CREATE TRIGGER password_resets_fixed_columns BEFORE UPDATE OF id, username, created_by, created_at, expires_at ON password_resets
+  WHEN NEW.id IS NOT OLD.id OR NEW.username IS NOT OLD.username OR NEW.created_by IS NOT OLD.created_by
+    OR NEW.created_at IS NOT OLD.created_at OR NEW.expires_at IS NOT OLD.expires_at
+BEGIN SELECT RAISE(ABORT, 'a password reset''s id, account, maker, creation and expiry never change'); END;
+CREATE TRIGGER password_reset_events_never_deleted BEFORE DELETE ON password_reset_events
+BEGIN SELECT RAISE(ABORT, 'password reset events are never deleted'); END;
+CREATE TRIGGER password_reset_events_never_changed BEFORE UPDATE ON password_reset_events
+BEGIN SELECT RAISE(ABORT, 'password reset events are never changed'); END;

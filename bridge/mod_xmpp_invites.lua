@@ -645,6 +645,29 @@ handlers["set/create-account"] = function (origin, stanza, el)
 	module:fire_event("user-registered", { username = username, host = host, source = "mod_xmpp_invites" });
 end
 
+-- A password reset link was used at the component: set the account's new password.
+handlers["set/set-password"] = function (origin, stanza, el)
+	local username, password = el.attr.username, el.attr.password;
+	if not username or not password or password == "" then
+		origin.send(st.error_reply(stanza, "modify", "bad-request", "username and password are required"));
+		return;
+	end
+	username = prep_username(username);
+	if not username or not usermanager.user_exists(username, host) then
+		origin.send(st.error_reply(stanza, "cancel", "item-not-found", "The account does not exist"));
+		return;
+	end
+	local ok, err = usermanager.set_password(username, password, host);
+	if not ok then
+		module:log("error", "Could not set the password of %s for the component: %s", username, err);
+		origin.send(st.error_reply(stanza, "wait", "internal-server-error",
+			"Could not set the password: " .. tostring(err or "unknown error")));
+		return;
+	end
+	module:log("info", "Password of %s@%s set with a reset link of the invitation service", username, host);
+	origin.send(st.reply(stanza));
+end
+
 handlers["get/account-exists"] = function (origin, stanza, el)
 	local username = el.attr.username;
 	if not username then

@@ -20,7 +20,10 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import type { PasswordSetter, ResetService } from './domain/resets';
+import { resetCommand } from './handlers/commands/reset';
+import type { MembershipService } from './domain/membership';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -83,6 +86,10 @@ export class App {
   /** whether the database can be written (for /healthz), and the held claims */
   readonly store: StoreMonitor;
   readonly invites: InviteService;
+  /** membership requests and e-mail verification (/request; #pending; the CLI's `request`) */
+  readonly membership: MembershipService;
+  /** password reset invites (kind reset): #reset, the CLI, their landing page */
+  readonly resets: ResetService;
   readonly router: Router;
   readonly adhoc: AdhocCommands;
   readonly connection: ComponentConnection;
@@ -122,6 +129,7 @@ export class App {
     // The rows this instance takes to send name it: another instance takes them over if it dies.
     this.outbox = outboxFor(config, this.db, { instance: this.instanceId });
     this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
+    this.membership = membershipFor(config, this.db, this.invites, { outbox: this.outbox });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
         this.store.recordWriteError(err);
@@ -129,7 +137,7 @@ export class App {
       },
       onCommit: () => this.store.recordWriteOk(),
     });
-    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit };
+    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit, membership: this.membership };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,
@@ -158,7 +166,7 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain },
+      render: { siteName: config.siteName, component: config.component.domain, membership: this.membership },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
@@ -170,7 +178,13 @@ export class App {
     // Notices are written inside the transaction that causes them; the worker's timer runs after
     // that commit, so whatever queues a notice (a stanza, the web, a job) gets it delivered at once.
     this.outbox.onEnqueue = () => this.worker.poke();
-    this.#email = emailTransportFor({ config, invites: this.invites, logger: logger.child({ module: 'mail' }), timeouts: opts.smtpTimeouts });
+    this.#email = emailTransportFor({
+      config,
+      invites: this.invites,
+      logger: logger.child({ module: 'mail' }),
+      timeouts: opts.smtpTimeouts,
+      membership: this.membership,
+    });
     this.worker.use('email', this.#email);
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge
@@ -180,10 +194,17 @@ export class App {
     this.rooms = config.rooms.service
       ? new MucRooms({ service: config.rooms.service, component: config.component.domain, request, send: (el) => this.connection.send(el) })
       : undefined;
+    const provisioner = this.#provisioner();
+    this.resets = resetsFor(config, this.db, { outbox: this.outbox });
+    const setPassword = provisioner.setPassword?.bind(provisioner);
+    const setter: PasswordSetter | undefined = setPassword
+      ? { setPassword, accountExists: (u: string) => provisioner.accountExists(u) }
+      : undefined;
+    this.services.resets = { service: this.resets, setter };
     this.registration = new Registration({
       claims: new SqliteClaimStore(this.db),
       invites: this.invites,
-      provisioner: this.#provisioner(),
+      provisioner,
       policy: { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       events: {
         joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
@@ -216,6 +237,8 @@ export class App {
       config,
       invites: this.invites,
       respond: this.respond,
+      membership: this.membership,
+      resets: { service: this.resets, setter },
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
@@ -231,7 +254,8 @@ export class App {
       .add(pendingCommand(this.services))
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
-      .add(sendCommand(this.services));
+      .add(sendCommand(this.services))
+      .add(resetCommand(this.services));
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);
@@ -275,6 +299,7 @@ export class App {
       // Waiting to learn whether the others are alive ends early on stop (then they are taken to be).
       othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
       presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
+      ...(config.registration.requests !== 'off' ? { membership: this.membership } : {}),
     });
     for (const job of jobs) this.jobs.add(job);
 

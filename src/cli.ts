@@ -15,7 +15,11 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
+import { normalizeUsername } from './domain/usernames';
+import { isRequestId, REQUEST_STATES, type MembershipRequest, type MembershipService, type RequestState } from './domain/membership';
+import { requestLine } from './present/request';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
@@ -60,6 +64,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite create --kind KIND [--username U] [--inviter JID] [--email E] [--expire 7d]
                 [--uses N] [--note TEXT]
                 KIND: account, account-locked, contact, contact-account
+  invite create --kind reset --username U [--expire 1d]
+                a one-use link with which the account's owner sets a new password
   invite list [--state S] [--inviter JID] [--json]
   invite show ID
   invite log ID
@@ -67,6 +73,11 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
+  request list [--state S] [--limit N] [--json]
+                                      membership requests (S: unverified, pending, approved, rejected, expired)
+  request show ID                     a membership request and its events
+  request approve ID...               make its account invite and e-mail it to the verified address
+  request reject ID... [--reason R]   e-mail the address the answer (with the reason when given)
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
@@ -124,10 +135,16 @@ class Context {
   readonly db: Db;
   readonly invites: InviteService;
   readonly limits: Limits;
+  readonly #config: Config;
+  #membership: MembershipService | undefined;
   constructor(readonly config: Config) {
+    this.#config = config;
     this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
+  }
+  get membership(): MembershipService {
+    return (this.#membership ??= membershipFor(this.#config, this.db, this.invites));
   }
   close(): void {
     this.db.close();
@@ -152,7 +169,47 @@ function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl:
   io.out(`landing:  ${links.landingUrl}`);
 }
 
-function inviteCreate(args: string[], io: CliIo): number {
+/**
+ * `invite create --kind reset --username U [--expire D]`: a password reset link. The CLI talks
+ * neither XMPP nor SMTP, so it asks whether the account exists only where the provisioner is
+ * ejabberd's HTTP API; elsewhere it says so, and the server refuses the new password of a missing
+ * account when the link is used.
+ */
+async function resetCreate(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
+  for (const flag of ['inviter', 'email', 'uses', 'note'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to --kind reset`);
+  }
+  const username = values.username;
+  if (typeof username !== 'string' || username === '') throw new UsageError('--kind reset needs --username U (the account whose password is reset)');
+  let expiresIn: number | undefined;
+  if (typeof values.expire === 'string') {
+    try {
+      expiresIn = parseDuration(values.expire);
+    } catch {
+      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
+    }
+  }
+  const config = loadConfig(configPath(values as { config?: string }, io.env), io.env);
+  let exists: boolean | 'unknown' = 'unknown';
+  const { type, url } = config.registration.provisioner;
+  if (type === 'ejabberd-api' && url) exists = await new EjabberdApiProvisioner({ url, host: config.host }).accountExists(normalizeUsername(username));
+  const ctx = new Context(config);
+  try {
+    const { reset, links } = resetsFor(config, ctx.db).create(OPERATOR, username, exists, { expiresIn });
+    io.out(`id:       ${reset.id}`);
+    io.out('kind:     reset');
+    io.out(`account:  ${reset.username}@${config.host}`);
+    io.out('state:    open');
+    io.out(`expires:  ${instant(reset.expiresAt)}`);
+    io.out(`landing:  ${links.landingUrl}`);
+    if (exists === 'unknown') io.err(`note: the command line cannot ask ${config.host} whether ${reset.username} exists; the server refuses the new password of a missing account when the link is used`);
+    return 0;
+  } finally {
+    ctx.close();
+  }
+}
+
+function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
   const { values, positionals } = parse(args, {
     kind: { type: 'string' },
     username: { type: 'string' },
@@ -164,8 +221,9 @@ function inviteCreate(args: string[], io: CliIo): number {
   });
   noPositionals(positionals);
   const kind = values.kind;
-  if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}`);
-  if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}`);
+  if (kind === 'reset') return resetCreate(values, io);
+  if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}, reset`);
+  if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}, reset`);
   let expiresIn: number | undefined;
   if (values.expire !== undefined) {
     try {
@@ -245,9 +303,25 @@ function inviteShow(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   const [id] = ids(positionals);
   if (positionals.length > 1) throw new UsageError('invite show takes one id');
-  return withContext(values, io, ({ invites }) => {
+  return withContext(values, io, ({ invites, config, db }) => {
     const invite = invites.get(id);
-    if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+    if (!invite) {
+      // A password reset link (kind reset) is kept apart from invites.
+      const resets = resetsFor(config, db);
+      const reset = resets.get(id);
+      if (!reset) throw new InviteError('invite-not-found', `No invite ${id}`);
+      const lines: [string, string | null][] = [
+        ['id', reset.id],
+        ['kind', 'reset'],
+        ['state', resets.shownState(reset)],
+        ['account', `${reset.username}@${config.host}`],
+        ['created', `${instant(reset.createdAt)} by ${reset.createdBy}`],
+        ['expires', instant(reset.expiresAt)],
+        ['ended', reset.endedAt === null ? null : instant(reset.endedAt)],
+      ];
+      for (const [k, v] of lines) if (v !== null) io.out(`${`${k}:`.padEnd(21)}${v}`);
+      return 0;
+    }
     const j = inviteJson(invite, Date.now());
     const lines: [string, unknown][] = [
       ['id', j.id],
@@ -276,9 +350,12 @@ function inviteShow(args: string[], io: CliIo): number {
 function inviteLog(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   const [id] = ids(positionals);
-  return withContext(values, io, ({ invites }) => {
-    if (!invites.get(id)) throw new InviteError('invite-not-found', `No invite ${id}`);
-    const events = invites.events(id);
+  return withContext(values, io, ({ invites, config, db }) => {
+    const reset = invites.get(id) ? undefined : resetsFor(config, db).get(id);
+    if (!invites.get(id) && !reset) throw new InviteError('invite-not-found', `No invite ${id}`);
+    const events: { at: number; type: string; actor: string; reason: string | null; data: Record<string, unknown> | null }[] = reset
+      ? resetsFor(config, db).events(id)
+      : invites.events(id);
     if (values.json) {
       io.json(events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })));
       return 0;
@@ -325,9 +402,18 @@ const inviteReject = (args: string[], io: CliIo) =>
   );
 
 const inviteRevoke = (args: string[], io: CliIo) =>
-  eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
-    invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
-  );
+  eachId(args, io, { reason: { type: 'string' } }, ({ invites, config, db }, id, v) => {
+    // A password reset link is revoked as an invite is (while open).
+    const resets = invites.get(id) ? undefined : resetsFor(config, db);
+    const reset = resets?.get(id);
+    if (resets && reset) {
+      if (resets.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null)) return `${id}: revoked`;
+      const state = resets.shownState(resets.get(id)!);
+      if (state === 'revoked') return `${id}: already revoked`;
+      throw new InviteError('wrong-state', `Reset link ${id} is ${state} and cannot be revoked`);
+    }
+    return invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`;
+  });
 
 function inviteResend(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
@@ -346,7 +432,7 @@ function statsCommandCli(args: string[], io: CliIo): number {
   return withContext(values, io, (ctx) => {
     const stats = ctx.invites.stats(1000);
     if (values.json) {
-      io.json(stats);
+      io.json({ ...stats, requests: ctx.membership.stats() });
       return 0;
     }
     const lines = statsLines(stats, ctx.limits);
@@ -358,9 +444,105 @@ function statsCommandCli(args: string[], io: CliIo): number {
     for (const l of lines.funnel.length ? lines.funnel : ['(none yet)']) io.out(`  ${l}`);
     io.out(`${STATS_HEADINGS.overruns}: ${stats.overruns}`);
     io.out(`${STATS_HEADINGS.claims}: ${lines.claims}`);
+    const r = ctx.membership.stats();
+    io.out('Membership requests by state:');
+    for (const [state, n] of Object.entries(r.states)) io.out(`  ${state}: ${n}`);
+    io.out(`Membership requests (requested → verified → approved → joined): ${r.funnel.requested} → ${r.funnel.verified} → ${r.funnel.approved} → ${r.funnel.joined}`);
     return 0;
   });
 }
+
+function requestIds(positionals: string[]): string[] {
+  if (positionals.length < 1) throw new UsageError('Which request? Give its id');
+  for (const id of positionals) if (!isRequestId(id)) throw new UsageError(`Not a request id: ${id}`);
+  return positionals;
+}
+
+/** A membership request as `request list --json` prints it: never a verification code. */
+export function requestJson(r: MembershipRequest, state: RequestState) {
+  return {
+    id: r.id,
+    email: r.email,
+    state,
+    reason: r.reason,
+    created: iso(r.createdAt),
+    verified: iso(r.verifiedAt),
+    decided: iso(r.decidedAt),
+    decided_by: r.decidedBy,
+    decision_reason: r.decisionReason,
+    invite: r.inviteId,
+  };
+}
+
+function requestList(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { state: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  noPositionals(positionals);
+  const state = values.state;
+  if (state !== undefined && !(REQUEST_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${REQUEST_STATES.join(', ')}`);
+  if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new UsageError('--limit must be a whole number of at least 1');
+  return withContext(values, io, ({ membership }) => {
+    const limit = values.limit === undefined ? 1000 : Number(values.limit);
+    // `expired` is derived for unverified requests past their 24 hours: listed by their shown state.
+    const stored: RequestState | undefined = state === 'expired' || state === 'unverified' ? undefined : (state as RequestState | undefined);
+    const all = membership.list({ state: stored, limit: state === 'expired' || state === 'unverified' ? 100_000 : limit });
+    const shown = all.map((r) => ({ r, s: membership.shownState(r) })).filter((x) => state === undefined || x.s === state).slice(0, limit);
+    if (values.json) {
+      io.json(shown.map((x) => requestJson(x.r, x.s)));
+      return 0;
+    }
+    if (shown.length === 0) io.out('(no requests)');
+    for (const x of shown) io.out(requestLine({ ...x.r, state: x.s }));
+    return 0;
+  });
+}
+
+function requestShow(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const [id] = requestIds(positionals);
+  if (positionals.length > 1) throw new UsageError('request show takes one id');
+  return withContext(values, io, ({ membership }) => {
+    const r = membership.get(id);
+    if (!r) throw new InviteError('invite-not-found', `No request ${id}`);
+    const events = membership.events(id);
+    if (values.json) {
+      io.json({ ...requestJson(r, membership.shownState(r)), events: events.map((e) => ({ at: iso(e.at), type: e.type, actor: e.actor, reason: e.reason, data: e.data })) });
+      return 0;
+    }
+    const j = requestJson(r, membership.shownState(r));
+    for (const [k, v] of Object.entries(j)) if (v !== null && v !== undefined) io.out(`${`${k.replace('_', ' ')}:`.padEnd(17)}${String(v)}`);
+    io.out('events:');
+    for (const e of events) io.out(`  ${iso(e.at)}  ${e.type.padEnd(12)}  ${e.actor}${e.reason ? `  reason: ${e.reason}` : ''}${e.data ? `  ${JSON.stringify(e.data)}` : ''}`);
+    return 0;
+  });
+}
+
+/** Applies `fn` to each request id; reports each outcome; exit 1 when any failed. */
+function eachRequest(args: string[], io: CliIo, extra: NonNullable<ParseArgsConfig['options']>, fn: (m: MembershipService, id: string, values: Record<string, unknown>) => string): number {
+  const { values, positionals } = parse(args, extra);
+  const list = requestIds(positionals);
+  return withContext(values, io, ({ membership }) => {
+    let failed = 0;
+    for (const id of list) {
+      try {
+        io.out(fn(membership, id, values));
+      } catch (err) {
+        if (!(err instanceof InviteError)) throw err;
+        failed++;
+        io.err(`${id}: ${err.message}`);
+      }
+    }
+    return failed ? 1 : 0;
+  });
+}
+
+const requestApprove = (args: string[], io: CliIo) =>
+  eachRequest(args, io, {}, (m, id) => {
+    const done = m.approve(OPERATOR, id);
+    return done.changed ? `${id}: approved (invite ${done.invite?.id ?? '?'}, e-mailed to ${done.request.email})` : `${id}: already approved`;
+  });
+
+const requestReject = (args: string[], io: CliIo) =>
+  eachRequest(args, io, { reason: { type: 'string' } }, (m, id, v) => (m.reject(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: rejected` : `${id}: already rejected`));
 
 const OUTBOX_STATES: readonly OutboxState[] = ['queued', 'sending', 'sent', 'failed'];
 
@@ -504,6 +686,10 @@ const COMMANDS: Record<string, Handler> = {
   'invite reject': inviteReject,
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
+  'request list': requestList,
+  'request show': requestShow,
+  'request approve': requestApprove,
+  'request reject': requestReject,
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
@@ -514,7 +700,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;

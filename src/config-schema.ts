@@ -408,6 +408,7 @@ const document = section(
       allow_user_invites: withDefault(bool, true, 'user invites may create accounts; when false they are contact-only'),
       approval: withDefault(oneOf(['none', 'non-admins', 'all']), 'non-admins', 'which account-capable invites wait for an admin: `none`, `non-admins`, `all`'),
       max_uses: withDefault(int(1), 1, 'default uses of an account invite'),
+      reset_expiry: withDefault(duration(true), '1d', 'lifetime of a password reset invite'),
     }),
     registration: section(
       {
@@ -415,6 +416,12 @@ const document = section(
         requester_domains: list(text({}, (s) => parseDomain(s, 'anon.example.com')), 'domains whose users may register at the component JID'),
         server_bridge: withDefault(bool, false, 'the Prosody bridge module is installed (decides the URIs)'),
         min_password_length: withDefault(int(1, 1024), 8, 'for new accounts'),
+        requests: withDefault(oneOf(['off', 'approval', 'open']), 'off', 'membership requests at `/request`: `off`, `approval` (an admin decides after the address is verified), `open` (an account invite as soon as the address is verified)'),
+        request_reason: withDefault(oneOf(['required', 'optional', 'off']), 'optional', 'the reason field of `/request`: `required`, `optional`, `off`'),
+        email_domains: section({
+          allow: list(text({}, (s) => parseDomain(s, 'example.org')), 'only addresses of these domains may request membership (empty: any domain)'),
+          block: list(text({}, (s) => parseDomain(s, 'spam.example')), 'addresses of these domains may not request membership'),
+        }),
         provisioner: section({
           type: withDefault(oneOf(['xep-0133', 'ejabberd-api', 'prosody-bridge']), 'xep-0133', '`xep-0133`, `ejabberd-api`, `prosody-bridge`'),
           // Policy: a url with another type is accepted and ignored, so switching type is one edit.
@@ -482,6 +489,9 @@ const document = section(
       resend_after_no_answer: optional(wait, 'no wait', 'before an unanswered invite may be resent'),
       reinvite_after_decline: optional(wait, 'no wait', 'before a declined invitee may be invited again'),
       invite_requests_per_minute: withDefault(count, 10, 'invite requests in presence per user per minute'),
+      requests_per_hour: withDefault(count, 5, 'membership requests per client address per hour (`/request`)'),
+      requests_per_day: optional(count, 'no limit', 'membership requests per day, whole site'),
+      request_after_reject: withDefault(wait, '30d', 'before a rejected address may request membership again'),
     }),
   },
   (root, add) => {

@@ -40,6 +40,7 @@
  *   as before; beside live instances, only the old ones, the young ones waiting for the periodic
  *   run (leased, once per period), at most a period more.
  */
+import type { MembershipService } from './domain/membership';
 import type { Logger } from 'pino';
 import type { InviteService } from './domain/invites';
 import type { Registration } from './domain/registration';
@@ -176,6 +177,8 @@ export interface JobDeps {
   othersLive?: () => boolean | Promise<boolean>;
   /** Renews this instance's presence (the `presence` job, every PRESENCE_EVERY_MS); absent: no such job. */
   presence?: () => void | Promise<void>;
+  /** membership requests (registration.requests not off): unverified ones past 24 h are recorded as expired */
+  membership?: Pick<MembershipService, 'expireStale'>;
 }
 
 /** How often each job of `serve` runs. */
@@ -190,7 +193,7 @@ export const PRESENCE_TTL_MS = 5_000;
 
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger, othersLive, presence } = deps;
+  const { invites, registration, reminderBefore, logger, othersLive, presence, membership } = deps;
   const jobs: Job[] = [];
   // First: an instance is present before its other runs at start.
   if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
@@ -210,6 +213,17 @@ export function periodicJobs(deps: JobDeps): Job[] {
       run: () => {
         const total = drain(() => invites.queueReminders(reminderBefore).length);
         if (total) logger.info('%d reminder(s) queued', total);
+        return total;
+      },
+    });
+  }
+  if (membership) {
+    jobs.push({
+      name: 'request-expiry',
+      everyMs: JOB_PERIOD_MS,
+      run: () => {
+        const total = drain(() => membership.expireStale());
+        if (total) logger.info('%d unverified membership request(s) expired', total);
         return total;
       },
     });

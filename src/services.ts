@@ -7,6 +7,10 @@ import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
 import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
+import { MembershipService } from './domain/membership';
+import { SqliteMembershipStore } from './store/membership-repo';
+import { ResetService } from './domain/resets';
+import { SqliteResetStore } from './store/resets-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -48,5 +52,39 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock }),
     limits: limitsFor(config, db),
+  });
+}
+
+/** Membership requests (registration.requests), writing their notices to `outbox`. */
+export function membershipFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): MembershipService {
+  const r = config.registration;
+  return new MembershipService({
+    store: new SqliteMembershipStore(db),
+    invites,
+    policy: {
+      mode: r.requests,
+      reason: r.requestReason,
+      allowDomains: r.emailDomains.allow,
+      blockDomains: r.emailDomains.block,
+      perHour: config.limits.requestsPerHour,
+      perDay: config.limits.requestsPerDay,
+      afterReject: config.limits.requestAfterReject,
+      publicUrl: config.web.publicUrl,
+      admins: config.admins,
+    },
+    tokenKey: config.tokenKey,
+    clock: opts.clock,
+    notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
+  });
+}
+
+/** Password reset invites (kind reset), writing their notices to `outbox`. */
+export function resetsFor(config: Config, db: Db, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): ResetService {
+  return new ResetService({
+    store: new SqliteResetStore(db),
+    policy: { host: config.host, publicUrl: config.web.publicUrl, expiry: config.invites.resetExpiry, minPasswordLength: config.registration.minPasswordLength },
+    tokenKey: config.tokenKey,
+    clock: opts.clock,
+    notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
   });
 }

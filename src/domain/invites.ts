@@ -53,6 +53,13 @@ export interface CreateRequest {
   expiresIn?: number;
   maxUses?: number;
   rosterSubscription?: boolean;
+  /**
+   * Operator only: who approved it, when the operator makes it on someone's decision (a membership
+   * request approved by an admin, or `system` in open mode); recorded as approver and actor.
+   */
+  approvedBy?: string;
+  /** Operator only: the invitee asked for it themselves, so an opt-out of the address does not apply. */
+  selfRequested?: boolean;
 }
 
 export interface InviteLinks {
@@ -123,6 +130,9 @@ export class InviteService {
 
   create(actor: Actor, req: CreateRequest): Created {
     const now = this.clock();
+    if ((req.approvedBy !== undefined || req.selfRequested) && actor.kind !== 'operator') {
+      throw new InviteError('forbidden', 'Only the operator may make an invite on someone else\'s decision');
+    }
     const inviter = this.#inviterOf(actor, req);
     if (isContactKind(req.kind) && inviter === null) {
       throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes');
@@ -153,7 +163,8 @@ export class InviteService {
     const activeKey = inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
 
     return this.store.transaction(() => {
-      if (inviteeKey !== null && this.store.isOptedOut(this.tokens.addressHash(inviteeKey))) {
+      // An opt-out stops others from inviting an address, not the address from asking itself.
+      if (inviteeKey !== null && !req.selfRequested && this.store.isOptedOut(this.tokens.addressHash(inviteeKey))) {
         throw new InviteError('opted-out', `${email ?? inviteeJid} asked not to be invited again`);
       }
       if (activeKey !== null) this.#checkDuplicate(activeKey);
@@ -184,7 +195,7 @@ export class InviteService {
         createdAt: now,
         expiresAt: now + expiresIn,
         approvedAt: pending ? null : now,
-        approvedBy: pending ? null : actorName(actor),
+        approvedBy: pending ? null : (req.approvedBy ?? actorName(actor)),
         endedAt: null,
         expiryRecorded: false,
         emailDelivery: 'none',
@@ -193,7 +204,7 @@ export class InviteService {
       let invite: Invite;
       do invite = { ...base, id: newInviteId(now) };
       while (!this.store.insertInvite(invite));
-      this.#event(invite.id, 'created', actor, null, {
+      this.#event(invite.id, 'created', req.approvedBy ?? actor, null, {
         kind,
         source: req.source,
         state: invite.state,
@@ -246,7 +257,10 @@ export class InviteService {
 
   /** Records that an account was made from the invite (inside the settling transaction). */
   recordRedeemed(inviteId: string, jid: string, door: string, claimId: string): void {
-    this.#event(inviteId, 'redeemed', jid, null, { jid, door, claim: claimId });
+    const invite = this.store.getInvite(inviteId);
+    // An account made from a membership request keeps the address it verified and who approved it.
+    const verified = invite?.source === 'request' ? { email: invite.inviteeEmail, approvedBy: invite.approvedBy } : {};
+    this.#event(inviteId, 'redeemed', jid, null, { jid, door, claim: claimId, ...verified });
   }
 
   /**

@@ -24,6 +24,12 @@ export interface LimitSettings {
   reinviteAfterDecline?: number;
   /** new invite requests carried in presence, per sender, in the last minute */
   inviteRequestsPerMinute?: number;
+  /** membership requests (`/request`) per client address in the last hour (src/domain/membership.ts) */
+  requestsPerHour?: number;
+  /** membership requests in the last 24 h, whole site */
+  requestsPerDay?: number;
+  /** how long a rejected address waits before it may request membership again */
+  requestAfterReject?: number;
 }
 
 export interface Window {

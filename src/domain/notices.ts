@@ -18,6 +18,16 @@ export const NOTICE_KINDS = [
   'reminder',
   /** the acknowledgement of an invite request carried in presence, to the sender's full JID */
   'request-result',
+  /** admins: membership requests wait (params.requests: their ids, space-separated; folded like `pending`) */
+  'request',
+  /** the e-mail with the link that verifies a membership request's address (params.request) */
+  'request-verify',
+  /** the e-mail telling an address its membership request was rejected (params.request, reason) */
+  'request-rejected',
+  /** the e-mail telling a rejected address when it may ask again (params.request, until) */
+  'request-wait',
+  /** the owner of an account: its password was set with a reset link (params.reset, jid) */
+  'password-reset',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

@@ -23,6 +23,7 @@ import type { NoticeQueue } from './notices';
 import type { Limits } from './limits';
 import { canCreateAccount, isContactKind, isExpired, shownState, usesLeft, type Invite } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
+import type { SetPasswordOutcome } from './resets';
 
 export type Door = 'component' | 'web' | 'bridge';
 export type ClaimState = 'held' | 'spent' | 'released';
@@ -81,6 +82,8 @@ export interface Provisioner {
   accountExists(username: string): Promise<boolean>;
   /** Makes two local users mutual contacts, where the server lets the provisioner do it. */
   linkContacts?(a: string, b: string): Promise<void>;
+  /** Sets the password of an existing account (password reset invites); throws ProvisionUnclear. */
+  setPassword?(username: string, password: string): Promise<SetPasswordOutcome>;
 }
 
 export interface RegistrationEvents {

@@ -50,9 +50,43 @@ export class TokenCodec {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
+  /**
+   * The code of a membership request's verification link: the request's id and a MAC over it under
+   * another label than invite tokens', so that neither can pass for the other. Never stored; its
+   * 24 hours are counted from the request's creation (src/domain/membership.ts).
+   */
+  requestCode(id: string): string {
+    return id + this.#labelledMac('xmpp-invites/request-verify/v1', id).toString('base64url');
+  }
+
+  /** The token of a password reset link (its own label: it can pass for no invite token). */
+  resetToken(id: string): string {
+    return id + this.#labelledMac('xmpp-invites/reset/v1', id).toString('base64url');
+  }
+
+  /** Whether `token` is the token of password reset `id`; constant time. */
+  verifyResetToken(token: string, id: string): boolean {
+    if (this.idOf(token) !== id) return false;
+    const given = Buffer.from(token.slice(ID_LENGTH), 'base64url');
+    const expected = this.#labelledMac('xmpp-invites/reset/v1', id);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /** Whether `code` is the verification code of request `id`; constant time. */
+  verifyRequestCode(code: string, id: string): boolean {
+    if (this.idOf(code) !== id) return false;
+    const given = Buffer.from(code.slice(ID_LENGTH), 'base64url');
+    const expected = this.#labelledMac('xmpp-invites/request-verify/v1', id);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
   /** A keyed hash of an address (e-mail key or JID) for the opt-out list: not reversible without the key. */
   addressHash(key: string): string {
     return createHmac('sha256', this.#key).update(`xmpp-invites/opt-out/v1\0${key}`).digest('base64url');
+  }
+
+  #labelledMac(label: string, id: string): Buffer {
+    return createHmac('sha256', this.#key).update(`${label}\0${id}`).digest().subarray(0, MAC_BYTES);
   }
 
   #mac(id: string, generation: number): Buffer {

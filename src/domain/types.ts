@@ -14,7 +14,9 @@ export const DELIVERY_STATES = ['none', 'queued', 'sent', 'failed'] as const;
 export type Delivery = (typeof DELIVERY_STATES)[number];
 
 /** The doors an invite can come through. */
-export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web';
+export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web'
+  /** the approval of a membership request (src/domain/membership.ts): made for the verified address */
+  | 'request';
 
 export interface Invite {
   id: string;

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
+import type { MembershipService } from '../domain/membership';
+import type { PasswordSetter, ResetService } from '../domain/resets';
 import type { Actor } from '../domain/types';
 import type { GroupCommit } from '../store/group-commit';
 import type { Requester } from '../xmpp/requester';
@@ -14,6 +16,10 @@ export interface Services {
   limits: Limits;
   /** the shared transaction of the stanzas of one event-loop turn (New Invite uses it) */
   commit: GroupCommit;
+  /** membership requests (they wait in #pending beside invites) */
+  membership?: MembershipService;
+  /** password reset invites, and what sets a password on the server */
+  resets?: { service: ResetService; setter: PasswordSetter | undefined };
 }
 
 export function actorOf(req: Requester): Actor & { kind: 'user' } {

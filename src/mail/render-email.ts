@@ -10,7 +10,7 @@
 import type { InviteService } from '../domain/invites';
 import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { isContactKind, shownState, type Invite } from '../domain/types';
-import type { Rendered } from '../outbox/render';
+import type { MembershipReader, Rendered } from '../outbox/render';
 import { html, joined, type Html } from '../present/html';
 import { dateTime, invitationTitle, inviterForInvitee, offer } from '../present/invite';
 import { bodyText, headerText } from './headers';
@@ -24,6 +24,8 @@ export interface EmailContent {
 export interface EmailRenderContext {
   siteName: string;
   invites: Pick<InviteService, 'links'>;
+  /** membership requests, for the verification e-mail's button */
+  membership?: MembershipReader;
   now: () => number;
   /** the inviter's message is cut to this many characters (default 1000) */
   maxMessageLength?: number;
@@ -117,9 +119,21 @@ function reminder(invite: Invite, ctx: EmailRenderContext): EmailContent {
  * The e-mail for a notice; undefined when there is nothing left to say (the invite is no longer
  * open, so its link would only show an error).
  */
-export function renderEmail(kind: NoticeKind, invites: Invite[], _params: NoticeParams, ctx: EmailRenderContext, fallback: Rendered): EmailContent | undefined {
+export function renderEmail(kind: NoticeKind, invites: Invite[], params: NoticeParams, ctx: EmailRenderContext, fallback: Rendered): EmailContent | undefined {
   const first = invites[0];
   switch (kind) {
+    case 'request-verify': {
+      const m = ctx.membership;
+      const r = m && typeof params.request === 'string' ? m.get(params.request) : undefined;
+      if (!m || !r || r.state !== 'unverified' || ctx.now() >= m.verifyUntil(r)) return undefined;
+      const site = headerText(ctx.siteName);
+      return layout(headerText(`Confirm your e-mail address for ${site}`), [
+        p('Hello,'),
+        p(`Someone (we hope you) asked to join ${site} with this e-mail address. To confirm that it is yours, open the link and press the button on the page.`),
+        button('Confirm my address', m.verifyUrl(r)),
+        small(`The link works until ${dateTime(m.verifyUntil(r))}. If you did not ask, ignore this e-mail: nothing happens.`),
+      ]);
+    }
     case 'invitation':
       return first && shownState(first, ctx.now()) === 'open' ? invitation(first, ctx) : undefined;
     case 'reminder':

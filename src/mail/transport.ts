@@ -13,7 +13,7 @@ import type { Config, MailAddress } from '../config.types';
 import type { InviteService } from '../domain/invites';
 import { emailKey } from '../domain/jid';
 import type { Invite } from '../domain/types';
-import type { Rendered } from '../outbox/render';
+import type { MembershipReader, Rendered } from '../outbox/render';
 import { PermanentDeliveryError, type Transport } from '../outbox/worker';
 import type { OutboxRow } from '../store/outbox-repo';
 import { FileSender } from './file';
@@ -98,6 +98,8 @@ export interface EmailTransportDeps {
   /** SMTP connection, greeting and socket timeouts (tests shorten them) */
   timeouts?: SmtpTimeouts;
   now?: () => number;
+  /** membership requests, for the verification e-mail */
+  membership?: MembershipReader;
 }
 
 export function emailTransportFor(deps: EmailTransportDeps): EmailTransport {
@@ -109,7 +111,7 @@ export function emailTransportFor(deps: EmailTransportDeps): EmailTransport {
     sender,
     {
       from: { name: from.name || config.siteName, address: from.address },
-      render: { siteName: config.siteName, invites, now: opts.now ?? Date.now, maxMessageLength: config.presence.maxMessageLength },
+      render: { siteName: config.siteName, invites, now: opts.now ?? Date.now, maxMessageLength: config.presence.maxMessageLength, membership: opts.membership },
     },
     logger,
   );

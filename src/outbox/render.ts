@@ -9,6 +9,7 @@ import type { NoticeKind, NoticeParams } from '../domain/notices';
 import { shownState, type Invite } from '../domain/types';
 import { dateTime, invitationTitle, inviteeOf, inviterForInvitee, summary } from '../present/invite';
 import { outcomesOf, requestResultText } from './request-result';
+import type { MembershipRequest, MembershipService } from '../domain/membership';
 
 export interface Rendered {
   subject: string;
@@ -20,6 +21,16 @@ export interface RenderContext {
   component: string;
   invites: InviteService;
   now: () => number;
+  /** membership requests (`request`, `request-verify`, …); without it those notices say nothing */
+  membership?: MembershipReader;
+}
+
+/** What the words of membership notices need. */
+export type MembershipReader = Pick<MembershipService, 'get' | 'verifyUrl' | 'verifyUntil' | 'shownState' | 'count'>;
+
+/** The membership request ids of a notice (params.requests, space-separated). */
+export function requestIds(params: NoticeParams): string[] {
+  return typeof params.requests === 'string' ? params.requests.split(' ').filter(Boolean) : [];
 }
 
 function text(value: unknown): string | null {
@@ -117,5 +128,57 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
     }
     case 'request-result':
       return { subject: `Your invite request on ${site}`, text: requestResultText(outcomesOf(params), site) };
+    case 'request': {
+      const m = ctx.membership;
+      const waiting = m
+        ? requestIds(params)
+            .map((id) => m.get(id))
+            .filter((r): r is MembershipRequest => r !== undefined && m.shownState(r) === 'pending')
+        : [];
+      if (!m || waiting.length === 0) return undefined;
+      // The reason is a stranger's text, cut as notes are in the queue's lines.
+      const line = (r: MembershipRequest) =>
+        `${r.email}${r.reason ? ` (“${[...r.reason].slice(0, 300).join('')}”)` : ''}, verified ${dateTime(r.verifiedAt ?? r.createdAt)} [${r.id}]`;
+      const lines =
+        waiting.length === 1
+          ? [`A membership request waits for your approval: ${line(waiting[0])}.`]
+          : [`${waiting.length} membership requests wait for your approval:`, ...waiting.map((r) => `• ${line(r)}`)];
+      const total = m.count('pending');
+      if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
+      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject.`);
+      return { subject: `${waiting.length} membership request(s) wait on ${site}`, text: lines.join('\n') };
+    }
+    case 'request-verify': {
+      const r = typeof params.request === 'string' ? ctx.membership?.get(params.request) : undefined;
+      // Past its 24 hours the link would only show an error.
+      if (!r || !ctx.membership || r.state !== 'unverified' || ctx.now() >= ctx.membership.verifyUntil(r)) return undefined;
+      return {
+        subject: `Confirm your e-mail address for ${site}`,
+        text: [
+          `Someone (we hope you) asked to join ${site} with this e-mail address.`,
+          `To confirm that it is yours, open this link and press the button: ${ctx.membership.verifyUrl(r)}`,
+          `The link works until ${dateTime(ctx.membership.verifyUntil(r))}. If you did not ask, ignore this e-mail: nothing happens.`,
+        ].join('\n\n'),
+      };
+    }
+    case 'password-reset':
+      return {
+        subject: `Your password on ${site} was changed`,
+        text: `The password of ${String(params.jid)} was changed at ${dateTime(ctx.now())} with a password reset link made by an admin of ${site}. If it was not you, tell an admin at once.`,
+      };
+    case 'request-rejected': {
+      const reason = text(params.reason);
+      return {
+        subject: `Your request to join ${site}`,
+        text: `Your request to join ${site} was not accepted${reason ? `: ${reason}` : '.'}`,
+      };
+    }
+    case 'request-wait': {
+      const until = text(params.until);
+      return {
+        subject: `Your request to join ${site}`,
+        text: `Your earlier request to join ${site} was not accepted. You may ask again from ${until ? dateTime(Date.parse(until)) : 'a later date'}.`,
+      };
+    }
   }
 }

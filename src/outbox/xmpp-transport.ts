@@ -9,6 +9,7 @@ import { StanzaRejectedError } from '../xmpp/connection';
 import { NotReadyError, PermanentDeliveryError, type Transport } from './worker';
 import type { Rendered } from './render';
 import { outcomesOf } from './request-result';
+import { requestIds } from './render';
 
 export interface XmppTransportDeps {
   /** the component JID the messages come from */
@@ -33,6 +34,9 @@ export class XmppTransport implements Transport {
   async send(row: OutboxRow, rendered: Rendered): Promise<void> {
     if (!this.online()) throw new NotReadyError('not connected to the XMPP server');
     const id = row.messageId.split('@')[0];
+    if (row.kind === 'request-verify' || row.kind === 'request-rejected' || row.kind === 'request-wait') {
+      throw new PermanentDeliveryError(`${row.kind} is an e-mail`);
+    }
     const stanza =
       row.kind === 'request-result'
         ? requestResultMessage({
@@ -50,6 +54,8 @@ export class XmppTransport implements Transport {
             kind: row.kind === 'reminder' ? 'invitation' : row.kind,
             body: rendered.text,
             invites: row.inviteIds,
+            requests: row.kind === 'request' ? requestIds(row.params) : [],
+            reset: row.kind === 'password-reset' && typeof row.params.reset === 'string' ? row.params.reset : undefined,
           });
     try {
       await this.sendStanza(stanza);

@@ -13,6 +13,7 @@
  *
  * References: https://docs.ejabberd.im/developer/ejabberd-api/admin-api/
  */
+import type { SetPasswordOutcome } from '../domain/resets';
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
 
 /** add_rosteritem's group argument: `groups` from ejabberd 24.02 on, `group` before. */
@@ -66,6 +67,16 @@ export class EjabberdApiProvisioner implements Provisioner {
       if (code === '1') return false;
     }
     throw new ProvisionUnclear(`check_account: HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+  }
+
+  /** mod_http_api `change_password` (a rescode command: 0 done); checked with check_account first. */
+  async setPassword(username: string, password: string): Promise<SetPasswordOutcome> {
+    if (!(await this.accountExists(username))) return { kind: 'no-account' };
+    const res = await this.#call('change_password', { user: username, host: this.host, newpass: password });
+    if (res.status === 200 && res.body.trim() === '0') return { kind: 'done' };
+    if (res.status >= 400 && res.status < 500) return { kind: 'refused', reason: `HTTP ${res.status}: ${res.body.slice(0, 200)}` };
+    if (res.status === 200) return { kind: 'refused', reason: `change_password answered ${res.body.trim().slice(0, 50)}` };
+    throw new ProvisionUnclear(`change_password: HTTP ${res.status}`);
   }
 
   async linkContacts(a: string, b: string): Promise<void> {

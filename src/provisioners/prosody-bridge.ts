@@ -4,6 +4,7 @@
  * accounts without admin rights on the server.
  */
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
+import type { SetPasswordOutcome } from '../domain/resets';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
 import { isIqError, wasNotSent } from './iq-error';
@@ -52,6 +53,20 @@ export class ProsodyBridgeClient implements Provisioner {
     const exists = reply.getChild('account-exists', NS.bridge)?.attrs.exists;
     if (exists !== 'true' && exists !== 'false') throw new ProvisionUnclear('account-exists: malformed answer');
     return exists === 'true';
+  }
+
+  /** The bridge's `set-password`: item-not-found when the account does not exist. */
+  async setPassword(username: string, password: string): Promise<SetPasswordOutcome> {
+    try {
+      await this.#iq('set', 'set-password', { username, password });
+      return { kind: 'done' };
+    } catch (err) {
+      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
+      if (!isIqError(err)) throw new ProvisionUnclear(`set-password: ${(err as Error).message}`);
+      if (err.condition === 'item-not-found') return { kind: 'no-account' };
+      if (err.condition === 'remote-server-timeout') throw new ProvisionUnclear('set-password: the server timed out');
+      return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
+    }
   }
 
   async linkContacts(a: string, b: string): Promise<void> {

@@ -18,9 +18,10 @@
  * (mod_configure's disco#items node `all users`, which it shows to the same admins); a server
  * without that node (Prosody answers `item-not-found`) is taken at its `user-stats` word.
  *
- * References: https://xmpp.org/extensions/xep-0133.html §4.1 (add-user), §4.19 (user-stats)
+ * References: https://xmpp.org/extensions/xep-0133.html §4.1 (add-user), §4.7 (change-user-password), §4.19 (user-stats)
  */
 import { ProvisionUnclear, type CreateOutcome, type Provisioner } from '../domain/registration';
+import type { SetPasswordOutcome } from '../domain/resets';
 import { dataForm } from '../xmpp/forms';
 import { NS } from '../xmpp/ns';
 import { xml, type Element } from '../xmpp/xml';
@@ -42,6 +43,7 @@ export interface IqProvisionerDeps {
 
 const ADD_USER = `${NS.adminCommands}#add-user`;
 const USER_STATS = `${NS.adminCommands}#user-stats`;
+const CHANGE_PASSWORD = `${NS.adminCommands}#change-user-password`;
 const ALREADY_EXISTS = /already exists/i;
 const DOES_NOT_EXIST = /does not exist|not found|no such user/i;
 /** ejabberd's (mod_configure) disco node listing the host's users. */
@@ -87,6 +89,37 @@ export class Xep0133Provisioner implements Provisioner {
     const error = errorNote(reply);
     if (error === undefined) return { kind: 'created' };
     if (ALREADY_EXISTS.test(error)) return { kind: 'conflict' };
+    return { kind: 'refused', reason: error };
+  }
+
+  /**
+   * XEP-0133 §4.7 change-user-password. Prosody answers a completed command, with an error note
+   * "User does not exist" for a missing account; ejabberd answers an IQ error for a missing one.
+   */
+  async setPassword(username: string, password: string): Promise<SetPasswordOutcome> {
+    const form = dataForm({
+      type: 'form',
+      formType: NS.adminCommands,
+      fields: [
+        { var: 'accountjid', value: `${username}@${this.host}` },
+        { var: 'password', value: password },
+      ],
+    });
+    form.attrs.type = 'submit';
+    let reply: Element;
+    try {
+      reply = await this.#command(CHANGE_PASSWORD, form);
+    } catch (err) {
+      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
+      if (isIqError(err)) {
+        if (err.condition === 'item-not-found') return { kind: 'no-account' };
+        return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
+      }
+      throw new ProvisionUnclear(`change-user-password: ${(err as Error).message}`);
+    }
+    const error = errorNote(reply);
+    if (error === undefined) return { kind: 'done' };
+    if (DOES_NOT_EXIST.test(error)) return { kind: 'no-account' };
     return { kind: 'refused', reason: error };
   }
 

@@ -101,6 +101,7 @@ export class SqliteOutbox implements NoticeQueue {
   readonly #insert;
   readonly #lastPending;
   readonly #appendIds;
+  readonly #appendParams;
   readonly #due;
   readonly #markSending;
   readonly #markSent;
@@ -126,9 +127,10 @@ export class SqliteOutbox implements NoticeQueue {
     // Newest first in the order of the outbox_recipient index (recipient, kind, created_at, then the
     // rowid): one index step, however many notices the admin has had. `ORDER BY id` alone made
     // SQLite read and sort every pending notice the admin ever got, at each new invite.
-    this.#lastPending = db.prepare<[string, string], Row>(
-      `SELECT * FROM outbox WHERE recipient = ? AND channel = ? AND kind = 'pending' ORDER BY created_at DESC, id DESC LIMIT 1`,
+    this.#lastPending = db.prepare<[string, string, string], Row>(
+      `SELECT * FROM outbox WHERE recipient = ? AND channel = ? AND kind = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
     );
+    this.#appendParams = db.prepare(`UPDATE outbox SET params = @params, updated_at = @now WHERE id = @id AND state = 'queued'`);
     this.#appendIds = db.prepare(`UPDATE outbox SET invite_ids = @inviteIds, updated_at = @now WHERE id = @id AND state = 'queued'`);
     this.#due = db.prepare<[number, number], Row>(`SELECT * FROM outbox WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, id LIMIT ?`);
     this.#anyDue = db.prepare<[number], { one: number }>(`SELECT 1 AS one FROM outbox WHERE state = 'queued' AND not_before <= ? LIMIT 1`);
@@ -161,13 +163,27 @@ export class SqliteOutbox implements NoticeQueue {
       // invites (appending rewrites the row: an unbounded list would make each invite of a burst
       // cost more than the one before, and the message too large for the server to accept); past
       // that, it says how many wait in all, counted when it leaves (outbox/render.ts).
-      const last = this.#lastPending.get(notice.recipient, notice.channel);
+      const last = this.#lastPending.get(notice.recipient, notice.channel, 'pending');
       const folded = last && last.state === 'queued' && last.not_before > now ? (JSON.parse(last.invite_ids) as string[]) : undefined;
       if (last && folded) {
         // Nothing to wake the worker for: the row is not due before the window ends.
         if (folded.length < MAX_FOLDED) {
           const ids = [...new Set([...folded, ...notice.inviteIds])].slice(0, MAX_FOLDED);
           this.#appendIds.run({ id: last.id, inviteIds: JSON.stringify(ids), now });
+        }
+        return;
+      }
+      if (last && now < last.not_before + this.#fold) notBefore = last.not_before + this.#fold;
+    } else if (notice.kind === 'request') {
+      // Membership requests are folded as pending invites are; their ids are in params.requests.
+      const last = this.#lastPending.get(notice.recipient, notice.channel, 'request');
+      if (last && last.state === 'queued' && last.not_before > now) {
+        const params = JSON.parse(last.params) as NoticeParams;
+        const ids = typeof params.requests === 'string' ? params.requests.split(' ').filter(Boolean) : [];
+        if (ids.length < MAX_FOLDED) {
+          const added = typeof notice.params?.requests === 'string' ? notice.params.requests.split(' ') : [];
+          params.requests = [...new Set([...ids, ...added])].slice(0, MAX_FOLDED).join(' ');
+          this.#appendParams.run({ id: last.id, params: JSON.stringify(params), now });
         }
         return;
       }

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
-import { registerLandingRoutes, type Health } from './landing';
+import { registerLandingRoutes, type Health, type ResetsPort } from './landing';
+import { registerMembershipRoutes } from './membership';
+import type { MembershipService } from '../domain/membership';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -12,6 +14,10 @@ export interface WebDeps {
   config: Config;
   invites: InviteService;
   respond: Respond;
+  /** membership requests (/request), when registration.requests is not off */
+  membership?: MembershipService;
+  /** password reset links (landing page /i/{token} of kind reset) */
+  resets?: ResetsPort;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -47,7 +53,8 @@ export function createWebServer(deps: WebDeps): WebServer {
     limits: deps.limits,
     clock: deps.clock,
   });
-  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });
+  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock, resets: deps.resets });
+  if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   return web;
 }
 

@@ -13,14 +13,24 @@ import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, success
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
 import type { StoreHealth } from '../store/health';
+import type { PasswordSetter, PasswordReset, ResetService } from '../domain/resets';
+import { resetDonePage, resetGonePage, resetPage } from './reset-pages';
 
 /** The longest note back to an inviter, as for messages carried in presence. */
 export const MAX_REASON_LENGTH = 1000;
+
+/** Password reset links share /i/{token} with invites (their tokens' MACs have another label). */
+export interface ResetsPort {
+  service: ResetService;
+  /** undefined when the provisioner cannot set passwords */
+  setter: PasswordSetter | undefined;
+}
 
 export interface LandingDeps {
   site: Site;
   invites: InviteService;
   respond: Respond;
+  resets?: ResetsPort;
   /** throws when the database cannot be read */
   health(): Health;
   clock?: () => number;
@@ -111,8 +121,17 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
     return { status: store.writable && !standby ? 200 : 503, contentType: 'application/json', body: JSON.stringify(body) };
   });
 
+  /** A password reset link's page: the form while it can be used, else why not (410). */
+  function resetReply(ctx: RequestContext, reset: PasswordReset, token: string, status = 200, error?: string): Reply {
+    const shown = deps.resets!.service.shownState(reset);
+    if (shown !== 'open') return { status: 410, body: resetGonePage(site, reset, shown) };
+    return { status, body: resetPage(site, { reset, token, csrf: ctx.csrf(), error }) };
+  }
+
   web.get('/i/:token', async (ctx) => {
     const found = lookup(ctx.params.token);
+    const reset = found ? undefined : deps.resets?.service.byToken(ctx.params.token);
+    if (reset) return resetReply(ctx, reset, ctx.params.token);
     if (!found) return notFound();
     if (!found.live) return gone(ctx, found.invite, ctx.params.token);
     return landing(ctx, found.invite, ctx.params.token);
@@ -178,6 +197,29 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       return failure(ctx, err, invite, token);
     }
   };
+  web.post('/i/:token/reset', async (ctx) => {
+    const { token } = ctx.params;
+    const resets = deps.resets;
+    const reset = resets?.service.byToken(token);
+    if (!resets || !reset) return notFound();
+    if (resets.service.shownState(reset) !== 'open') return resetReply(ctx, reset, token);
+    const password = ctx.form.get('password') ?? '';
+    if (password !== (ctx.form.get('password-again') ?? '')) return resetReply(ctx, reset, token, 400, 'The two passwords differ');
+    if (!resets.setter) return { status: 503, body: problemPage(site, 'Not available', 'This server cannot set passwords from here.') };
+    try {
+      const done = await resets.service.use(token, password, resets.setter, ctx.ip);
+      return { status: 200, body: resetDonePage(site, done) };
+    } catch (err) {
+      if (!isInviteError(err)) throw err;
+      if (err.code === 'invalid-input') return resetReply(ctx, reset, token, 400, err.message);
+      const now = resets.service.get(reset.id) ?? reset;
+      if (err.code === 'invite-not-found') return { status: 410, body: resetGonePage(site, now, resets.service.shownState(now)) };
+      const shown = webError(err.code);
+      const wait = retryAfter(err, clock());
+      return { status: shown.status, headers: wait !== undefined ? { 'Retry-After': String(wait) } : undefined, body: problemPage(site, shown.title, err.message, `${site.base}/i/${token}`) };
+    }
+  });
+
   web.post('/i/:token/decline', decline(false));
   web.post('/i/:token/opt-out', decline(true));
 }

@@ -161,6 +161,10 @@ ${v.companions.map((c) => companionChoice(c, site, form?.choices?.get(c.id) ?? '
 <label for="reason-companions">A note for those you decline <span class="hint">(optional)</span></label>
 <textarea id="reason-companions" name="reason" maxlength="1000">${form?.reason ?? ''}</textarea>`
   : ''}
+${invite.source === 'request' && invite.inviteeEmail
+  ? html`<label for="verified-email">E-mail address <span class="hint">Verified; your account is recorded with it.</span></label>
+<input type="email" id="verified-email" value="${invite.inviteeEmail}" readonly>`
+  : ''}
 <label for="username">Username <span class="hint">Your address will be <em>username</em>@${site.host}. Letters a–z, digits, “.”, “_” and “-”.</span></label>
 <input type="text" id="username" name="username" value="${locked ?? form?.username ?? ''}" required maxlength="64"
   autocomplete="username" autocapitalize="none" spellcheck="false"${locked ? trusted(' readonly') : ''}${form?.error ? trusted(' aria-describedby="form-error"') : ''}>

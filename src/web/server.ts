@@ -108,7 +108,7 @@ export interface WebServerOptions {
 
 /** The path as access logs show it: invite tokens never appear. */
 export function logPath(path: string): string {
-  return path.replace(/\/i\/[^/]+/, '/i/[redacted]');
+  return path.replace(/\/i\/[^/]+/, '/i/[redacted]').replace(/\/request\/v\/[^/]+/, '/request/v/[redacted]');
 }
 
 export class WebServer {

@@ -28,7 +28,7 @@ a { color: var(--accent); }
 blockquote { margin: 0 0 1rem; padding: .5rem 1rem; border-left: .25rem solid var(--line); white-space: pre-line; overflow-wrap: anywhere; }
 label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
 .hint { display: block; font-weight: 400; color: var(--muted); font-size: .9375rem; }
-input[type=text], input[type=password], textarea { width: 100%; font: inherit; padding: .6rem .7rem; color: var(--fg);
+input[type=text], input[type=password], input[type=email], textarea { width: 100%; font: inherit; padding: .6rem .7rem; color: var(--fg);
   background: var(--bg); border: 1px solid var(--muted); border-radius: .375rem; }
 input[readonly] { background: var(--card); }
 textarea { min-height: 5rem; resize: vertical; }
@@ -47,6 +47,7 @@ code, .uri { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monos
 ul.clients { padding-left: 1.25rem; }
 details { margin: 1rem 0; }
 summary { cursor: pointer; font-weight: 600; }
+.hp { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
 footer { margin-top: 3rem; font-size: .875rem; color: var(--muted); }
 `.trim();
 

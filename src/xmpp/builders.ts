@@ -38,7 +38,11 @@ export type NotificationKind =
   | 'delivery-failed'
   | 'subscribed'
   | 'invitation'
-  | 'welcome';
+  | 'welcome'
+  /** membership requests wait for an admin: `request='ID'` instead of `invite='ID'` */
+  | 'request'
+  /** a password was set with a reset link: `reset='ID'` */
+  | 'password-reset';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -51,12 +55,18 @@ export function notificationMessage(opts: {
   kind: NotificationKind;
   body: string;
   invites: readonly string[];
+  /** membership requests it concerns (kind `request`) */
+  requests?: readonly string[];
+  /** the password reset it concerns (kind `password-reset`) */
+  reset?: string;
 }): Element {
   return xml(
     'message',
     { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
     xml('body', {}, opts.body),
     ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
+    ...(opts.requests ?? []).map((request) => xml('notification', { xmlns: NS.project, kind: opts.kind, request })),
+    ...(opts.reset ? [xml('notification', { xmlns: NS.project, kind: opts.kind, reset: opts.reset })] : []),
     // XEP-0334: keep it in the archive and deliver it offline.
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );

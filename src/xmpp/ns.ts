@@ -28,4 +28,5 @@ export const NODES = {
   pending: 'urn:xmpp-invites:0#pending',
   list: 'urn:xmpp-invites:0#list',
   stats: 'urn:xmpp-invites:0#stats',
+  reset: 'urn:xmpp-invites:0#reset',
 } as const;

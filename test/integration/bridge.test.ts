@@ -465,6 +465,23 @@ describe('the prosody-bridge provisioner', () => {
   });
 });
 
+describe('password reset links through the bridge', () => {
+  it('sets the new password with set-password: the old one stops working, the new one logs in; a missing account is item-not-found', async () => {
+    const bridge = service.app.bridge!;
+    const { links } = service.app.resets.create(OPERATOR, 'carol', await bridge.accountExists('carol'));
+    track('carol-new-password');
+    const done = await service.app.resets.use(links.token, 'carol-new-password', bridge, null);
+    expect(done.state).toBe('used');
+    expect(await canLogIn('carol', 'carol-password')).toBe(false);
+    expect(await canLogIn('carol', 'carol-new-password')).toBe(true);
+    await expect(service.app.resets.use(links.token, 'carol-newer-password', bridge, null)).rejects.toMatchObject({ code: 'invite-not-found' });
+    expect(await bridge.setPassword('no-such-user', 'whatever-password')).toEqual({ kind: 'no-account' });
+    // The set-password IQ went out with its password attribute masked.
+    expect(service.logs.lines.filter((l) => l.includes('set-password')).join('\n')).toContain('password=\\"[redacted]\\"');
+    expect(service.logs.text()).not.toContain('carol-new-password');
+  });
+});
+
 describe('logging', () => {
   it('never writes a token or a password to Prosody\'s log', () => {
     const log = prosody.log();

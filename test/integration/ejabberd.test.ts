@@ -209,6 +209,22 @@ describe('with the xep-0133 provisioner', () => {
     await service?.stop();
   });
 
+  it(
+    '[xep-0133] a password reset link sets a new password: the old one stops working, the new one logs in, the link is used up',
+    withLog(async () => {
+      await ejabberd.register('xep0133reset', 'old-password-1');
+      const resets = service.app.resets;
+      const { links } = resets.create(OPERATOR, 'xep0133reset', await provisioner.accountExists('xep0133reset'));
+      const done = await resets.use(links.token, 'new-password-1', provisioner, null);
+      expect(done.state).toBe('used');
+      expect(await canLogIn('xep0133reset', 'old-password-1')).toBe(false);
+      expect(await canLogIn('xep0133reset', 'new-password-1')).toBe(true);
+      await expect(resets.use(links.token, 'newer-password-1', provisioner, null)).rejects.toMatchObject({ code: 'invite-not-found' });
+      expect(await provisioner.setPassword('no-such-user', 'whatever-1')).toEqual({ kind: 'no-account' });
+      expect(() => resets.create(OPERATOR, 'no-such-user', false)).toThrow(/There is no account/);
+    }),
+  );
+
   it('connects as the component', async () => {
     expect(service.app.connection.online).toBe(true);
     expect(service.logs.text()).toMatch(/Connected to the XMPP server/);
@@ -316,6 +332,22 @@ describe('with the ejabberd-api provisioner', () => {
         await alice.stop();
         await carol.stop();
       }
+    }),
+  );
+
+  it(
+    '[ejabberd-api] a password reset link sets a new password: the old one stops working, the new one logs in, the link is used up',
+    withLog(async () => {
+      await ejabberd.register('ejabberdapireset', 'old-password-1');
+      const resets = service.app.resets;
+      const { links } = resets.create(OPERATOR, 'ejabberdapireset', await provisioner.accountExists('ejabberdapireset'));
+      const done = await resets.use(links.token, 'new-password-1', provisioner, null);
+      expect(done.state).toBe('used');
+      expect(await canLogIn('ejabberdapireset', 'old-password-1')).toBe(false);
+      expect(await canLogIn('ejabberdapireset', 'new-password-1')).toBe(true);
+      await expect(resets.use(links.token, 'newer-password-1', provisioner, null)).rejects.toMatchObject({ code: 'invite-not-found' });
+      expect(await provisioner.setPassword('no-such-user', 'whatever-1')).toEqual({ kind: 'no-account' });
+      expect(() => resets.create(OPERATOR, 'no-such-user', false)).toThrow(/There is no account/);
     }),
   );
 

@@ -12,6 +12,7 @@ import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store
 import { takeLeasePg } from '../../src/store/pg/leases';
 import { Client } from 'pg';
 import { testConfig } from '../support/fixtures';
+import { FUNNEL_SQL, STATES_SQL } from '../../src/store/membership-repo';
 import { TestPostgres } from '../support/postgres';
 
 let cluster: TestPostgres;
@@ -470,6 +471,38 @@ describe('unique rules', () => {
     await expect(pool.query(`UPDATE invites SET held = held + 1 WHERE id = 'aaaaaaaaaa'`)).rejects.toMatchObject({ code: '23514' });
     await expect(insertInvite(pool, 'bbbbbbbbbb', { kind: 'account-locked' })).rejects.toMatchObject({ code: '23514' });
     await expect(insertInvite(pool, 'short')).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe('membership requests and password resets (migrations 15 and 16)', () => {
+  const request = (pool: Pool, id: string, extra: Record<string, unknown> = {}) => {
+    const row = { id, email: `${id}@example.org`, email_key: `${id}@example.org`, state: 'unverified', live_key: `${id}@example.org`, created_at: T, ...extra };
+    const cols = Object.keys(row);
+    return pool.query(`INSERT INTO membership_requests (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
+  };
+
+  it('holds one live request per address, and never deletes a request or changes its address', async () => {
+    const pool = await migrated();
+    await request(pool, 'rrrrrrrrr1', { live_key: 'x@example.org' });
+    await expect(request(pool, 'rrrrrrrrr2', { live_key: 'x@example.org' })).rejects.toMatchObject({ code: '23505', constraint: 'membership_requests_live' });
+    await pool.query(`UPDATE membership_requests SET state = 'rejected', live_key = NULL WHERE id = 'rrrrrrrrr1'`);
+    await request(pool, 'rrrrrrrrr2', { live_key: 'x@example.org' });
+    await expect(pool.query(`DELETE FROM membership_requests WHERE id = 'rrrrrrrrr1'`)).rejects.toThrow(/never deleted/);
+    await expect(pool.query(`UPDATE membership_requests SET email = 'y@example.org' WHERE id = 'rrrrrrrrr1'`)).rejects.toThrow(/never change/);
+    await expect(pool.query(`TRUNCATE password_resets CASCADE`)).rejects.toThrow(/never deleted/);
+  });
+
+  it('counts requests by shown state and the funnel with the repository\'s own statements', async () => {
+    const pool = await migrated();
+    await insertInvite(pool, 'iiiiiiiii1', { uses: 1, state: 'exhausted' });
+    await request(pool, 'rrrrrrrrr1', { state: 'approved', live_key: null, verified_at: T, invite_id: 'iiiiiiiii1' });
+    await request(pool, 'rrrrrrrrr2', { state: 'pending', verified_at: T });
+    await request(pool, 'rrrrrrrrr3', { created_at: T - 1 });
+    await request(pool, 'rrrrrrrrr4', { created_at: T + 10 });
+    const states = await rows(pool, numberedParameters(STATES_SQL), [T]);
+    expect(Object.fromEntries(states.map((r) => [r.state, Number(r.n)]))).toEqual({ approved: 1, pending: 1, expired: 1, unverified: 1 });
+    const [funnel] = await rows(pool, FUNNEL_SQL);
+    expect(Object.fromEntries(Object.entries(funnel).map(([k, v]) => [k, Number(v)]))).toEqual({ requested: 4, verified: 2, approved: 1, joined: 1 });
   });
 });
 

@@ -44,7 +44,7 @@ export interface EjabberdOptions {
   componentAdmin?: boolean;
   /**
    * mod_http_api at `/api` on the http port, restricted with `api_permissions` to 127.0.0.1 and the
-   * commands the component uses: register, check_account, add_rosteritem.
+   * commands the component uses: register, check_account, add_rosteritem, change_password.
    */
   httpApi?: boolean;
   /** e.g. 'anon.localhost': a second host with SASL ANONYMOUS (`auth_method: anonymous`). */
@@ -520,6 +520,7 @@ export class TestEjabberd {
             '      - register',
             '      - check_account',
             '      - add_rosteritem',
+            '      - change_password',
           ]
         : []),
       'shaper_rules:',

@@ -61,6 +61,10 @@ export function snapshot(file: string): string {
       all('SELECT * FROM claims ORDER BY id'),
       all('SELECT id, channel, kind, recipient, invite_ids, params FROM outbox ORDER BY id'),
       all('SELECT * FROM opt_outs ORDER BY address_hash'),
+      all('SELECT * FROM membership_requests ORDER BY id'),
+      all('SELECT * FROM membership_events ORDER BY id'),
+      all('SELECT * FROM password_resets ORDER BY id'),
+      all('SELECT * FROM password_reset_events ORDER BY id'),
     ].join('\n');
   } finally {
     db.close();

@@ -65,7 +65,7 @@ describe('errors of the schema', () => {
 describe('limits', () => {
   it('take off from the environment for waits as for counts, and say so when the value is wrong', () => {
     const cfg = parse(MINIMAL + 'limits:\n  resend_after_no_answer: env:WAIT\n  per_user_open: env:OPEN\n', { WAIT: 'off', OPEN: 'off' });
-    expect(cfg.limits).toEqual({ perUserPerDay: 50, inviteRequestsPerMinute: 10 });
+    expect(cfg.limits).toEqual({ perUserPerDay: 50, inviteRequestsPerMinute: 10, requestsPerHour: 5, requestAfterReject: 30 * 86_400_000 });
     expect(errorsOf(MINIMAL + 'limits:\n  reinvite_after_decline: never\n')).toEqual([
       { path: 'limits.reinvite_after_decline', message: expect.stringMatching(/is not a duration.*; or off for no wait$/) },
     ]);
@@ -91,7 +91,7 @@ describe('the schema is the one declaration', () => {
     const cfg = parse(
       MINIMAL +
         'site_name: Chat\nmail:\n  from: invites@example.com\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
-        'limits:\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
+        'limits:\n  requests_per_day: 1\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
         'rooms:\n  service: conference.example.com\n',
     );
     const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

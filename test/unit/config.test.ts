@@ -64,7 +64,7 @@ describe('the committed example', () => {
     expect(cfg.component.domain).toBe('invites.example.com');
     expect(cfg.database).toBe(path.join(path.dirname(EXAMPLE), 'data', 'invites.sqlite'));
     expect(cfg.web.clients).toEqual(DEFAULT_CLIENTS);
-    expect(cfg.limits).toEqual({ perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 });
+    expect(cfg.limits).toEqual({ perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10, requestsPerHour: 5, requestAfterReject: 30 * 86_400_000 });
   });
 
   it('names every key of the contract table', () => {
@@ -82,7 +82,8 @@ describe('the committed example', () => {
       [
         'component.server', 'component.domain', 'component.secret', 'component.standby', 'host', 'admins', 'database',
         'site_name', 'token_key', 'invites.expiry', 'invites.allow_user_invites', 'invites.approval',
-        'invites.max_uses', 'registration.mode', 'registration.requester_domains',
+        'invites.max_uses', 'invites.reset_expiry', 'registration.mode', 'registration.requests', 'registration.request_reason',
+        'registration.email_domains.allow', 'registration.email_domains.block', 'registration.requester_domains',
         'registration.server_bridge', 'registration.min_password_length',
         'registration.provisioner.type', 'registration.provisioner.url', 'presence.max_invitees',
         'presence.max_message_length', 'mail.from', 'mail.transport', 'mail.max_attempts',
@@ -90,7 +91,7 @@ describe('the committed example', () => {
         'rooms.service', 'rooms.max_per_invite', 'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
-        'limits.invite_requests_per_minute',
+        'limits.invite_requests_per_minute', 'limits.requests_per_hour', 'limits.requests_per_day', 'limits.request_after_reject',
       ].sort(),
     );
   });
@@ -106,12 +107,15 @@ describe('a minimal config', () => {
       database: '/srv/xmpp-invites/data/invites.sqlite',
       siteName: 'example.com',
       tokenKey: TOKEN_KEY,
-      invites: { expiry: 7 * 86_400_000, allowUserInvites: true, approval: 'non-admins', maxUses: 1 },
+      invites: { expiry: 7 * 86_400_000, allowUserInvites: true, approval: 'non-admins', maxUses: 1, resetExpiry: 86_400_000 },
       registration: {
         mode: 'invite-only',
         requesterDomains: [],
         serverBridge: false,
         minPasswordLength: 8,
+        requests: 'off',
+        requestReason: 'optional',
+        emailDomains: { allow: [], block: [] },
         provisioner: { type: 'xep-0133' },
       },
       presence: { maxInvitees: 20, maxMessageLength: 1000 },
@@ -123,7 +127,7 @@ describe('a minimal config', () => {
         clients: DEFAULT_CLIENTS,
       },
       rooms: { maxPerInvite: 10 },
-      limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 },
+      limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10, requestsPerHour: 5, requestAfterReject: 30 * 86_400_000 },
     });
   });
 
@@ -232,11 +236,11 @@ describe('values are normalised', () => {
 
   it('keeps the limits that are set, and the shipped defaults of the others', () => {
     const cfg = parse(withExtra('limits:\n  per_user_open: 0\n  reinvite_after_decline: 4w\n'));
-    expect(cfg.limits).toEqual({ perUserOpen: 0, perUserPerDay: 50, inviteRequestsPerMinute: 10, reinviteAfterDecline: 4 * 604_800_000 });
+    expect(cfg.limits).toEqual({ perUserOpen: 0, perUserPerDay: 50, inviteRequestsPerMinute: 10, reinviteAfterDecline: 4 * 604_800_000, requestsPerHour: 5, requestAfterReject: 30 * 86_400_000 });
   });
 
   it('turns a limit off with off, also from the environment', () => {
-    const cfg = parse(withExtra('limits:\n  per_user_open: off\n  per_user_per_day: env:PER_DAY\n  invite_requests_per_minute: off\n  per_site_per_day: off\n  reinvite_after_decline: off\n'), { PER_DAY: 'off' });
+    const cfg = parse(withExtra('limits:\n  per_user_open: off\n  per_user_per_day: env:PER_DAY\n  invite_requests_per_minute: off\n  per_site_per_day: off\n  reinvite_after_decline: off\n  requests_per_hour: off\n  request_after_reject: off\n'), { PER_DAY: 'off' });
     expect(cfg.limits).toEqual({});
   });
 

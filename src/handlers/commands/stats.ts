@@ -10,7 +10,7 @@ import { SHOWN_STATES } from '../../domain/types';
 import { STATS_HEADINGS, statsLines } from '../../present/invite';
 import type { Services } from '../services';
 
-export function statsCommand({ invites, limits }: Services): CommandDef {
+export function statsCommand({ invites, limits, membership }: Services): CommandDef {
   return {
     node: NODES.stats,
     name: 'Invite statistics',
@@ -25,6 +25,18 @@ export function statsCommand({ invites, limits }: Services): CommandDef {
         { var: 'overruns', type: 'text-single', label: STATS_HEADINGS.overruns, value: String(stats.overruns) },
         { var: 'claims', type: 'text-single', label: STATS_HEADINGS.claims, value: lines.claims },
       ];
+      if (membership) {
+        const r = membership.stats();
+        fields.push(
+          ...Object.entries(r.states).map(([s, n]): FieldSpec => ({ var: `request-${s}`, type: 'text-single', label: `Membership requests ${s}`, value: String(n) })),
+          {
+            var: 'request-funnel',
+            type: 'text-single',
+            label: 'Membership requests: requested → verified → approved → joined',
+            value: `${r.funnel.requested} → ${r.funnel.verified} → ${r.funnel.approved} → ${r.funnel.joined}`,
+          },
+        );
+      }
       return { status: 'completed', form: dataForm({ type: 'result', title: 'Invite statistics', formType: NODES.stats, fields }) };
     },
   };
