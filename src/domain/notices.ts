@@ -18,6 +18,8 @@ export const NOTICE_KINDS = [
   'reminder',
   /** the acknowledgement of an invite request carried in presence, to the sender's full JID */
   'request-result',
+  /** a sign-in link to the web console (src/domain/console-auth.ts): params.login is the sign-in's id */
+  'login',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

@@ -20,6 +20,8 @@ export interface RenderContext {
   component: string;
   invites: InviteService;
   now: () => number;
+  /** the web console's sign-ins: the link and phrase of one, while it can be used */
+  logins?: { renderLogin(id: string): { link: string; phrase: string; expiresAt: number } | undefined };
 }
 
 function text(value: unknown): string | null {
@@ -113,6 +115,19 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       return {
         subject: `Reminder: your invitation to ${site} expires soon`,
         text: `Your invitation from ${inviterForInvitee(first, site)} to ${site} expires at ${dateTime(first.expiresAt)}.\n${links.landingUrl}`,
+      };
+    }
+    case 'login': {
+      // Rendered when sent, from the sign-in's id: the link's code is derived, never stored.
+      const login = typeof params.login === 'string' ? ctx.logins?.renderLogin(params.login) : undefined;
+      if (!login) return undefined;
+      return {
+        subject: `Sign in to ${site}`,
+        text: [
+          `Someone asked to sign in to ${site} as you. If it was you, check that the page shows the words “${login.phrase}”, then open:`,
+          login.link,
+          `The link works once, until ${dateTime(login.expiresAt)}. If it was not you, ignore this message: nothing happens without the link.`,
+        ].join('\n'),
       };
     }
     case 'request-result':

@@ -38,7 +38,9 @@ export type NotificationKind =
   | 'delivery-failed'
   | 'subscribed'
   | 'invitation'
-  | 'welcome';
+  | 'welcome'
+  /** a sign-in link to the web console: about no invite */
+  | 'login';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -56,7 +58,9 @@ export function notificationMessage(opts: {
     'message',
     { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
     xml('body', {}, opts.body),
-    ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
+    ...(opts.invites.length === 0
+      ? [xml('notification', { xmlns: NS.project, kind: opts.kind })]
+      : opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite }))),
     // XEP-0334: keep it in the archive and deliver it offline.
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );
