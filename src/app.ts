@@ -43,6 +43,8 @@ import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands } from './xmpp/adhoc';
 import { SqliteCommandSessions } from './store/command-sessions-repo';
 import { Respond } from './domain/respond';
+import { ConsoleAuth } from './domain/console-auth';
+import { SqliteConsoleStore } from './store/console-repo';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
@@ -61,6 +63,8 @@ export interface AppOptions {
   webListen?: { host: string; port: number };
   /** overrides the per-IP limit on POSTs of the web server */
   webRateLimit?: RateLimitOptions;
+  /** overrides the per-user limit on POSTs of the web console's signed-in users */
+  webSessionRateLimit?: RateLimitOptions;
   /** overrides the web server's connection caps and timeouts */
   webLimits?: Partial<WebLimits>;
   /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
@@ -91,6 +95,8 @@ export class App {
   readonly worker: OutboxWorker;
   /** the landing page's answers to invitations: accept several with one account, decline */
   readonly respond: Respond;
+  /** the web console's sign-ins and sessions */
+  readonly consoleAuth: ConsoleAuth;
   /** the landing page and web registration (`web.url` once started) */
   readonly web: WebServer;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
@@ -121,6 +127,13 @@ export class App {
     // The rows this instance takes to send name it: another instance takes them over if it dies.
     this.outbox = outboxFor(config, this.db, { instance: this.instanceId });
     this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
+    this.consoleAuth = new ConsoleAuth({
+      store: new SqliteConsoleStore(this.db),
+      tokenKey: config.tokenKey,
+      host: config.host,
+      publicUrl: config.web.publicUrl,
+      notices: this.outbox,
+    });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
         this.store.recordWriteError(err);
@@ -157,7 +170,7 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain },
+      render: { siteName: config.siteName, component: config.component.domain, logins: this.consoleAuth },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
@@ -215,10 +228,12 @@ export class App {
       config,
       invites: this.invites,
       respond: this.respond,
+      auth: this.consoleAuth,
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
+      sessionRateLimit: opts.webSessionRateLimit,
       limits: opts.webLimits,
     });
 

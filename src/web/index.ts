@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
+import type { ConsoleAuth } from '../domain/console-auth';
+import { registerConsoleRoutes, SESSION_COOKIE } from './console';
 import { registerLandingRoutes, type Health } from './landing';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
@@ -12,11 +14,15 @@ export interface WebDeps {
   config: Config;
   invites: InviteService;
   respond: Respond;
+  /** the web console's sign-ins and sessions */
+  auth: ConsoleAuth;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
   listen?: { host: string; port: number };
   rateLimit?: RateLimitOptions;
+  /** overrides the per-user limit on POSTs of signed-in users */
+  sessionRateLimit?: RateLimitOptions;
   /** connection caps and timeouts (tests shorten them) */
   limits?: Partial<WebLimits>;
   clock?: () => number;
@@ -36,18 +42,34 @@ export function siteOf(config: Config): Site {
 export function createWebServer(deps: WebDeps): WebServer {
   const { config } = deps;
   const site = siteOf(config);
+  const secureCookies = config.web.publicUrl.startsWith('https:');
   const web = new WebServer({
     listen: deps.listen ?? config.web.listen,
     trustedProxies: config.web.trustedProxies,
     tokenKey: config.tokenKey,
-    secureCookies: config.web.publicUrl.startsWith('https:'),
+    secureCookies,
     site,
     logger: deps.logger,
     rateLimit: deps.rateLimit,
+    sessionUser: (cookies) => deps.auth.session(cookies.get(SESSION_COOKIE))?.jid,
+    sessionRateLimit: deps.sessionRateLimit,
     limits: deps.limits,
     clock: deps.clock,
   });
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });
+  registerConsoleRoutes(web, {
+    site,
+    invites: deps.invites,
+    auth: deps.auth,
+    admins: config.admins,
+    policy: {
+      expiry: config.invites.expiry,
+      maxUses: config.invites.maxUses,
+      allowUserInvites: config.invites.allowUserInvites,
+      maxMessage: config.presence.maxMessageLength,
+    },
+    secureCookies,
+  });
   return web;
 }
 
