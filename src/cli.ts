@@ -67,6 +67,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite reject ID... --reason R
   invite revoke ID [--reason R]
   invite resend ID
+  invite extend ID [--expire D] [--uses N]
+                                      an open invite: valid for D from now, or N uses in all
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
@@ -166,19 +168,7 @@ function inviteCreate(args: string[], io: CliIo): number {
   const kind = values.kind;
   if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}`);
   if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}`);
-  let expiresIn: number | undefined;
-  if (values.expire !== undefined) {
-    try {
-      expiresIn = parseDuration(values.expire);
-    } catch {
-      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
-    }
-  }
-  let maxUses: number | undefined;
-  if (values.uses !== undefined) {
-    if (!/^\d+$/.test(values.uses) || Number(values.uses) < 1) throw new UsageError('--uses must be a whole number of at least 1');
-    maxUses = Number(values.uses);
-  }
+  const { expiresIn, maxUses } = lifetimeAndUses(values);
   const email = values.email === undefined ? undefined : parseEmailAddress(values.email);
   if (values.email !== undefined && email === undefined) {
     throw new UsageError(`--email: not a single e-mail address: ${values.email}`);
@@ -336,6 +326,37 @@ function inviteResend(args: string[], io: CliIo): number {
   return withContext(values, io, ({ invites }) => {
     const { invite, links } = invites.resend(OPERATOR, id);
     printLinks(io, invite, links);
+    return 0;
+  });
+}
+
+/** `--expire` and `--uses` as `invite create` reads them. */
+function lifetimeAndUses(values: { expire?: string; uses?: string }): { expiresIn?: number; maxUses?: number } {
+  let expiresIn: number | undefined;
+  if (values.expire !== undefined) {
+    try {
+      expiresIn = parseDuration(values.expire);
+    } catch {
+      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
+    }
+  }
+  if (values.uses !== undefined && (!/^\d{1,9}$/.test(values.uses) || Number(values.uses) < 1)) {
+    throw new UsageError('--uses must be a whole number of at least 1');
+  }
+  return { expiresIn, maxUses: values.uses === undefined ? undefined : Number(values.uses) };
+}
+
+function inviteExtend(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { expire: { type: 'string' }, uses: { type: 'string' } });
+  const [id] = ids(positionals);
+  if (positionals.length > 1) throw new UsageError('invite extend takes one id');
+  const change = lifetimeAndUses(values);
+  if (change.expiresIn === undefined && change.maxUses === undefined) throw new UsageError('invite extend needs --expire D, --uses N or both');
+  return withContext(values, io, ({ invites }) => {
+    const { invite, changed } = invites.extend(OPERATOR, id, change);
+    io.out(changed ? `${id}: extended` : `${id}: unchanged`);
+    io.out(`expires:  ${instant(invite.expiresAt)}`);
+    io.out(`uses:     ${invite.uses}/${invite.maxUses}`);
     return 0;
   });
 }
@@ -504,6 +525,7 @@ const COMMANDS: Record<string, Handler> = {
   'invite reject': inviteReject,
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
+  'invite extend': inviteExtend,
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
