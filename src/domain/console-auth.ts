@@ -109,7 +109,8 @@ export class ConsoleAuth {
 
   constructor(private readonly deps: ConsoleAuthDeps) {
     this.#key = createHmac('sha256', deps.tokenKey).update('xmpp-invites/console/v1').digest();
-    this.#clock = deps.clock ?? Date.now;
+    // Read at each call (not a reference taken now), so that a test may move the process's time.
+    this.#clock = deps.clock ?? (() => Date.now());
   }
 
   /**

@@ -271,9 +271,11 @@ export class SqliteInviteStore implements InviteStore {
   }
 
   dailyEvents(types: readonly string[], since: number): { day: number; type: string; n: number }[] {
-    // Integer division on both engines: the day number counted from `since` (events_type_at).
-    const sql = `SELECT (at - @since) / 86400000 AS day, type, count(*) AS n FROM events
-      WHERE type IN (${types.map((_, i) => `@t${i}`).join(', ')}) AND at >= @since GROUP BY (at - @since) / 86400000, type`;
+    // The day number counted from `since`, truncated on both engines (better-sqlite3 binds a number
+    // as a REAL, which makes SQLite's division exact; PostgreSQL's is integral already). events_type_at.
+    const day = 'CAST((at - @since) / 86400000 AS INTEGER)';
+    const sql = `SELECT ${day} AS day, type, count(*) AS n FROM events
+      WHERE type IN (${types.map((_, i) => `@t${i}`).join(', ')}) AND at >= @since GROUP BY ${day}, type`;
     const params: Record<string, unknown> = { since };
     types.forEach((t, i) => (params[`t${i}`] = t));
     return (this.#prepared(sql).all(params) as { day: number | string; type: string; n: number | string }[]).map((r) => ({

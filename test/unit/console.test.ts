@@ -335,3 +335,28 @@ describe('charts', () => {
     expect(svg).toContain('&lt;script&gt;@x');
   });
 });
+
+describe('activity per day', () => {
+  it('counts events per UTC day over the last days, by outcome, joined for accounts and contact uses', () => {
+    const db = openDatabase(':memory:');
+    let now = Date.UTC(2026, 10, 21, 23, 59);
+    const service = new InviteService({
+      store: new SqliteInviteStore(db),
+      policy: { host: 'example.com', publicUrl: 'https://x', serverBridge: false, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: ['admin@example.com'] },
+      tokenKey: KEY,
+      clock: () => now,
+    });
+    const a = service.create(alice, { kind: 'contact-account', source: 'web' }).invite;
+    const b = service.create({ ...alice, jid: 'bob@example.com' }, { kind: 'contact-account', source: 'web' }).invite;
+    now += 2 * 60_000; // past midnight: the next day
+    service.approve(admin, a.id);
+    service.reject(admin, b.id, 'no');
+    const { since, days, series } = service.activity(3);
+    expect(days).toBe(3);
+    expect(since).toBe(Date.UTC(2026, 10, 20));
+    expect(series.created).toEqual([0, 2, 0]);
+    expect(series.approved).toEqual([0, 0, 1]);
+    expect(series.rejected).toEqual([0, 0, 1]);
+    expect(series.joined).toEqual([0, 0, 0]);
+  });
+});
