@@ -156,11 +156,11 @@ function stateCell(invite: Invite, now: number): Html {
 }
 
 function inviteRows(invites: readonly Invite[], now: number, href: (i: Invite) => string, showInviter: boolean): Html {
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap"><table class="cards">
 <thead><tr><th scope="col">Invite</th>${showInviter ? html`<th scope="col">By</th>` : ''}<th scope="col">To</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Delivery</th><th scope="col" class="n">Used</th><th scope="col">Created</th><th scope="col">Expires</th></tr></thead>
 <tbody>
 ${invites.map(
-  (i) => html`<tr data-invite="${i.id}"><td><a href="${href(i)}">${i.id}</a></td>${showInviter ? html`<td>${inviterOf(i)}</td>` : ''}<td>${inviteeOf(i)}</td><td>${i.kind}</td><td>${stateCell(i, now)}</td><td>${delivery(i)}</td><td class="n">${i.uses}/${i.maxUses}</td><td>${when(i.createdAt)}</td><td>${when(i.expiresAt)}</td></tr>`,
+  (i) => html`<tr data-invite="${i.id}"><td data-label="Invite"><a href="${href(i)}">${i.id}</a></td>${showInviter ? html`<td data-label="By">${inviterOf(i)}</td>` : ''}<td data-label="To">${inviteeOf(i)}</td><td data-label="Kind">${i.kind}</td><td data-label="State">${stateCell(i, now)}</td><td data-label="Delivery">${delivery(i)}</td><td class="n" data-label="Used">${i.uses}/${i.maxUses}</td><td data-label="Created">${when(i.createdAt)}</td><td data-label="Expires">${when(i.expiresAt)}</td></tr>`,
 )}
 </tbody></table></div>`;
 }
@@ -378,12 +378,12 @@ ${csrfField(v.viewer.csrf)}
 <fieldset>
 <legend>${v.total} ${v.total === 1 ? 'invite waits' : 'invites wait'} for approval, oldest first</legend>
 <p><a href="${q(true)}">Select all</a> · <a href="${q(false)}">Select none</a></p>
-<div class="table-wrap"><table>
+<div class="table-wrap"><table class="cards">
 <thead><tr><th scope="col">Select</th><th scope="col">Invite</th><th scope="col">By</th><th scope="col">To</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col">Message</th></tr></thead>
 <tbody>
 ${v.pending.map(
-  (i) => html`<tr data-invite="${i.id}"><td><input type="checkbox" name="id" value="${i.id}" id="pick-${i.id}" aria-label="Select invite ${i.id} by ${inviterOf(i)} to ${inviteeOf(i)}"${v.all ? trusted(' checked') : ''}></td>
-<td><a href="${b}/admin/invites/${i.id}">${i.id}</a></td><td>${inviterOf(i)}</td><td>${inviteeOf(i)}</td><td>${i.kind}</td><td>${when(i.createdAt)}</td><td>${i.note ?? ''}</td></tr>`,
+  (i) => html`<tr data-invite="${i.id}"><td class="pick"><input type="checkbox" name="id" value="${i.id}" id="pick-${i.id}" aria-label="Select invite ${i.id} by ${inviterOf(i)} to ${inviteeOf(i)}"${v.all ? trusted(' checked') : ''}></td>
+<td data-label="Invite"><a href="${b}/admin/invites/${i.id}">${i.id}</a></td><td data-label="By">${inviterOf(i)}</td><td data-label="To">${inviteeOf(i)}</td><td data-label="Kind">${i.kind}</td><td data-label="Created">${when(i.createdAt)}</td><td data-label="Message">${i.note ?? ''}</td></tr>`,
 )}
 </tbody></table></div>
 </fieldset>

@@ -72,6 +72,16 @@ input[type=search], input[type=email] { width: 100%; }
 .done { color: var(--ok); border: 1px solid var(--ok); border-radius: .5rem; padding: .75rem 1rem; margin: 0 0 1rem; }
 ul.refused li { color: var(--danger); }
 .phrase { font-size: 1.4rem; font-weight: 700; letter-spacing: .02em; }
+fieldset { min-width: 0; }
+@media (max-width: 48rem) {
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+  table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; width: 100%; }
+  table.cards tr { border: 1px solid var(--line); border-radius: .5rem; padding: .5rem .75rem; margin: 0 0 .75rem; }
+  table.cards td { border: 0; padding: .15rem 0; text-align: left; }
+  table.cards td::before { content: attr(data-label) ": "; color: var(--muted); }
+  table.cards td.pick::before { content: ""; }
+  header.site nav form { margin-left: 0; }
+}
 `.trim();
 
 export const STYLE_HASH = `sha256-${createHash('sha256').update(STYLESHEET, 'utf8').digest('base64')}`;
