@@ -97,7 +97,12 @@ ${line
 <g fill="${line.colour}">${line.values.map((v, i) => html`<circle cx="${fmt(left + i * step + step / 2)}" cy="${fmt(y(v))}" r="${v > 0 ? 3 : 0}" data-series="${line.key}" data-day="${opts.labels[i]}" data-value="${v}"><title>${opts.labels[i]}: ${v} ${line.label.toLowerCase()}</title></circle>`)}</g>`
   : ''}
 <g fill="currentColor" font-size="12" text-anchor="middle">${opts.shortLabels.map((l, i) =>
-    i % opts.labelEvery === 0 || i === n - 1 ? html`<text x="${fmt(left + i * step + step / 2)}" y="${H - bottom + 18}">${l}</text>` : '',
+    // The last label ends at the axis's end rather than spilling past the picture.
+    i === n - 1
+      ? html`<text x="${fmt(left + i * step + step / 2)}" y="${H - bottom + 18}" text-anchor="end">${l}</text>`
+      : i % opts.labelEvery === 0 && i < n - opts.labelEvery / 2
+        ? html`<text x="${fmt(left + i * step + step / 2)}" y="${H - bottom + 18}">${l}</text>`
+        : '',
   )}</g>
 </svg>`;
 }
