@@ -287,3 +287,47 @@ describe('rights and changes', () => {
     expect(snapshot(service.config.database)).toBe(before);
   });
 });
+
+describe('admin lists', () => {
+  it('pages all invites 50 at a time, filters by state and inviter, searches, and renders the queue ticked with Select all', async () => {
+    const s = await signIn(admin, 'admin@localhost');
+    // Two inviters (one may make 50 a day by default), all pending.
+    const inviter = (i: number) => ({ kind: 'user' as const, jid: i < 30 ? 'pager1@localhost' : 'pager2@localhost', isAdmin: false });
+    const made = Array.from({ length: 55 }, (_, i) => service.app.invites.create(inviter(i), { kind: 'contact-account', source: 'send', email: `p${i}@example.net` }).invite);
+    const before = snapshot(service.config.database);
+    const opts = { ip: s.ip, cookie: s.cookie };
+    const rowsOf = (p: Page) => [...p.html.matchAll(/<tr data-invite="([a-z0-9]{10})">/g)].map((m) => m[1]);
+
+    const first = await get(`${base}/admin/invites?q=PAGER`, opts);
+    expect(first.status).toBe(200);
+    expect(first.html).toContain('55 invites, page 1 of 2');
+    expect(rowsOf(first)).toHaveLength(50);
+    const second = await get(`${base}/admin/invites?q=pager&page=2`, opts);
+    expect(rowsOf(second)).toHaveLength(5);
+    expect(new Set([...rowsOf(first), ...rowsOf(second)])).toEqual(new Set(made.map((i) => i.id)));
+    const one = await get(`${base}/admin/invites?inviter=Pager2@localhost&state=pending`, opts);
+    expect(one.html).toContain('25 invites');
+    expect(rowsOf(one).sort()).toEqual(made.slice(30).map((i) => i.id).sort());
+
+    const found = await get(`${base}/admin/invites?q=P54@EXAMPLE`, opts);
+    expect(rowsOf(found)).toEqual([made[54].id]);
+    // LIKE's wildcards are searched for as text
+    expect(rowsOf(await get(`${base}/admin/invites?q=p_4%25`, opts))).toEqual([]);
+    expect(rowsOf(await get(`${base}/admin/invites?state=rejected&inviter=pager@localhost`, opts))).toEqual([]);
+
+    const queue = await get(`${base}/admin?select=all`, opts);
+    expect(queue.html).toMatch(/\d+ invites wait for approval, oldest first/);
+    const boxes = [...queue.html.matchAll(/<input type="checkbox" name="id" value="([a-z0-9]{10})"[^>]*>/g)];
+    expect(boxes).toHaveLength(50);
+    expect(boxes.every((b) => b[0].includes(' checked'))).toBe(true);
+    expect(rowsOf(await get(`${base}/admin`, opts)).length).toBe(50);
+    expect(snapshot(service.config.database)).toBe(before);
+
+    // Deciding nothing, or an unknown decision, is refused and changes nothing.
+    expect((await post(`${base}/admin/decide`, { csrf: s.csrf, decision: 'approve' }, opts)).status).toBe(400);
+    expect((await post(`${base}/admin/decide`, { csrf: s.csrf, id: made[0].id, decision: 'maybe' }, opts)).status).toBe(400);
+    expect((await post(`${base}/admin/decide`, { csrf: s.csrf, id: 'nosuchinvt', decision: 'approve' }, opts)).status).toBe(409);
+    expect(snapshot(service.config.database)).toBe(before);
+    for (const i of made) service.app.invites.reject(OPERATOR, i.id, null);
+  });
+});
