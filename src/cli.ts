@@ -4,6 +4,9 @@
  * the running service, so they are safe beside it.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
+import { ConsoleAuth } from './domain/console-auth';
+import { NO_NOTICES } from './domain/notices';
+import { SqliteConsoleStore } from './store/console-repo';
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config';
@@ -69,6 +72,7 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite resend ID
   invite extend ID [--expire D] [--uses N]
                                       an open invite: valid for D from now, or N uses in all
+  console revoke JID                  end every web console session of a user
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
@@ -361,6 +365,20 @@ function inviteExtend(args: string[], io: CliIo): number {
   });
 }
 
+/** Ends every web console session of a user (a lost device): they sign in again with a new link. */
+function consoleRevoke(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('console revoke takes one JID');
+  const jid = normalizeBareJid(positionals[0]);
+  if (!jid || !jid.includes('@')) throw new UsageError(`Not a user JID: ${positionals[0]}`);
+  return withContext(values, io, ({ config, db }) => {
+    const auth = new ConsoleAuth({ store: new SqliteConsoleStore(db), tokenKey: config.tokenKey, host: config.host, publicUrl: config.web.publicUrl, notices: NO_NOTICES });
+    const n = auth.revokeAll(jid);
+    io.out(`${jid}: ${n} session${n === 1 ? '' : 's'} ended`);
+    return 0;
+  });
+}
+
 function statsCommandCli(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, { json: { type: 'boolean' } });
   noPositionals(positionals);
@@ -526,6 +544,7 @@ const COMMANDS: Record<string, Handler> = {
   'invite revoke': inviteRevoke,
   'invite resend': inviteResend,
   'invite extend': inviteExtend,
+  'console revoke': consoleRevoke,
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
@@ -536,7 +555,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db', 'console'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;

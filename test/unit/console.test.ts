@@ -288,6 +288,37 @@ describe('invite extend (CLI)', () => {
   });
 });
 
+describe('console revoke (CLI)', () => {
+  it('ends every console session of a user; refuses a text that is not a user JID (2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xmpp-invites-revoke-'));
+    try {
+      const configFile = join(dir, 'config.yaml');
+      writeFileSync(configFile, stringify(rawTestConfig({ database: './invites.sqlite' })));
+      const cli = async (...argv: string[]) => {
+        const out: string[] = [];
+        const code = await run(argv, { out: (l) => out.push(l), err: (l) => out.push(l), env: {} });
+        return { code, out: out.join('\n') };
+      };
+      expect((await cli('console', 'revoke', 'nobody@localhost', '--config', configFile)).out).toBe('nobody@localhost: 0 sessions ended');
+      const db = openDatabase(join(dir, 'invites.sqlite'));
+      const sent: Notice[] = [];
+      const auth = new ConsoleAuth({ store: new SqliteConsoleStore(db), tokenKey: KEY, host: 'localhost', publicUrl: 'https://x', notices: { enqueue: (n) => sent.push(n) } });
+      auth.request('alice@localhost', '192.0.2.1');
+      const done = auth.confirm(auth.code(String(sent[0].params!.login)));
+      if (!done.ok) throw new Error('not signed in');
+      expect(auth.session(done.sessionId)).toBeDefined();
+      expect(await cli('console', 'revoke', 'Alice@localhost', '--config', configFile)).toEqual({ code: 0, out: 'alice@localhost: 1 session ended' });
+      expect(auth.session(done.sessionId)).toBeUndefined();
+      expect(db.prepare('SELECT ended_why FROM console_sessions').get()).toEqual({ ended_why: 'revoked' });
+      db.close();
+      expect((await cli('console', 'revoke', 'localhost', '--config', configFile)).code).toBe(2);
+      expect((await cli('console', 'revoke', '--config', configFile)).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('charts', () => {
   it('rounds axes up to 1, 2 or 5 times a power of ten with whole gridlines', () => {
     expect([0, 1, 3, 7, 11, 49, 51, 999].map(niceMax)).toEqual([1, 1, 5, 10, 20, 50, 100, 1000]);
