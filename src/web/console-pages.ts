@@ -14,8 +14,7 @@ import { shownState, SHOWN_STATES, type Invite, type InviteEvent, type ShownStat
 import { html, trusted, type Fragment, type Html } from '../present/html';
 import { dateTime, delivery, inviteeOf, inviterOf, longDate } from '../present/invite';
 import { groupedBarChart, legend, PALETTE, stackedBarChart, type Series } from './charts';
-import type { Site } from './pages';
-import { STYLESHEET } from './style';
+import { layout, type Site } from './pages';
 
 export interface Viewer {
   jid: string;
@@ -45,25 +44,7 @@ ${viewer.isAdmin
 }
 
 export function consoleLayout(site: Site, title: string, viewer: Viewer | null, body: Fragment, wide = true): Html {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<meta name="robots" content="noindex, nofollow">
-<title>${title} · ${site.name}</title>
-<style>${trusted(STYLESHEET)}</style>
-</head>
-<body>
-<header class="site">${nav(site, viewer)}</header>
-<main${wide ? trusted(' class="wide"') : ''}>
-${body}
-<footer><p>${site.name} · invitations for ${site.host}</p></footer>
-</main>
-</body>
-</html>
-`;
+  return layout(site, title, body, { header: nav(site, viewer), wide });
 }
 
 /** A message at the top of a page: what was just done (`done`), or what went wrong. */

@@ -10,6 +10,7 @@ import { TestClient, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { get, post, snapshot, type Page } from '../support/web';
+import { SECURITY_HEADERS } from '../../src/web/server';
 
 const NS = 'urn:xmpp-invites:0';
 let prosody: TestProsody;
@@ -121,6 +122,10 @@ describe('signing in', () => {
     const page = await get(`${base}/my/invites`, { ip, cookie: `${asked.cookie}; xi_session=${session}` });
     expect(page.status).toBe(200);
     expect(page.html).toContain('alice@localhost');
+    // The landing page's security headers, on the console's pages too.
+    for (const p of [asked, confirm, page, done]) {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect([name, p.headers.get(name)]).toEqual([name, value]);
+    }
 
     // The link works once.
     const again = await post(`${base}${path}`, { csrf: confirm.csrf! }, { ip, cookie: asked.cookie });
