@@ -293,6 +293,22 @@ describe('rights and changes', () => {
   });
 });
 
+describe('escaping', () => {
+  it('escapes a hostile note and invitee on the queue, the invite page and the statistics', async () => {
+    const s = await signIn(admin, 'admin@localhost');
+    const hostile = { kind: 'user' as const, jid: 'mallory@localhost', isAdmin: false };
+    const { invite } = service.app.invites.create(hostile, { kind: 'contact-account', source: 'command', note: '<script>alert(1)</script>"\'' });
+    for (const path of ['/admin', `/admin/invites/${invite.id}`, '/admin/stats', '/admin/invites?q=<b>']) {
+      const page = await get(`${base}${path}`, { ip: s.ip, cookie: s.cookie });
+      expect([path, page.status]).toEqual([path, 200]);
+      expect(page.html).not.toMatch(/<script>|<b>/);
+    }
+    const page = await get(`${base}/admin/invites/${invite.id}`, { ip: s.ip, cookie: s.cookie });
+    expect(page.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;');
+    service.app.invites.reject(OPERATOR, invite.id, null);
+  });
+});
+
 describe('admin lists', () => {
   it('pages all invites 50 at a time, filters by state and inviter, searches, and renders the queue ticked with Select all', async () => {
     const s = await signIn(admin, 'admin@localhost');
