@@ -86,7 +86,7 @@ export function stackedBarChart(opts: {
   });
   const line = opts.line;
   const points = line ? line.values.map((v, i) => `${fmt(left + i * step + step / 2)},${fmt(y(v))}`).join(' ') : '';
-  return html`<svg class="chart" id="${opts.id}" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${opts.id}-title ${opts.id}-desc">
+  return html`<svg class="chart" id="${opts.id}" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${opts.id}-title" aria-describedby="${opts.id}-desc">
 <title id="${opts.id}-title">${opts.title}</title>
 <desc id="${opts.id}-desc">${opts.description}</desc>
 <g stroke="currentColor" stroke-opacity="0.25">${ticks.map((t) => html`<line x1="${left}" x2="${W - right}" y1="${fmt(y(t))}" y2="${fmt(y(t))}"/>`)}</g>
@@ -122,7 +122,7 @@ export function groupedBarChart(opts: { id: string; title: string; description: 
   const H = Math.max(1, opts.rows.length) * (groupH + groupGap) + 8;
   const max = niceMax(Math.max(0, ...opts.series.flatMap((s) => s.values)));
   const w = (v: number) => (v / max) * (W - left - right);
-  return html`<svg class="chart" id="${opts.id}" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${opts.id}-title ${opts.id}-desc">
+  return html`<svg class="chart" id="${opts.id}" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${opts.id}-title" aria-describedby="${opts.id}-desc">
 <title id="${opts.id}-title">${opts.title}</title>
 <desc id="${opts.id}-desc">${opts.description}</desc>
 ${opts.rows.map((row, r) => {

@@ -186,6 +186,11 @@ it('an admin approves two of three pending invites and rejects the third with a 
   // Named for screen readers: the chart is an image with a title and a description in words.
   await expect(page.locator('#activity').getAttribute('role')).resolves.toBe('img');
   await expect(page.locator('#activity-desc').textContent()).resolves.toMatch(/\d+ approved, \d+ rejected/);
+  // What Chromium gives assistive technology: the charts as named images, the figures as tables.
+  const tree = await page.locator('main').ariaSnapshot();
+  expect(tree).toMatch(/- img "Invites per day, \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d \(UTC\)"/);
+  expect(tree).toMatch(/- img "Invites per inviter at each step"/);
+  expect(tree).toMatch(/- table "Invites per day \(UTC\) by what happened to them"/);
   await shoot('stats');
 
   await page.goto(`${web()}/admin/invites?q=${three.id}`);

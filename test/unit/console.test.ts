@@ -340,7 +340,7 @@ describe('charts', () => {
       ],
       line: { key: 'created', label: 'Created', colour: '#0072b2', values: [3, 4] },
     }).value;
-    expect(svg).toMatch(/^<svg class="chart" id="a" viewBox="0 0 960 300" role="img" aria-labelledby="a-title a-desc">/);
+    expect(svg).toMatch(/^<svg class="chart" id="a" viewBox="0 0 960 300" role="img" aria-labelledby="a-title" aria-describedby="a-desc">/);
     expect(svg).toContain('<title id="a-title">Per day &lt;b&gt;</title>');
     expect(svg.match(/<rect /g)).toHaveLength(3);
     expect(svg).toContain('data-series="approved" data-day="2026-11-20" data-value="2"><title>2026-11-20: 2 approved</title>');
