@@ -12,6 +12,8 @@
  *   refused.
  * Screenshots of the user's and the admin's main pages, at phone and desktop widths, go to docs/.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { LOGIN_TTL_MS } from '../../src/domain/console-auth';
@@ -22,7 +24,11 @@ import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 
 const NS = 'urn:xmpp-invites:0';
-const DOCS = join(__dirname, '..', '..', 'docs');
+/**
+ * Screenshots go to docs/ when XMPP_INVITES_SCREENSHOTS=docs (to refresh the committed ones), else
+ * to a temporary directory: every run still takes them at both widths.
+ */
+const DOCS = process.env.XMPP_INVITES_SCREENSHOTS === 'docs' ? join(__dirname, '..', '..', 'docs') : mkdtempSync(join(tmpdir(), 'xmpp-invites-shots-'));
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 
@@ -97,6 +103,9 @@ async function shoot(name: string): Promise<void> {
     ['desktop', DESKTOP],
   ] as const) {
     await page.setViewportSize(size);
+    // Nothing wider than the screen: no sideways scrolling on a phone.
+    const scrollWidth = await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
+    expect([name, width, scrollWidth <= size.width]).toEqual([name, width, true]);
     await page.screenshot({ path: join(DOCS, `console-${name}-${width}.png`), fullPage: true });
   }
   await page.setViewportSize(PHONE);
