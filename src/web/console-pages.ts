@@ -458,7 +458,7 @@ export function statsPage(site: Site, v: StatsView): Html {
 
 <h2 id="activity-heading">The last ${activity.days} days</h2>
 ${legend(all)}
-${stackedBarChart({
+<div class="chart-wrap latest">${stackedBarChart({
   id: 'activity',
   title: `Invites per day, ${days[0]} to ${days[days.length - 1]} (UTC)`,
   description:
@@ -470,7 +470,7 @@ ${stackedBarChart({
   labelEvery: 14,
   stacked: outcomes,
   line: created,
-})}
+})}</div>
 <details open>
 <summary>The figures per day (days with nothing left out)</summary>
 <div class="table-wrap"><table id="activity-table">
@@ -485,13 +485,13 @@ ${stackedBarChart({
 ${funnel.length === 0
   ? html`<p>Nobody has invited anyone yet.</p>`
   : html`${legend(funnelSeries)}
-${groupedBarChart({
+<div class="chart-wrap">${groupedBarChart({
   id: 'funnel',
   title: 'Invites per inviter at each step',
   description: `For the ${funnel.length} inviters with the most invites: ` + funnel.map((r) => `${r.inviter}: ${funnelKeys.map((f) => `${Number(r[f.key])} ${f.label.toLowerCase()}`).join(', ')}`).join('; ') + '.',
   rows: funnel.map((r) => r.inviter),
   series: funnelSeries,
-})}
+})}</div>
 <div class="table-wrap"><table id="funnel-table">
 <caption class="muted">Delivered: e-mailed or messaged to the invitee, or used. Joined: accounts made.</caption>
 <thead><tr><th scope="col">Inviter</th>${funnelKeys.map((f) => html`<th scope="col" class="n">${f.label}</th>`)}</tr></thead>

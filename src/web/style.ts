@@ -66,7 +66,11 @@ input[type=search], input[type=email] { width: 100%; }
 .filters label { margin-top: .5rem; }
 .pager { display: flex; gap: 1rem; }
 .state { font-weight: 600; }
-.chart { display: block; width: 100%; height: auto; margin: .5rem 0 1rem; }
+.chart { display: block; width: 100%; min-width: 44rem; height: auto; }
+.chart-wrap { overflow-x: auto; margin: .5rem 0 1rem; }
+/* Scrolled to the right end at first on a narrow screen: the latest days are the ones in view. */
+.chart-wrap.latest { direction: rtl; }
+.chart-wrap.latest .chart { direction: ltr; }
 .legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; padding: 0; list-style: none; font-size: .9375rem; }
 .swatch { display: inline-block; width: .9rem; height: .9rem; border-radius: .15rem; margin-right: .3rem; vertical-align: -.1rem; }
 .done { color: var(--ok); border: 1px solid var(--ok); border-radius: .5rem; padding: .75rem 1rem; margin: 0 0 1rem; }
