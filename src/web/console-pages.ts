@@ -379,6 +379,10 @@ ${pager(`${b}/admin`, v.page, v.pages, new URLSearchParams())}`}`,
 
 export interface AllInvitesView {
   viewer: Viewer;
+  flash?: Flash;
+  /** the account invite form as it was sent, when shown again */
+  accountForm?: { username: string; rosterSubscription: boolean };
+  usernameRule: string;
   invites: readonly Invite[];
   total: number;
   page: number;
@@ -395,6 +399,17 @@ export function allInvitesPage(site: Site, v: AllInvitesView): Html {
     'All invites',
     v.viewer,
     html`<h1>All invites</h1>
+${flash(v.flash)}
+<details${v.accountForm ? trusted(' open') : ''}>
+<summary>Create an account invite</summary>
+<form method="post" action="${b}/admin/invites/new">
+${csrfField(v.viewer.csrf)}
+<label for="username">Username <span class="hint">Optional: reserved for the invitee. ${v.usernameRule}.</span></label>
+<input type="text" id="username" name="username" value="${v.accountForm?.username ?? ''}" maxlength="64" autocapitalize="none" spellcheck="false">
+<label class="check"><input type="checkbox" name="roster-subscription" value="1"${v.accountForm?.rosterSubscription ? trusted(' checked') : ''}> Add the new account to my contacts</label>
+<div><button type="submit">Create the account invite</button></div>
+</form>
+</details>
 <form method="get" action="${b}/admin/invites" class="filters" role="search">
 <div><label for="state">State</label>
 <select id="state" name="state"><option value="">any</option>${SHOWN_STATES.map((s) => html`<option value="${s}"${v.filter.state === s ? trusted(' selected') : ''}>${s}</option>`)}</select></div>

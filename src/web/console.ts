@@ -17,6 +17,7 @@ import { InviteError, isInviteError } from '../errors';
 import { isPrivileged, shownState, SHOWN_STATES, type Actor, type Invite, type ShownState } from '../domain/types';
 import { normalizeBareJid } from '../domain/jid';
 import { cleanText } from '../domain/text';
+import { USERNAME_RULE } from '../domain/usernames';
 import { addressKey } from './client-ip';
 import {
   allInvitesPage,
@@ -65,7 +66,7 @@ export interface ConsoleDeps {
 
 /** Done messages the pages show after a redirect: fixed words chosen by key, never text from the URL. */
 const DONE: Record<string, string> = {
-  created: 'Your invitation link is ready.',
+  created: 'The invitation link is ready.',
   revoked: 'The invite was revoked: its link no longer works.',
   resent: 'The invite has a new link; the old one no longer works.',
   extended: 'The invite was extended.',
@@ -349,31 +350,57 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     }),
   );
 
-  web.get(
-    '/admin/invites',
-    admin((ctx, _s, viewer) => {
-      const state = ctx.query.get('state') ?? '';
-      const inviterText = (ctx.query.get('inviter') ?? '').trim();
-      const q = (ctx.query.get('q') ?? '').trim().slice(0, 200);
-      const filter = {
-        ...((SHOWN_STATES as readonly string[]).includes(state) ? { state: state as ShownState } : {}),
-        ...(inviterText ? { inviter: normalizeBareJid(inviterText) ?? inviterText.toLowerCase() } : {}),
-        ...(q ? { search: q } : {}),
-      };
-      const total = invites.count(filter);
-      const p = page(ctx, total);
-      return {
-        status: 200,
-        body: allInvitesPage(site, {
-          viewer,
-          invites: invites.list({ ...filter, limit: PAGE_SIZE, offset: p.offset }),
-          total,
-          page: p.page,
-          pages: p.pages,
-          now: invites.now(),
-          filter: { state: filter.state ?? '', inviter: inviterText, q },
-        }),
-      };
+  const allInvites = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash, accountForm?: { username: string; rosterSubscription: boolean }): Reply => {
+    const state = ctx.query.get('state') ?? '';
+    const inviterText = (ctx.query.get('inviter') ?? '').trim();
+    const q = (ctx.query.get('q') ?? '').trim().slice(0, 200);
+    const filter = {
+      ...((SHOWN_STATES as readonly string[]).includes(state) ? { state: state as ShownState } : {}),
+      ...(inviterText ? { inviter: normalizeBareJid(inviterText) ?? inviterText.toLowerCase() } : {}),
+      ...(q ? { search: q } : {}),
+    };
+    const total = invites.count(filter);
+    const p = page(ctx, total);
+    return {
+      status,
+      body: allInvitesPage(site, {
+        viewer,
+        flash,
+        accountForm,
+        usernameRule: USERNAME_RULE,
+        invites: invites.list({ ...filter, limit: PAGE_SIZE, offset: p.offset }),
+        total,
+        page: p.page,
+        pages: p.pages,
+        now: invites.now(),
+        filter: { state: filter.state ?? '', inviter: inviterText, q },
+      }),
+    };
+  };
+
+  web.get('/admin/invites', admin((ctx, _s, viewer) => allInvites(ctx, viewer)));
+
+  // "Create account invite" (the command urn:xmpp:invite#create-account): an optional reserved
+  // username and roster-subscription; approval as for the command (`approval: all`).
+  web.post(
+    '/admin/invites/new',
+    admin((ctx, s, viewer) => {
+      const username = cleanText(ctx.form.get('username') ?? '').trim();
+      const rosterSubscription = ctx.form.get('roster-subscription') === '1';
+      try {
+        const { invite } = invites.create(actorOf(s), {
+          kind: username ? 'account-locked' : 'account',
+          username: username || undefined,
+          rosterSubscription,
+          source: 'web',
+        });
+        statsCache = undefined;
+        return redirect(`${b}/admin/invites/${invite.id}?done=created`);
+      } catch (err) {
+        if (!isInviteError(err)) throw err;
+        const shown = webError(err.code);
+        return allInvites(ctx, viewer, shown.status, { error: `No invite was created: ${err.message}` }, { username, rosterSubscription });
+      }
     }),
   );
 

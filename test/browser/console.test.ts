@@ -117,7 +117,7 @@ it('a user signs in, creates an invite with its link and QR code, invites three 
   await expect(page.locator('h1').textContent()).resolves.toBe('My invites');
 
   await Promise.all([page.waitForURL(/\/my\/invites\/[a-z0-9]{10}\?done=created$/), page.click('button:has-text("Create an invitation link")')]);
-  await expect(page.locator('.done').textContent()).resolves.toBe('Your invitation link is ready.');
+  await expect(page.locator('.done').textContent()).resolves.toBe('The invitation link is ready.');
   const landing = await page.locator('#landing-url').textContent();
   expect(landing).toMatch(/^https:\/\/invites\.example\.org\/i\/[A-Za-z0-9_-]{34}$/);
   await expect(page.locator('svg.qr').count()).resolves.toBe(1);

@@ -86,6 +86,10 @@ async function signIn(client: TestClient, jid: string): Promise<{ cookie: string
   return { cookie: `${asked.cookie}; ${session}`, csrf: confirm.csrf!, ip };
 }
 
+/** The admin's session, signed in once (the limits allow 3 links per JID in 15 minutes). */
+let adminSession: Promise<{ cookie: string; csrf: string; ip: string }> | undefined;
+const signInAdmin = () => (adminSession ??= signIn(admin, 'admin@localhost'));
+
 const rows = (sql: string, ...params: unknown[]) => {
   const db = new Database(service.config.database, { readonly: true });
   try {
@@ -245,12 +249,12 @@ describe('rights and changes', () => {
   });
 
   it('records every change made in the console with the actor and via: web', async () => {
-    const s = await signIn(admin, 'admin@localhost');
+    const s = await signInAdmin();
     const created = await post(`${base}/my/invites/new`, { csrf: s.csrf }, { ip: s.ip, cookie: s.cookie });
     expect(created.status).toBe(303);
     const id = /\/my\/invites\/([a-z0-9]{10})\?done=created/.exec(created.headers.get('location')!)![1];
     const page = await get(`${base}${created.headers.get('location')}`, { ip: s.ip, cookie: s.cookie });
-    expect(page.html).toContain('Your invitation link is ready.');
+    expect(page.html).toContain('The invitation link is ready.');
     expect(page.html).toMatch(/<svg class="qr" role="img"/);
     const extended = await post(`${base}/admin/invites/${id}/extend`, { csrf: s.csrf, expire: '7d', uses: '3' }, { ip: s.ip, cookie: s.cookie });
     expect(extended.status).toBe(303);
@@ -293,9 +297,38 @@ describe('rights and changes', () => {
   });
 });
 
+describe('account invites', () => {
+  it('lets an admin create an account invite with a reserved username, as the command does; a bad or taken username is 400 with the form, nothing made', async () => {
+    const s = await signInAdmin();
+    const opts = { ip: s.ip, cookie: s.cookie };
+    const made = await post(`${base}/admin/invites/new`, { csrf: s.csrf, username: 'Newcomer', 'roster-subscription': '1' }, opts);
+    expect(made.status).toBe(303);
+    const id = /\/admin\/invites\/([a-z0-9]{10})\?done=created$/.exec(made.headers.get('location')!)![1];
+    expect(service.app.invites.get(id)).toMatchObject({ kind: 'account-locked', username: 'newcomer', rosterSubscription: true, state: 'open', inviter: 'admin@localhost', source: 'web' });
+    const page = await get(`${base}/admin/invites/${id}?done=created`, opts);
+    expect(page.html).toContain('The invitation link is ready.');
+    expect(page.html).toMatch(/xmpp:newcomer@localhost\?register;preauth=/);
+
+    const u = await newUser();
+    const user = await signIn(u.client, u.jid);
+    const before = snapshot(service.config.database);
+    const taken = await post(`${base}/admin/invites/new`, { csrf: s.csrf, username: 'newcomer' }, opts);
+    expect(taken.status).toBe(400);
+    expect(taken.html).toContain('No invite was created: The username newcomer is reserved by another invite');
+    expect(taken.html).toContain('value="newcomer"');
+    const bad = await post(`${base}/admin/invites/new`, { csrf: s.csrf, username: '.bad name' }, opts);
+    expect(bad.status).toBe(400);
+    expect(snapshot(service.config.database)).toBe(before);
+
+    expect((await post(`${base}/admin/invites/new`, { csrf: user.csrf }, { ip: user.ip, cookie: user.cookie })).status).toBe(403);
+    expect(snapshot(service.config.database)).toBe(before);
+    service.app.invites.revoke(OPERATOR, id);
+  });
+});
+
 describe('escaping', () => {
   it('escapes a hostile note and invitee on the queue, the invite page and the statistics', async () => {
-    const s = await signIn(admin, 'admin@localhost');
+    const s = await signInAdmin();
     const hostile = { kind: 'user' as const, jid: 'mallory@localhost', isAdmin: false };
     const { invite } = service.app.invites.create(hostile, { kind: 'contact-account', source: 'command', note: '<script>alert(1)</script>"\'' });
     for (const path of ['/admin', `/admin/invites/${invite.id}`, '/admin/stats', '/admin/invites?q=<b>']) {
@@ -311,7 +344,7 @@ describe('escaping', () => {
 
 describe('admin lists', () => {
   it('pages all invites 50 at a time, filters by state and inviter, searches, and renders the queue ticked with Select all', async () => {
-    const s = await signIn(admin, 'admin@localhost');
+    const s = await signInAdmin();
     // Two inviters (one may make 50 a day by default), all pending.
     const inviter = (i: number) => ({ kind: 'user' as const, jid: i < 30 ? 'pager1@localhost' : 'pager2@localhost', isAdmin: false });
     const made = Array.from({ length: 55 }, (_, i) => service.app.invites.create(inviter(i), { kind: 'contact-account', source: 'send', email: `p${i}@example.net` }).invite);
