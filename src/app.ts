@@ -170,7 +170,7 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain, logins: this.consoleAuth },
+      render: { siteName: config.siteName, component: config.component.domain, logins: this.consoleAuth, consoleUrl: `${config.web.publicUrl}/admin` },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,

@@ -20,6 +20,8 @@ export interface RenderContext {
   component: string;
   invites: InviteService;
   now: () => number;
+  /** the web console's approval queue (`{web.public_url}/admin`), named in the admins' pending messages */
+  consoleUrl?: string;
   /** the web console's sign-ins: the link and phrase of one, while it can be used */
   logins?: { renderLogin(id: string): { link: string; phrase: string; expiresAt: number } | undefined };
 }
@@ -43,7 +45,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       // A folded message names at most MAX_FOLDED invites; a flood is counted, not listed.
       const total = ctx.invites.count({ state: 'pending' });
       if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
-      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject.`);
+      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject${ctx.consoleUrl ? `, or open ${ctx.consoleUrl}` : ''}.`);
       return { subject: `${waiting.length} invite(s) wait for approval on ${site}`, text: lines.join('\n') };
     }
     case 'approved': {

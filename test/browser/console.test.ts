@@ -163,6 +163,9 @@ it('an admin approves two of three pending invites and rejects the third with a 
   const three = invites().create(carol, { kind: 'contact-account', source: 'command' }).invite;
   const today = new Date().toISOString().slice(0, 10);
 
+  // The admins' pending messages name the console's queue (later ones are folded: any of them).
+  const pending = await clients.admin.waitFor((m) => m.name === 'message' && m.getChildren('notification', NS).some((n) => n.attrs.kind === 'pending'), 40_000);
+  expect(pending.getChildText('body')).toContain('or open https://invites.example.org/admin.');
   await signIn('admin');
   expect(page.url()).toMatch(/\/admin$/);
   await shoot('admin');
