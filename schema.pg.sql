@@ -352,3 +352,57 @@ CREATE TRIGGER password_reset_events_never_truncated BEFORE TRUNCATE ON password
   FOR EACH STATEMENT EXECUTE FUNCTION refuse_change('password reset events are never deleted');
 CREATE TRIGGER password_reset_events_never_changed BEFORE UPDATE ON password_reset_events
   FOR EACH ROW EXECUTE FUNCTION refuse_change('password reset events are never changed');
+-- migration 17: the web console: sign-in links, sessions, and uses that may grow
+-- See schema.sql: codes are derived, session ids kept as their SHA-256, rows never deleted.
+CREATE TABLE console_logins (
+  id          TEXT COLLATE "C" PRIMARY KEY,
+  jid         TEXT COLLATE "C" NOT NULL,
+  address     TEXT COLLATE "C" NOT NULL,
+  created_at  BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL,
+  used_at     BIGINT
+);
+CREATE INDEX console_logins_jid ON console_logins (jid, created_at);
+CREATE INDEX console_logins_address ON console_logins (address, created_at);
+CREATE TABLE console_sessions (
+  id_hash     TEXT COLLATE "C" PRIMARY KEY,
+  jid         TEXT COLLATE "C" NOT NULL,
+  login_id    TEXT COLLATE "C" NOT NULL REFERENCES console_logins (id),
+  created_at  BIGINT NOT NULL,
+  seen_at     BIGINT NOT NULL,
+  expires_at  BIGINT NOT NULL,
+  ended_at    BIGINT,
+  ended_why   TEXT COLLATE "C",
+  CHECK ((ended_at IS NULL) = (ended_why IS NULL))
+);
+CREATE INDEX console_sessions_jid ON console_sessions (jid, created_at);
+CREATE TRIGGER console_logins_never_deleted BEFORE DELETE ON console_logins
+  FOR EACH ROW EXECUTE FUNCTION refuse_change('sign-in links are never deleted');
+CREATE TRIGGER console_logins_never_truncated BEFORE TRUNCATE ON console_logins
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change('sign-in links are never deleted');
+CREATE TRIGGER console_sessions_never_deleted BEFORE DELETE ON console_sessions
+  FOR EACH ROW EXECUTE FUNCTION refuse_change('console sessions are never deleted');
+CREATE TRIGGER console_sessions_never_truncated BEFORE TRUNCATE ON console_sessions
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change('console sessions are never deleted');
+CREATE TRIGGER console_logins_fixed_columns BEFORE UPDATE OF id, jid, address, created_at, expires_at ON console_logins
+  FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.jid IS DISTINCT FROM OLD.jid OR NEW.address IS DISTINCT FROM OLD.address
+    OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.expires_at IS DISTINCT FROM OLD.expires_at)
+  EXECUTE FUNCTION refuse_change('a sign-in link''s id, JID, address and times never change');
+CREATE TRIGGER console_sessions_fixed_columns BEFORE UPDATE OF id_hash, jid, login_id, created_at, expires_at ON console_sessions
+  FOR EACH ROW WHEN (NEW.id_hash IS DISTINCT FROM OLD.id_hash OR NEW.jid IS DISTINCT FROM OLD.jid OR NEW.login_id IS DISTINCT FROM OLD.login_id
+    OR NEW.created_at IS DISTINCT FROM OLD.created_at OR NEW.expires_at IS DISTINCT FROM OLD.expires_at)
+  EXECUTE FUNCTION refuse_change('a session''s id, JID, sign-in and times never change');
+DROP TRIGGER invites_fixed_columns ON invites;
+CREATE TRIGGER invites_fixed_columns BEFORE UPDATE OF
+    id, kind, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key,
+    username, note, roster_subscription, created_at ON invites
+  FOR EACH ROW WHEN (NEW.id IS DISTINCT FROM OLD.id OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.inviter IS DISTINCT FROM OLD.inviter
+    OR NEW.source IS DISTINCT FROM OLD.source OR NEW.invitee_email IS DISTINCT FROM OLD.invitee_email
+    OR NEW.invitee_email_key IS DISTINCT FROM OLD.invitee_email_key OR NEW.invitee_jid IS DISTINCT FROM OLD.invitee_jid
+    OR NEW.invitee_name IS DISTINCT FROM OLD.invitee_name OR NEW.invitee_key IS DISTINCT FROM OLD.invitee_key
+    OR NEW.username IS DISTINCT FROM OLD.username OR NEW.note IS DISTINCT FROM OLD.note
+    OR NEW.roster_subscription IS DISTINCT FROM OLD.roster_subscription OR NEW.created_at IS DISTINCT FROM OLD.created_at)
+  EXECUTE FUNCTION refuse_change('an invite''s id, kind, inviter, source, invitee, username, note, roster subscription and creation time never change');
+CREATE TRIGGER invites_uses_only_grow BEFORE UPDATE OF max_uses ON invites
+  FOR EACH ROW WHEN (NEW.max_uses < OLD.max_uses)
+  EXECUTE FUNCTION refuse_change('an invite''s uses allowed may grow, never shrink');

@@ -412,3 +412,64 @@ CREATE TRIGGER password_reset_events_never_deleted BEFORE DELETE ON password_res
 BEGIN SELECT RAISE(ABORT, 'password reset events are never deleted'); END;
 CREATE TRIGGER password_reset_events_never_changed BEFORE UPDATE ON password_reset_events
 BEGIN SELECT RAISE(ABORT, 'password reset events are never changed'); END;
+-- migration 17: the web console: sign-in links, sessions, and uses that may grow
+-- A sign-in (src/domain/console-auth.ts) is asked for a JID of `host`: the row records it; the link
+-- sent to that account carries the row's id and a MAC of it under `token_key` (derived like invite
+-- tokens, never stored), valid for 10 minutes and once (`used_at`). `address` is a keyed hash of
+-- the client's address (IPv6 by its /64), for the per-address limit. A session is the row of a
+-- random id that only the browser's cookie holds: the database keeps its SHA-256, so a copy of the
+-- database signs nobody in. Sessions end (logout, a new sign-in in the same browser, an admin's
+-- revocation) by `ended_at`; they are records, never deleted.
+CREATE TABLE console_logins (
+  id          TEXT PRIMARY KEY,
+  jid         TEXT NOT NULL,
+  address     TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  used_at     INTEGER
+);
+CREATE INDEX console_logins_jid ON console_logins (jid, created_at);
+CREATE INDEX console_logins_address ON console_logins (address, created_at);
+CREATE TABLE console_sessions (
+  id_hash     TEXT PRIMARY KEY,
+  jid         TEXT NOT NULL,
+  login_id    TEXT NOT NULL REFERENCES console_logins (id),
+  created_at  INTEGER NOT NULL,
+  -- the last request (written at most once a minute): the idle expiry counts from it
+  seen_at     INTEGER NOT NULL,
+  -- the absolute expiry
+  expires_at  INTEGER NOT NULL,
+  ended_at    INTEGER,
+  -- logout, replaced (a new sign-in in the same browser), revoked
+  ended_why   TEXT,
+  CHECK ((ended_at IS NULL) = (ended_why IS NULL))
+);
+CREATE INDEX console_sessions_jid ON console_sessions (jid, created_at);
+CREATE TRIGGER console_logins_never_deleted BEFORE DELETE ON console_logins
+BEGIN SELECT RAISE(ABORT, 'sign-in links are never deleted'); END;
+CREATE TRIGGER console_sessions_never_deleted BEFORE DELETE ON console_sessions
+BEGIN SELECT RAISE(ABORT, 'console sessions are never deleted'); END;
+CREATE TRIGGER console_logins_fixed_columns BEFORE UPDATE OF id, jid, address, created_at, expires_at ON console_logins
+  WHEN NEW.id IS NOT OLD.id OR NEW.jid IS NOT OLD.jid OR NEW.address IS NOT OLD.address
+    OR NEW.created_at IS NOT OLD.created_at OR NEW.expires_at IS NOT OLD.expires_at
+BEGIN SELECT RAISE(ABORT, 'a sign-in link''s id, JID, address and times never change'); END;
+CREATE TRIGGER console_sessions_fixed_columns BEFORE UPDATE OF id_hash, jid, login_id, created_at, expires_at ON console_sessions
+  WHEN NEW.id_hash IS NOT OLD.id_hash OR NEW.jid IS NOT OLD.jid OR NEW.login_id IS NOT OLD.login_id
+    OR NEW.created_at IS NOT OLD.created_at OR NEW.expires_at IS NOT OLD.expires_at
+BEGIN SELECT RAISE(ABORT, 'a session''s id, JID, sign-in and times never change'); END;
+-- An open invite's uses may be raised (`invite extend`, the console), never lowered: max_uses
+-- leaves the fixed columns of migration 11 and may only grow.
+DROP TRIGGER invites_fixed_columns;
+CREATE TRIGGER invites_fixed_columns BEFORE UPDATE OF
+    id, kind, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key,
+    username, note, roster_subscription, created_at ON invites
+  WHEN NEW.id IS NOT OLD.id OR NEW.kind IS NOT OLD.kind OR NEW.inviter IS NOT OLD.inviter
+    OR NEW.source IS NOT OLD.source OR NEW.invitee_email IS NOT OLD.invitee_email
+    OR NEW.invitee_email_key IS NOT OLD.invitee_email_key OR NEW.invitee_jid IS NOT OLD.invitee_jid
+    OR NEW.invitee_name IS NOT OLD.invitee_name OR NEW.invitee_key IS NOT OLD.invitee_key
+    OR NEW.username IS NOT OLD.username OR NEW.note IS NOT OLD.note
+    OR NEW.roster_subscription IS NOT OLD.roster_subscription OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an invite''s id, kind, inviter, source, invitee, username, note, roster subscription and creation time never change'); END;
+CREATE TRIGGER invites_uses_only_grow BEFORE UPDATE OF max_uses ON invites
+  WHEN NEW.max_uses < OLD.max_uses
+BEGIN SELECT RAISE(ABORT, 'an invite''s uses allowed may grow, never shrink'); END;

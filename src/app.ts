@@ -47,6 +47,8 @@ import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands } from './xmpp/adhoc';
 import { SqliteCommandSessions } from './store/command-sessions-repo';
 import { Respond } from './domain/respond';
+import { ConsoleAuth } from './domain/console-auth';
+import { SqliteConsoleStore } from './store/console-repo';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
@@ -65,6 +67,8 @@ export interface AppOptions {
   webListen?: { host: string; port: number };
   /** overrides the per-IP limit on POSTs of the web server */
   webRateLimit?: RateLimitOptions;
+  /** overrides the per-user limit on POSTs of the web console's signed-in users */
+  webSessionRateLimit?: RateLimitOptions;
   /** overrides the web server's connection caps and timeouts */
   webLimits?: Partial<WebLimits>;
   /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
@@ -99,6 +103,8 @@ export class App {
   readonly worker: OutboxWorker;
   /** the landing page's answers to invitations: accept several with one account, decline */
   readonly respond: Respond;
+  /** the web console's sign-ins and sessions */
+  readonly consoleAuth: ConsoleAuth;
   /** the landing page and web registration (`web.url` once started) */
   readonly web: WebServer;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
@@ -130,6 +136,13 @@ export class App {
     this.outbox = outboxFor(config, this.db, { instance: this.instanceId });
     this.invites = inviteServiceFor(config, this.db, { outbox: this.outbox });
     this.membership = membershipFor(config, this.db, this.invites, { outbox: this.outbox });
+    this.consoleAuth = new ConsoleAuth({
+      store: new SqliteConsoleStore(this.db),
+      tokenKey: config.tokenKey,
+      host: config.host,
+      publicUrl: config.web.publicUrl,
+      notices: this.outbox,
+    });
     const commit = new GroupCommit(this.db, {
       onError: (err, jobs) => {
         this.store.recordWriteError(err);
@@ -166,7 +179,13 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain, membership: this.membership },
+      render: {
+        siteName: config.siteName,
+        component: config.component.domain,
+        membership: this.membership,
+        logins: this.consoleAuth,
+        consoleUrl: `${config.web.publicUrl}/admin`,
+      },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
@@ -239,10 +258,12 @@ export class App {
       respond: this.respond,
       membership: this.membership,
       resets: { service: this.resets, setter },
+      auth: this.consoleAuth,
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
+      sessionRateLimit: opts.webSessionRateLimit,
       limits: opts.webLimits,
     });
 

@@ -4,6 +4,9 @@
  * the running service, so they are safe beside it.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
+import { ConsoleAuth } from './domain/console-auth';
+import { NO_NOTICES } from './domain/notices';
+import { SqliteConsoleStore } from './store/console-repo';
 import { existsSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config';
@@ -78,6 +81,9 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   request show ID                     a membership request and its events
   request approve ID...               make its account invite and e-mail it to the verified address
   request reject ID... [--reason R]   e-mail the address the answer (with the reason when given)
+  invite extend ID [--expire D] [--uses N]
+                                      an open invite: valid for D from now, or N uses in all
+  console revoke JID                  end every web console session of a user
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
@@ -224,19 +230,7 @@ function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
   if (kind === 'reset') return resetCreate(values, io);
   if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}, reset`);
   if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}, reset`);
-  let expiresIn: number | undefined;
-  if (values.expire !== undefined) {
-    try {
-      expiresIn = parseDuration(values.expire);
-    } catch {
-      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
-    }
-  }
-  let maxUses: number | undefined;
-  if (values.uses !== undefined) {
-    if (!/^\d+$/.test(values.uses) || Number(values.uses) < 1) throw new UsageError('--uses must be a whole number of at least 1');
-    maxUses = Number(values.uses);
-  }
+  const { expiresIn, maxUses } = lifetimeAndUses(values);
   const email = values.email === undefined ? undefined : parseEmailAddress(values.email);
   if (values.email !== undefined && email === undefined) {
     throw new UsageError(`--email: not a single e-mail address: ${values.email}`);
@@ -422,6 +416,51 @@ function inviteResend(args: string[], io: CliIo): number {
   return withContext(values, io, ({ invites }) => {
     const { invite, links } = invites.resend(OPERATOR, id);
     printLinks(io, invite, links);
+    return 0;
+  });
+}
+
+/** `--expire` and `--uses` as `invite create` reads them. */
+function lifetimeAndUses(values: { expire?: string; uses?: string }): { expiresIn?: number; maxUses?: number } {
+  let expiresIn: number | undefined;
+  if (values.expire !== undefined) {
+    try {
+      expiresIn = parseDuration(values.expire);
+    } catch {
+      throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
+    }
+  }
+  if (values.uses !== undefined && (!/^\d{1,9}$/.test(values.uses) || Number(values.uses) < 1)) {
+    throw new UsageError('--uses must be a whole number of at least 1');
+  }
+  return { expiresIn, maxUses: values.uses === undefined ? undefined : Number(values.uses) };
+}
+
+function inviteExtend(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { expire: { type: 'string' }, uses: { type: 'string' } });
+  const [id] = ids(positionals);
+  if (positionals.length > 1) throw new UsageError('invite extend takes one id');
+  const change = lifetimeAndUses(values);
+  if (change.expiresIn === undefined && change.maxUses === undefined) throw new UsageError('invite extend needs --expire D, --uses N or both');
+  return withContext(values, io, ({ invites }) => {
+    const { invite, changed } = invites.extend(OPERATOR, id, change);
+    io.out(changed ? `${id}: extended` : `${id}: unchanged`);
+    io.out(`expires:  ${instant(invite.expiresAt)}`);
+    io.out(`uses:     ${invite.uses}/${invite.maxUses}`);
+    return 0;
+  });
+}
+
+/** Ends every web console session of a user (a lost device): they sign in again with a new link. */
+function consoleRevoke(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('console revoke takes one JID');
+  const jid = normalizeBareJid(positionals[0]);
+  if (!jid || !jid.includes('@')) throw new UsageError(`Not a user JID: ${positionals[0]}`);
+  return withContext(values, io, ({ config, db }) => {
+    const auth = new ConsoleAuth({ store: new SqliteConsoleStore(db), tokenKey: config.tokenKey, host: config.host, publicUrl: config.web.publicUrl, notices: NO_NOTICES });
+    const n = auth.revokeAll(jid);
+    io.out(`${jid}: ${n} session${n === 1 ? '' : 's'} ended`);
     return 0;
   });
 }
@@ -690,6 +729,8 @@ const COMMANDS: Record<string, Handler> = {
   'request show': requestShow,
   'request approve': requestApprove,
   'request reject': requestReject,
+  'invite extend': inviteExtend,
+  'console revoke': consoleRevoke,
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
@@ -700,7 +741,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db', 'console'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;

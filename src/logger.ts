@@ -41,6 +41,8 @@ const TOKEN_PATTERNS: Array<[RegExp, string]> = [
   [/([?&;]token=)[^\s;&#"'<>]+/gi, `$1${REDACTED}`],
   // landing pages: https://invites.example.org/i/TOKEN
   [/(\/i\/)[^\s/?#"'<>]+/g, `$1${REDACTED}`],
+  // the web console's sign-in links: https://invites.example.org/login/CODE
+  [/(\/login\/)[^\s/?#"'<>]+/g, `$1${REDACTED}`],
 ];
 
 function escapeRegExp(text: string): string {

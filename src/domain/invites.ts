@@ -22,8 +22,10 @@ import {
   type InviteSource,
   type InviteState,
   type EventType,
+  shownState as shownStateOf,
 } from './types';
 import { cleanOptional, cleanText } from './text';
+import { durationLabel } from './durations';
 import { normalizeUsername } from './usernames';
 
 export interface InvitePolicy {
@@ -81,6 +83,10 @@ export interface Created {
 }
 
 const ACTIVE: readonly InviteState[] = ['pending', 'open'];
+
+/** What the statistics count per day (InviteService.activity). */
+export const ACTIVITY_KINDS = ['created', 'approved', 'rejected', 'joined', 'declined', 'revoked', 'expired'] as const;
+export type ActivityKind = (typeof ACTIVITY_KINDS)[number];
 
 export interface InviteServiceDeps {
   store: InviteStore;
@@ -246,6 +252,24 @@ export class InviteService {
     return this.store.stats(this.clock(), funnelLimit);
   }
 
+  /**
+   * Invites per day over the last `days` UTC days (today included), by what happened to them:
+   * created, approved, rejected, joined (an account made, or a contact use), declined, revoked and
+   * expired, as the event log records them.
+   */
+  activity(days = 90): { since: number; days: number; series: Record<ActivityKind, number[]> } {
+    const DAY = 86_400_000;
+    const since = Math.floor(this.clock() / DAY) * DAY - (days - 1) * DAY;
+    const series = Object.fromEntries(ACTIVITY_KINDS.map((k) => [k, new Array<number>(days).fill(0)])) as Record<ActivityKind, number[]>;
+    const byType: Record<string, ActivityKind> = { redeemed: 'joined', subscribed: 'joined' };
+    const types = [...ACTIVITY_KINDS.filter((k) => k !== 'joined'), 'redeemed', 'subscribed'];
+    for (const row of this.store.dailyEvents(types, since)) {
+      const kind = byType[row.type] ?? (row.type as ActivityKind);
+      if (row.day >= 0 && row.day < days) series[kind][row.day] += row.n;
+    }
+    return { since, days, series };
+  }
+
   events(id: string): InviteEvent[] {
     return this.store.listEvents(id);
   }
@@ -375,6 +399,56 @@ export class InviteService {
       const patch = { state: 'revoked' as const, endedAt: this.clock() };
       this.store.updateInvite(id, ACTIVE, patch);
       this.#event(id, 'revoked', actor, reason, null);
+      return { invite: { ...invite, ...patch }, changed: true };
+    });
+  }
+
+  /**
+   * Gives an open, unexpired invite a longer lifetime (`expiresIn`, counted from now) or more uses
+   * (`maxUses`, the new total). Its inviter, an admin or the operator may. Policy: a user's or an
+   * admin's invite never ends later than `invites.expiry` from now (the longest lifetime the
+   * operator allows anyone at creation), and a non-admin's never allows more than `invites.max_uses`
+   * uses (what approval covers); the operator at the CLI is the highest authority. Both only grow:
+   * lowering them is revoking, which has its own door. One conditional UPDATE, so a use spent meanwhile
+   * cannot slip past the check.
+   */
+  extend(actor: Actor, id: string, change: { expiresIn?: number; maxUses?: number }): { invite: Invite; changed: boolean } {
+    const { expiresIn, maxUses } = change;
+    if (expiresIn === undefined && maxUses === undefined) throw new InviteError('invalid-input', 'Give a new lifetime or a new number of uses');
+    if (expiresIn !== undefined && !(Number.isFinite(expiresIn) && expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive');
+    if (maxUses !== undefined && !(Number.isInteger(maxUses) && maxUses >= 1)) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1');
+    return this.store.transaction(() => {
+      const invite = this.#mustGet(id);
+      this.#requireOwnerOrPrivileged(actor, invite);
+      const now = this.clock();
+      if (invite.state !== 'open' || isExpired(invite, now)) {
+        throw new InviteError('wrong-state', `Invite ${id} is ${shownStateOf(invite, now)}: only an open invite can be extended`);
+      }
+      const patch: { expiresAt?: number; maxUses?: number } = {};
+      if (expiresIn !== undefined) {
+        if (actor.kind === 'user' && expiresIn > this.policy.expiry) {
+          throw new InviteError('invalid-input', `An invite is valid for at most ${durationLabel(this.policy.expiry)} from now`);
+        }
+        const expiresAt = now + expiresIn;
+        if (expiresAt < invite.expiresAt) throw new InviteError('invalid-input', `Invite ${id} already runs longer: a lifetime can only be extended`);
+        if (expiresAt > invite.expiresAt) patch.expiresAt = expiresAt;
+      }
+      if (maxUses !== undefined) {
+        if (maxUses < invite.maxUses) throw new InviteError('invalid-input', `Invite ${id} already allows ${invite.maxUses} uses: uses can only be raised`);
+        if (maxUses > invite.maxUses && invite.kind === 'account-locked') {
+          throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use');
+        }
+        if (actor.kind === 'user' && !actor.isAdmin && maxUses > this.policy.maxUses) {
+          throw new InviteError('forbidden', `Your invites allow at most ${this.policy.maxUses} use${this.policy.maxUses === 1 ? '' : 's'}; ask an admin for more`);
+        }
+        if (maxUses > invite.maxUses) patch.maxUses = maxUses;
+      }
+      if (Object.keys(patch).length === 0) return { invite, changed: false };
+      if (!this.store.updateInvite(id, ['open'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
+      this.#event(id, 'extended', actor, null, {
+        ...(patch.expiresAt !== undefined ? { expires: new Date(patch.expiresAt).toISOString(), was: new Date(invite.expiresAt).toISOString() } : {}),
+        ...(patch.maxUses !== undefined ? { maxUses: patch.maxUses, wasMaxUses: invite.maxUses } : {}),
+      });
       return { invite: { ...invite, ...patch }, changed: true };
     });
   }
@@ -566,13 +640,15 @@ export class InviteService {
   }
 
   #event(inviteId: string, type: EventType, actor: Actor | string, reason: string | null, data: Record<string, unknown> | null): void {
+    // The door, when it is not XMPP (the web console), is part of every event the actor causes.
+    const via = typeof actor !== 'string' && actor.kind === 'user' ? actor.via : undefined;
     this.store.addEvent({
       inviteId,
       at: this.clock(),
       type,
       actor: typeof actor === 'string' ? actor : actorName(actor),
       reason,
-      data,
+      data: via ? { ...data, via } : data,
     });
   }
 }

@@ -28,6 +28,8 @@ export const NOTICE_KINDS = [
   'request-wait',
   /** the owner of an account: its password was set with a reset link (params.reset, jid) */
   'password-reset',
+  /** a sign-in link to the web console (src/domain/console-auth.ts): params.login is the sign-in's id */
+  'login',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

@@ -6,6 +6,8 @@ export interface InviteFilter {
   inviter?: string;
   /** an e-mail address or a JID, matched exactly (normalised) */
   invitee?: string;
+  /** lower-case text found in the id, the inviter or the invitee (the web console's search) */
+  search?: string;
   limit?: number;
   offset?: number;
   /** with state 'expired': only those whose expiry is not recorded yet */
@@ -21,8 +23,11 @@ export interface InviteStats {
   states: Record<string, number>;
   /** per channel and delivery state, of invites with an invitee on that channel */
   delivery: { email: Record<string, number>; message: Record<string, number> };
-  /** per inviter: created, approved, used at least once, accounts made */
-  funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
+  /**
+   * per inviter: created, approved, delivered (sent by e-mail or message, or used: a shared link
+   * that was used reached someone), used at least once, accounts made
+   */
+  funnel: { inviter: string; created: number; approved: number; delivered: number; used: number; accounts: number }[];
   /** accounts the server made for a released claim after its use went elsewhere (should stay 0) */
   overruns: number;
   /** registrations whose outcome is not settled yet: how many, and when the oldest began (ms) */
@@ -44,6 +49,7 @@ export type InvitePatch = Partial<
     | 'emailDelivery'
     | 'messageDelivery'
     | 'remindedAt'
+    | 'maxUses'
   >
 >;
 
@@ -60,6 +66,8 @@ export interface InviteStore {
   countInvites(filter: InviteFilter, now: number): number;
   listEvents(inviteId: string): InviteEvent[];
   stats(now: number, funnelLimit: number): InviteStats;
+  /** Events of these types since `since`, counted per day (day 0 begins at `since`). */
+  dailyEvents(types: readonly string[], since: number): { day: number; type: string; n: number }[];
   /** Spends one use without a claim (contact use): false when none is left or the state is wrong. */
   spendDirectUse(id: string, at: number): boolean;
   /** The invite holding the pair inviter|invitee (pending or open, expiry not recorded). */

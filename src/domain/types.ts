@@ -63,7 +63,9 @@ export type EventType =
   /** a pre-approved subscription (XEP-0379) used the invite's contact part */
   | 'subscribed'
   /** the one reminder before expiry was queued (mail.reminder_before) */
-  | 'reminded';
+  | 'reminded'
+  /** an open invite's lifetime or uses were raised (`invite extend`, the web console) */
+  | 'extended';
 
 export interface InviteEvent {
   id: number;
@@ -75,8 +77,11 @@ export interface InviteEvent {
   data: Record<string, unknown> | null;
 }
 
-/** Who acts: a local user (bare JID), or the operator at the CLI. */
-export type Actor = { kind: 'user'; jid: string; isAdmin: boolean } | { kind: 'operator' };
+/**
+ * Who acts: a local user (bare JID), or the operator at the CLI. `via` names the door when it is
+ * not XMPP (the web console): every event the actor causes records it.
+ */
+export type Actor = { kind: 'user'; jid: string; isAdmin: boolean; via?: 'web' } | { kind: 'operator' };
 
 export const OPERATOR: Actor = { kind: 'operator' };
 

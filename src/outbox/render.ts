@@ -23,6 +23,10 @@ export interface RenderContext {
   now: () => number;
   /** membership requests (`request`, `request-verify`, …); without it those notices say nothing */
   membership?: MembershipReader;
+  /** the web console's approval queue (`{web.public_url}/admin`), named in the admins' pending messages */
+  consoleUrl?: string;
+  /** the web console's sign-ins: the link and phrase of one, while it can be used */
+  logins?: { renderLogin(id: string): { link: string; phrase: string; expiresAt: number } | undefined };
 }
 
 /** What the words of membership notices need. */
@@ -52,7 +56,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       // A folded message names at most MAX_FOLDED invites; a flood is counted, not listed.
       const total = ctx.invites.count({ state: 'pending' });
       if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
-      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject.`);
+      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject${ctx.consoleUrl ? `, or open ${ctx.consoleUrl}` : ''}.`);
       return { subject: `${waiting.length} invite(s) wait for approval on ${site}`, text: lines.join('\n') };
     }
     case 'approved': {
@@ -124,6 +128,19 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
       return {
         subject: `Reminder: your invitation to ${site} expires soon`,
         text: `Your invitation from ${inviterForInvitee(first, site)} to ${site} expires at ${dateTime(first.expiresAt)}.\n${links.landingUrl}`,
+      };
+    }
+    case 'login': {
+      // Rendered when sent, from the sign-in's id: the link's code is derived, never stored.
+      const login = typeof params.login === 'string' ? ctx.logins?.renderLogin(params.login) : undefined;
+      if (!login) return undefined;
+      return {
+        subject: `Sign in to ${site}`,
+        text: [
+          `Someone asked to sign in to ${site} as you. If it was you, check that the page shows the words “${login.phrase}”, then open:`,
+          login.link,
+          `The link works once, until ${dateTime(login.expiresAt)}. If it was not you, ignore this message: nothing happens without the link.`,
+        ].join('\n'),
       };
     }
     case 'request-result':

@@ -58,6 +58,7 @@ const COLUMNS: Record<keyof InvitePatch, string> = {
   emailDelivery: 'email_delivery',
   messageDelivery: 'message_delivery',
   remindedAt: 'reminded_at',
+  maxUses: 'max_uses',
 };
 
 export function rowToInvite(r: InviteRow): Invite {
@@ -122,6 +123,11 @@ function where(filter: InviteFilter, now: number, ordered = false): { sql: strin
   if (filter.invitee) {
     parts.push('invitee_key = @invitee');
     params.invitee = filter.invitee;
+  }
+  if (filter.search) {
+    // Every column searched is stored lower-case (ids, normalised JIDs, e-mail keys).
+    parts.push(`(id LIKE @search ESCAPE '\\' OR inviter LIKE @search ESCAPE '\\' OR invitee_key LIKE @search ESCAPE '\\')`);
+    params.search = `%${filter.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   }
   return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
@@ -258,6 +264,7 @@ export class SqliteInviteStore implements InviteStore {
     for (const r of this.#prepared(`SELECT email_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
     for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
     const funnel = this.#prepared(`SELECT inviter, count(*) AS created, count(approved_at) AS approved,
+        sum(CASE WHEN email_delivery = 'sent' OR message_delivery = 'sent' OR uses > 0 THEN 1 ELSE 0 END) AS delivered,
         sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
         sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
@@ -265,6 +272,21 @@ export class SqliteInviteStore implements InviteStore {
     // The claims_state index (state, created_at) answers this from the few held rows.
     const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS oldestAt FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
     return { states, delivery, funnel, overruns, heldClaims: held };
+  }
+
+  dailyEvents(types: readonly string[], since: number): { day: number; type: string; n: number }[] {
+    // The day number counted from `since`, truncated on both engines (better-sqlite3 binds a number
+    // as a REAL, which makes SQLite's division exact; PostgreSQL's is integral already). events_type_at.
+    const day = 'CAST((at - @since) / 86400000 AS INTEGER)';
+    const sql = `SELECT ${day} AS day, type, count(*) AS n FROM events
+      WHERE type IN (${types.map((_, i) => `@t${i}`).join(', ')}) AND at >= @since GROUP BY ${day}, type`;
+    const params: Record<string, unknown> = { since };
+    types.forEach((t, i) => (params[`t${i}`] = t));
+    return (this.#prepared(sql).all(params) as { day: number | string; type: string; n: number | string }[]).map((r) => ({
+      day: Number(r.day),
+      type: r.type,
+      n: Number(r.n),
+    }));
   }
 
   findReservation(username: string, now: number): Invite | undefined {

@@ -6,6 +6,8 @@ import type { Respond } from '../domain/respond';
 import { registerLandingRoutes, type Health, type ResetsPort } from './landing';
 import { registerMembershipRoutes } from './membership';
 import type { MembershipService } from '../domain/membership';
+import type { ConsoleAuth } from '../domain/console-auth';
+import { registerConsoleRoutes, SESSION_COOKIE } from './console';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -18,11 +20,15 @@ export interface WebDeps {
   membership?: MembershipService;
   /** password reset links (landing page /i/{token} of kind reset) */
   resets?: ResetsPort;
+  /** the web console's sign-ins and sessions */
+  auth: ConsoleAuth;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
   listen?: { host: string; port: number };
   rateLimit?: RateLimitOptions;
+  /** overrides the per-user limit on POSTs of signed-in users */
+  sessionRateLimit?: RateLimitOptions;
   /** connection caps and timeouts (tests shorten them) */
   limits?: Partial<WebLimits>;
   clock?: () => number;
@@ -42,19 +48,35 @@ export function siteOf(config: Config): Site {
 export function createWebServer(deps: WebDeps): WebServer {
   const { config } = deps;
   const site = siteOf(config);
+  const secureCookies = config.web.publicUrl.startsWith('https:');
   const web = new WebServer({
     listen: deps.listen ?? config.web.listen,
     trustedProxies: config.web.trustedProxies,
     tokenKey: config.tokenKey,
-    secureCookies: config.web.publicUrl.startsWith('https:'),
+    secureCookies,
     site,
     logger: deps.logger,
     rateLimit: deps.rateLimit,
+    sessionUser: (cookies) => deps.auth.session(cookies.get(SESSION_COOKIE))?.jid,
+    sessionRateLimit: deps.sessionRateLimit,
     limits: deps.limits,
     clock: deps.clock,
   });
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock, resets: deps.resets });
   if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
+  registerConsoleRoutes(web, {
+    site,
+    invites: deps.invites,
+    auth: deps.auth,
+    admins: config.admins,
+    policy: {
+      expiry: config.invites.expiry,
+      maxUses: config.invites.maxUses,
+      allowUserInvites: config.invites.allowUserInvites,
+      maxMessage: config.presence.maxMessageLength,
+    },
+    secureCookies,
+  });
   return web;
 }
 

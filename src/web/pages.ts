@@ -41,7 +41,11 @@ function inviterOf(invite: Invite, site: Site): string {
   return inviterForInvitee(invite, site.name);
 }
 
-export function layout(site: Site, title: string, body: Fragment): Html {
+/**
+ * The page around every body: the landing pages' (narrow, the site's name on top) and the
+ * console's (`header` with its navigation, `wide` for tables and charts).
+ */
+export function layout(site: Site, title: string, body: Fragment, opts: { header?: Html; wide?: boolean } = {}): Html {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -53,8 +57,8 @@ export function layout(site: Site, title: string, body: Fragment): Html {
 <style>${trusted(STYLESHEET)}</style>
 </head>
 <body>
-<header class="site"><p>${site.name}</p></header>
-<main>
+<header class="site">${opts.header ?? html`<p>${site.name}</p>`}</header>
+<main${opts.wide ? trusted(' class="wide"') : ''}>
 ${body}
 <footer><p>${site.name} · invitations for ${site.host}</p></footer>
 </main>

@@ -76,6 +76,13 @@ export interface Reply {
   /** default: text/html; charset=utf-8 */
   contentType?: string;
   headers?: Record<string, string>;
+  /** Set-Cookie values, sent beside the CSRF cookie when the page sets one */
+  cookies?: string[];
+}
+
+/** A 303 to a path of this site (after a POST: the browser then GETs the page). */
+export function redirect(location: string, cookies?: string[]): Reply {
+  return { status: 303, body: '', contentType: 'text/plain; charset=utf-8', headers: { Location: location }, cookies };
 }
 
 export interface RequestContext {
@@ -85,6 +92,10 @@ export interface RequestContext {
   ip: string;
   /** the urlencoded form of a POST (empty for GET) */
   form: URLSearchParams;
+  /** the query string */
+  query: URLSearchParams;
+  /** the request's cookies by name (never logged) */
+  cookies: ReadonlyMap<string, string>;
   /** the CSRF token for forms on the page being rendered (sets the cookie when the client has none) */
   csrf(): string;
 }
@@ -101,14 +112,39 @@ export interface WebServerOptions {
   site: Site;
   logger: Logger;
   rateLimit?: RateLimitOptions;
+  /**
+   * The web console's signed-in user of a request (from its cookies), when there is one: their
+   * POSTs are counted per user against `sessionRateLimit` rather than per address, so that an admin
+   * clearing a queue is not taken for a script.
+   */
+  sessionUser?: (cookies: ReadonlyMap<string, string>) => string | undefined;
+  sessionRateLimit?: RateLimitOptions;
   /** connection caps and timeouts (default DEFAULT_WEB_LIMITS) */
   limits?: Partial<WebLimits>;
   clock?: () => number;
 }
 
-/** The path as access logs show it: invite tokens never appear. */
+/** Signed-in users: sixty POSTs at once, then one a second. */
+export const DEFAULT_SESSION_RATE_LIMIT: RateLimitOptions = { capacity: 60, refillMs: 1_000, maxKeys: 10_000 };
+
+/** The path as access logs show it: invite tokens and sign-in codes never appear. */
 export function logPath(path: string): string {
-  return path.replace(/\/i\/[^/]+/, '/i/[redacted]').replace(/\/request\/v\/[^/]+/, '/request/v/[redacted]');
+  return path
+    .replace(/\/i\/[^/]+/, '/i/[redacted]')
+    .replace(/\/request\/v\/[^/]+/, '/request/v/[redacted]')
+    .replace(/\/login\/[^/]+/, '/login/[redacted]');
+}
+
+/** The cookies of a Cookie header, by name (the first of a name wins). */
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+  }
+  return out;
 }
 
 export class WebServer {
@@ -116,6 +152,7 @@ export class WebServer {
   readonly #router = new Router<Handler>();
   readonly #csrf: Csrf;
   readonly #limiter: RateLimiter;
+  readonly #sessionLimiter: RateLimiter;
   readonly #clock: () => number;
   readonly #limits: WebLimits;
   /** open connections per address key (IPv4 address, IPv6 /64) */
@@ -132,6 +169,7 @@ export class WebServer {
     this.#csrf = new Csrf(opts.tokenKey, opts.secureCookies);
     this.#clock = opts.clock ?? Date.now;
     this.#limiter = new RateLimiter(opts.rateLimit ?? DEFAULT_RATE_LIMIT, this.#clock);
+    this.#sessionLimiter = new RateLimiter(opts.sessionRateLimit ?? DEFAULT_SESSION_RATE_LIMIT, this.#clock);
     const limits = (this.#limits = { ...DEFAULT_WEB_LIMITS, ...opts.limits });
     this.#server = http.createServer(
       {
@@ -231,8 +269,11 @@ export class WebServer {
     const method = req.method ?? 'GET';
     const ip = clientIp(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.opts.trustedProxies);
     let path = '/';
+    let query = new URLSearchParams();
     try {
-      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      path = url.pathname;
+      query = url.searchParams;
     } catch {
       /* stays / */
     }
@@ -240,7 +281,7 @@ export class WebServer {
       this.opts.logger.info({ method, path: logPath(path), status: res.statusCode, ms: this.#clock() - started, ip }, 'http');
     });
     try {
-      const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip);
+      const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip, query);
       this.#send(res, reply);
     } catch (err) {
       if (res.headersSent) {
@@ -263,7 +304,7 @@ export class WebServer {
     return base && path.startsWith(`${base}/`) ? path.slice(base.length) : path;
   }
 
-  async #dispatch(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, ip: string): Promise<Reply> {
+  async #dispatch(req: http.IncomingMessage, res: http.ServerResponse, method: string, path: string, ip: string, query: URLSearchParams): Promise<Reply> {
     const match = this.#router.match(method, path);
     if (match.kind === 'none') {
       req.resume();
@@ -274,9 +315,11 @@ export class WebServer {
       return { ...this.#problem(405, 'Method not allowed', 'This address does not accept that request.'), headers: { Allow: match.allowed.join(', ') } };
     }
     let cookie = this.#csrf.fromCookies(req.headers.cookie);
+    const cookies = parseCookies(req.headers.cookie);
     let form = new URLSearchParams();
     if (method === 'POST') {
-      const limited = this.#limiter.take(addressKey(ip));
+      const user = this.opts.sessionUser?.(cookies);
+      const limited = user !== undefined ? this.#sessionLimiter.take(user) : this.#limiter.take(addressKey(ip));
       if (!limited.ok) {
         req.resume();
         return {
@@ -310,7 +353,7 @@ export class WebServer {
       }
       return this.#csrf.formToken(cookie);
     };
-    return match.handler({ method, params: match.params, ip, form, csrf: setCookie });
+    return match.handler({ method, params: match.params, ip, form, query, cookies, csrf: setCookie });
   }
 
   #problem(status: number, title: string, message: string): Reply {
@@ -320,6 +363,11 @@ export class WebServer {
   #send(res: http.ServerResponse, reply: Reply): void {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+    if (reply.cookies?.length) {
+      const set = res.getHeader('Set-Cookie');
+      const before = set === undefined ? [] : Array.isArray(set) ? set : [String(set)];
+      res.setHeader('Set-Cookie', [...before, ...reply.cookies]);
+    }
     const body = Buffer.from(reply.body instanceof Html ? reply.body.value : reply.body, 'utf8');
     res.writeHead(reply.status, {
       'Content-Type': reply.contentType ?? 'text/html; charset=utf-8',

@@ -49,6 +49,44 @@ details { margin: 1rem 0; }
 summary { cursor: pointer; font-weight: 600; }
 .hp { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }
 footer { margin-top: 3rem; font-size: .875rem; color: var(--muted); }
+main.wide { max-width: 72rem; }
+header.site nav { max-width: 72rem; margin: 0 auto; padding: .5rem 1rem; display: flex; flex-wrap: wrap; gap: .25rem 1rem; align-items: center; }
+header.site nav a { font-weight: 600; }
+header.site nav form { margin-left: auto; }
+header.site nav button { margin: 0; padding: .3rem .8rem; }
+header.site nav .who { color: var(--muted); }
+.table-wrap { overflow-x: auto; margin: 0 0 1rem; }
+table { border-collapse: collapse; width: 100%; font-size: .9375rem; }
+th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { font-weight: 600; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+input[type=number], input[type=search], input[type=email], select { font: inherit; padding: .5rem .6rem; color: var(--fg); background: var(--bg);
+  border: 1px solid var(--muted); border-radius: .375rem; max-width: 100%; }
+input[type=search], input[type=email] { width: 100%; }
+.filters { display: flex; flex-wrap: wrap; gap: 0 1rem; align-items: flex-end; }
+.filters label { margin-top: .5rem; }
+.pager { display: flex; gap: 1rem; }
+.state { font-weight: 600; }
+.chart { display: block; width: 100%; min-width: 44rem; height: auto; }
+.chart-wrap { overflow-x: auto; margin: .5rem 0 1rem; }
+/* Scrolled to the right end at first on a narrow screen: the latest days are the ones in view. */
+.chart-wrap.latest { direction: rtl; }
+.chart-wrap.latest .chart { direction: ltr; }
+.legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; padding: 0; list-style: none; font-size: .9375rem; }
+.swatch { display: inline-block; width: .9rem; height: .9rem; border-radius: .15rem; margin-right: .3rem; vertical-align: -.1rem; }
+.done { color: var(--ok); border: 1px solid var(--ok); border-radius: .5rem; padding: .75rem 1rem; margin: 0 0 1rem; }
+ul.refused li { color: var(--danger); }
+.phrase { font-size: 1.4rem; font-weight: 700; letter-spacing: .02em; }
+fieldset { min-width: 0; }
+@media (max-width: 48rem) {
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+  table.cards, table.cards tbody, table.cards tr, table.cards td { display: block; width: 100%; }
+  table.cards tr { border: 1px solid var(--line); border-radius: .5rem; padding: .5rem .75rem; margin: 0 0 .75rem; }
+  table.cards td { border: 0; padding: .15rem 0; text-align: left; }
+  table.cards td::before { content: attr(data-label) ": "; color: var(--muted); }
+  table.cards td.pick::before { content: ""; }
+  header.site nav form { margin-left: 0; }
+}
 `.trim();
 
 export const STYLE_HASH = `sha256-${createHash('sha256').update(STYLESHEET, 'utf8').digest('base64')}`;

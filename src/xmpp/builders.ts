@@ -42,7 +42,9 @@ export type NotificationKind =
   /** membership requests wait for an admin: `request='ID'` instead of `invite='ID'` */
   | 'request'
   /** a password was set with a reset link: `reset='ID'` */
-  | 'password-reset';
+  | 'password-reset'
+  /** a sign-in link to the web console: about no invite */
+  | 'login';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -67,6 +69,8 @@ export function notificationMessage(opts: {
     ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
     ...(opts.requests ?? []).map((request) => xml('notification', { xmlns: NS.project, kind: opts.kind, request })),
     ...(opts.reset ? [xml('notification', { xmlns: NS.project, kind: opts.kind, reset: opts.reset })] : []),
+    // about nothing of the store (a sign-in link): the kind alone
+    ...(opts.invites.length === 0 && !opts.requests?.length && !opts.reset ? [xml('notification', { xmlns: NS.project, kind: opts.kind })] : []),
     // XEP-0334: keep it in the archive and deliver it offline.
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );

@@ -365,7 +365,6 @@ describe('migration 11 on both engines: rows of record change only where the ser
       username: `'mallory'`,
       note: 'NULL',
       roster_subscription: '1',
-      max_uses: '5',
       created_at: '1',
     }).map(([column, value]) => `UPDATE invites SET ${column} = ${value}`),
     ...Object.entries({ id: `'c2'`, invite_id: 'NULL', username: `'mallory'`, door: `'bridge'`, requester: `'mallory@localhost'`, ip: `'198.51.100.1'`, created_at: '5' }).map(
@@ -411,6 +410,8 @@ describe('migration 11 on both engines: rows of record change only where the ser
     const { lite, pool, dump } = await twins();
     const before = await dump();
     const allowed = [
+      // migration 15: uses allowed may grow
+      `UPDATE invites SET max_uses = max_uses + 2 WHERE id = 'aaaaaaaaaa'`,
       `UPDATE invites SET state = 'revoked', ended_at = 9, generation = generation + 1, expires_at = 10, email_delivery = 'failed',
          message_delivery = 'sent', reminded_at = 8, expiry_recorded = 1, note = note, kind = kind, inviter = inviter WHERE id = 'aaaaaaaaaa'`,
       `UPDATE claims SET state = 'released', settled_at = 3, outcome = 'refused: x', username = username, requester = requester`,
@@ -430,6 +431,22 @@ describe('migration 11 on both engines: rows of record change only where the ser
     expect(after.lite).not.toEqual(before.lite);
     // The pair is released on both (SQLite's AFTER trigger, PostgreSQL's BEFORE one).
     expect(await rows(pool, `SELECT active_key, invites.state, generation, attempts FROM invites, outbox`)).toEqual([{ active_key: null, state: 'revoked', generation: 1, attempts: 2 }]);
+    lite.close();
+  });
+});
+
+describe('migration 15 on both engines: uses allowed grow, never shrink', () => {
+  it('refuses a lower max_uses alike, changing nothing', async () => {
+    const lite = openDatabase(':memory:');
+    const pool = await migrated();
+    const fill = `INSERT INTO invites (id, kind, state, source, max_uses, created_at, expires_at) VALUES ('aaaaaaaaaa', 'account', 'open', 'cli', 3, ${T}, ${T + 1})`;
+    lite.exec(fill);
+    await pool.query(fill);
+    const sql = `UPDATE invites SET max_uses = 2`;
+    expect(() => lite.prepare(sql).run()).toThrow(/may grow, never shrink/);
+    await expect(pool.query(sql)).rejects.toMatchObject({ code: '23001', message: expect.stringMatching(/may grow, never shrink/) });
+    expect(lite.prepare('SELECT max_uses FROM invites').get()).toEqual({ max_uses: 3 });
+    expect(await rows(pool, 'SELECT max_uses FROM invites')).toEqual([{ max_uses: 3 }]);
     lite.close();
   });
 });

@@ -194,7 +194,7 @@ describe('pages', () => {
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET');
     expect((await fetch(`${base}/i/${links.token}/register`)).status).toBe(405);
-    expect((await fetch(`${base}/admin`)).status).toBe(404);
+    expect((await fetch(`${base}/nothing-here`)).status).toBe(404);
   });
 
   it('never changes the database on GET', async () => {

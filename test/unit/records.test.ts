@@ -11,7 +11,7 @@ import { openTestStore } from '../support/engine';
 import { testConfig } from '../support/fixtures';
 
 const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: false };
-const TABLES = ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests'];
+const TABLES = ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests', 'console_logins', 'console_sessions'];
 
 /** A database with a row in every table of record, made the way the service makes them. */
 function populated(): { db: Db; inviteId: string; dump: () => string } {
@@ -22,6 +22,8 @@ function populated(): { db: Db; inviteId: string; dump: () => string } {
   invites.decline(declined.links.token, null, true);
   db.prepare(`INSERT INTO claims (id, invite_id, username, door, state, created_at) VALUES ('c1', ?, 'bob', 'web', 'held', 1)`).run(invite.id);
   db.prepare(`INSERT INTO invite_requests (sender, request_key, created_at, result) VALUES ('alice@localhost', 'r1', 1, '[]')`).run();
+  db.prepare(`INSERT INTO console_logins (id, jid, address, created_at, expires_at) VALUES ('l1', 'alice@localhost', 'h', 1, 2)`).run();
+  db.prepare(`INSERT INTO console_sessions (id_hash, jid, login_id, created_at, seen_at, expires_at) VALUES ('s1', 'alice@localhost', 'l1', 1, 1, 3)`).run();
   const dump = () => TABLES.map((t) => JSON.stringify(db.prepare(`SELECT * FROM ${t}`).all())).join('\n');
   return { db, inviteId: invite.id, dump };
 }
@@ -85,7 +87,6 @@ describe('what a row says it is never changes', () => {
     ['username', 'mallory'],
     ['note', 'changed'],
     ['roster_subscription', 1],
-    ['max_uses', 5],
     ['created_at', 1],
   ])('an invite\'s %s', (column, value) => {
     const { db, dump, inviteId } = populated();
@@ -103,6 +104,10 @@ describe('what a row says it is never changes', () => {
     ['opt_outs', 'address_hash', 'other'],
     ['opt_outs', 'created_at', 5],
     ['invite_requests', 'result', '{}'],
+    // migration 15: uses allowed may grow (invite extend), never shrink
+    ['invites', 'max_uses', 0],
+    ['console_logins', 'jid', 'mallory@localhost'],
+    ['console_sessions', 'jid', 'mallory@localhost'],
   ])('%s.%s', (table, column, value) => {
     const { db, dump } = populated();
     const before = dump();

@@ -5,30 +5,12 @@
  * revoked"), then each refusal with the value it concerns named. A command that was asked to do
  * something and did none of it does not complete: `nothingDone` answers `bad-request` instead.
  */
-import { isInviteError, type InviteError } from '../../errors';
+import type { InviteError } from '../../errors';
+import type { Attempts } from '../../domain/attempt';
 import type { Note } from '../../xmpp/adhoc';
 import { StanzaFailure } from '../../xmpp/stanza-errors';
 
-export interface Attempts<T> {
-  /** how many items were asked for */
-  asked: number;
-  done: { item: string; result: T }[];
-  refused: { item: string; error: InviteError }[];
-}
-
-/** Runs `act` for each item; an invite error is recorded as a refusal, anything else is thrown. */
-export function attempt<T>(items: readonly string[], act: (item: string) => T): Attempts<T> {
-  const out: Attempts<T> = { asked: items.length, done: [], refused: [] };
-  for (const item of items) {
-    try {
-      out.done.push({ item, result: act(item) });
-    } catch (err) {
-      if (!isInviteError(err)) throw err;
-      out.refused.push({ item, error: err });
-    }
-  }
-  return out;
-}
+export { attempt, type Attempts } from '../../domain/attempt';
 
 /** Characters a client would not show as they are: controls, line separators, bidi overrides, non-characters, lone surrogates. */
 const UNSHOWN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

@@ -6,69 +6,20 @@
  * opted out, a limit) is listed back in a note. Approval applies: an invite that waits for an admin
  * is e-mailed once approved (the domain queues the e-mail then).
  */
-import { InviteError } from '../../errors';
-import { parseEmailAddress } from '../../domain/email-address';
-import { emailKey } from '../../domain/jid';
-import { trimSpace } from '../../domain/text';
+import { addressLines, emailRefusal, expiryChoices, inviteEmails, MAX_ADDRESSES } from '../../domain/invite-by-email';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import type { Requester } from '../../xmpp/requester';
 import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
-import { attempt, quote, refusalLines, tally } from './outcomes';
+import { quote, refusalLines, tally } from './outcomes';
 
-/** Policy: one submission invites at most this many addresses (a bigger list is refused whole). */
-export const MAX_ADDRESSES = 50;
-
-const DAY = 86_400_000;
-const UNITS: [string, number][] = [
-  ['d', DAY],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1_000],
-];
-
-/** A lifetime as the config writes it: "7d", "12h". */
-export function durationValue(ms: number): string {
-  const [unit, size] = UNITS.find(([, size]) => ms % size === 0) ?? ['s', 1_000];
-  return `${Math.max(1, Math.round(ms / size))}${unit}`;
-}
-
-function durationLabel(ms: number): string {
-  const names: Record<string, string> = { d: 'day', h: 'hour', m: 'minute', s: 'second' };
-  const v = durationValue(ms);
-  const n = Number(v.slice(0, -1));
-  return `${n} ${names[v.slice(-1)]}${n === 1 ? '' : 's'}`;
-}
-
-/**
- * The lifetimes offered. Policy: 1, 3, 7, 14 and 30 days, but never longer than `invites.expiry`,
- * which is also the default (and the lifetime an invite gets again on approval): nobody's invite
- * outlives what the operator configured.
- */
-export function expiryChoices(expiry: number): { value: string; label: string; ms: number }[] {
-  const shorter = [1, 3, 7, 14, 30].map((d) => d * DAY).filter((ms) => ms < expiry);
-  return [...shorter, expiry].map((ms) => ({ value: durationValue(ms), label: durationLabel(ms), ms }));
-}
+export { durationValue, expiryChoices, MAX_ADDRESSES } from '../../domain/invite-by-email';
 
 interface Values {
   emails?: string;
   message?: string;
   expire?: string;
-}
-
-/** Why an invite for this address was not made, in a few words. */
-function refusal(err: InviteError): string {
-  switch (err.code) {
-    case 'duplicate': {
-      const { state, id } = err.detail ?? {};
-      return `you already invited this address${id ? ` (${state ?? 'open'} invite ${id})` : ''}`;
-    }
-    case 'opted-out':
-      return 'this address asked not to be invited again';
-    default:
-      return err.message;
-  }
 }
 
 export function sendCommand({ invites, config }: Services): CommandDef {
@@ -122,7 +73,7 @@ export function sendCommand({ invites, config }: Services): CommandDef {
     start: (req) => ask(req),
     next(req, { form }) {
       // text-multi: one <value/> per line, but some clients send one value holding line breaks.
-      const lines = (form?.values('emails') ?? []).flatMap((v) => v.split(/\r\n|\r|\n/)).map(trimSpace).filter((l) => l !== '');
+      const lines = addressLines(form?.values('emails') ?? []);
       const message = (form?.texts('message') ?? []).join('\n').trim();
       const expire = form?.value('expire') ?? defaultChoice;
       const values: Values = { emails: lines.join('\n'), message, expire };
@@ -134,30 +85,14 @@ export function sendCommand({ invites, config }: Services): CommandDef {
       const length = [...message].length;
       if (length > maxMessage) return nobody(`the message has ${length} characters; at most ${maxMessage} are allowed.`);
 
-      const actor = actorOf(req);
-      const seen = new Set<string>();
-      const made = attempt(lines, (line) => {
-        const address = parseEmailAddress(line);
-        if (address === undefined) {
-          throw new InviteError('invalid-input', `not a single e-mail address${/[,;]/.test(line) ? ' (one address per line)' : ''}`);
-        }
-        if (seen.has(emailKey(address))) throw new InviteError('invalid-input', 'listed twice');
-        seen.add(emailKey(address));
-        const { invite } = invites.create(actor, {
-          kind: 'contact-account',
-          source: 'send',
-          email: address,
-          note: message === '' ? undefined : message,
-          expiresIn: choice.ms,
-        });
-        return { address, invite };
-      });
-      const refusals = refusalLines(made.refused, 'invited', refusal);
+      const made = inviteEmails(invites, actorOf(req), lines, { message, expiresIn: choice.ms, source: 'send' });
+      const refused = made.refused.map((r) => ({ item: r.line, error: r.error }));
+      const refusals = refusalLines(refused, 'invited', emailRefusal);
       // Nothing came of it: the form again, with every refusal, so that the list can be fixed.
       if (made.done.length === 0) return ask(req, [{ type: 'error', text: ['Nobody was invited.', ...refusals].join('\n') }], values);
 
-      const sent = made.done.filter((m) => m.result.invite.state === 'open').map((m) => m.result.address);
-      const waiting = made.done.filter((m) => m.result.invite.state === 'pending').map((m) => m.result.address);
+      const sent = made.done.filter((m) => m.invite.state === 'open').map((m) => m.address);
+      const waiting = made.done.filter((m) => m.invite.state === 'pending').map((m) => m.address);
       const notes: Note[] = [{ type: refusals.length ? 'warn' : 'info', text: `${tally(made.done.length, lines.length, 'invited', ['address', 'addresses'])}.` }];
       if (sent.length) notes.push({ type: 'info', text: `E-mailed now: ${sent.join(', ')}.` });
       if (waiting.length) notes.push({ type: 'info', text: `E-mailed once an admin approves: ${waiting.join(', ')}.` });
