@@ -20,7 +20,7 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, outboxFor, trustFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -128,7 +128,7 @@ export class App {
       },
       onCommit: () => this.store.recordWriteOk(),
     });
-    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit };
+    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit, trust: trustFor(config, this.db, this.invites) };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,

@@ -15,7 +15,9 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
+import { databaseFor, inviteServiceFor, limitsFor, outboxFor, trustFor } from './services';
+import type { Trust } from './domain/trust';
+import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
 import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
@@ -66,10 +68,15 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite approve ID...
   invite reject ID... --reason R
   invite revoke ID [--reason R]
+  invite revoke --tree JID [--reason R]  revoke every pending or open invite of JID and the accounts below it
   invite resend ID
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
   stats [--json]
+  tree [JID] [--json]                 who invited whom: the tree below JID, or the whole forest
+  user block JID --reason R           JID may not invite (told the reason)
+  user unblock JID [--reason R]
+  user blocked [--json]               the users blocked now
   db copy --from FILE --to URL        copy a SQLite store into an empty PostgreSQL database
 
 Every command but db copy takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
@@ -124,10 +131,12 @@ class Context {
   readonly db: Db;
   readonly invites: InviteService;
   readonly limits: Limits;
+  readonly trust: Trust;
   constructor(readonly config: Config) {
     this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
+    this.trust = trustFor(config, this.db, this.invites);
   }
   close(): void {
     this.db.close();
@@ -324,10 +333,76 @@ const inviteReject = (args: string[], io: CliIo) =>
     },
   );
 
-const inviteRevoke = (args: string[], io: CliIo) =>
-  eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
-    invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
-  );
+function inviteRevoke(args: string[], io: CliIo): number {
+  if (!args.some((a) => a === '--tree' || a.startsWith('--tree='))) {
+    return eachId(args, io, { reason: { type: 'string' } }, ({ invites }, id, v) =>
+      invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`,
+    );
+  }
+  const { values, positionals } = parse(args, { tree: { type: 'string' }, reason: { type: 'string' } });
+  noPositionals(positionals);
+  const root = userJid('--tree', values.tree);
+  return withContext(values, io, ({ trust }) => {
+    const revoked = trust.revokeTree(OPERATOR, root, values.reason ?? null);
+    for (const i of revoked) io.out(`${i.id}: revoked (${inviterOf(i)} → ${inviteeLabel(i)})`);
+    io.out(`${revoked.length} ${revoked.length === 1 ? 'invite' : 'invites'} revoked in the tree of ${root}`);
+    return 0;
+  });
+}
+
+function userJid(what: string, text: string | undefined): string {
+  if (text === undefined) throw new UsageError(`${what}: which user? Give a JID`);
+  const jid = normalizeBareJid(trimSpace(text));
+  if (!jid || !jid.includes('@')) throw new UsageError(`${what}: not a user JID: ${text}`);
+  return jid;
+}
+
+function treeCommand(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (positionals.length > 1) throw new UsageError('tree takes at most one JID');
+  const root = positionals.length === 1 ? userJid('tree', positionals[0]) : undefined;
+  return withContext(values, io, ({ trust }) => {
+    const forest = trust.tree(root);
+    if (values.json) io.json(root === undefined ? forest.map(treeJson) : treeJson(forest[0]));
+    else if (forest.length === 0) io.out('Nobody has invited anyone yet.');
+    else for (const line of treeLines(forest)) io.out(line);
+    return 0;
+  });
+}
+
+function userBlock(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('user block takes one JID');
+  const jid = userJid('user block', positionals[0]);
+  if (values.reason === undefined || cleanText(values.reason).trim() === '') throw new UsageError('user block needs --reason R (the user is shown it)');
+  return withContext(values, io, ({ trust }) => {
+    trust.block(OPERATOR, jid, values.reason!);
+    io.out(`${jid}: blocked from inviting`);
+    return 0;
+  });
+}
+
+function userUnblock(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('user unblock takes one JID');
+  const jid = userJid('user unblock', positionals[0]);
+  return withContext(values, io, ({ trust }) => {
+    io.out(trust.unblock(OPERATOR, jid, values.reason ?? null) ? `${jid}: may invite again` : `${jid}: was not blocked`);
+    return 0;
+  });
+}
+
+function userBlocked(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  noPositionals(positionals);
+  return withContext(values, io, ({ trust }) => {
+    const blocks = trust.blocked();
+    if (values.json) io.json(blocks.map((b) => ({ jid: b.jid, reason: b.reason, by: b.actor, at: iso(b.at) })));
+    else if (blocks.length === 0) io.out('Nobody is blocked.');
+    else for (const b of blocks) io.out(`${b.jid}  blocked ${instant(b.at)} by ${b.actor}: ${b.reason ?? ''}`);
+    return 0;
+  });
+}
 
 function inviteResend(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
@@ -507,6 +582,10 @@ const COMMANDS: Record<string, Handler> = {
   'mail list': mailList,
   'mail retry': mailRetry,
   stats: statsCommandCli,
+  tree: treeCommand,
+  'user block': userBlock,
+  'user unblock': userUnblock,
+  'user blocked': userBlocked,
   'db copy': dbCopy,
 };
 
@@ -514,7 +593,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'mail', 'db', 'user'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;

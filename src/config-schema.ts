@@ -482,6 +482,9 @@ const document = section(
       resend_after_no_answer: optional(wait, 'no wait', 'before an unanswered invite may be resent'),
       reinvite_after_decline: optional(wait, 'no wait', 'before a declined invitee may be invited again'),
       invite_requests_per_minute: withDefault(count, 10, 'invite requests in presence per user per minute'),
+      min_account_age: optional(wait, 'no wait', 'accounts made through the service cannot invite before they are this old (admins exempt)'),
+      per_tree_open: optional(count, 'no limit', 'open invites in one invitation subtree: an account let in by one invitation and every account below it (admins exempt)'),
+      per_admin_per_day: optional(count, 'no limit', 'invites per admin per day'),
     }),
   },
   (root, add) => {

@@ -7,6 +7,8 @@ import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
 import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
+import { SqliteTrustStore } from './store/trust-repo';
+import { Trust } from './domain/trust';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -32,7 +34,7 @@ export function outboxFor(config: Config, db: Db, opts: { clock?: () => number; 
 }
 
 export function limitsFor(config: Config, db: Db): Limits {
-  return new Limits(new SqliteLimitStore(db), config.limits);
+  return new Limits(new SqliteLimitStore(db, config.host), config.limits, config.admins);
 }
 
 /**
@@ -48,5 +50,11 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock }),
     limits: limitsFor(config, db),
+    blocks: new SqliteTrustStore(db, config.host),
   });
+}
+
+/** Who vouched for whom: the invitation tree, blocks and revoking a subtree. */
+export function trustFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number } = {}): Trust {
+  return new Trust({ store: new SqliteTrustStore(db, config.host), invites, clock: opts.clock });
 }

@@ -85,6 +85,8 @@ export interface InviteServiceDeps {
   notices?: NoticeQueue;
   /** the configured limits on making invites (default: none) */
   limits?: Limits;
+  /** who is blocked from inviting (`user block`; default: nobody) */
+  blocks?: { blockOf(jid: string): { reason: string | null } | undefined };
 }
 
 export class InviteService {
@@ -94,6 +96,7 @@ export class InviteService {
   private readonly clock: Clock;
   private readonly notices: NoticeQueue;
   private readonly limits: Limits | undefined;
+  private readonly blocks: InviteServiceDeps['blocks'];
 
   constructor(deps: InviteServiceDeps) {
     this.store = deps.store;
@@ -102,6 +105,13 @@ export class InviteService {
     this.clock = deps.clock ?? Date.now;
     this.notices = deps.notices ?? NO_NOTICES;
     this.limits = deps.limits;
+    this.blocks = deps.blocks;
+  }
+
+  /** A blocked user cannot invite, at any door; the reason is shown (`forbidden`). */
+  #checkBlocked(inviter: string | null): void {
+    const block = inviter === null ? undefined : this.blocks?.blockOf(inviter);
+    if (block) throw new InviteError('forbidden', `${inviter} may not invite: ${block.reason ?? 'blocked by an admin'}`);
   }
 
   isAdmin(bareJid: string): boolean {
@@ -153,6 +163,7 @@ export class InviteService {
     const activeKey = inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
 
     return this.store.transaction(() => {
+      this.#checkBlocked(inviter);
       if (inviteeKey !== null && this.store.isOptedOut(this.tokens.addressHash(inviteeKey))) {
         throw new InviteError('opted-out', `${email ?? inviteeJid} asked not to be invited again`);
       }
@@ -373,6 +384,7 @@ export class InviteService {
       if (!ACTIVE.includes(invite.state) || isExpired(invite, this.clock())) {
         throw new InviteError('wrong-state', `Invite ${id} is ${isExpired(invite, this.clock()) ? 'expired' : invite.state} and cannot be resent`);
       }
+      this.#checkBlocked(invite.inviter);
       this.limits?.checkResend(actor, invite, this.clock());
       const generation = invite.generation + 1;
       this.store.updateInvite(id, ACTIVE, { generation });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
+import type { Trust } from '../domain/trust';
 import type { Actor } from '../domain/types';
 import type { GroupCommit } from '../store/group-commit';
 import type { Requester } from '../xmpp/requester';
@@ -12,6 +13,8 @@ export interface Services {
   invites: InviteService;
   logger: Logger;
   limits: Limits;
+  /** the invitation tree (shown by #stats) */
+  trust?: Trust;
   /** the shared transaction of the stanzas of one event-loop turn (New Invite uses it) */
   commit: GroupCommit;
 }
