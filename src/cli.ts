@@ -15,12 +15,13 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, outboxFor, trustFor } from './services';
+import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, outboxFor, trustFor } from './services';
+import { MAX_BOUNCE_BYTES, parseBounce } from './mail/dsn';
 import type { Trust } from './domain/trust';
 import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, delivery, emailDelivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
 
@@ -30,6 +31,8 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** reads standard input to its end (`mail bounce`) */
+  stdin?: () => Promise<Buffer>;
 }
 
 /**
@@ -50,6 +53,7 @@ function cliIo(io: Io): CliIo {
     out,
     err,
     env: io.env,
+    stdin: io.stdin,
     lines: (text, to = 'out') => text.split('\n').forEach(to === 'out' ? out : err),
     json: (value) => io.out(JSON.stringify(value, null, 2)),
   };
@@ -72,6 +76,8 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite resend ID
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
+  mail bounce [--recipient ADDR]      read one bounce on stdin (an MTA's pipe) and record it
+  mail unsuppress ADDR                invites to an address that bounced may be made again
   stats [--json]
   tree [JID] [--json]                 who invited whom: the tree below JID, or the whole forest
   user block JID --reason R           JID may not invite (told the reason)
@@ -274,7 +280,7 @@ function inviteShow(args: string[], io: CliIo): number {
       ['created', instant(invite.createdAt)],
       ['approved', invite.approvedAt ? `${instant(invite.approvedAt)} by ${invite.approvedBy}` : null],
       ['expires', instant(invite.expiresAt)],
-      ['e-mail delivery', invite.emailDelivery],
+      ['e-mail delivery', emailDelivery(invite)],
       ['message delivery', invite.messageDelivery],
     ];
     for (const [k, v] of lines) if (v !== null && v !== undefined) io.out(`${`${k}:`.padEnd(21)}${String(v)}`);
@@ -508,6 +514,49 @@ function mailRetry(args: string[], io: CliIo): number {
 }
 
 /**
+ * One message on standard input, delivered by an MTA's pipe to the VERP address under
+ * `mail.bounce_address` (`--recipient` names that address when the MTA passes it, e.g. Postfix's
+ * `${recipient}` or Exim's `$local_part@$domain`; otherwise the message's Delivered-To, X-Original-To,
+ * Envelope-To or To header is read). Exit 0 when it is handled or ignored (a forged bounce, not a
+ * bounce, not ours: the MTA must not retry those), 1 when it could not be recorded (the MTA retries).
+ */
+async function mailBounce(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { recipient: { type: 'string' } });
+  noPositionals(positionals);
+  if (!io.stdin) throw new UsageError('mail bounce reads the message on standard input');
+  const config = loadConfig(configPath(values, io.env), io.env);
+  if (!config.mail.bounceAddress) throw new UsageError('mail bounce needs mail.bounce_address in the configuration');
+  const raw = await io.stdin();
+  if (raw.length > MAX_BOUNCE_BYTES) {
+    io.err(`xmpp-invites mail bounce: ignored: the message is larger than ${MAX_BOUNCE_BYTES} bytes`);
+    return 0;
+  }
+  const report = await parseBounce(raw).catch(() => undefined);
+  const ctx = new Context(config);
+  try {
+    const outcome = bouncesFor(config, ctx.db, ctx.invites)!.bounces.handle(report, values.recipient ? [values.recipient] : [], 'pipe');
+    if (outcome.kind === 'bounced') io.out(`e-mail ${outcome.outboxId} to ${outcome.recipient} bounced (${outcome.status}${outcome.diagnostic ? `: ${outcome.diagnostic}` : ''}); the address is suppressed${outcome.invites.length ? `; invites ${outcome.invites.join(', ')}` : ''}`);
+    else if (outcome.kind === 'transient') io.out(`e-mail ${outcome.outboxId}: transient failure ${outcome.status} recorded`);
+    else if (outcome.reason === 'forged') io.err(`xmpp-invites mail bounce: ignored: the VERP address does not check (forged or mangled)`);
+    else io.out(`ignored: ${outcome.reason}`);
+    return 0;
+  } finally {
+    ctx.close();
+  }
+}
+
+function mailUnsuppress(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('mail unsuppress takes one e-mail address');
+  const address = parseEmailAddress(positionals[0]);
+  if (address === undefined) throw new UsageError(`not a single e-mail address: ${positionals[0]}`);
+  return withContext(values, io, ({ invites }) => {
+    io.out(invites.unsuppress(OPERATOR, address) ? `${address}: may be invited again` : `${address}: was not suppressed`);
+    return 0;
+  });
+}
+
+/**
  * Copies the SQLite store FILE into the empty PostgreSQL database URL (`env:NAME` reads it from the
  * environment, keeping a password off the command line), then compares the counts of every table.
  */
@@ -581,6 +630,8 @@ const COMMANDS: Record<string, Handler> = {
   'invite resend': inviteResend,
   'mail list': mailList,
   'mail retry': mailRetry,
+  'mail bounce': mailBounce,
+  'mail unsuppress': mailUnsuppress,
   stats: statsCommandCli,
   tree: treeCommand,
   'user block': userBlock,
@@ -633,6 +684,17 @@ if (require.main === module) {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     env: process.env,
+    stdin: async () => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of process.stdin) {
+        chunks.push(chunk as Buffer);
+        size += (chunk as Buffer).length;
+        // Read past the limit only far enough to know it was passed.
+        if (size > MAX_BOUNCE_BYTES) break;
+      }
+      return Buffer.concat(chunks);
+    },
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {

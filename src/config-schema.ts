@@ -23,6 +23,7 @@ import {
   parseHttpUrl,
   parseIp,
   parseListen,
+  parseBounceAddress,
   parseMailbox,
   parseOneLine,
   parseProvisionerUrl,
@@ -453,11 +454,16 @@ const document = section(
         ),
         max_attempts: withDefault(int(1), 8, 'temporary failures before `failed`'),
         reminder_before: withDefault(orOff(duration(true), null, 'no reminder'), 'off', 'one reminder this long before expiry'),
+        bounce_address: optional(text({}, parseBounceAddress), 'the From address', 'VERP base: e-mails leave with the envelope sender `bounces+{id}-{mac}@…`; route that address to `mail bounce` or `mail.bounce_listen`'),
+        bounce_listen: optional(text({}, parseListen), 'off', 'host:port of an LMTP listener for bounces (needs `bounce_address`)'),
       },
       (mail, add) => {
         // Policy: with a file: outbox (development), the mail code supplies xmpp-invites@{host}.
         if (pick(mail.transport, 'kind') === 'smtp' && mail.from === undefined) {
           add(['from'], 'is required when mail.transport is an smtp:// or smtps:// URL (as in "Example Chat <invites@example.com>")');
+        }
+        if (mail.bounce_listen !== undefined && mail.bounce_address === undefined) {
+          add(['bounce_listen'], 'needs mail.bounce_address: bounces are told apart by the VERP address they come back to');
         }
       },
     ),

@@ -9,6 +9,9 @@ import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
 import { SqliteTrustStore } from './store/trust-repo';
 import { Trust } from './domain/trust';
+import { Bounces } from './domain/bounces';
+import { Verp } from './domain/verp';
+import { SqliteBounceStore } from './store/bounces-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -52,6 +55,13 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     limits: limitsFor(config, db),
     blocks: new SqliteTrustStore(db, config.host),
   });
+}
+
+/** Bounces to the VERP addresses under `mail.bounce_address` (undefined without one). */
+export function bouncesFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number } = {}): { bounces: Bounces; verp: Verp } | undefined {
+  if (!config.mail.bounceAddress) return undefined;
+  const verp = new Verp(config.mail.bounceAddress, invites.tokens);
+  return { verp, bounces: new Bounces({ store: new SqliteBounceStore(db), invites, verp, clock: opts.clock }) };
 }
 
 /** Who vouched for whom: the invitation tree, blocks and revoking a subtree. */

@@ -22,7 +22,9 @@ export interface InviteStats {
   /** per channel and delivery state, of invites with an invitee on that channel */
   delivery: { email: Record<string, number>; message: Record<string, number> };
   /** per inviter: created, approved, used at least once, accounts made */
-  funnel: { inviter: string; created: number; approved: number; used: number; accounts: number }[];
+  funnel: { inviter: string; created: number; approved: number; used: number; accounts: number; bounced: number }[];
+  /** bounces received: permanent (the delivery became `bounced`) and transient (recorded only) */
+  bounces: { permanent: number; transient: number };
   /** accounts the server made for a released claim after its use went elsewhere (should stay 0) */
   overruns: number;
   /** registrations whose outcome is not settled yet: how many, and when the oldest began (ms) */
@@ -44,6 +46,7 @@ export type InvitePatch = Partial<
     | 'emailDelivery'
     | 'messageDelivery'
     | 'remindedAt'
+    | 'emailBouncedAt'
   >
 >;
 
@@ -67,6 +70,9 @@ export interface InviteStore {
   isOptedOut(addressHash: string): boolean;
   /** false when the address had already opted out */
   addOptOut(addressHash: string, inviteId: string | null, at: number): boolean;
+  /** whether the address bounced for good and was not unsuppressed since */
+  isSuppressed(addressHash: string): boolean;
+  addSuppression(entry: { addressHash: string; suppressed: boolean; bounceId: number | null; actor: string; at: number }): void;
   /** A pending or open, unexpired account-locked invite reserving `username`. */
   findReservation(username: string, now: number): Invite | undefined;
   /**

@@ -158,9 +158,10 @@ describe('statistics', () => {
   const stats: InviteStats = {
     states: { open: 3, pending: 1 },
     delivery: { email: { sent: 2, failed: 1 }, message: {} },
-    funnel: [{ inviter: 'alice@example.com', created: 3, approved: 2, used: 1, accounts: 1 }],
+    funnel: [{ inviter: 'alice@example.com', created: 3, approved: 2, used: 1, accounts: 1, bounced: 0 }],
     overruns: 0,
     heldClaims: { count: 2, oldestAt: CREATED - 3 * 3_600_000 - 12 * 60_000 },
+    bounces: { permanent: 0, transient: 0 },
   };
 
   it('reads the same lines for the command and the CLI', () => {
