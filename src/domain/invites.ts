@@ -509,7 +509,7 @@ export class InviteService {
   /** An address whose e-mail bounced for good is not invited again until `mail unsuppress`. */
   #checkSuppressed(email: string | null): void {
     if (email !== null && this.store.isSuppressed(this.tokens.addressHash(emailKey(email)))) {
-      throw new InviteError('opted-out', `E-mail to ${email} bounced; it is not invited again until an admin runs mail unsuppress`);
+      throw new InviteError('suppressed', `E-mail to ${email} bounced; it is not invited again until an admin runs mail unsuppress`);
     }
   }
 
