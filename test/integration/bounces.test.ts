@@ -6,8 +6,9 @@
  * the address is refused until `mail unsuppress`. A forged bounce changes nothing. The invitation
  * carries RFC 8058's List-Unsubscribe; a POST to it records the opt-out, a GET changes nothing.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
@@ -51,8 +52,7 @@ afterAll(async () => {
 });
 
 /** The service, sending through `smtpPort`, with the LMTP listener on `lmtpPort`. */
-async function serve(smtpPort: number): Promise<RunningService> {
-  const dir = mkdtempSync(join(prosody.dir, 'bounces-'));
+async function serve(smtpPort: number, dir = mkdtempSync(join(prosody.dir, 'bounces-'))): Promise<RunningService> {
   configFile = join(dir, 'config.yaml');
   writeFileSync(
     configFile,
@@ -154,7 +154,7 @@ function dsn(to: string, address: string, status: string, diagnostic: string): s
 
 it("relays through Exim, whose own bounce reaches the LMTP listener: bounced, the inviter told, the address refused; a forged bounce changes nothing", async () => {
   [lmtpPort] = await freePorts(1);
-  exim = await TestExim.start({ localDomain: 'example.test', bounceDomain: 'bounce.test', lmtpPort });
+  exim = await TestExim.start({ localDomain: 'example.test', bounceDomain: 'bounce.test', bounceTo: { lmtpPort } });
   await serve(exim.port);
   const alice = await login('alice');
   await send(alice, ['nobody@example.test']);
@@ -214,6 +214,45 @@ it("relays through Exim, whose own bounce reaches the LMTP listener: bounced, th
   expect((await cli(['mail', 'unsuppress', 'nobody@example.test'])).out).toBe('nobody@example.test: was not suppressed');
   expect((await cli(['invite', 'resend', invite.id])).code).toBe(0);
   expect(service!.app.invites.get(invite.id)?.emailBouncedAt).toBeNull();
+});
+
+it("pipes Exim's own bounce to xmpp-invites mail bounce, run by Exim as its own user", async () => {
+  [lmtpPort] = await freePorts(1);
+  // Exim runs the pipe as Debian-exim: the store's directory and files must be open to it. Exim
+  // refuses the (tainted) recipient as an argument; it adds Envelope-To, which mail bounce reads.
+  const dir = mkdtempSync(join(tmpdir(), 'bounces-pipe-'));
+  chmodSync(dir, 0o777);
+  const root = resolve(__dirname, '..', '..');
+  const command = [
+    process.execPath,
+    '--import',
+    `file://${root}/node_modules/tsx/dist/loader.mjs`,
+    `${root}/src/cli.ts`,
+    'mail',
+    'bounce',
+    '--config',
+    join(dir, 'config.yaml'),
+  ].join(' ');
+  exim = await TestExim.start({ localDomain: 'example.test', bounceDomain: 'bounce.test', bounceTo: { pipe: command } });
+  try {
+    await serve(exim.port, dir);
+    for (const f of ['invites.sqlite', 'invites.sqlite-wal', 'invites.sqlite-shm']) if (existsSync(join(dir, f))) chmodSync(join(dir, f), 0o666);
+    const alice = await login('alice');
+    await send(alice, ['ghost@example.test']);
+    const [invite] = service!.app.invites.list({ inviter: 'alice@localhost' });
+    const bouncedAt = await until('the bounce through the pipe', () => service!.app.invites.get(invite.id)?.emailBouncedAt ?? undefined, 30_000);
+    expect(bouncedAt).toBeGreaterThan(0);
+    // The pipe exited 0: Exim counts the bounce delivered.
+    await until('Exim to log the pipe delivery', () => /=> bounces\+\d+-[0-9a-f]{20} <bounces\+\d+-[0-9a-f]{20}@bounce\.test> R=bounces T=pipe_out/.test(exim!.log()) || undefined);
+    expect(rows('SELECT permanent, status, diagnostic, via FROM bounces')).toEqual([{ permanent: 1, status: '5.0.0', diagnostic: 'No such user here', via: 'pipe' }]);
+    const told = await alice.waitFor((st) => st.name === 'message' && st.getChild('notification', NS)?.attrs.kind === 'delivery-failed', 20_000);
+    expect(told.getChildText('body')).toContain('bounced (5.0.0): No such user here');
+    expect(commandNotes(await send(alice, ['ghost@example.test'])).map((n) => n.text).join('\n')).toContain('E-mail to ghost@example.test bounced');
+  } finally {
+    await service?.stop();
+    service = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('records a bounce read by mail bounce from stdin (an MTA pipe) once, and a transient one only as such', async () => {

@@ -4,7 +4,7 @@
  * stopped by its PID. It accepts every recipient of `localDomain` at RCPT time (as a relay that
  * checks mailboxes only on delivery does) and fails the delivery of every one of them ("No such
  * user here"), so it sends its own bounce (a DSN, RFC 3464) to the envelope sender. Bounces to
- * `bounceDomain` go by LMTP to the service's listener.
+ * `bounceDomain` go by LMTP to the service's listener, or to a command through a pipe.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,8 +20,8 @@ export interface EximOptions {
   localDomain: string;
   /** the domain of mail.bounce_address */
   bounceDomain: string;
-  /** where bounces go: the service's LMTP listener */
-  lmtpPort: number;
+  /** where bounces go: the service's LMTP listener, or a pipe to this command (run by Exim as its user) */
+  bounceTo: { lmtpPort: number } | { pipe: string };
 }
 
 export class TestExim {
@@ -65,24 +65,35 @@ begin routers
 bounces:
   driver = accept
   domains = ${opts.bounceDomain}
-  transport = lmtp_out
+  transport = ${'pipe' in opts.bounceTo ? 'pipe_out' : 'lmtp_out'}
 no_such_user:
   driver = redirect
   domains = ${opts.localDomain}
   allow_fail
   data = :fail: No such user here
 begin transports
-lmtp_out:
+${
+      'pipe' in opts.bounceTo
+        ? `pipe_out:
+  driver = pipe
+  command = ${opts.bounceTo.pipe}
+  envelope_to_add
+  return_fail_output
+  timeout = 60s
+`
+        : `lmtp_out:
   driver = smtp
   protocol = lmtp
   hosts = 127.0.0.1
-  port = ${opts.lmtpPort}
+  port = ${opts.bounceTo.lmtpPort}
   allow_localhost
-begin retry
+`
+    }begin retry
 * * F,1m,1s
 `,
     );
-    const child = spawn(EXIM, ['-C', path.join(dir, 'exim.conf'), '-bdf', '-q2s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // A process group of its own: stop() ends the daemon and the delivery processes it forked.
+    const child = spawn(EXIM, ['-C', path.join(dir, 'exim.conf'), '-bdf', '-q2s'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     exim.#pid = child.pid;
@@ -113,21 +124,19 @@ begin retry
     const pid = this.#pid;
     this.#pid = undefined;
     if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-      for (let i = 0; i < 50; i++) {
+      const signal = (sig: NodeJS.Signals | 0) => {
         try {
-          process.kill(pid, 0);
+          process.kill(-pid, sig);
+          return true;
         } catch {
-          break;
+          return false;
         }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      };
+      signal('SIGTERM');
+      for (let i = 0; i < 100 && signal(0); i++) await new Promise((r) => setTimeout(r, 50));
+      signal('SIGKILL');
     }
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   }
 }
 
