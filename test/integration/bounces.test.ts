@@ -329,3 +329,38 @@ it('records the opt-out on a POST to the one-click unsubscribe URL; GET changes 
   const notes = commandNotes(await send(await login('admin'), ['carol@example.org'])).map((n) => n.text).join('\n');
   expect(notes).toContain('asked not to be invited again');
 });
+
+it('refuses bad bounce input (usage, foreign LMTP recipients, oversized messages) and changes nothing', async () => {
+  smtp = await TestSmtpServer.start();
+  [lmtpPort] = await freePorts(1);
+  await serve(smtp.port);
+  const alice = await login('alice');
+  await send(alice, ['dan@example.org']);
+  const mail = await smtp.waitFor((m) => m.to.includes('dan@example.org'));
+  const [invite] = service!.app.invites.list({ inviter: 'alice@localhost' });
+  await until('the delivery recorded', () => service!.app.invites.get(invite.id)?.emailDelivery === 'sent' || undefined);
+  const before = state();
+
+  expect((await cli(['mail', 'unsuppress'])).code).toBe(2);
+  expect((await cli(['mail', 'unsuppress', 'not an address'])).code).toBe(2);
+  expect((await cli(['mail', 'unsuppress', 'a@example.org', 'b@example.org'])).code).toBe(2);
+  expect((await cli(['mail', 'bounce', 'extra'], 'x')).code).toBe(2);
+  // Over 1 MiB: ignored (exit 0: the MTA must not retry it).
+  const huge = dsn(mail.from, 'dan@example.org', '5.1.1', `550 ${'x'.repeat(1024 * 1024)}`);
+  expect(await cli(['mail', 'bounce', '--recipient', mail.from], huge)).toMatchObject({ code: 0, err: expect.stringContaining('larger than') });
+
+  // The LMTP listener refuses recipients outside the bounce address, and oversized messages.
+  const lmtp = nodemailer.createTransport({ host: '127.0.0.1', port: lmtpPort, lmtp: true, ignoreTLS: true } as never);
+  await expect(lmtp.sendMail({ envelope: { from: '', to: ['postmaster@example.org'] }, raw: dsn('postmaster@example.org', 'dan@example.org', '5.1.1', '550') })).rejects.toMatchObject({ responseCode: 550 });
+  // LMTP answers each recipient after the data: this one is refused.
+  expect(await lmtp.sendMail({ envelope: { from: '', to: [mail.from] }, raw: huge })).toMatchObject({ accepted: [], rejected: [mail.from], response: '552 Message too large' });
+  lmtp.close();
+  expect(state()).toBe(before);
+
+  // A config without mail.bounce_address: mail bounce is a usage error (exit 2).
+  const file = join(mkdtempSync(join(prosody.dir, 'nobounce-')), 'config.yaml');
+  writeFileSync(file, stringify(rawTestConfig({ host: prosody.host, database: './x.sqlite', web: { public_url: 'http://invites.test' } })));
+  const errs: string[] = [];
+  expect(await run(['mail', 'bounce', '--config', file], { out: () => undefined, err: (l) => errs.push(l), env: {}, stdin: async () => Buffer.from('x') })).toBe(2);
+  expect(errs.join('\n')).toContain('mail.bounce_address');
+});
