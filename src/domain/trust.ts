@@ -11,7 +11,7 @@ import { InviteError } from '../errors';
 import type { Window } from './limits';
 import type { InviteService } from './invites';
 import { normalizeBareJid } from './jid';
-import { cleanOptional } from './text';
+import { cleanText } from './text';
 import { actorName, isPrivileged, shownState, type Actor, type Invite, type InviteKind, type ShownState } from './types';
 
 /** An account made through the service. */
@@ -111,8 +111,8 @@ export class Trust {
   block(actor: Actor, text: string, reason: string): Block {
     if (!isPrivileged(actor)) throw new InviteError('forbidden', 'Only admins may block users');
     const jid = requireJid(text);
-    const why = cleanOptional(reason);
-    if (why === null) throw new InviteError('invalid-input', 'A block needs a reason (the user is shown it)');
+    const why = cleanText(reason ?? '').trim();
+    if (why === '') throw new InviteError('invalid-input', 'A block needs a reason (the user is shown it)');
     const entry = { jid, blocked: true, reason: why, actor: actorName(actor), at: this.clock() };
     this.store.transaction(() => this.store.addBlock(entry));
     return { jid, reason: why, actor: entry.actor, at: entry.at };
@@ -124,7 +124,7 @@ export class Trust {
     const jid = requireJid(text);
     return this.store.transaction(() => {
       if (!this.store.blockOf(jid)) return false;
-      this.store.addBlock({ jid, blocked: false, reason: cleanOptional(reason), actor: actorName(actor), at: this.clock() });
+      this.store.addBlock({ jid, blocked: false, reason: cleanText(reason ?? '').trim() || null, actor: actorName(actor), at: this.clock() });
       return true;
     });
   }

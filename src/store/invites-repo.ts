@@ -295,7 +295,7 @@ export class SqliteInviteStore implements InviteStore {
     // Uses the invites_state index (state, expires_at); the other conditions filter a narrow window.
     const rows = this.#prepared(`SELECT * FROM invites
       WHERE state = 'open' AND expires_at > @now AND expires_at <= @now + @before
-        AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent'
+        AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent' AND email_bounced_at IS NULL
         AND uses = 0 AND held = 0 AND expiry_recorded = 0
         AND approved_at IS NOT NULL AND approved_at < expires_at - @before
       ORDER BY expires_at, id LIMIT @limit`).all({ now, before, limit }) as InviteRow[];
