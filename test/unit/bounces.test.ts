@@ -182,7 +182,7 @@ describe('the bounce rules on a store', () => {
   });
 
   it('records a transient bounce only, and a permanent one once: bounced, told, suppressed', () => {
-    const { bounces, verp, row, invites, invite, count } = setup();
+    const { bounces, verp, row, invites, invite, count, db } = setup();
     expect(bounces.handle(report('4.2.2'), [verp.address(row.id)], 'lmtp')).toEqual({ kind: 'transient', outboxId: row.id, status: '4.2.2' });
     expect(invites.isSuppressed('bob@example.org')).toBe(false);
     expect(bounces.handle(report('5.1.1'), [verp.address(row.id)], 'lmtp')).toMatchObject({ kind: 'bounced', invites: [invite.id] });
@@ -191,6 +191,9 @@ describe('the bounce rules on a store', () => {
     expect(count(`SELECT count(*) AS n FROM outbox WHERE kind = 'delivery-failed' AND recipient = 'alice@localhost'`)).toBe(1);
     expect(invites.isSuppressed('BOB@example.org')).toBe(true);
     expect(() => invites.create(OPERATOR, { kind: 'account', source: 'cli', email: 'bob@example.org' })).toThrow(/bounced/);
+    // No reminder goes to an invitation that bounced, even one sent and about to expire.
+    db.prepare(`UPDATE invites SET email_delivery = 'sent', approved_at = created_at - 2 * 86400000 WHERE id = ?`).run(invite.id);
+    expect(invites.queueReminders(8 * 86_400_000)).toEqual([]);
     expect(invites.unsuppress(OPERATOR, 'bob@example.org')).toBe(true);
     expect(invites.create(OPERATOR, { kind: 'account', source: 'cli', email: 'bob@example.org' }).invite.state).toBe('open');
   });
