@@ -38,6 +38,15 @@ export const SUBTREE = `WITH RECURSIVE tree (jid) AS (
      WHERE ${MADE}
   )`;
 
+/** An account's claim, its invite's inviter and approver (`?`: the username). */
+export const ACCOUNT_OF = `SELECT c.username, c.invite_id, c.settled_at AS joined_at, c.door, i.inviter, i.approved_by
+  FROM claims c LEFT JOIN invites i ON i.id = c.invite_id
+  WHERE c.username = ? AND ${MADE} ORDER BY c.settled_at DESC, c.id DESC LIMIT 1`;
+
+/** The blocks in force: the latest row of each JID, when it blocks. */
+export const BLOCKED = `SELECT b.jid, b.blocked, b.reason, b.actor, b.at FROM user_blocks b
+  WHERE b.id = (SELECT max(l.id) FROM user_blocks l WHERE l.jid = b.jid) AND b.blocked = 1 ORDER BY b.jid`;
+
 export class SqliteTrustStore implements TrustStore {
   readonly #account;
   readonly #accounts;
@@ -57,7 +66,7 @@ export class SqliteTrustStore implements TrustStore {
       FROM claims c LEFT JOIN invites i ON i.id = c.invite_id`;
     // The latest registration of the username: an account deleted on the server and made again is
     // the new one.
-    this.#account = db.prepare<[string], AccountRow>(`SELECT ${columns} WHERE c.username = ? AND ${MADE} ORDER BY c.settled_at DESC, c.id DESC LIMIT 1`);
+    this.#account = db.prepare<[string], AccountRow>(ACCOUNT_OF);
     this.#accounts = db.prepare<[], AccountRow>(`SELECT ${columns} WHERE ${MADE} ORDER BY c.settled_at, c.id`);
     this.#subtree = db.prepare<{ root: string; host: string }, { jid: string }>(`${SUBTREE} SELECT jid FROM tree`);
     this.#openInTree = db.prepare<{ root: string; host: string; now: number }, { count: number; frees: number | null }>(
@@ -72,10 +81,7 @@ export class SqliteTrustStore implements TrustStore {
       'SELECT jid, blocked, reason, actor, at FROM user_blocks WHERE jid = ? ORDER BY id DESC LIMIT 1',
     );
     this.#addBlock = db.prepare('INSERT INTO user_blocks (jid, blocked, reason, actor, at) VALUES (@jid, @blocked, @reason, @actor, @at)');
-    this.#blocked = db.prepare<[], { jid: string; blocked: number; reason: string | null; actor: string; at: number }>(
-      `SELECT b.jid, b.blocked, b.reason, b.actor, b.at FROM user_blocks b
-        WHERE b.id = (SELECT max(l.id) FROM user_blocks l WHERE l.jid = b.jid) AND b.blocked = 1 ORDER BY b.jid`,
-    );
+    this.#blocked = db.prepare<[], { jid: string; blocked: number; reason: string | null; actor: string; at: number }>(BLOCKED);
   }
 
   transaction<T>(fn: () => T): T {

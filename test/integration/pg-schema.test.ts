@@ -588,5 +588,14 @@ describe('the invitation tree (migration 15) on PostgreSQL', () => {
     const [open] = await rows(pool, named(`${SUBTREE} SELECT count(*) AS n FROM invites WHERE inviter IN (SELECT jid FROM tree) AND state IN ('pending', 'open') AND expires_at > $3`), ['gen1@localhost', 'localhost', T]);
     expect(Number(open.n)).toBe(2);
     expect(MADE).toContain('accepted with');
+    // The latest registration of a username, without the claims of invites accepted alongside it.
+    const { ACCOUNT_OF, BLOCKED } = await import('../../src/store/trust-repo');
+    expect(await rows(pool, numberedParameters(ACCOUNT_OF), ['gen2'])).toEqual([
+      { username: 'gen2', invite_id: 'inv0000002', joined_at: T, door: 'web', inviter: 'gen1@localhost', approved_by: null },
+    ]);
+    for (const [jid, blocked] of [['a@localhost', 1], ['a@localhost', 0], ['b@localhost', 1]] as const) {
+      await pool.query(`INSERT INTO user_blocks (jid, blocked, reason, actor, at) VALUES ($1, $2, 'r', 'operator', $3)`, [jid, blocked, T]);
+    }
+    expect((await rows(pool, BLOCKED)).map((r) => r.jid)).toEqual(['b@localhost']);
   });
 });
