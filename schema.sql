@@ -473,3 +473,61 @@ BEGIN SELECT RAISE(ABORT, 'an invite''s id, kind, inviter, source, invitee, user
 CREATE TRIGGER invites_uses_only_grow BEFORE UPDATE OF max_uses ON invites
   WHEN NEW.max_uses < OLD.max_uses
 BEGIN SELECT RAISE(ABORT, 'an invite''s uses allowed may grow, never shrink'); END;
+-- migration 18: trust and deliverability (who vouched for whom, blocks, bounces, suppressions)
+-- An account made through the service is its spent claim (the first one of its registration: the
+-- claims of invites accepted alongside say `accepted with …`), the claim's invite names its inviter
+-- and approver. This index finds an account's claim by username, and an inviter's accounts through
+-- claims_invite; the invitation tree (src/domain/trust.ts) is read from those.
+CREATE INDEX claims_spent_username ON claims (username, settled_at) WHERE state = 'spent';
+-- `user block` / `user unblock`: the latest row of a JID says whether it is blocked, and why.
+CREATE TABLE user_blocks (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  jid     TEXT NOT NULL,
+  blocked INTEGER NOT NULL CHECK (blocked IN (0, 1)),
+  reason  TEXT,
+  -- 'operator' (CLI) or an admin's bare JID
+  actor   TEXT NOT NULL,
+  at      INTEGER NOT NULL
+);
+CREATE INDEX user_blocks_jid ON user_blocks (jid, id);
+CREATE TRIGGER user_blocks_never_deleted BEFORE DELETE ON user_blocks
+BEGIN SELECT RAISE(ABORT, 'blocks are never deleted'); END;
+CREATE TRIGGER user_blocks_never_changed BEFORE UPDATE ON user_blocks
+BEGIN SELECT RAISE(ABORT, 'blocks are never changed'); END;
+-- Bounces that came back for an e-mail of the outbox (VERP: the envelope sender names the row).
+CREATE TABLE bounces (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  outbox_id  INTEGER NOT NULL REFERENCES outbox (id),
+  -- 1: a permanent failure (5.x.x), 0: a transient one (4.x.x), recorded only
+  permanent  INTEGER NOT NULL CHECK (permanent IN (0, 1)),
+  -- the DSN status (5.1.1) and the remote server's diagnostic, as reported
+  status     TEXT NOT NULL,
+  diagnostic TEXT,
+  -- 'pipe' (mail bounce) or 'lmtp'
+  via        TEXT NOT NULL,
+  at         INTEGER NOT NULL
+);
+CREATE INDEX bounces_outbox ON bounces (outbox_id);
+CREATE INDEX bounces_at ON bounces (at);
+CREATE TRIGGER bounces_never_deleted BEFORE DELETE ON bounces
+BEGIN SELECT RAISE(ABORT, 'bounces are never deleted'); END;
+CREATE TRIGGER bounces_never_changed BEFORE UPDATE ON bounces
+BEGIN SELECT RAISE(ABORT, 'bounces are never changed'); END;
+-- Addresses that bounced for good: a keyed hash (as opt_outs), the latest row of a hash says whether
+-- it is suppressed (a bounce) or not (`mail unsuppress`).
+CREATE TABLE suppressions (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  address_hash TEXT NOT NULL,
+  suppressed   INTEGER NOT NULL CHECK (suppressed IN (0, 1)),
+  bounce_id    INTEGER REFERENCES bounces (id),
+  actor        TEXT NOT NULL,
+  at           INTEGER NOT NULL
+);
+CREATE INDEX suppressions_hash ON suppressions (address_hash, id);
+CREATE TRIGGER suppressions_never_deleted BEFORE DELETE ON suppressions
+BEGIN SELECT RAISE(ABORT, 'suppressions are never deleted'); END;
+CREATE TRIGGER suppressions_never_changed BEFORE UPDATE ON suppressions
+BEGIN SELECT RAISE(ABORT, 'suppressions are never changed'); END;
+-- When the invitation e-mail bounced for good: the invite's e-mail delivery reads `bounced` (a
+-- resend, which e-mails a new token, clears it).
+ALTER TABLE invites ADD COLUMN email_bounced_at INTEGER;

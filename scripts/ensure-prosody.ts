@@ -234,13 +234,22 @@ export const POSTGRESQL: ServerPackage = {
   services: () => ['postgresql'],
 };
 
+/** Debian's Exim, the real MTA of the bounce tests (test/support/exim.ts runs its own, by PID). */
+export const EXIM: ServerPackage = {
+  pkg: 'exim4-daemon-light',
+  label: 'Exim',
+  installed: () => fs.existsSync('/usr/sbin/exim4'),
+  // The package starts Exim on port 25; the tests run their own on free ports.
+  services: () => ['exim4'],
+};
+
 /**
  * Ensures every server the integration tests run against, and the browser, is installed (`npm
  * test`), in one apt-get; then that Prosody 13 and ejabberd 24.12 are unpacked in the test cache.
  * Not root and something missing → throws an Error whose message is the command(s) to run.
  */
 export async function ensureTestServers(log: (s: string) => void): Promise<void> {
-  await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL], log);
+  await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL, EXIM], log);
   ensureBackports(log);
 }
 

@@ -94,7 +94,7 @@ async function main(): Promise<number> {
   } catch (err) {
     const msg = (err as Error).message;
     say(
-      `The integration and browser tests need Prosody, ejabberd, Chromium and PostgreSQL, and Prosody 13 and ejabberd 24.12 ` +
+      `The integration and browser tests need Prosody, ejabberd, Chromium, PostgreSQL and Exim, and Prosody 13 and ejabberd 24.12 ` +
         `from bookworm-backports in the test cache; get what is missing:\n\n    ${msg}\n`,
     );
     return 1;

@@ -20,10 +20,11 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
 import type { PasswordSetter, ResetService } from './domain/resets';
 import { resetCommand } from './handlers/commands/reset';
 import type { MembershipService } from './domain/membership';
+import { LmtpListener } from './mail/lmtp';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -120,6 +121,8 @@ export class App {
   readonly rooms: RoomsPort | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
+  /** the LMTP listener for bounces, when `mail.bounce_listen` is set */
+  readonly lmtp: LmtpListener | undefined;
   readonly #stopSignal = new AbortController();
   private readonly opts: AppOptions;
 
@@ -150,7 +153,15 @@ export class App {
       },
       onCommit: () => this.store.recordWriteOk(),
     });
-    this.services = { config, invites: this.invites, logger, limits: limitsFor(config, this.db), commit, membership: this.membership };
+    this.services = {
+      config,
+      invites: this.invites,
+      logger,
+      limits: limitsFor(config, this.db),
+      commit,
+      membership: this.membership,
+      trust: trustFor(config, this.db, this.invites),
+    };
     this.connection = new ComponentConnection({
       server: config.component.server,
       domain: config.component.domain,
@@ -205,6 +216,8 @@ export class App {
       membership: this.membership,
     });
     this.worker.use('email', this.#email);
+    const bounces = config.mail.bounceListen ? bouncesFor(config, this.db, this.invites) : undefined;
+    this.lmtp = bounces ? new LmtpListener({ ...bounces, logger: logger.child({ module: 'bounces' }) }) : undefined;
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge
       ? new ProsodyBridgeClient({ request, host: config.host, timeoutMs: opts.provisionTimeoutMs })
@@ -368,6 +381,11 @@ export class App {
     await retryWhileBusy(() => this.#leases.beat(PRESENCE_TTL_MS), { deadlineMs: 5_000 });
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
+    if (this.lmtp) {
+      const { host, port } = this.config.mail.bounceListen!;
+      const bound = await this.lmtp.listen(host, port);
+      this.logger.info(bound, 'bounce listener (LMTP) on %s:%d', bound.host, bound.port);
+    }
     await this.connection.start();
     // After each reconnection: claims left unclear while the server was away are settled at once,
     // and what waited in the outbox leaves.
@@ -420,6 +438,7 @@ export class App {
       this.#stopSignal.abort();
       const jobs = this.jobs.stop();
       await this.web.stop();
+      await this.lmtp?.close();
       this.#bridgeHandler.stop();
       await this.router.drain();
       await this.worker.stop();

@@ -18,14 +18,17 @@ import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor } from './services';
+import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { normalizeUsername } from './domain/usernames';
 import { isRequestId, REQUEST_STATES, type MembershipRequest, type MembershipService, type RequestState } from './domain/membership';
 import { requestLine } from './present/request';
+import { MAX_BOUNCE_BYTES, parseBounce } from './mail/dsn';
+import type { Trust } from './domain/trust';
+import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, delivery, emailDelivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
 
@@ -35,6 +38,8 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** reads standard input to its end (`mail bounce`) */
+  stdin?: () => Promise<Buffer>;
 }
 
 /**
@@ -55,6 +60,7 @@ function cliIo(io: Io): CliIo {
     out,
     err,
     env: io.env,
+    stdin: io.stdin,
     lines: (text, to = 'out') => text.split('\n').forEach(to === 'out' ? out : err),
     json: (value) => io.out(JSON.stringify(value, null, 2)),
   };
@@ -75,6 +81,7 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   invite approve ID...
   invite reject ID... --reason R
   invite revoke ID [--reason R]
+  invite revoke --tree JID [--reason R]  revoke every pending or open invite of JID and the accounts below it
   invite resend ID
   request list [--state S] [--limit N] [--json]
                                       membership requests (S: unverified, pending, approved, rejected, expired)
@@ -86,7 +93,13 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   console revoke JID                  end every web console session of a user
   mail list [--state queued|sending|sent|failed] [--limit N] [--json]
   mail retry ID                       put a failed e-mail back in the queue
+  mail bounce [--recipient ADDR]      read one bounce on stdin (an MTA's pipe) and record it
+  mail unsuppress ADDR                invites to an address that bounced may be made again
   stats [--json]
+  tree [JID] [--json]                 who invited whom: the tree below JID, or the whole forest
+  user block JID --reason R           JID may not invite (told the reason)
+  user unblock JID [--reason R]
+  user blocked [--json]               the users blocked now
   db copy --from FILE --to URL        copy a SQLite store into an empty PostgreSQL database
 
 Every command but db copy takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
@@ -143,11 +156,13 @@ class Context {
   readonly limits: Limits;
   readonly #config: Config;
   #membership: MembershipService | undefined;
+  readonly trust: Trust;
   constructor(readonly config: Config) {
     this.#config = config;
     this.db = databaseFor(config);
     this.invites = inviteServiceFor(config, this.db);
     this.limits = limitsFor(config, this.db);
+    this.trust = trustFor(config, this.db, this.invites);
   }
   get membership(): MembershipService {
     return (this.#membership ??= membershipFor(this.#config, this.db, this.invites));
@@ -333,7 +348,7 @@ function inviteShow(args: string[], io: CliIo): number {
       ['created', instant(invite.createdAt)],
       ['approved', invite.approvedAt ? `${instant(invite.approvedAt)} by ${invite.approvedBy}` : null],
       ['expires', instant(invite.expiresAt)],
-      ['e-mail delivery', invite.emailDelivery],
+      ['e-mail delivery', emailDelivery(invite)],
       ['message delivery', invite.messageDelivery],
     ];
     for (const [k, v] of lines) if (v !== null && v !== undefined) io.out(`${`${k}:`.padEnd(21)}${String(v)}`);
@@ -395,19 +410,85 @@ const inviteReject = (args: string[], io: CliIo) =>
     },
   );
 
-const inviteRevoke = (args: string[], io: CliIo) =>
-  eachId(args, io, { reason: { type: 'string' } }, ({ invites, config, db }, id, v) => {
-    // A password reset link is revoked as an invite is (while open).
-    const resets = invites.get(id) ? undefined : resetsFor(config, db);
-    const reset = resets?.get(id);
-    if (resets && reset) {
-      if (resets.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null)) return `${id}: revoked`;
-      const state = resets.shownState(resets.get(id)!);
-      if (state === 'revoked') return `${id}: already revoked`;
-      throw new InviteError('wrong-state', `Reset link ${id} is ${state} and cannot be revoked`);
-    }
-    return invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`;
+function inviteRevoke(args: string[], io: CliIo): number {
+  if (!args.some((a) => a === '--tree' || a.startsWith('--tree='))) {
+    return eachId(args, io, { reason: { type: 'string' } }, ({ invites, config, db }, id, v) => {
+      // A password reset link is revoked as an invite is (while open).
+      const resets = invites.get(id) ? undefined : resetsFor(config, db);
+      const reset = resets?.get(id);
+      if (resets && reset) {
+        if (resets.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null)) return `${id}: revoked`;
+        const state = resets.shownState(resets.get(id)!);
+        if (state === 'revoked') return `${id}: already revoked`;
+        throw new InviteError('wrong-state', `Reset link ${id} is ${state} and cannot be revoked`);
+      }
+      return invites.revoke(OPERATOR, id, (v.reason as string | undefined) ?? null).changed ? `${id}: revoked` : `${id}: already revoked`;
+    });
+  }
+  const { values, positionals } = parse(args, { tree: { type: 'string' }, reason: { type: 'string' } });
+  noPositionals(positionals);
+  const root = userJid('--tree', values.tree);
+  return withContext(values, io, ({ trust }) => {
+    const revoked = trust.revokeTree(OPERATOR, root, values.reason ?? null);
+    for (const i of revoked) io.out(`${i.id}: revoked (${inviterOf(i)} → ${inviteeLabel(i)})`);
+    io.out(`${revoked.length} ${revoked.length === 1 ? 'invite' : 'invites'} revoked in the tree of ${root}`);
+    return 0;
   });
+}
+
+function userJid(what: string, text: string | undefined): string {
+  if (text === undefined) throw new UsageError(`${what}: which user? Give a JID`);
+  const jid = normalizeBareJid(trimSpace(text));
+  if (!jid || !jid.includes('@')) throw new UsageError(`${what}: not a user JID: ${text}`);
+  return jid;
+}
+
+function treeCommand(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  if (positionals.length > 1) throw new UsageError('tree takes at most one JID');
+  const root = positionals.length === 1 ? userJid('tree', positionals[0]) : undefined;
+  return withContext(values, io, ({ trust }) => {
+    const forest = trust.tree(root);
+    if (values.json) io.json(root === undefined ? forest.map(treeJson) : treeJson(forest[0]));
+    else if (forest.length === 0) io.out('Nobody has invited anyone yet.');
+    else for (const line of treeLines(forest)) io.out(line);
+    return 0;
+  });
+}
+
+function userBlock(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('user block takes one JID');
+  const jid = userJid('user block', positionals[0]);
+  if (values.reason === undefined || cleanText(values.reason).trim() === '') throw new UsageError('user block needs --reason R (the user is shown it)');
+  return withContext(values, io, ({ trust }) => {
+    trust.block(OPERATOR, jid, values.reason!);
+    io.out(`${jid}: blocked from inviting`);
+    return 0;
+  });
+}
+
+function userUnblock(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { reason: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('user unblock takes one JID');
+  const jid = userJid('user unblock', positionals[0]);
+  return withContext(values, io, ({ trust }) => {
+    io.out(trust.unblock(OPERATOR, jid, values.reason ?? null) ? `${jid}: may invite again` : `${jid}: was not blocked`);
+    return 0;
+  });
+}
+
+function userBlocked(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  noPositionals(positionals);
+  return withContext(values, io, ({ trust }) => {
+    const blocks = trust.blocked();
+    if (values.json) io.json(blocks.map((b) => ({ jid: b.jid, reason: b.reason, by: b.actor, at: iso(b.at) })));
+    else if (blocks.length === 0) io.out('Nobody is blocked.');
+    else for (const b of blocks) io.out(`${b.jid}  blocked ${instant(b.at)} by ${b.actor}: ${b.reason ?? ''}`);
+    return 0;
+  });
+}
 
 function inviteResend(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
@@ -654,6 +735,49 @@ function mailRetry(args: string[], io: CliIo): number {
 }
 
 /**
+ * One message on standard input, delivered by an MTA's pipe to the VERP address under
+ * `mail.bounce_address` (`--recipient` names that address when the MTA passes it, e.g. Postfix's
+ * `${recipient}` or Exim's `$local_part@$domain`; otherwise the message's Delivered-To, X-Original-To,
+ * Envelope-To or To header is read). Exit 0 when it is handled or ignored (a forged bounce, not a
+ * bounce, not ours: the MTA must not retry those), 1 when it could not be recorded (the MTA retries).
+ */
+async function mailBounce(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { recipient: { type: 'string' } });
+  noPositionals(positionals);
+  if (!io.stdin) throw new UsageError('mail bounce reads the message on standard input');
+  const config = loadConfig(configPath(values, io.env), io.env);
+  if (!config.mail.bounceAddress) throw new UsageError('mail bounce needs mail.bounce_address in the configuration');
+  const raw = await io.stdin();
+  if (raw.length > MAX_BOUNCE_BYTES) {
+    io.err(`xmpp-invites mail bounce: ignored: the message is larger than ${MAX_BOUNCE_BYTES} bytes`);
+    return 0;
+  }
+  const report = await parseBounce(raw).catch(() => undefined);
+  const ctx = new Context(config);
+  try {
+    const outcome = bouncesFor(config, ctx.db, ctx.invites)!.bounces.handle(report, values.recipient ? [values.recipient] : [], 'pipe');
+    if (outcome.kind === 'bounced') io.out(`e-mail ${outcome.outboxId} to ${outcome.recipient} bounced (${outcome.status}${outcome.diagnostic ? `: ${outcome.diagnostic}` : ''}); the address is suppressed${outcome.invites.length ? `; invites ${outcome.invites.join(', ')}` : ''}`);
+    else if (outcome.kind === 'transient') io.out(`e-mail ${outcome.outboxId}: transient failure ${outcome.status} recorded`);
+    else if (outcome.reason === 'forged') io.err(`xmpp-invites mail bounce: ignored: the VERP address does not check (forged or mangled)`);
+    else io.out(`ignored: ${outcome.reason}`);
+    return 0;
+  } finally {
+    ctx.close();
+  }
+}
+
+function mailUnsuppress(args: string[], io: CliIo): number {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('mail unsuppress takes one e-mail address');
+  const address = parseEmailAddress(positionals[0]);
+  if (address === undefined) throw new UsageError(`not a single e-mail address: ${positionals[0]}`);
+  return withContext(values, io, ({ invites }) => {
+    io.out(invites.unsuppress(OPERATOR, address) ? `${address}: may be invited again` : `${address}: was not suppressed`);
+    return 0;
+  });
+}
+
+/**
  * Copies the SQLite store FILE into the empty PostgreSQL database URL (`env:NAME` reads it from the
  * environment, keeping a password off the command line), then compares the counts of every table.
  */
@@ -733,7 +857,13 @@ const COMMANDS: Record<string, Handler> = {
   'console revoke': consoleRevoke,
   'mail list': mailList,
   'mail retry': mailRetry,
+  'mail bounce': mailBounce,
+  'mail unsuppress': mailUnsuppress,
   stats: statsCommandCli,
+  tree: treeCommand,
+  'user block': userBlock,
+  'user unblock': userUnblock,
+  'user blocked': userBlocked,
   'db copy': dbCopy,
 };
 
@@ -741,7 +871,7 @@ export async function run(argv: string[], rawIo: Io): Promise<number> {
   const io = cliIo(rawIo);
   const [first, second] = argv;
   const two = `${first} ${second}`;
-  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db', 'console'].includes(first) ? first : undefined;
+  const name = COMMANDS[two] ? two : COMMANDS[first] && !['config', 'invite', 'request', 'mail', 'db', 'console', 'user'].includes(first) ? first : undefined;
   if (!first || first === '--help' || first === '-h' || first === 'help') {
     io.lines(USAGE);
     return first ? 0 : 2;
@@ -781,6 +911,17 @@ if (require.main === module) {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     env: process.env,
+    stdin: async () => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of process.stdin) {
+        chunks.push(chunk as Buffer);
+        size += (chunk as Buffer).length;
+        // Read past the limit only far enough to know it was passed.
+        if (size > MAX_BOUNCE_BYTES) break;
+      }
+      return Buffer.concat(chunks);
+    },
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {

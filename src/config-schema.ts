@@ -23,6 +23,7 @@ import {
   parseHttpUrl,
   parseIp,
   parseListen,
+  parseBounceAddress,
   parseMailbox,
   parseOneLine,
   parseProvisionerUrl,
@@ -460,11 +461,16 @@ const document = section(
         ),
         max_attempts: withDefault(int(1), 8, 'temporary failures before `failed`'),
         reminder_before: withDefault(orOff(duration(true), null, 'no reminder'), 'off', 'one reminder this long before expiry'),
+        bounce_address: optional(text({}, parseBounceAddress), 'the From address', 'VERP base: e-mails leave with the envelope sender `bounces+{id}-{mac}@…`; route that address to `mail bounce` or `mail.bounce_listen`'),
+        bounce_listen: optional(text({}, parseListen), 'off', 'host:port of an LMTP listener for bounces (needs `bounce_address`)'),
       },
       (mail, add) => {
         // Policy: with a file: outbox (development), the mail code supplies xmpp-invites@{host}.
         if (pick(mail.transport, 'kind') === 'smtp' && mail.from === undefined) {
           add(['from'], 'is required when mail.transport is an smtp:// or smtps:// URL (as in "Example Chat <invites@example.com>")');
+        }
+        if (mail.bounce_listen !== undefined && mail.bounce_address === undefined) {
+          add(['bounce_listen'], 'needs mail.bounce_address: bounces are told apart by the VERP address they come back to');
         }
       },
     ),
@@ -492,6 +498,9 @@ const document = section(
       requests_per_hour: withDefault(count, 5, 'membership requests per client address per hour (`/request`)'),
       requests_per_day: optional(count, 'no limit', 'membership requests per day, whole site'),
       request_after_reject: withDefault(wait, '30d', 'before a rejected address may request membership again'),
+      min_account_age: optional(wait, 'no wait', 'accounts made through the service cannot invite before they are this old (admins exempt)'),
+      per_tree_open: optional(count, 'no limit', 'open invites in one invitation subtree: an account let in by one invitation and every account below it (admins exempt)'),
+      per_admin_per_day: optional(count, 'no limit', 'invites per admin per day'),
     }),
   },
   (root, add) => {

@@ -247,6 +247,19 @@ export function parseMailbox(text: string): MailAddress {
 }
 
 /**
+ * The VERP base address (`mail.bounce_address`): one plain address without a display name, whose
+ * local part has no `+` (the service adds `+{outbox id}-{mac}` to it).
+ */
+export function parseBounceAddress(text: string): string {
+  const mailbox = parseMailbox(text);
+  if (mailbox.name !== undefined) throw new Error(`must be a plain address such as bounces@example.com, not ${describe(text)}`);
+  if (mailbox.address.slice(0, mailbox.address.lastIndexOf('@')).includes('+')) {
+    throw new Error(`must not hold "+" in its local part: the service adds +{id}-{mac} there, not ${describe(text)}`);
+  }
+  return mailbox.address;
+}
+
+/**
  * `file:DIR` (DIR resolved against the config's directory) or `smtp[s]://[user:pass@]host[:port]`
  * with an optional `?tls=none`. The value can hold a password: messages never quote it.
  * Policy: default ports follow nodemailer, 587 for smtp:// and 465 for smtps://.

@@ -30,6 +30,8 @@ export type ErrorCode =
   | 'duplicate'
   /** the invitee asked never to be invited again */
   | 'opted-out'
+  /** e-mail to the address bounced for good (until `mail unsuppress`) */
+  | 'suppressed'
   /** a dependency (the XMPP server) cannot be reached now */
   | 'unavailable'
   /** an unexpected failure */

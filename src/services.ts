@@ -11,6 +11,11 @@ import { MembershipService } from './domain/membership';
 import { SqliteMembershipStore } from './store/membership-repo';
 import { ResetService } from './domain/resets';
 import { SqliteResetStore } from './store/resets-repo';
+import { SqliteTrustStore } from './store/trust-repo';
+import { Trust } from './domain/trust';
+import { Bounces } from './domain/bounces';
+import { Verp } from './domain/verp';
+import { SqliteBounceStore } from './store/bounces-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -36,7 +41,7 @@ export function outboxFor(config: Config, db: Db, opts: { clock?: () => number; 
 }
 
 export function limitsFor(config: Config, db: Db): Limits {
-  return new Limits(new SqliteLimitStore(db), config.limits);
+  return new Limits(new SqliteLimitStore(db, config.host), config.limits, config.admins);
 }
 
 /**
@@ -52,6 +57,7 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock }),
     limits: limitsFor(config, db),
+    blocks: new SqliteTrustStore(db, config.host),
   });
 }
 
@@ -87,4 +93,16 @@ export function resetsFor(config: Config, db: Db, opts: { clock?: () => number; 
     clock: opts.clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
   });
+}
+
+/** Bounces to the VERP addresses under `mail.bounce_address` (undefined without one). */
+export function bouncesFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number } = {}): { bounces: Bounces; verp: Verp } | undefined {
+  if (!config.mail.bounceAddress) return undefined;
+  const verp = new Verp(config.mail.bounceAddress, invites.tokens);
+  return { verp, bounces: new Bounces({ store: new SqliteBounceStore(db), invites, verp, clock: opts.clock }) };
+}
+
+/** Who vouched for whom: the invitation tree, blocks and revoking a subtree. */
+export function trustFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number } = {}): Trust {
+  return new Trust({ store: new SqliteTrustStore(db, config.host), invites, clock: opts.clock });
 }

@@ -98,6 +98,8 @@ export interface InviteServiceDeps {
   notices?: NoticeQueue;
   /** the configured limits on making invites (default: none) */
   limits?: Limits;
+  /** who is blocked from inviting (`user block`; default: nobody) */
+  blocks?: { blockOf(jid: string): { reason: string | null } | undefined };
 }
 
 export class InviteService {
@@ -107,6 +109,7 @@ export class InviteService {
   private readonly clock: Clock;
   private readonly notices: NoticeQueue;
   private readonly limits: Limits | undefined;
+  private readonly blocks: InviteServiceDeps['blocks'];
 
   constructor(deps: InviteServiceDeps) {
     this.store = deps.store;
@@ -115,6 +118,13 @@ export class InviteService {
     this.clock = deps.clock ?? Date.now;
     this.notices = deps.notices ?? NO_NOTICES;
     this.limits = deps.limits;
+    this.blocks = deps.blocks;
+  }
+
+  /** A blocked user cannot invite, at any door; the reason is shown (`forbidden`). */
+  #checkBlocked(inviter: string | null): void {
+    const block = inviter === null ? undefined : this.blocks?.blockOf(inviter);
+    if (block) throw new InviteError('forbidden', `${inviter} may not invite: ${block.reason ?? 'blocked by an admin'}`);
   }
 
   isAdmin(bareJid: string): boolean {
@@ -169,10 +179,12 @@ export class InviteService {
     const activeKey = inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
 
     return this.store.transaction(() => {
+      this.#checkBlocked(inviter);
       // An opt-out stops others from inviting an address, not the address from asking itself.
       if (inviteeKey !== null && !req.selfRequested && this.store.isOptedOut(this.tokens.addressHash(inviteeKey))) {
         throw new InviteError('opted-out', `${email ?? inviteeJid} asked not to be invited again`);
       }
+      this.#checkSuppressed(email);
       if (activeKey !== null) this.#checkDuplicate(activeKey);
       this.limits?.checkInvite(actor, inviter, inviteeKey, now);
       if (username !== null) {
@@ -357,6 +369,7 @@ export class InviteService {
       if (invite.inviteeKey && this.store.isOptedOut(this.tokens.addressHash(invite.inviteeKey))) {
         throw new InviteError('opted-out', `${invite.inviteeEmail ?? invite.inviteeJid} asked not to be invited again`);
       }
+      this.#checkSuppressed(invite.inviteeEmail);
       const patch = { state: 'open' as const, approvedAt: now, approvedBy: actorName(actor), expiresAt: now + this.policy.expiry };
       if (!this.store.updateInvite(id, ['pending'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
       this.#event(id, 'approved', actor, null, { expires: new Date(patch.expiresAt).toISOString() });
@@ -461,6 +474,8 @@ export class InviteService {
       if (!ACTIVE.includes(invite.state) || isExpired(invite, this.clock())) {
         throw new InviteError('wrong-state', `Invite ${id} is ${isExpired(invite, this.clock()) ? 'expired' : invite.state} and cannot be resent`);
       }
+      this.#checkBlocked(invite.inviter);
+      this.#checkSuppressed(invite.inviteeEmail);
       this.limits?.checkResend(actor, invite, this.clock());
       const generation = invite.generation + 1;
       this.store.updateInvite(id, ACTIVE, { generation });
@@ -579,6 +594,87 @@ export class InviteService {
     });
   }
 
+  /** An address whose e-mail bounced for good is not invited again until `mail unsuppress`. */
+  #checkSuppressed(email: string | null): void {
+    if (email !== null && this.store.isSuppressed(this.tokens.addressHash(emailKey(email)))) {
+      throw new InviteError('suppressed', `E-mail to ${email} bounced; it is not invited again until an admin runs mail unsuppress`);
+    }
+  }
+
+  /** Whether e-mail to the address bounced for good (and was not unsuppressed since). */
+  isSuppressed(email: string): boolean {
+    return this.store.isSuppressed(this.tokens.addressHash(emailKey(email)));
+  }
+
+  /**
+   * A permanent bounce of an e-mail to `recipient` about `inviteIds` (src/domain/bounces.ts): each
+   * invite addressed to it shows the delivery `bounced`, gets a `bounced` event, and its inviter
+   * a `delivery-failed` notice with the status and diagnostic; the address is suppressed. Runs in
+   * the caller's transaction.
+   */
+  recordBounce(recipient: string, inviteIds: readonly string[], bounce: { id: number; status: string; diagnostic: string | null; outboxId: number }): string[] {
+    const now = this.clock();
+    const key = emailKey(recipient);
+    const bounced: string[] = [];
+    for (const id of inviteIds) {
+      const invite = this.store.getInvite(id);
+      if (!invite || invite.inviteeEmailKey !== key) continue;
+      this.store.updateInvite(id, [invite.state], { emailBouncedAt: now });
+      this.#event(id, 'bounced', 'system', bounce.diagnostic, { status: bounce.status, outbox: bounce.outboxId });
+      bounced.push(id);
+      if (invite.inviter) {
+        this.notices.enqueue({
+          channel: 'xmpp',
+          kind: 'delivery-failed',
+          recipient: invite.inviter,
+          inviteIds: [id],
+          params: { channel: 'email', error: `bounced (${bounce.status})${bounce.diagnostic ? `: ${bounce.diagnostic}` : ''}`, status: bounce.status, diagnostic: bounce.diagnostic },
+        });
+      }
+    }
+    const hash = this.tokens.addressHash(key);
+    if (!this.store.isSuppressed(hash)) this.store.addSuppression({ addressHash: hash, suppressed: true, bounceId: bounce.id, actor: 'system', at: now });
+    return bounced;
+  }
+
+  /** Lets invites to a suppressed address be made again; false when it was not suppressed. */
+  unsuppress(actor: Actor, email: string): boolean {
+    this.#requirePrivileged(actor);
+    const hash = this.tokens.addressHash(emailKey(email));
+    return this.store.transaction(() => {
+      if (!this.store.isSuppressed(hash)) return false;
+      this.store.addSuppression({ addressHash: hash, suppressed: false, bounceId: null, actor: actorName(actor), at: this.clock() });
+      return true;
+    });
+  }
+
+  /**
+   * RFC 8058 one-click unsubscribe from an e-mail of the invite: records "never invite me again" for
+   * its invitee's address, as the landing page's opt-out does (and, for a personal invite still
+   * live, declines it, telling the inviter). Doing it again changes nothing.
+   */
+  unsubscribe(inviteId: string): { invite: Invite; declined: boolean } {
+    return this.store.transaction(() => {
+      const invite = this.store.getInvite(inviteId);
+      if (!invite || !invite.inviteeKey) throw new InviteError('invite-not-found', 'This link is not valid');
+      const hash = this.tokens.addressHash(invite.inviteeKey);
+      if (this.store.isOptedOut(hash)) return { invite, declined: false };
+      const now = this.clock();
+      let result = invite;
+      if (ACTIVE.includes(invite.state) && !isExpired(invite, now) && invite.maxUses === 1) {
+        const patch = { state: 'declined' as const, endedAt: now };
+        this.store.updateInvite(invite.id, ACTIVE, patch);
+        this.#event(invite.id, 'declined', invite.inviteeKey, null, { optOut: true, via: 'list-unsubscribe' });
+        if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'declined', recipient: invite.inviter, inviteIds: [invite.id], params: { reason: null } });
+        result = { ...invite, ...patch };
+      } else {
+        this.#event(invite.id, 'unsubscribed', invite.inviteeKey, null, { optOut: true, via: 'list-unsubscribe' });
+      }
+      this.store.addOptOut(hash, invite.id, now);
+      return { invite: result, declined: result !== invite };
+    });
+  }
+
   /** Whether the address (e-mail key or bare JID) asked never to be invited again. */
   isOptedOut(inviteeKey: string): boolean {
     return this.store.isOptedOut(this.tokens.addressHash(inviteeKey));
@@ -606,8 +702,10 @@ export class InviteService {
     }
     if (invite.inviteeEmail) {
       this.notices.enqueue({ channel: 'email', kind: 'invitation', recipient: invite.inviteeEmail, inviteIds: [invite.id] });
-      this.store.updateInvite(invite.id, ACTIVE, { emailDelivery: 'queued' });
-      delivered = { ...delivered, emailDelivery: 'queued' };
+      // A new e-mail (a resend after `mail unsuppress`) is no longer the one that bounced.
+      const patch = invite.emailBouncedAt ? { emailDelivery: 'queued' as const, emailBouncedAt: null } : { emailDelivery: 'queued' as const };
+      this.store.updateInvite(invite.id, ACTIVE, patch);
+      delivered = { ...delivered, ...patch };
     }
     return delivered;
   }

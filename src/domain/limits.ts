@@ -30,6 +30,12 @@ export interface LimitSettings {
   requestsPerDay?: number;
   /** how long a rejected address waits before it may request membership again */
   requestAfterReject?: number;
+  /** accounts made through the service cannot invite before they are this old (ms) */
+  minAccountAge?: number;
+  /** pending or open invites in one invitation subtree (see treeRootOf) */
+  perTreeOpen?: number;
+  /** invites per admin per day (admins are exempt from the per-user limits, not from this) */
+  perAdminPerDay?: number;
 }
 
 export interface Window {
@@ -55,6 +61,10 @@ export interface LimitStore {
   requestsBy(sender: string, since: number): Window;
   /** claims (held or spent) since `since`, of one invite, of one door, or from one IP at those doors */
   registrations(filter: { inviteId?: string; door?: string; ip?: string; doors?: string[] }, since: number): Window;
+  /** the account made through the service for `jid`: when it joined and who invited it */
+  accountOf(jid: string): { joinedAt: number; inviter: string | null } | undefined;
+  /** pending or open, unexpired invites made by `root` and every account below it */
+  openInTree(root: string, now: number): Window;
 }
 
 const DAY = 86_400_000;
@@ -94,7 +104,30 @@ export class Limits {
   constructor(
     private readonly store: LimitStore,
     private readonly settings: LimitSettings,
+    /** bare JIDs of the admins: an invitation subtree starts below them (treeRootOf) */
+    private readonly admins: readonly string[] = [],
   ) {}
+
+  /**
+   * The subtree whose open invites `per_tree_open` caps for an invite by `jid`: the one rooted at
+   * the highest account, up the chain of inviters, that was made through the service. That is the
+   * account one invitation let in, and everything it grew (so one bad invitation cannot become a
+   * flood); caps of smaller subtrees inside it would never bind first. The chain stops at an admin
+   * (an admin's invitation is the site's own) and at an account the service did not make: such a
+   * `jid` is in no subtree, and the per-user limits alone apply to it.
+   */
+  treeRootOf(jid: string): string | null {
+    let root: string | null = null;
+    const seen = new Set<string>();
+    for (let cur: string | null = jid; cur !== null && !seen.has(cur) && !this.admins.includes(cur); ) {
+      seen.add(cur);
+      const account = this.store.accountOf(cur);
+      if (!account) break;
+      root = cur;
+      cur = account.inviter;
+    }
+    return root;
+  }
 
   get configured(): boolean {
     return Object.values(this.settings).some((v) => v !== undefined);
@@ -105,7 +138,28 @@ export class Limits {
     if (actor.kind === 'operator') return;
     const s = this.settings;
     const exemptPerUser = actor.isAdmin;
+    if (actor.isAdmin && inviter && s.perAdminPerDay !== undefined) {
+      // GroupServer's per-admin cap: an admin's invites skip approval, so a site may still bound them.
+      const w = this.store.createdBy(inviter, now - DAY);
+      if (w.count >= s.perAdminPerDay) refuse('per_admin_per_day', `at most ${s.perAdminPerDay} invites a day per admin`, w.frees === null ? null : w.frees + DAY);
+    }
     if (!exemptPerUser && inviter) {
+      if (s.minAccountAge !== undefined) {
+        // Zulip's rule: a newcomer is vouched for, not yet a voucher. Accounts made elsewhere are exempt.
+        const account = this.store.accountOf(inviter);
+        if (account && now < account.joinedAt + s.minAccountAge) {
+          refuse('min_account_age', `your account joined at ${at(account.joinedAt)}; accounts made here may invite ${duration(s.minAccountAge)} after joining`, account.joinedAt + s.minAccountAge);
+        }
+      }
+      if (s.perTreeOpen !== undefined) {
+        const root = this.treeRootOf(inviter);
+        if (root !== null) {
+          const w = this.store.openInTree(root, now);
+          if (w.count >= s.perTreeOpen) {
+            refuse('per_tree_open', `${root} and the accounts invited below it have ${w.count} open invites (at most ${s.perTreeOpen})`, w.frees);
+          }
+        }
+      }
       if (s.perUserOpen !== undefined) {
         const w = this.store.openOf(inviter, now);
         if (w.count >= s.perUserOpen) refuse('per_user_open', `you have ${w.count} open invites (at most ${s.perUserOpen})`, w.frees);

@@ -25,9 +25,11 @@ export interface InviteStats {
   delivery: { email: Record<string, number>; message: Record<string, number> };
   /**
    * per inviter: created, approved, delivered (sent by e-mail or message, or used: a shared link
-   * that was used reached someone), used at least once, accounts made
+   * that was used reached someone), used at least once, accounts made, invitations bounced
    */
-  funnel: { inviter: string; created: number; approved: number; delivered: number; used: number; accounts: number }[];
+  funnel: { inviter: string; created: number; approved: number; delivered: number; used: number; accounts: number; bounced: number }[];
+  /** bounces received: permanent (the delivery became `bounced`) and transient (recorded only) */
+  bounces: { permanent: number; transient: number };
   /** accounts the server made for a released claim after its use went elsewhere (should stay 0) */
   overruns: number;
   /** registrations whose outcome is not settled yet: how many, and when the oldest began (ms) */
@@ -50,6 +52,7 @@ export type InvitePatch = Partial<
     | 'messageDelivery'
     | 'remindedAt'
     | 'maxUses'
+    | 'emailBouncedAt'
   >
 >;
 
@@ -75,6 +78,9 @@ export interface InviteStore {
   isOptedOut(addressHash: string): boolean;
   /** false when the address had already opted out */
   addOptOut(addressHash: string, inviteId: string | null, at: number): boolean;
+  /** whether the address bounced for good and was not unsuppressed since */
+  isSuppressed(addressHash: string): boolean;
+  addSuppression(entry: { addressHash: string; suppressed: boolean; bounceId: number | null; actor: string; at: number }): void;
   /** A pending or open, unexpired account-locked invite reserving `username`. */
   findReservation(username: string, now: number): Invite | undefined;
   /**

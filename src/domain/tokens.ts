@@ -19,6 +19,7 @@ export const TOKEN_LENGTH = ID_LENGTH + MAC_LENGTH;
  */
 export const ID_ALPHABET = '23456789abcdefghijkmnpqrstuvwxyz';
 const ID_PATTERN = new RegExp(`^[${ID_ALPHABET}]{${ID_LENGTH}}$`);
+const UNSUBSCRIBE_PATTERN = new RegExp(`^([${ID_ALPHABET}]{${ID_LENGTH}})[A-Za-z0-9_-]{22}$`);
 const TOKEN_PATTERN = new RegExp(`^([${ID_ALPHABET}]{${ID_LENGTH}})[A-Za-z0-9_-]{${MAC_LENGTH}}$`);
 
 export function isInviteId(text: string): boolean {
@@ -87,6 +88,44 @@ export class TokenCodec {
 
   #labelledMac(label: string, id: string): Buffer {
     return createHmac('sha256', this.#key).update(`${label}\0${id}`).digest().subarray(0, MAC_BYTES);
+  }
+
+  /**
+   * The MAC in a VERP envelope sender (`bounces+{outbox id}-{mac}@…`): 80 bits in lower-case hex,
+   * since a local part may come back case-folded. Only the service can make one, so a bounce
+   * naming an outbox row it did not send is told apart (and ignored).
+   */
+  bounceMac(outboxId: number): string {
+    return createHmac('sha256', this.#key).update(`xmpp-invites/verp/v1\0${outboxId}`).digest().subarray(0, 10).toString('hex');
+  }
+
+  /** Whether `mac` is the VERP MAC of the outbox row; constant time. */
+  verifyBounceMac(outboxId: number, mac: string): boolean {
+    const expected = Buffer.from(this.bounceMac(outboxId));
+    const given = Buffer.from(mac.toLowerCase());
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /**
+   * The one-click unsubscribe code of an invite (RFC 8058 List-Unsubscribe): its id and a 128-bit
+   * MAC, base64url. It names the invite, not a token generation, so a resend does not void it.
+   */
+  unsubscribeCode(id: string): string {
+    return id + this.#unsubscribeMac(id).toString('base64url');
+  }
+
+  /** The invite id of a valid unsubscribe code, or undefined. */
+  unsubscribeIdOf(code: string): string | undefined {
+    const match = UNSUBSCRIBE_PATTERN.exec(code);
+    if (!match) return undefined;
+    // Compared as text, rendered again: decoding would let the last character's unused bits vary.
+    const given = Buffer.from(code);
+    const expected = Buffer.from(this.unsubscribeCode(match[1]));
+    return given.length === expected.length && timingSafeEqual(given, expected) ? match[1] : undefined;
+  }
+
+  #unsubscribeMac(id: string): Buffer {
+    return createHmac('sha256', this.#key).update(`xmpp-invites/unsubscribe/v1\0${id}`).digest().subarray(0, 16);
   }
 
   #mac(id: string, generation: number): Buffer {

@@ -12,6 +12,8 @@ export const SHOWN_STATES: readonly ShownState[] = [...INVITE_STATES, 'expired']
 
 export const DELIVERY_STATES = ['none', 'queued', 'sent', 'failed'] as const;
 export type Delivery = (typeof DELIVERY_STATES)[number];
+/** Delivery as shown: an e-mail that was sent and came back as a permanent bounce is `bounced`. */
+export type ShownDelivery = Delivery | 'bounced';
 
 /** The doors an invite can come through. */
 export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web'
@@ -48,6 +50,8 @@ export interface Invite {
   expiryRecorded: boolean;
   emailDelivery: Delivery;
   messageDelivery: Delivery;
+  /** when the invitation e-mail bounced for good (a resend clears it) */
+  emailBouncedAt?: number | null;
 }
 
 export type EventType =
@@ -65,7 +69,11 @@ export type EventType =
   /** the one reminder before expiry was queued (mail.reminder_before) */
   | 'reminded'
   /** an open invite's lifetime or uses were raised (`invite extend`, the web console) */
-  | 'extended';
+  | 'extended'
+  /** an e-mail of the invite came back as a permanent bounce (mail bounce, the LMTP listener) */
+  | 'bounced'
+  /** the invitee used the one-click unsubscribe link of an e-mail (RFC 8058) */
+  | 'unsubscribed';
 
 export interface InviteEvent {
   id: number;

@@ -5,6 +5,7 @@ import type { InviteService } from '../domain/invites';
 import type { Limits } from '../domain/limits';
 import type { MembershipService } from '../domain/membership';
 import type { PasswordSetter, ResetService } from '../domain/resets';
+import type { Trust } from '../domain/trust';
 import type { Actor } from '../domain/types';
 import type { GroupCommit } from '../store/group-commit';
 import type { Requester } from '../xmpp/requester';
@@ -14,6 +15,8 @@ export interface Services {
   invites: InviteService;
   logger: Logger;
   limits: Limits;
+  /** the invitation tree (shown by #stats) */
+  trust?: Trust;
   /** the shared transaction of the stanzas of one event-loop turn (New Invite uses it) */
   commit: GroupCommit;
   /** membership requests (they wait in #pending beside invites) */

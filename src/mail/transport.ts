@@ -16,6 +16,7 @@ import type { Invite } from '../domain/types';
 import type { MembershipReader, Rendered } from '../outbox/render';
 import { PermanentDeliveryError, type Transport } from '../outbox/worker';
 import type { OutboxRow } from '../store/outbox-repo';
+import { Verp } from '../domain/verp';
 import { FileSender } from './file';
 import { headerText, mailbox } from './headers';
 import { renderEmail, type EmailContent, type EmailRenderContext } from './render-email';
@@ -35,20 +36,35 @@ export interface MailSender {
   close(): void;
 }
 
+/** What the envelope and headers add to a message beyond its content. */
+export interface Extras {
+  /** the envelope sender (VERP: `bounces+{id}-{mac}@…`); default the From address */
+  envelopeFrom?: string;
+  /** RFC 8058 one-click unsubscribe URL */
+  unsubscribe?: string;
+}
+
+/** The kinds of e-mail that invite someone (and so carry List-Unsubscribe). */
+const INVITING = new Set(['invitation', 'reminder']);
+
 /** The message of an outbox row: everything a person wrote is sanitised on the way in. */
-export function composeMessage(row: OutboxRow, content: EmailContent, from: MailAddress, to: { name: string; address: string }): SendMailOptions {
+export function composeMessage(row: OutboxRow, content: EmailContent, from: MailAddress, to: { name: string; address: string }, extras: Extras = {}): SendMailOptions {
   const sender = { name: headerText(from.name ?? ''), address: from.address };
   return {
     from: sender,
     to: [to],
     // The envelope names exactly one recipient: whatever the headers say, nobody else gets it.
-    envelope: { from: from.address, to: [to.address] },
+    envelope: { from: extras.envelopeFrom ?? from.address, to: [to.address] },
     subject: headerText(content.subject),
     text: content.text,
     html: content.html,
     // The same Message-ID on every attempt, so a receiver can tell a repeat after a crash.
     messageId: `<${row.messageId}>`,
-    headers: { 'Auto-Submitted': 'auto-generated' },
+    headers: {
+      'Auto-Submitted': 'auto-generated',
+      // RFC 8058 §3.1: a one-click POST to the HTTPS URI; the code is the only credential it needs.
+      ...(extras.unsubscribe ? { 'List-Unsubscribe': `<${extras.unsubscribe}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+    },
     textEncoding: 'quoted-printable',
     disableFileAccess: true,
     disableUrlAccess: true,
@@ -58,6 +74,10 @@ export function composeMessage(row: OutboxRow, content: EmailContent, from: Mail
 export interface EmailTransportOptions {
   from: MailAddress;
   render: EmailRenderContext;
+  /** VERP envelope senders under `mail.bounce_address` */
+  verp?: Verp;
+  /** the one-click unsubscribe URL of an invite (`{web.public_url}/u/{code}`) */
+  unsubscribeUrl?: (inviteId: string) => string;
 }
 
 export class EmailTransport implements Transport {
@@ -78,7 +98,11 @@ export class EmailTransport implements Transport {
       this.logger.debug({ outbox: row.id, kind: row.kind }, 'nothing to e-mail any more');
       return;
     }
-    const result = await this.sender.send(composeMessage(row, content, this.opts.from, to), row);
+    const extras: Extras = {
+      envelopeFrom: this.opts.verp?.address(row.id),
+      unsubscribe: INVITING.has(row.kind) && invitee && this.opts.unsubscribeUrl ? this.opts.unsubscribeUrl(invitee.id) : undefined,
+    };
+    const result = await this.sender.send(composeMessage(row, content, this.opts.from, to, extras), row);
     this.logger.info({ outbox: row.id, kind: row.kind, to: to.address, messageId: row.messageId, ...result }, result.file ? 'e-mail written' : 'e-mail sent');
   }
 
@@ -112,6 +136,8 @@ export function emailTransportFor(deps: EmailTransportDeps): EmailTransport {
     {
       from: { name: from.name || config.siteName, address: from.address },
       render: { siteName: config.siteName, invites, now: opts.now ?? Date.now, maxMessageLength: config.presence.maxMessageLength, membership: opts.membership },
+      verp: config.mail.bounceAddress ? new Verp(config.mail.bounceAddress, invites.tokens) : undefined,
+      unsubscribeUrl: (id) => `${config.web.publicUrl}/u/${invites.tokens.unsubscribeCode(id)}`,
     },
     logger,
   );

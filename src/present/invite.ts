@@ -14,7 +14,7 @@
  */
 import type { Limits } from '../domain/limits';
 import type { InviteStats } from '../domain/ports';
-import { SHOWN_STATES, shownState, type Delivery, type Invite } from '../domain/types';
+import { SHOWN_STATES, shownState, type Invite, type ShownDelivery } from '../domain/types';
 
 // ---- dates --------------------------------------------------------------------------------------
 
@@ -112,10 +112,15 @@ export function offer(invite: Invite, site: string): string {
 // ---- state --------------------------------------------------------------------------------------
 
 /** How the invitation was delivered: by e-mail to an e-mail invitee, by message to a JID, else `none`. */
-export function delivery(invite: Invite): Delivery {
-  if (invite.inviteeEmail) return invite.emailDelivery;
+export function delivery(invite: Invite): ShownDelivery {
+  if (invite.inviteeEmail) return emailDelivery(invite);
   if (invite.inviteeJid) return invite.messageDelivery;
   return 'none';
+}
+
+/** The e-mail delivery as shown: `bounced` once the invitation came back for good. */
+export function emailDelivery(invite: Invite): ShownDelivery {
+  return invite.emailBouncedAt ? 'bounced' : invite.emailDelivery;
 }
 
 /** Why an invite can no longer be used, as a sentence for its holder. */
@@ -230,18 +235,22 @@ export interface StatsLines {
 export function statsLines(stats: InviteStats, limits?: Pick<Limits, 'usage'>, now = Date.now()): StatsLines {
   const states = SHOWN_STATES.map((s) => `${s}: ${stats.states[s] ?? 0}`);
   const counts = (rec: Record<string, number>) =>
-    ['queued', 'sent', 'failed', 'none']
+    ['queued', 'sent', 'bounced', 'failed', 'none']
       .filter((k) => rec[k])
       .map((k) => `${k} ${rec[k]}`)
       .join(', ') || 'none';
-  const delivery = [`e-mail: ${counts(stats.delivery.email)}`, `message: ${counts(stats.delivery.message)}`];
+  const delivery = [
+    `e-mail: ${counts(stats.delivery.email)}`,
+    `message: ${counts(stats.delivery.message)}`,
+    `bounces received: ${stats.bounces.permanent} permanent, ${stats.bounces.transient} transient`,
+  ];
   const funnel = stats.funnel.map((f) => {
     const u = limits?.usage(f.inviter, now);
     const close = [
       ...(u?.perUserOpen ? [`open ${u.perUserOpen.used}/${u.perUserOpen.limit}`] : []),
       ...(u?.perUserPerDay ? [`today ${u.perUserPerDay.used}/${u.perUserPerDay.limit}`] : []),
     ];
-    return `${f.inviter}: created ${f.created}, approved ${f.approved}, used ${f.used}, accounts ${f.accounts}${close.length ? ` (limits: ${close.join(', ')})` : ''}`;
+    return `${f.inviter}: created ${f.created}, approved ${f.approved}, used ${f.used}, accounts ${f.accounts}${f.bounced ? `, bounced ${f.bounced}` : ''}${close.length ? ` (limits: ${close.join(', ')})` : ''}`;
   });
   return { states, delivery, funnel, claims: heldClaimsLine(stats.heldClaims, now) };
 }

@@ -33,6 +33,7 @@ interface InviteRow {
   expiry_recorded: number;
   email_delivery: string;
   message_delivery: string;
+  email_bounced_at: number | null;
 }
 
 interface EventRow {
@@ -59,6 +60,7 @@ const COLUMNS: Record<keyof InvitePatch, string> = {
   messageDelivery: 'message_delivery',
   remindedAt: 'reminded_at',
   maxUses: 'max_uses',
+  emailBouncedAt: 'email_bounced_at',
 };
 
 export function rowToInvite(r: InviteRow): Invite {
@@ -90,6 +92,7 @@ export function rowToInvite(r: InviteRow): Invite {
     expiryRecorded: r.expiry_recorded === 1,
     emailDelivery: r.email_delivery as Delivery,
     messageDelivery: r.message_delivery as Delivery,
+    emailBouncedAt: r.email_bounced_at === null || r.email_bounced_at === undefined ? null : Number(r.email_bounced_at),
   };
 }
 
@@ -142,6 +145,8 @@ export class SqliteInviteStore implements InviteStore {
   readonly #activePair;
   readonly #optedOut;
   readonly #addOptOut;
+  readonly #suppressed;
+  readonly #addSuppression;
   readonly #cache = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
@@ -163,9 +168,14 @@ export class SqliteInviteStore implements InviteStore {
     this.#activePair = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE active_key = ?');
     this.#optedOut = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM opt_outs WHERE address_hash = ?');
     this.#addOptOut = db.prepare('INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?) ON CONFLICT (address_hash) DO NOTHING');
+    // The latest row of the address decides (suppressions_hash: address_hash, id).
+    this.#suppressed = db.prepare<[string], { suppressed: number }>('SELECT suppressed FROM suppressions WHERE address_hash = ? ORDER BY id DESC LIMIT 1');
+    this.#addSuppression = db.prepare(
+      'INSERT INTO suppressions (address_hash, suppressed, bounce_id, actor, at) VALUES (@addressHash, @suppressed, @bounceId, @actor, @at)',
+    );
     // Through invites_username (the few invites naming this username). Without the expressions
-    // (`state || ''`, unary + on a number: no index applies to them), SQLite prefers invites_state and reads every unexpired pending or open invite, at every
-    // registration (100 ms with 150,000 of them).
+    // (`state || ''`, unary + on a number: no index applies to them), SQLite prefers invites_state
+    // and reads every unexpired pending or open invite, at every registration (100 ms with 150,000).
     this.#reservation = db.prepare<[string, number], InviteRow>(
       `SELECT * FROM invites WHERE username = ? AND kind = 'account-locked'
          AND (state || '') IN ('pending', 'open') AND +expires_at > ? LIMIT 1`,
@@ -250,6 +260,14 @@ export class SqliteInviteStore implements InviteStore {
     return this.#addOptOut.run(addressHash, at, inviteId).changes === 1;
   }
 
+  isSuppressed(addressHash: string): boolean {
+    return this.#suppressed.get(addressHash)?.suppressed === 1;
+  }
+
+  addSuppression(entry: { addressHash: string; suppressed: boolean; bounceId: number | null; actor: string; at: number }): void {
+    this.#addSuppression.run({ ...entry, suppressed: entry.suppressed ? 1 : 0 });
+  }
+
   spendDirectUse(id: string, at: number): boolean {
     return this.#spendDirect.run({ id, at }).changes === 1;
   }
@@ -261,17 +279,22 @@ export class SqliteInviteStore implements InviteStore {
     const delivery = { email: {} as Record<string, number>, message: {} as Record<string, number> };
     // An invitee (e-mail or JID) implies invitee_key: the partial index invites_invitee_key lists
     // exactly the invites with one, so these two read those rows rather than the whole table.
-    for (const r of this.#prepared(`SELECT email_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
+    for (const r of this.#prepared(`SELECT CASE WHEN email_bounced_at IS NOT NULL THEN 'bounced' ELSE email_delivery END AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
     for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
     const funnel = this.#prepared(`SELECT inviter, count(*) AS created, count(approved_at) AS approved,
         sum(CASE WHEN email_delivery = 'sent' OR message_delivery = 'sent' OR uses > 0 THEN 1 ELSE 0 END) AS delivered,
         sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
-        sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts
+        sum(CASE WHEN kind <> 'contact' THEN uses ELSE 0 END) AS accounts,
+        sum(CASE WHEN email_bounced_at IS NOT NULL THEN 1 ELSE 0 END) AS bounced
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
     const overruns = (this.#prepared(`SELECT count(*) AS n FROM claims WHERE state = 'released' AND outcome LIKE 'overrun:%'`).get({}) as { n: number }).n;
     // The claims_state index (state, created_at) answers this from the few held rows.
     const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS oldestAt FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
-    return { states, delivery, funnel, overruns, heldClaims: held };
+    const bounces = { permanent: 0, transient: 0 };
+    for (const r of this.#prepared(`SELECT permanent, count(*) AS n FROM bounces GROUP BY permanent`).all({}) as { permanent: number; n: number }[]) {
+      bounces[Number(r.permanent) === 1 ? 'permanent' : 'transient'] = Number(r.n);
+    }
+    return { states, delivery, funnel, overruns, heldClaims: held, bounces };
   }
 
   dailyEvents(types: readonly string[], since: number): { day: number; type: string; n: number }[] {
@@ -298,7 +321,7 @@ export class SqliteInviteStore implements InviteStore {
     // Uses the invites_state index (state, expires_at); the other conditions filter a narrow window.
     const rows = this.#prepared(`SELECT * FROM invites
       WHERE state = 'open' AND expires_at > @now AND expires_at <= CAST(@now AS BIGINT) + @before
-        AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent'
+        AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent' AND email_bounced_at IS NULL
         AND uses = 0 AND held = 0 AND expiry_recorded = 0
         AND approved_at IS NOT NULL AND approved_at < expires_at - @before
       ORDER BY expires_at, id LIMIT @limit`).all({ now, before, limit }) as InviteRow[];

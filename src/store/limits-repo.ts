@@ -3,6 +3,7 @@ import type { LimitStore, Window } from '../domain/limits';
 import type { Invite } from '../domain/types';
 import type { Db } from './database';
 import { rowToInvite } from './invites-repo';
+import { SqliteTrustStore } from './trust-repo';
 
 type Raw = { count: number; frees: number | null };
 
@@ -17,8 +18,11 @@ export class SqliteLimitStore implements LimitStore {
   readonly #byDoor;
   readonly #byIp;
   readonly #requestsBy;
+  readonly #trust;
 
-  constructor(db: Db) {
+  /** `host`: the domain of the accounts the service makes (the invitation tree) */
+  constructor(db: Db, host: string) {
+    this.#trust = new SqliteTrustStore(db, host);
     this.#open = db.prepare<[string, number], Raw>(
       `SELECT count(*) AS count, min(expires_at) AS frees FROM invites WHERE inviter = ? AND state IN ('pending', 'open') AND expires_at > ?`,
     );
@@ -75,6 +79,14 @@ export class SqliteLimitStore implements LimitStore {
 
   requestsBy(sender: string, since: number): Window {
     return this.#requestsBy.get(sender, since)!;
+  }
+
+  accountOf(jid: string): { joinedAt: number; inviter: string | null } | undefined {
+    return this.#trust.accountOf(jid);
+  }
+
+  openInTree(root: string, now: number): Window {
+    return this.#trust.openInTree(root, now);
   }
 
   registrations(filter: { inviteId?: string; door?: string; ip?: string }, since: number): Window {

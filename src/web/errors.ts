@@ -25,6 +25,7 @@ const BY_CODE: Record<ErrorCode, WebError> = {
   'limit-reached': { status: 429, form: false, title: 'Too many accounts right now' },
   duplicate: { status: 409, form: false, title: 'There is already such an invitation' },
   'opted-out': { status: 409, form: false, title: 'This address asked not to be invited' },
+  suppressed: { status: 409, form: false, title: 'E-mail to this address bounced' },
   unavailable: { status: 503, form: false, title: 'The server is not available right now' },
   internal: { status: 500, form: false, title: 'Something went wrong' },
 };

@@ -9,7 +9,7 @@ import { isPersonal, type Choice, type Respond } from '../domain/respond';
 import { cleanText } from '../domain/text';
 import { canCreateAccount, isContactKind, shownState, type Invite } from '../domain/types';
 import { retryAfter, webError } from './errors';
-import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, type FormState, type Site } from './pages';
+import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, unsubscribePage, type FormState, type Site } from './pages';
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
 import type { StoreHealth } from '../store/health';
@@ -222,6 +222,20 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
 
   web.post('/i/:token/decline', decline(false));
   web.post('/i/:token/opt-out', decline(true));
+
+  // RFC 8058 one-click unsubscribe (the List-Unsubscribe header of invitations and reminders).
+  const unsubscribeNotFound = (): Reply => ({ status: 404, body: problemPage(site, 'Link not valid', 'This unsubscribe link is not valid. Check that you opened the whole link.') });
+  web.get('/u/:code', (ctx) => {
+    const id = invites.tokens.unsubscribeIdOf(ctx.params.code);
+    if (id === undefined || !invites.get(id)?.inviteeKey) return unsubscribeNotFound();
+    return { status: 200, body: unsubscribePage(site, ctx.params.code) };
+  });
+  web.postOneClick('/u/:code', (ctx) => {
+    const id = invites.tokens.unsubscribeIdOf(ctx.params.code);
+    if (id === undefined || !invites.get(id)?.inviteeKey) return unsubscribeNotFound();
+    const { invite, declined } = invites.unsubscribe(id);
+    return { status: 200, body: declinedPage(site, declined ? [invite] : [], true) };
+  });
 }
 
 /** The optional note: cleaned (src/domain/text.ts) and trimmed, null when empty, undefined when too long. */

@@ -280,6 +280,20 @@ ${csrfField(v.csrf)}
   return layout(site, 'Invitation no longer valid', body);
 }
 
+/** GET /u/{code}: one button (RFC 8058: the one-click POST goes to the same URL, and GET changes nothing). */
+export function unsubscribePage(site: Site, code: string): Html {
+  return layout(
+    site,
+    'Unsubscribe',
+    html`<h1>Stop invitations to this address?</h1>
+<p>Nobody on ${site.name} will be able to invite this address again, and any invitation waiting for you is declined.</p>
+<form method="post" action="${site.base}/u/${code}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<button type="submit" class="danger">Never invite me again</button>
+</form>`,
+  );
+}
+
 export function notFoundPage(site: Site): Html {
   return layout(
     site,

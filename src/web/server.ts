@@ -127,10 +127,10 @@ export interface WebServerOptions {
 /** Signed-in users: sixty POSTs at once, then one a second. */
 export const DEFAULT_SESSION_RATE_LIMIT: RateLimitOptions = { capacity: 60, refillMs: 1_000, maxKeys: 10_000 };
 
-/** The path as access logs show it: invite tokens and sign-in codes never appear. */
+/** The path as access logs show it: invite tokens, unsubscribe and sign-in codes never appear. */
 export function logPath(path: string): string {
   return path
-    .replace(/\/i\/[^/]+/, '/i/[redacted]')
+    .replace(/\/(i|u)\/[^/]+/, '/$1/[redacted]')
     .replace(/\/request\/v\/[^/]+/, '/request/v/[redacted]')
     .replace(/\/login\/[^/]+/, '/login/[redacted]');
 }
@@ -150,6 +150,8 @@ export function parseCookies(header: string | undefined): Map<string, string> {
 export class WebServer {
   readonly #server: http.Server;
   readonly #router = new Router<Handler>();
+  /** POST handlers that take no form: RFC 8058 one-click requests, made by mail clients without cookies */
+  readonly #oneClick = new WeakSet<Handler>();
   readonly #csrf: Csrf;
   readonly #limiter: RateLimiter;
   readonly #sessionLimiter: RateLimiter;
@@ -228,6 +230,17 @@ export class WebServer {
   post(pattern: string, handler: Handler): this {
     this.#router.add('POST', pattern, handler);
     return this;
+  }
+
+  /**
+   * A POST whose URL is its own credential (an unguessable code), answered whatever its body:
+   * RFC 8058 §3.2 one-click unsubscribe comes from a mail client, with neither our cookie nor our
+   * form (so no CSRF token), and its body is `List-Unsubscribe=One-Click` in either form encoding.
+   * The rate and size limits still apply.
+   */
+  postOneClick(pattern: string, handler: Handler): this {
+    this.#oneClick.add(handler);
+    return this.post(pattern, handler);
   }
 
   /** `http://host:port` once listening (the bound port when web.listen asked for port 0). */
@@ -332,6 +345,7 @@ export class WebServer {
         res.setHeader('Connection', 'close');
         return this.#problem(413, 'Too much data', 'The form sent more data than this page accepts.');
       }
+      if (this.#oneClick.has(match.handler)) return match.handler({ method, params: match.params, ip, form, query, cookies, csrf: () => '' });
       const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
       if (type !== 'application/x-www-form-urlencoded') {
         return this.#problem(400, 'The request was not understood', 'Please use the form on the invitation page.');

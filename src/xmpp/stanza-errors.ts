@@ -55,6 +55,7 @@ const BY_CODE: Record<ErrorCode, { condition: Condition; type?: ErrorType }> = {
   'limit-reached': { condition: 'policy-violation' },
   duplicate: { condition: 'conflict' },
   'opted-out': { condition: 'not-allowed' },
+  suppressed: { condition: 'not-allowed' },
   unavailable: { condition: 'service-unavailable', type: 'wait' },
   internal: { condition: 'internal-server-error' },
 };

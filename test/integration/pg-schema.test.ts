@@ -214,16 +214,26 @@ describe('what the database refuses', () => {
     ['claims', `DELETE FROM claims`, 'claims are never deleted'],
     ['claims', `TRUNCATE claims`, 'claims are never deleted'],
     ['outbox', `DELETE FROM outbox`, 'outbox rows are never deleted'],
-    ['outbox', `TRUNCATE outbox`, 'outbox rows are never deleted'],
+    // CASCADE: bounces refer to the outbox (PostgreSQL refuses a plain TRUNCATE of a referenced table)
+    ['outbox', `TRUNCATE outbox CASCADE`, 'outbox rows are never deleted'],
     ['opt_outs', `DELETE FROM opt_outs`, 'opt-outs are never deleted'],
     ['opt_outs', `TRUNCATE opt_outs`, 'opt-outs are never deleted'],
     ['invite_requests', `DELETE FROM invite_requests`, 'invite requests are never deleted'],
     ['invite_requests', `TRUNCATE invite_requests`, 'invite requests are never deleted'],
+    ['user_blocks', `DELETE FROM user_blocks`, 'blocks are never deleted'],
+    ['user_blocks', `TRUNCATE user_blocks`, 'blocks are never deleted'],
+    ['user_blocks', `UPDATE user_blocks SET reason = 'rewritten'`, 'blocks are never changed'],
+    ['bounces', `DELETE FROM bounces`, 'bounces are never deleted'],
+    ['bounces', `TRUNCATE bounces CASCADE`, 'bounces are never deleted'],
+    ['bounces', `UPDATE bounces SET status = '2.0.0'`, 'bounces are never changed'],
+    ['suppressions', `DELETE FROM suppressions`, 'suppressions are never deleted'],
+    ['suppressions', `TRUNCATE suppressions`, 'suppressions are never deleted'],
+    ['suppressions', `UPDATE suppressions SET suppressed = 0`, 'suppressions are never changed'],
   ];
   let pool: Pool;
   const snapshot = async () => {
     const out: Record<string, unknown[]> = {};
-    for (const t of ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests']) out[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
+    for (const t of ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests', 'user_blocks', 'bounces', 'suppressions']) out[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
     return out;
   };
 
@@ -235,6 +245,10 @@ describe('what the database refuses', () => {
     await pool.query(`INSERT INTO outbox (channel, kind, recipient, state, not_before, created_at, updated_at, message_id) VALUES ('xmpp', 'joined', 'a@localhost', 'sent', $1, $1, $1, 'm1@x')`, [T]);
     await pool.query(`INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES ('h1', $1, 'aaaaaaaaaa')`, [T]);
     await pool.query(`INSERT INTO invite_requests VALUES ('a@localhost', 'id:1', $1, '[]')`, [T]);
+    await pool.query(`INSERT INTO user_blocks (jid, blocked, reason, actor, at) VALUES ('a@localhost', 1, 'spam', 'operator', $1)`, [T]);
+    const [outbox] = await rows(pool, 'SELECT id FROM outbox');
+    await pool.query(`INSERT INTO bounces (outbox_id, permanent, status, diagnostic, via, at) VALUES ($1, 1, '5.1.1', 'no such user', 'pipe', $2)`, [outbox.id, T]);
+    await pool.query(`INSERT INTO suppressions (address_hash, suppressed, bounce_id, actor, at) VALUES ('h2', 1, (SELECT max(id) FROM bounces), 'system', $1)`, [T]);
   });
 
   it.each(refusals)('%s: %s', async (_table, sql, message) => {
@@ -600,5 +614,38 @@ describe('job leases (migration 12)', () => {
       { job: 'expiry', holder: 'a' },
       { job: 'reminders', holder: 'b' },
     ]);
+  });
+});
+
+describe('the invitation tree (migration 15) on PostgreSQL', () => {
+  it('reads a subtree with the recursive query SQLite runs', async () => {
+    const { SUBTREE, MADE } = await import('../../src/store/trust-repo');
+    const pool = await migrated();
+    await insertInvite(pool, 'inv0000001');
+    await insertInvite(pool, 'inv0000002', { inviter: 'gen1@localhost' });
+    await insertInvite(pool, 'inv0000003', { inviter: 'gen2@localhost' });
+    await insertInvite(pool, 'inv0000004', { inviter: 'other@localhost' });
+    const claim = (id: string, invite: string, username: string, outcome = 'created') =>
+      pool.query(`INSERT INTO claims (id, invite_id, username, door, state, created_at, settled_at, outcome) VALUES ($1, $2, $3, 'web', 'spent', $4, $4, $5)`, [id, invite, username, T, outcome]);
+    await claim('c1', 'inv0000001', 'gen1');
+    await claim('c2', 'inv0000002', 'gen2');
+    await claim('c3', 'inv0000003', 'gen3');
+    await claim('c4', 'inv0000004', 'stranger');
+    await claim('c5', 'inv0000003', 'gen2', 'accepted with c2');
+    const named = (sql: string) => sql.replaceAll('@root', '$1').replaceAll('@host', '$2').replaceAll('@now', '$3');
+    const members = await rows(pool, named(`${SUBTREE} SELECT jid FROM tree ORDER BY jid`), ['gen1@localhost', 'localhost']);
+    expect(members.map((r) => r.jid)).toEqual(['gen1@localhost', 'gen2@localhost']); // gen3 invited nobody
+    const [open] = await rows(pool, named(`${SUBTREE} SELECT count(*) AS n FROM invites WHERE inviter IN (SELECT jid FROM tree) AND state IN ('pending', 'open') AND expires_at > $3`), ['gen1@localhost', 'localhost', T]);
+    expect(Number(open.n)).toBe(2);
+    expect(MADE).toContain('accepted with');
+    // The latest registration of a username, without the claims of invites accepted alongside it.
+    const { ACCOUNT_OF, BLOCKED } = await import('../../src/store/trust-repo');
+    expect(await rows(pool, numberedParameters(ACCOUNT_OF), ['gen2'])).toEqual([
+      { username: 'gen2', invite_id: 'inv0000002', joined_at: T, door: 'web', inviter: 'gen1@localhost', approved_by: null },
+    ]);
+    for (const [jid, blocked] of [['a@localhost', 1], ['a@localhost', 0], ['b@localhost', 1]] as const) {
+      await pool.query(`INSERT INTO user_blocks (jid, blocked, reason, actor, at) VALUES ($1, $2, 'r', 'operator', $3)`, [jid, blocked, T]);
+    }
+    expect((await rows(pool, BLOCKED)).map((r) => r.jid)).toEqual(['b@localhost']);
   });
 });

@@ -90,8 +90,9 @@ describe('the schema is the one declaration', () => {
   it('gives every documented key, camelCased, to the validated config', () => {
     const cfg = parse(
       MINIMAL +
-        'site_name: Chat\nmail:\n  from: invites@example.com\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
+        'site_name: Chat\nmail:\n  from: invites@example.com\n  bounce_address: bounces@example.com\n  bounce_listen: 127.0.0.1:2424\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
         'limits:\n  requests_per_day: 1\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
+        '  min_account_age: 3d\n  per_tree_open: 20\n  per_admin_per_day: 100\n' +
         'rooms:\n  service: conference.example.com\n',
     );
     const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -104,5 +105,21 @@ describe('the schema is the one declaration', () => {
 
   it('is read only through validate(), which gives it the environment and base directory', () => {
     expect(() => configSchema.safeParse({ host: 'example.com' })).toThrow(/validate\(\)/);
+  });
+});
+
+describe('bounces', () => {
+  it('refuses a bounce address with a name or a "+", and a listener without an address', () => {
+    expect(errorsOf(MINIMAL + 'mail:\n  bounce_address: Bounces <b@example.com>\n').map((e) => e.path)).toEqual(['mail.bounce_address']);
+    expect(errorsOf(MINIMAL + 'mail:\n  bounce_address: b+x@example.com\n').map((e) => e.message)).toEqual([
+      expect.stringContaining('must not hold "+" in its local part'),
+    ]);
+    expect(errorsOf(MINIMAL + 'mail:\n  bounce_listen: 127.0.0.1:2424\n')).toEqual([
+      { path: 'mail.bounce_listen', message: expect.stringContaining('needs mail.bounce_address') },
+    ]);
+    expect(parse(MINIMAL + 'mail:\n  bounce_address: bounces@Example.COM\n  bounce_listen: 0.0.0.0:2424\n').mail).toMatchObject({
+      bounceAddress: 'bounces@example.com',
+      bounceListen: { host: '0.0.0.0', port: 2424 },
+    });
   });
 });

@@ -87,11 +87,12 @@ describe('the committed example', () => {
         'registration.server_bridge', 'registration.min_password_length',
         'registration.provisioner.type', 'registration.provisioner.url', 'presence.max_invitees',
         'presence.max_message_length', 'mail.from', 'mail.transport', 'mail.max_attempts',
-        'mail.reminder_before', 'web.listen', 'web.public_url', 'web.trusted_proxies', 'web.clients',
+        'mail.reminder_before', 'mail.bounce_address', 'mail.bounce_listen', 'web.listen', 'web.public_url', 'web.trusted_proxies', 'web.clients',
         'rooms.service', 'rooms.max_per_invite', 'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
         'limits.invite_requests_per_minute', 'limits.requests_per_hour', 'limits.requests_per_day', 'limits.request_after_reject',
+        'limits.min_account_age', 'limits.per_tree_open', 'limits.per_admin_per_day',
       ].sort(),
     );
   });

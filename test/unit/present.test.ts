@@ -158,17 +158,18 @@ describe('statistics', () => {
   const stats: InviteStats = {
     states: { open: 3, pending: 1 },
     delivery: { email: { sent: 2, failed: 1 }, message: {} },
-    funnel: [{ inviter: 'alice@example.com', created: 3, approved: 2, delivered: 2, used: 1, accounts: 1 }],
+    funnel: [{ inviter: 'alice@example.com', created: 3, approved: 2, delivered: 2, used: 1, accounts: 1, bounced: 1 }],
     overruns: 0,
     heldClaims: { count: 2, oldestAt: CREATED - 3 * 3_600_000 - 12 * 60_000 },
+    bounces: { permanent: 1, transient: 2 },
   };
 
   it('reads the same lines for the command and the CLI', () => {
     const limits = { usage: () => ({ perUserOpen: { used: 1, limit: 5 }, perUserPerDay: undefined }) };
     expect(statsLines(stats, limits as never, CREATED)).toEqual({
       states: ['pending: 1', 'open: 3', 'exhausted: 0', 'rejected: 0', 'revoked: 0', 'declined: 0', 'expired: 0'],
-      delivery: ['e-mail: sent 2, failed 1', 'message: none'],
-      funnel: ['alice@example.com: created 3, approved 2, used 1, accounts 1 (limits: open 1/5)'],
+      delivery: ['e-mail: sent 2, failed 1', 'message: none', 'bounces received: 1 permanent, 2 transient'],
+      funnel: ['alice@example.com: created 3, approved 2, used 1, accounts 1, bounced 1 (limits: open 1/5)'],
       claims: '2 held, the oldest for 3 h 12 min (since 2026-11-21T08:51:59Z)',
     });
   });

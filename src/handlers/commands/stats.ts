@@ -1,7 +1,7 @@
 /**
  * "Invite statistics" (urn:xmpp-invites:0#stats, admins): invites per state and per delivery
  * state, and per inviter the funnel created → approved → used → accounts. The lines are those of
- * `xmpp-invites stats` (src/present/invite.ts).
+ * `xmpp-invites stats` (src/present/invite.ts); and the invitation tree, as `xmpp-invites tree` prints it.
  */
 import type { CommandDef } from '../../xmpp/adhoc';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
@@ -9,8 +9,12 @@ import { NODES } from '../../xmpp/ns';
 import { SHOWN_STATES } from '../../domain/types';
 import { STATS_HEADINGS, statsLines } from '../../present/invite';
 import type { Services } from '../services';
+import { treeLines } from '../../present/tree';
 
-export function statsCommand({ invites, limits, membership }: Services): CommandDef {
+/** Lines of the invitation tree the form carries at most (`xmpp-invites tree` prints all). */
+const TREE_LINES = 400;
+
+export function statsCommand({ invites, limits, membership, trust }: Services): CommandDef {
   return {
     node: NODES.stats,
     name: 'Invite statistics',
@@ -36,6 +40,11 @@ export function statsCommand({ invites, limits, membership }: Services): Command
             value: `${r.funnel.requested} → ${r.funnel.verified} → ${r.funnel.approved} → ${r.funnel.joined}`,
           },
         );
+      }
+      if (trust) {
+        const tree = treeLines(trust.tree());
+        const shown = tree.length > TREE_LINES ? [...tree.slice(0, TREE_LINES), `… ${tree.length - TREE_LINES} more lines: xmpp-invites tree`] : tree;
+        fields.push({ var: 'tree', type: 'text-multi', label: 'Who invited whom', value: shown.join('\n') || '(nobody yet)' });
       }
       return { status: 'completed', form: dataForm({ type: 'result', title: 'Invite statistics', formType: NODES.stats, fields }) };
     },
