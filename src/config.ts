@@ -113,6 +113,8 @@ export function configSecrets(cfg: Config): string[] {
   const secrets = [cfg.component.secret, cfg.tokenKey];
   if (cfg.mail.transport.kind === 'smtp' && cfg.mail.transport.auth) secrets.push(cfg.mail.transport.auth.pass);
   secrets.push(...urlPasswords(cfg.registration.provisioner.url));
+  for (const k of cfg.api.keys) secrets.push(k.key);
+  for (const w of cfg.webhooks) secrets.push(w.secret);
   return [...new Set(secrets.filter((s) => s.length > 0))];
 }
 
@@ -122,6 +124,8 @@ export function redactConfig(cfg: Config): Config {
   copy.component.secret = REDACTED;
   copy.tokenKey = REDACTED;
   if (copy.mail.transport.kind === 'smtp' && copy.mail.transport.auth) copy.mail.transport.auth.pass = REDACTED;
+  for (const k of copy.api.keys) k.key = REDACTED;
+  for (const w of copy.webhooks) w.secret = REDACTED;
   const url = copy.registration.provisioner.url;
   if (url) {
     const u = new URL(url);

@@ -90,7 +90,7 @@ describe('the committed example', () => {
         'rooms.service', 'rooms.max_per_invite', 'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
-        'limits.invite_requests_per_minute',
+        'limits.invite_requests_per_minute', 'metrics.listen', 'api.keys', 'webhooks',
       ].sort(),
     );
   });
@@ -122,6 +122,9 @@ describe('a minimal config', () => {
         trustedProxies: [],
         clients: DEFAULT_CLIENTS,
       },
+      metrics: {},
+      api: { keys: [] },
+      webhooks: [],
       rooms: { maxPerInvite: 10 },
       limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10 },
     });
