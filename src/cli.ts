@@ -10,7 +10,7 @@ import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
 import type { InviteService } from './domain/invites';
 import { isInviteId } from './domain/tokens';
-import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
+import { INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
@@ -18,7 +18,8 @@ import { openDatabase, type Db } from './store/database';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, delivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, instant, inviteeLabel, inviteJson, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
 
@@ -102,22 +103,6 @@ function ids(positionals: string[], atLeast = 1): string[] {
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
-}
-
-export function inviteJson(invite: Invite, now: number) {
-  return {
-    id: invite.id,
-    kind: invite.kind,
-    state: shownState(invite, now),
-    delivery: delivery(invite),
-    inviter: invite.inviter,
-    invitee_email: invite.inviteeEmail,
-    invitee_jid: invite.inviteeJid,
-    created: iso(invite.createdAt),
-    expires: iso(invite.expiresAt),
-    uses: invite.uses,
-    max_uses: invite.maxUses,
-  };
 }
 
 class Context {

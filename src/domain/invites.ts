@@ -125,28 +125,28 @@ export class InviteService {
     const now = this.clock();
     const inviter = this.#inviterOf(actor, req);
     if (isContactKind(req.kind) && inviter === null) {
-      throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes');
+      throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes', { field: 'inviter' });
     }
     if (actor.kind === 'user' && !actor.isAdmin && canCreateAccount(req.kind) && !this.policy.allowUserInvites) {
       throw new InviteError('forbidden', 'Only admins may create invites that create accounts on this server');
     }
-    const username = req.username !== undefined && req.username !== '' ? normalizeUsername(req.username) : null;
+    const username = req.username !== undefined && req.username !== '' ? withField('username', () => normalizeUsername(req.username!)) : null;
     const kind: InviteKind = req.kind === 'account' && username !== null ? 'account-locked' : req.kind;
     if (kind === 'account-locked' && username === null) {
-      throw new InviteError('invalid-input', 'An account-locked invite needs a username');
+      throw new InviteError('invalid-input', 'An account-locked invite needs a username', { field: 'username' });
     }
     if (kind !== 'account-locked' && username !== null) {
-      throw new InviteError('invalid-input', 'Only account invites can reserve a username');
+      throw new InviteError('invalid-input', 'Only account invites can reserve a username', { field: 'username' });
     }
     const maxUses = req.maxUses ?? (canCreateAccount(kind) ? this.policy.maxUses : 1);
-    if (!Number.isInteger(maxUses) || maxUses < 1) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1');
+    if (!Number.isInteger(maxUses) || maxUses < 1) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1', { field: 'uses' });
     if (kind === 'account-locked' && maxUses !== 1) {
-      throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use');
+      throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use', { field: 'uses' });
     }
     const expiresIn = req.expiresIn ?? this.policy.expiry;
-    if (!(expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive');
+    if (!(expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive', { field: 'expire' });
     const inviteeJid = req.jid === undefined ? null : normalizeBareJid(req.jid);
-    if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`);
+    if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`, { field: 'jid' });
     const pending = this.needsApproval(actor, kind);
     const email = req.email === undefined || req.email === '' ? null : req.email;
     const inviteeKey = email !== null ? emailKey(email) : inviteeJid;
@@ -528,7 +528,7 @@ export class InviteService {
     if (req.inviter !== undefined) {
       if (actor.kind !== 'operator') throw new InviteError('forbidden', 'Only the operator may create invites on behalf of someone else');
       const jid = normalizeBareJid(req.inviter);
-      if (!jid || !jid.includes('@')) throw new InviteError('invalid-input', `Not a valid user JID: ${req.inviter}`);
+      if (!jid || !jid.includes('@')) throw new InviteError('invalid-input', `Not a valid user JID: ${req.inviter}`, { field: 'inviter' });
       return jid;
     }
     return actor.kind === 'user' ? actor.jid : null;
@@ -560,6 +560,16 @@ export class InviteService {
       reason,
       data,
     });
+  }
+}
+
+/** Runs `fn`, naming `field` in an invalid-input error that does not name one yet (for the API's 400). */
+function withField<T>(field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InviteError && err.code === 'invalid-input' && !err.detail?.field) throw new InviteError(err.code, err.message, { ...err.detail, field });
+    throw err;
   }
 }
 

@@ -14,7 +14,7 @@ export const DELIVERY_STATES = ['none', 'queued', 'sent', 'failed'] as const;
 export type Delivery = (typeof DELIVERY_STATES)[number];
 
 /** The doors an invite can come through. */
-export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web';
+export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web' | 'api';
 
 export interface Invite {
   id: string;
@@ -73,13 +73,16 @@ export interface InviteEvent {
   data: Record<string, unknown> | null;
 }
 
-/** Who acts: a local user (bare JID), or the operator at the CLI. */
-export type Actor = { kind: 'user'; jid: string; isAdmin: boolean } | { kind: 'operator' };
+/**
+ * Who acts: a local user (bare JID), or the operator: at the CLI, or through an HTTP API key with
+ * the admin scope (`name` is then `api:NAME`, what the event log records).
+ */
+export type Actor = { kind: 'user'; jid: string; isAdmin: boolean } | { kind: 'operator'; name?: string };
 
 export const OPERATOR: Actor = { kind: 'operator' };
 
 export function actorName(actor: Actor): string {
-  return actor.kind === 'user' ? actor.jid : 'operator';
+  return actor.kind === 'user' ? actor.jid : (actor.name ?? 'operator');
 }
 
 export function isPrivileged(actor: Actor): boolean {

@@ -7,6 +7,7 @@ import { registerLandingRoutes, type Health } from './landing';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
+import { API_PREFIX, apiHandler } from './api';
 
 export interface WebDeps {
   config: Config;
@@ -47,6 +48,8 @@ export function createWebServer(deps: WebDeps): WebServer {
     limits: deps.limits,
     clock: deps.clock,
   });
+  // The JSON API has its own discipline (bearer keys, JSON errors): src/web/api.
+  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, logger: deps.logger.child({ module: 'api' }) }));
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });
   return web;
 }
