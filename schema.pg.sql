@@ -266,3 +266,7 @@ CREATE TABLE command_session_counts (
 
 -- migration 14: each outbox row being sent names the instance sending it
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT COLLATE "C";
+
+-- migration 15: webhooks, a third channel of the outbox
+ALTER TABLE outbox DROP CONSTRAINT outbox_channel_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_channel_check CHECK (channel IN ('xmpp', 'email', 'webhook'));

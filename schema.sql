@@ -313,3 +313,38 @@ CREATE TABLE command_session_counts (
 -- back to `queued` once that instance's presence (`instance:<id>` in job_leases) has ended. Rows
 -- left `sending` from before this migration have none, and are taken back at once.
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+
+-- migration 15: webhooks, a third channel of the outbox
+-- The channel's CHECK admits 'webhook'. SQLite changes a CHECK only by building the table again: the
+-- rows are copied as they are (ids included; `SELECT *` fails loudly rather than drop a column that a
+-- later migration of the table would add), then the indexes and triggers are made again. A webhook
+-- row's recipient is the endpoint's URL and its params hold the exact body, so every attempt sends
+-- the same event id and the same bytes; the secret stays in the configuration.
+CREATE TABLE outbox_rebuilt (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel     TEXT NOT NULL CHECK (channel IN ('xmpp', 'email', 'webhook')),
+  kind        TEXT NOT NULL,
+  recipient   TEXT NOT NULL,
+  invite_ids  TEXT NOT NULL DEFAULT '[]',
+  params      TEXT NOT NULL DEFAULT '{}',
+  state       TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  last_error  TEXT,
+  not_before  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  sent_at     INTEGER,
+  message_id  TEXT NOT NULL UNIQUE,
+  claimed_by  TEXT
+);
+INSERT INTO outbox_rebuilt SELECT * FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rebuilt RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (state, not_before);
+CREATE INDEX outbox_recipient ON outbox (recipient, kind, created_at);
+CREATE TRIGGER outbox_never_deleted BEFORE DELETE ON outbox
+BEGIN SELECT RAISE(ABORT, 'outbox rows are never deleted'); END;
+CREATE TRIGGER outbox_fixed_columns BEFORE UPDATE OF id, channel, kind, recipient, message_id, created_at ON outbox
+  WHEN NEW.id IS NOT OLD.id OR NEW.channel IS NOT OLD.channel OR NEW.kind IS NOT OLD.kind
+    OR NEW.recipient IS NOT OLD.recipient OR NEW.message_id IS NOT OLD.message_id OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an outbox row''s id, channel, kind, recipient, message id and creation time never change'); END;

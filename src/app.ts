@@ -20,6 +20,7 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
+import { WEBHOOK_MAX_ATTEMPTS, WebhookTransport } from './outbox/webhook-transport';
 import { databaseFor, inviteServiceFor, limitsFor, outboxFor } from './services';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
@@ -68,6 +69,8 @@ export interface AppOptions {
   outboxPollMs?: number;
   /** SMTP connection, greeting and socket timeouts, shortened by tests */
   smtpTimeouts?: SmtpTimeouts;
+  /** how long one webhook POST may take (default 10 s) */
+  webhookTimeoutMs?: number;
 }
 
 export interface AppDeps extends AppOptions {
@@ -171,6 +174,8 @@ export class App {
     this.outbox.onEnqueue = () => this.worker.poke();
     this.#email = emailTransportFor({ config, invites: this.invites, logger: logger.child({ module: 'mail' }), timeouts: opts.smtpTimeouts });
     this.worker.use('email', this.#email);
+    // Webhooks: a receiver that is down for hours still gets every event once it is back.
+    this.worker.use('webhook', new WebhookTransport({ endpoints: config.webhooks, timeoutMs: opts.webhookTimeoutMs }), { maxAttempts: WEBHOOK_MAX_ATTEMPTS });
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge
       ? new ProsodyBridgeClient({ request, host: config.host, timeoutMs: opts.provisionTimeoutMs })

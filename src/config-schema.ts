@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { forbiddenXmlCharacter } from './domain/text';
 import type { LimitSettings } from './domain/limits';
+import { WEBHOOK_EVENTS } from './domain/webhooks';
 import {
   describe,
   isPlainObject,
@@ -415,18 +416,6 @@ function longSecret(min: number) {
 
 export const API_SCOPES = ['invites:read', 'invites:write', 'requests:write', 'admin'] as const;
 export type ApiScope = (typeof API_SCOPES)[number];
-/** Webhook event types (contract, "HTTP API and webhooks"); src/domain/webhooks.ts says which change sends each. */
-export const WEBHOOK_EVENTS = [
-  'invite.created',
-  'invite.approved',
-  'invite.rejected',
-  'invite.redeemed',
-  'invite.declined',
-  'invite.expired',
-  'invite.bounced',
-  'request.verified',
-] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 const nonEmptyList = <T>(reader: Reader<T>) =>
   z

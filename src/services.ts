@@ -7,6 +7,8 @@ import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
 import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
+import { Webhooks } from './domain/webhooks';
+import type { NoticeQueue } from './domain/notices';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -41,12 +43,19 @@ export function limitsFor(config: Config, db: Db): Limits {
  */
 export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): InviteService {
   const { clock } = opts;
+  const notices = opts.outbox ?? outboxFor(config, db, { clock });
   return new InviteService({
     store: new SqliteInviteStore(db),
     policy: invitePolicy(config),
     tokenKey: config.tokenKey,
     clock,
-    notices: opts.outbox ?? outboxFor(config, db, { clock }),
+    notices,
     limits: limitsFor(config, db),
+    webhooks: webhooksFor(config, notices, clock),
   });
+}
+
+/** The configured webhook endpoints, queuing their events in `notices` (the outbox). */
+export function webhooksFor(config: Config, notices: NoticeQueue, clock?: () => number): Webhooks {
+  return new Webhooks(config.webhooks, notices, clock);
 }

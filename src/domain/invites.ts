@@ -8,6 +8,7 @@ import { emailKey, normalizeBareJid } from './jid';
 import type { Clock, InviteFilter, InviteStats, InviteStore } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
 import type { Limits } from './limits';
+import { INVITE_EVENT_HOOKS, inviteHookData, type Webhooks } from './webhooks';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import {
   actorName,
@@ -85,6 +86,8 @@ export interface InviteServiceDeps {
   notices?: NoticeQueue;
   /** the configured limits on making invites (default: none) */
   limits?: Limits;
+  /** the webhook endpoints told of changes (default: none) */
+  webhooks?: Webhooks;
 }
 
 export class InviteService {
@@ -94,6 +97,7 @@ export class InviteService {
   private readonly clock: Clock;
   private readonly notices: NoticeQueue;
   private readonly limits: Limits | undefined;
+  private readonly webhooks: Webhooks | undefined;
 
   constructor(deps: InviteServiceDeps) {
     this.store = deps.store;
@@ -102,6 +106,7 @@ export class InviteService {
     this.clock = deps.clock ?? Date.now;
     this.notices = deps.notices ?? NO_NOTICES;
     this.limits = deps.limits;
+    this.webhooks = deps.webhooks;
   }
 
   isAdmin(bareJid: string): boolean {
@@ -552,14 +557,14 @@ export class InviteService {
   }
 
   #event(inviteId: string, type: EventType, actor: Actor | string, reason: string | null, data: Record<string, unknown> | null): void {
-    this.store.addEvent({
-      inviteId,
-      at: this.clock(),
-      type,
-      actor: typeof actor === 'string' ? actor : actorName(actor),
-      reason,
-      data,
-    });
+    const by = typeof actor === 'string' ? actor : actorName(actor);
+    this.store.addEvent({ inviteId, at: this.clock(), type, actor: by, reason, data });
+    // Told to the webhooks in the same transaction: sent if and only if the change is stored.
+    const hook = INVITE_EVENT_HOOKS[type];
+    if (hook && this.webhooks?.wants(hook)) {
+      const invite = this.store.getInvite(inviteId);
+      if (invite) this.webhooks.emit(hook, { invite: inviteHookData(invite), actor: by, reason, ...(data ? { details: data } : {}) }, [inviteId]);
+    }
   }
 }
 

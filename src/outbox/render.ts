@@ -117,5 +117,8 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
     }
     case 'request-result':
       return { subject: `Your invite request on ${site}`, text: requestResultText(outcomesOf(params), site) };
+    case 'webhook':
+      // The body was fixed when the event happened: every attempt sends the same bytes.
+      return { subject: String(params.type), text: String(params.body) };
   }
 }
