@@ -47,6 +47,8 @@ import { Respond } from './domain/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
+import { XMPP_GRACE_MS } from './web/health';
+import { Metrics, MetricsServer } from './metrics';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { Router } from './xmpp/router';
@@ -71,6 +73,10 @@ export interface AppOptions {
   smtpTimeouts?: SmtpTimeouts;
   /** how long one webhook POST may take (default 10 s) */
   webhookTimeoutMs?: number;
+  /** how long the XMPP link may be down before /healthz answers 503 (default 60 s) */
+  xmppGraceMs?: number;
+  /** overrides metrics.listen (tests: port 0) */
+  metricsListen?: { host: string; port: number };
 }
 
 export interface AppDeps extends AppOptions {
@@ -96,6 +102,9 @@ export class App {
   readonly respond: Respond;
   /** the landing page and web registration (`web.url` once started) */
   readonly web: WebServer;
+  /** Prometheus metrics and their listener, when `metrics.listen` is set */
+  readonly metrics: Metrics | undefined;
+  readonly metricsServer: MetricsServer | undefined;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
   readonly jobs: Scheduler;
   /** this process's id among the instances sharing the store, drawn at start (it holds the job leases and the outbox rows it sends) */
@@ -109,6 +118,9 @@ export class App {
   readonly rooms: RoomsPort | undefined;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
+  /** since when the XMPP link is down (the start until it first comes up) */
+  #downSince = Date.now();
+  #everOnline = false;
   readonly #stopSignal = new AbortController();
   private readonly opts: AppOptions;
 
@@ -165,6 +177,7 @@ export class App {
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
       pollMs: opts.outboxPollMs,
+      onOutcome: (channel, outcome) => this.metrics?.delivery(channel, outcome),
     }).use(
       'xmpp',
       new XmppTransport({ from: config.component.domain, send: (el) => this.connection.send(el), online: () => this.connection.online }),
@@ -221,7 +234,16 @@ export class App {
       invites: this.invites,
       respond: this.respond,
       logger: logger.child({ module: 'web' }),
-      health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
+      health: () => ({
+        xmpp: this.connection.online,
+        standby: this.connection.standingBy,
+        store: this.store.check(),
+        now: Date.now(),
+        xmppDownSince: this.connection.online ? null : this.#downSince,
+        graceMs: opts.xmppGraceMs ?? XMPP_GRACE_MS,
+        ready: this.#everOnline,
+        outbox: this.outbox.depth(),
+      }),
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
       limits: opts.webLimits,
@@ -282,9 +304,21 @@ export class App {
     });
     for (const job of jobs) this.jobs.add(job);
 
+    this.connection.on('online', () => {
+      this.#everOnline = true;
+    });
+    this.connection.on('offline', () => {
+      this.#downSince = Date.now();
+    });
+
+    const metricsListen = opts.metricsListen ?? config.metrics.listen;
+    this.metrics = metricsListen ? new Metrics({ db: this.db, outbox: this.outbox, connection: this.connection }) : undefined;
+    this.metricsServer = this.metrics && metricsListen ? new MetricsServer(this.metrics, metricsListen, logger.child({ module: 'metrics' })) : undefined;
+
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
-      void this.router.handle(stanza);
+      const handled = this.router.handle(stanza);
+      if (this.metrics) void handled.finally(this.metrics.stanza(stanza.name));
     });
   }
 
@@ -326,6 +360,7 @@ export class App {
     await retryWhileBusy(() => this.#leases.beat(PRESENCE_TTL_MS), { deadlineMs: 5_000 });
     // The web first: a port in use fails the start before anything connects.
     await this.web.start();
+    await this.metricsServer?.start();
     await this.connection.start();
     // After each reconnection: claims left unclear while the server was away are settled at once,
     // and what waited in the outbox leaves.
@@ -378,6 +413,7 @@ export class App {
       this.#stopSignal.abort();
       const jobs = this.jobs.stop();
       await this.web.stop();
+      await this.metricsServer?.stop();
       this.#bridgeHandler.stop();
       await this.router.drain();
       await this.worker.stop();
