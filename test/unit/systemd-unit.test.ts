@@ -53,7 +53,6 @@ withAnalyze('rates the exposure OK (below 2.0) in systemd-analyze security', () 
 it('runs as its own user, read-only but for its state, without new privileges, restarted on failure', () => {
   const lines = new Set(UNIT.split('\n').map((l) => l.trim()));
   for (const l of [
-    'DynamicUser=yes',
     'User=xmpp-invites',
     'ProtectSystem=strict',
     'NoNewPrivileges=yes',
