@@ -50,13 +50,22 @@ export class Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
+    // Counting invites by state reads an index entry per invite (about 0.5 ms per 1,000 invites),
+    // on the event loop: on a large store the count is reused for 100 times as long as it took, so
+    // that scrapes take at most about 1 % of the loop's time.
+    let states: Record<string, number> = {};
+    let statesUntil = -Infinity;
     new Gauge({
       name: `${PREFIX}invites`,
       help: 'Invites by state (expired: pending or open past their expiry)',
       labelNames: ['state'],
       registers,
       collect() {
-        const states = store.states(clock());
+        const started = performance.now();
+        if (started >= statesUntil) {
+          states = store.states(clock());
+          statesUntil = started + 100 * (performance.now() - started);
+        }
         for (const s of SHOWN_STATES) this.set({ state: s }, states[s] ?? 0);
       },
     });
@@ -82,6 +91,7 @@ export class Metrics {
       });
     }
 
+    let held = 0;
     new Counter({
       name: `${PREFIX}registrations_total`,
       help: 'Registrations that reached the server, by door (component, web, bridge) and outcome (created, failed)',
@@ -90,9 +100,11 @@ export class Metrics {
       collect() {
         this.reset();
         for (const door of ['component', 'web', 'bridge']) for (const outcome of ['created', 'failed']) this.inc({ door, outcome }, 0);
+        held = 0;
         for (const c of store.claims()) {
           const outcome = OUTCOME_OF_CLAIM[c.state];
           if (outcome) this.inc({ door: c.door, outcome }, c.count);
+          else held += c.count;
         }
       },
     });
@@ -102,7 +114,8 @@ export class Metrics {
       help: 'Registrations whose outcome is not known yet (held until the server says whether the account exists)',
       registers,
       collect() {
-        this.set(store.claims().reduce((n, c) => n + (c.state === 'held' ? c.count : 0), 0));
+        // read with the registrations just above, in the same scrape
+        this.set(held);
       },
     });
 
