@@ -176,6 +176,11 @@ describe('POST /invites', () => {
     expect(service.app.invites.events(invite.id)[0]).toMatchObject({ type: 'created', actor: inviter });
   });
 
+  it("never lends an admin's rights to a key without the admin scope, even for an admin's JID", async () => {
+    const invite = await created({ kind: 'contact-account', inviter: 'admin@localhost', email: newEmail() }, 'writer');
+    expect(invite).toMatchObject({ state: 'pending', inviter: 'admin@localhost' });
+  });
+
   it("applies the user's limits and answers 429 with Retry-After, changing nothing", async () => {
     const inviter = newUser();
     for (let i = 0; i < 3; i++) await created({ kind: 'contact', inviter, email: newEmail() }, 'writer');

@@ -119,9 +119,10 @@ export function apiRoutes({ config, invites }: ApiDeps): ApiRoute[] {
         if (!allows(key, 'admin')) {
           // Without the admin scope a key speaks for one of the site's users: the invite is
           // theirs, and approval, limits and duplicates apply as if they had made it themselves.
+          // Never with an admin's rights, even for an admin's JID: those take the admin scope.
           if (inviter === undefined) throw invalid('inviter', 'required for a key without the admin scope');
           if (inviter.split('@')[1] !== config.host) throw invalid('inviter', `must be a user of ${config.host}`);
-          actor = { kind: 'user', jid: inviter, isAdmin: config.admins.includes(inviter) };
+          actor = { kind: 'user', jid: inviter, isAdmin: false };
           inviter = undefined;
         }
         const { invite, links } = invites.create(actor, {
