@@ -15,6 +15,27 @@ const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
  */
 const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby', 'rooms', 'rooms-ejabberd'];
 
+/**
+ * The suite again on PostgreSQL: every file whose outcome depends on the store, with
+ * XMPP_INVITES_TEST_ENGINE=postgresql (test/support/engine.ts: each store a new database on one
+ * throwaway cluster). Left out: files about SQLite itself (its faults, locks and files) or about
+ * PostgreSQL already (the schema twins, `db copy`), and files that never open a store.
+ */
+const NOT_ON_POSTGRESQL = [
+  // SQLite itself
+  'store-failures', 'store', 'busy',
+  // PostgreSQL already
+  'pg-schema', 'db-copy',
+  // no store
+  'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
+  'harness', 'connection',
+].map((f) => `/test/(unit|integration)/${f}\\.test\\.ts$`);
+const ON_POSTGRESQL = {
+  globalSetup: '<rootDir>/test/support/pg-global.ts',
+  globalTeardown: '<rootDir>/test/support/pg-teardown.ts',
+  testPathIgnorePatterns: ['/node_modules/', ...NOT_ON_POSTGRESQL],
+};
+
 module.exports = {
   projects: [
     { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform, testEnvironment: 'node' },
@@ -32,6 +53,22 @@ module.exports = {
       testEnvironment: 'node',
       setupFiles: ['<rootDir>/test/support/today-servers.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/integration-setup.ts'],
+    },
+    {
+      displayName: 'unit-postgresql',
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      setupFilesAfterEnv: ['<rootDir>/test/support/pg-engine.ts'],
+      ...ON_POSTGRESQL,
+    },
+    {
+      displayName: 'integration-postgresql',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      setupFilesAfterEnv: ['<rootDir>/test/support/pg-engine.ts', '<rootDir>/test/support/integration-setup.ts'],
+      ...ON_POSTGRESQL,
     },
     {
       // the landing page in a real headless Chromium (Debian's /usr/bin/chromium), against a real Prosody

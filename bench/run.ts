@@ -27,7 +27,7 @@ import { SMTPServer } from 'smtp-server';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config';
 import { inviteServiceFor } from '../src/services';
-import { openDatabase, type Db } from '../src/store/database';
+import { openDatabase, type SqliteDb as Db } from '../src/store/database';
 import type { InviteService } from '../src/domain/invites';
 import { OPERATOR } from '../src/domain/types';
 import { TestProsody, freePorts, randomSecret } from '../test/support/prosody';

@@ -30,11 +30,12 @@ import { InviteRequests } from './domain/requests';
 import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
-import { immediateTransaction, type Db } from './store/database';
+import { immediateTransaction, isPostgres, type Db, type SqliteDb } from './store/database';
 import { GroupCommit } from './store/group-commit';
 import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
 import { SqliteJobLeases } from './store/leases-repo';
-import { StoreMonitor } from './store/health';
+import { StoreMonitor, sqliteWriteCheck } from './store/health';
+import type { PgSyncDb } from './store/pg/sync-db';
 import { Registration, type Provisioner } from './domain/registration';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { Xep0133Provisioner } from './provisioners/xep0133';
@@ -131,7 +132,7 @@ export class App {
     // A short busy timeout: waiting for another process's lock must not freeze the event loop
     // (store/busy.ts); asynchronous writes retry with backoff instead.
     this.db = databaseFor(config, { busyTimeoutMs: SERVICE_BUSY_TIMEOUT_MS });
-    this.store = new StoreMonitor(this.db, config.database);
+    this.store = new StoreMonitor(this.db, isPostgres(this.db) ? () => (this.db as PgSyncDb).writeProblem() : sqliteWriteCheck(this.db as SqliteDb, config.database));
     this.instanceId = randomBytes(8).toString('hex');
     // The rows this instance takes to send name it: another instance takes them over if it dies.
     this.outbox = outboxFor(config, this.db, { instance: this.instanceId });

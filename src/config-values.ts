@@ -4,6 +4,7 @@
  * expected. Messages quote a value only where it cannot be a secret. The schema (config-schema.ts)
  * says which key uses which parser.
  */
+import { isPostgresUrl, redactUrl } from './store/pg/url';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { nodeprep } from './domain/stringprep';
@@ -195,12 +196,21 @@ export function parseOneLine(text: string): string {
   return text.trim();
 }
 
-/** A database path; `:memory:` (tests) is kept as is. */
+/** A SQLite file path (relative to the config's directory) or a PostgreSQL URL; `:memory:` (tests) is kept as is. */
 export function resolveDatabase(text: string, baseDir: string): string {
-  // A URL would otherwise become a file of that name. The PostgreSQL store does not exist yet:
-  // refuse clearly rather than create `postgres:/…` beside the config.
+  if (isPostgresUrl(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new Error(`is not a valid PostgreSQL URL (postgres://user:password@host:port/database): ${redactUrl(text)}`);
+    }
+    if (url.pathname.length <= 1) throw new Error(`must name the database (postgres://…/DATABASE): ${redactUrl(text)}`);
+    return text;
+  }
+  // Another URL would otherwise become a file of that name beside the config.
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    throw new Error('must be a SQLite file path: the service runs on SQLite only so far (a PostgreSQL database can be filled with `xmpp-invites db copy`)');
+    throw new Error('must be a SQLite file path or a PostgreSQL URL (postgres://… or postgresql://…)');
   }
   return text === ':memory:' ? text : path.resolve(baseDir, text);
 }

@@ -52,11 +52,13 @@ export function isInviteError(err: unknown): err is InviteError {
 }
 
 /**
- * SQLite's "database is locked" (SQLITE_BUSY, SQLITE_LOCKED and their extended codes): another
- * process held the write lock longer than the service waits (src/store/busy.ts). Adapters answer
- * it as "try again in a moment" (XMPP `resource-constraint` of type wait, HTTP 503), not as a fault.
+ * "The database is locked": another process held the write lock longer than the service waits
+ * (src/store/busy.ts). On SQLite, SQLITE_BUSY, SQLITE_LOCKED and their extended codes; on
+ * PostgreSQL, lock_not_available (55P03: lock_timeout passed), and the two a retry resolves,
+ * serialization_failure (40001) and deadlock_detected (40P01). Adapters answer it as "try again in
+ * a moment" (XMPP `resource-constraint` of type wait, HTTP 503), not as a fault.
  */
 export function isDatabaseBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)(_|$)/.test(code);
+  return typeof code === 'string' && (/^SQLITE_(BUSY|LOCKED)(_|$)/.test(code) || code === '55P03' || code === '40001' || code === '40P01');
 }

@@ -1,7 +1,7 @@
 /** Builds the domain services from the config, for `serve` and the CLI alike. */
 import type { Config } from './config';
 import { InviteService, type InvitePolicy } from './domain/invites';
-import { openDatabase, type Db, type OpenOptions } from './store/database';
+import { openStore, type Db, type OpenOptions } from './store/database';
 import { TokenCodec } from './domain/tokens';
 import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
@@ -26,7 +26,7 @@ export function invitePolicy(config: Config): InvitePolicy {
 /** The configured database, migrated with what its migrations need from the configuration. */
 export function databaseFor(config: Config, options: Omit<OpenOptions, 'migration'> = {}): Db {
   const tokens = new TokenCodec(config.tokenKey);
-  return openDatabase(config.database, { ...options, migration: { addressHash: (key) => tokens.addressHash(key) } });
+  return openStore(config.database, { ...options, migration: { addressHash: (key) => tokens.addressHash(key) } });
 }
 
 export function outboxFor(config: Config, db: Db, opts: { clock?: () => number; instance?: string } = {}): SqliteOutbox {

@@ -46,8 +46,8 @@ export class SqliteClaimStore implements ClaimStore {
   readonly #overrun;
 
   constructor(private readonly db: Db) {
-    this.#insert = db.prepare(`INSERT OR IGNORE INTO claims (id, invite_id, username, door, requester, ip, state, created_at, absent_at_claim)
-      VALUES (@id, @inviteId, @username, @door, @requester, @ip, 'held', @createdAt, @absent)`);
+    this.#insert = db.prepare(`INSERT INTO claims (id, invite_id, username, door, requester, ip, state, created_at, absent_at_claim)
+      VALUES (@id, @inviteId, @username, @door, @requester, @ip, 'held', @createdAt, @absent) ON CONFLICT (id) DO NOTHING`);
     this.#get = db.prepare<[string], ClaimRow>('SELECT * FROM claims WHERE id = ?');
     this.#held = db.prepare<[], ClaimRow>(`SELECT * FROM claims WHERE state = 'held' ORDER BY created_at`);
     this.#settle = db.prepare(`UPDATE claims SET state = @state, outcome = @outcome, settled_at = @at WHERE id = @id AND state = 'held'`);

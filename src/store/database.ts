@@ -8,10 +8,43 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CLI_BUSY_TIMEOUT_MS } from './busy';
 import { MIGRATION_STEPS, type MigrationContext, type MigrationStep } from './migration-steps';
+import { PgSyncDb } from './pg/sync-db';
+import { isPostgresUrl } from './pg/url';
 
 export type { MigrationContext } from './migration-steps';
 
-export type Db = Database.Database;
+/** The SQLite connection (better-sqlite3): migrations, health checks and `db copy` need all of it. */
+export type SqliteDb = Database.Database;
+
+/** A prepared statement, on either engine: what the repositories use of better-sqlite3's Statement. */
+export interface Statement<P extends unknown[] = unknown[], R = unknown> {
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+  run(...params: P): { changes: number };
+  /** whether the statement returns rows */
+  readonly reader: boolean;
+}
+
+/** A function run in a transaction; `.immediate` takes the write lock first (on PostgreSQL, always). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TransactionFn = (...args: any[]) => unknown;
+type ArgumentTypes<F extends TransactionFn> = F extends (...args: infer A) => unknown ? A : never;
+export interface Transaction<F extends TransactionFn> {
+  (...args: ArgumentTypes<F>): ReturnType<F>;
+  immediate(...args: ArgumentTypes<F>): ReturnType<F>;
+}
+
+/**
+ * The store's connection, SQLite or PostgreSQL (store/pg/sync-db.ts): the repositories are written
+ * once against this, in SQL both engines accept (README, "Development").
+ */
+export interface Db {
+  prepare<P extends unknown[] | {} = unknown[], R = unknown>(sql: string): P extends unknown[] ? Statement<P, R> : Statement<[P], R>;
+  transaction<F extends TransactionFn>(fn: F): Transaction<F>;
+  readonly inTransaction: boolean;
+  readonly open: boolean;
+  close(): unknown;
+}
 
 export const SCHEMA_FILE = join(__dirname, '..', '..', 'schema.sql');
 
@@ -44,7 +77,7 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
 }
 
-export function openDatabase(file: string, options: OpenOptions = {}): Db {
+export function openDatabase(file: string, options: OpenOptions = {}): SqliteDb {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file, { readonly: options.readonly ?? false });
   try {
@@ -80,6 +113,23 @@ export function openDatabase(file: string, options: OpenOptions = {}): Db {
 }
 
 /**
+ * Opens the store named by `database`: a PostgreSQL URL (store/pg/sync-db.ts) or a SQLite file,
+ * migrated either way.
+ */
+export function openStore(database: string, options: OpenOptions = {}): Db {
+  if (isPostgresUrl(database)) {
+    if (options.readonly) throw new Error('a PostgreSQL store cannot be opened read-only here');
+    return PgSyncDb.open(database, { migration: options.migration, busyTimeoutMs: options.busyTimeoutMs ?? CLI_BUSY_TIMEOUT_MS });
+  }
+  return openDatabase(database, options);
+}
+
+/** Is this connection PostgreSQL's (rather than SQLite's)? */
+export function isPostgres(db: Db): db is PgSyncDb {
+  return db instanceof PgSyncDb;
+}
+
+/**
  * A function that runs `fn` in an immediate transaction, or in a savepoint when one is open, and
  * rolls it back when `fn` throws. better-sqlite3 builds a wrapper for each `db.transaction(fn)`;
  * this builds one per caller, which matters on paths taken for every stanza.
@@ -93,7 +143,7 @@ export function immediateTransaction(db: Db): <T>(fn: () => T) => T {
  * Runs a migration step (migration-steps.ts) on SQLite: each statement it yields is prepared once
  * and answered at once, so the step runs inside the caller's transaction.
  */
-export function runStepSync(db: Db, step: MigrationStep, context: MigrationContext): void {
+export function runStepSync(db: SqliteDb, step: MigrationStep, context: MigrationContext): void {
   const prepared = new Map<string, Database.Statement>();
   const io = step(context);
   for (let next = io.next(); !next.done; ) {
@@ -109,7 +159,7 @@ export function runStepSync(db: Db, step: MigrationStep, context: MigrationConte
  * step (if it has one), then the new user_version.
  */
 export function migrate(
-  db: Db,
+  db: SqliteDb,
   migrations = readMigrations(),
   context: MigrationContext = {},
   steps: Readonly<Record<number, MigrationStep>> = MIGRATION_STEPS,

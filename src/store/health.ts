@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isBusy } from './busy';
-import type { Db } from './database';
+import type { Db, SqliteDb } from './database';
 
 /** Less free space than this on the database's disk counts as full. */
 export const MIN_FREE_BYTES = 1024 * 1024;
@@ -29,8 +29,16 @@ export interface StoreHealth {
   oldestHeldClaimAt: number | null;
 }
 
-/** The SQLite errors that say the database cannot be written, whatever the statement. */
-const STORE_FAULT = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)(_|$)/;
+/**
+ * The errors that say the database cannot be written, whatever the statement: SQLite's result
+ * codes, and PostgreSQL's SQLSTATE classes 08 (connection), 53 (insufficient resources: disk
+ * full, out of memory, too many connections), 57P (the server shutting down), 58 (system error,
+ * I/O) and 25006 (a read-only transaction: a standby server).
+ */
+const STORE_FAULT = /^(SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOTADB|PERM)(_|$)|08...|53...|57P0[1-3]|58...|25006)$/;
+
+/** Why the database cannot take a write now, in words for an operator; undefined when it can. */
+export type WriteCheck = () => string | undefined;
 
 export function isStoreFault(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -42,9 +50,9 @@ export class StoreMonitor {
   readonly #held;
 
   constructor(
-    private readonly db: Db,
-    /** the database file (`:memory:` has none) */
-    private readonly file: string,
+    db: Db,
+    /** the engine's own checks (sqliteWriteCheck, PgSyncDb#writeProblem); may throw a busy error */
+    private readonly writeCheck: WriteCheck,
   ) {
     this.#held = db.prepare<[], { n: number; oldest: number | null }>(`SELECT count(*) AS n, min(created_at) AS oldest FROM claims WHERE state = 'held'`);
   }
@@ -61,42 +69,46 @@ export class StoreMonitor {
   check(): StoreHealth {
     const { n, oldest } = this.#held.get()!;
     let locked = false;
-    let reason = this.#fileProblem() ?? this.#growthProblem();
-    if (!reason) {
-      try {
-        reason = this.#probe();
-      } catch (err) {
-        if (isBusy(err)) locked = true;
-        else reason = `a write cannot start: ${(err as Error).message}`;
-      }
+    let reason: string | undefined;
+    try {
+      reason = this.writeCheck();
+    } catch (err) {
+      if (isBusy(err)) locked = true;
+      else reason = `a write cannot start: ${(err as Error).message}`;
     }
     reason ??= this.#lastFault;
     return { writable: reason === undefined, ...(reason ? { reason } : {}), ...(locked ? { locked } : {}), heldClaims: n, oldestHeldClaimAt: oldest };
   }
+}
 
-  #fileProblem(): string | undefined {
-    if (this.db.readonly) return 'the database is open read-only';
-    if (this.file === ':memory:') return undefined;
-    for (const p of [this.file, `${this.file}-wal`, path.dirname(this.file)]) {
+/**
+ * SQLite's checks: the file, its `-wal` and its directory writable; room to grow (max_page_count,
+ * free disk); the write lock taken and page 1 changed in a transaction rolled back.
+ */
+export function sqliteWriteCheck(db: SqliteDb, file: string): WriteCheck {
+  function fileProblem(): string | undefined {
+    if (db.readonly) return 'the database is open read-only';
+    if (file === ':memory:') return undefined;
+    for (const p of [file, `${file}-wal`, path.dirname(file)]) {
       try {
         fs.accessSync(p, fs.constants.W_OK);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && p !== this.file) continue;
+        if (code === 'ENOENT' && p !== file) continue;
         return `${p} is not writable (${code === 'EROFS' ? 'read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code})`;
       }
     }
     return undefined;
   }
 
-  #growthProblem(): string | undefined {
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    const max = this.db.pragma('max_page_count', { simple: true }) as number;
-    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+  function growthProblem(): string | undefined {
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    const max = db.pragma('max_page_count', { simple: true }) as number;
+    const free = db.pragma('freelist_count', { simple: true }) as number;
     if (pages >= max && free === 0) return `the database is full (max_page_count ${max} reached)`;
-    if (this.file === ':memory:') return undefined;
+    if (file === ':memory:') return undefined;
     try {
-      const st = fs.statfsSync(path.dirname(this.file));
+      const st = fs.statfsSync(path.dirname(file));
       if (st.bavail * st.bsize < MIN_FREE_BYTES) return `the disk holding the database is full (${st.bavail * st.bsize} bytes free)`;
     } catch {
       /* statfs unsupported: the other checks stand */
@@ -105,15 +117,16 @@ export class StoreMonitor {
   }
 
   /** Takes the write lock and changes page 1 in a transaction that is rolled back. */
-  #probe(): string | undefined {
-    if (this.db.inTransaction) return undefined;
-    this.db.exec('BEGIN IMMEDIATE');
+  function probe(): string | undefined {
+    if (db.inTransaction) return undefined;
+    db.exec('BEGIN IMMEDIATE');
     try {
-      const version = this.db.pragma('user_version', { simple: true }) as number;
-      this.db.pragma(`user_version = ${version}`);
+      const version = db.pragma('user_version', { simple: true }) as number;
+      db.pragma(`user_version = ${version}`);
     } finally {
-      this.db.exec('ROLLBACK');
+      db.exec('ROLLBACK');
     }
     return undefined;
   }
+  return () => fileProblem() ?? growthProblem() ?? probe();
 }

@@ -138,13 +138,14 @@ export class SqliteInviteStore implements InviteStore {
   readonly #cache = new Map<string, ReturnType<Db['prepare']>>();
 
   constructor(private readonly db: Db) {
-    this.#insert = db.prepare(`INSERT OR IGNORE INTO invites (
+    this.#insert = db.prepare(`INSERT INTO invites (
         id, kind, state, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key, active_key,
         username, note, roster_subscription, max_uses, uses, held, generation, created_at, expires_at,
         approved_at, approved_by, ended_at, expiry_recorded, email_delivery, message_delivery)
       VALUES (@id, @kind, @state, @inviter, @source, @inviteeEmail, @inviteeEmailKey, @inviteeJid, @inviteeName, @inviteeKey, @activeKey,
         @username, @note, @rosterSubscription, @maxUses, @uses, @held, @generation, @createdAt, @expiresAt,
-        @approvedAt, @approvedBy, @endedAt, @expiryRecorded, @emailDelivery, @messageDelivery)`);
+        @approvedAt, @approvedBy, @endedAt, @expiryRecorded, @emailDelivery, @messageDelivery)
+      ON CONFLICT (id) DO NOTHING`);
     this.#get = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE id = ?');
     this.#events = db.prepare<[string], EventRow>('SELECT * FROM events WHERE invite_id = ? ORDER BY id');
     this.#addEvent = db.prepare(
@@ -154,13 +155,13 @@ export class SqliteInviteStore implements InviteStore {
       WHERE id = @id AND state IN ('pending', 'open') AND uses + held < max_uses`);
     this.#activePair = db.prepare<[string], InviteRow>('SELECT * FROM invites WHERE active_key = ?');
     this.#optedOut = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM opt_outs WHERE address_hash = ?');
-    this.#addOptOut = db.prepare('INSERT OR IGNORE INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?)');
-    // Through invites_username (the few invites naming this username). Without the unary +,
-    // SQLite prefers invites_state and reads every unexpired pending or open invite, at every
+    this.#addOptOut = db.prepare('INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES (?, ?, ?) ON CONFLICT (address_hash) DO NOTHING');
+    // Through invites_username (the few invites naming this username). Without the expressions
+    // (`state || ''`, unary + on a number: no index applies to them), SQLite prefers invites_state and reads every unexpired pending or open invite, at every
     // registration (100 ms with 150,000 of them).
     this.#reservation = db.prepare<[string, number], InviteRow>(
       `SELECT * FROM invites WHERE username = ? AND kind = 'account-locked'
-         AND +state IN ('pending', 'open') AND +expires_at > ? LIMIT 1`,
+         AND (state || '') IN ('pending', 'open') AND +expires_at > ? LIMIT 1`,
     );
   }
 

@@ -17,6 +17,7 @@ import { emailTransportFor } from '../../src/mail/transport';
 import { OutboxWorker } from '../../src/outbox/worker';
 import { inviteServiceFor, outboxFor } from '../../src/services';
 import { openDatabase, type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { rawTestConfig, testConfig } from '../support/fixtures';
 import { LogCapture } from '../support/service';
 import { bodyOf, header, parseMime, TestSmtpServer, type TestSmtpOptions } from '../support/smtp';
@@ -46,7 +47,7 @@ async function harness(opts: HarnessOptions = {}) {
     mail: { transport: opts.transport?.(smtp) ?? smtp.url(), from: 'Example Chat <invites@example.org>', max_attempts: 4, ...opts.mail },
     ...opts.config,
   });
-  const db = opts.db ?? openDatabase(':memory:');
+  const db = opts.db ?? openTestStore();
   if (!opts.db) cleanups.push(() => db.close());
   let now = Date.now();
   const clock = () => now;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { TokenCodec } from '../../src/domain/tokens';
-import { migrate as migrateSqlite, openDatabase, readMigrations, SCHEMA_FILE, type Db } from '../../src/store/database';
+import { migrate as migrateSqlite, openDatabase, readMigrations, SCHEMA_FILE, type SqliteDb as Db } from '../../src/store/database';
 import { migrate, numberedParameters, readPgMigrations, PG_SCHEMA_FILE } from '../../src/store/pg/migrate';
 import { openPool, redactUrl, withTransaction, type Pool } from '../../src/store/pg/pool';
 import { takeLeasePg } from '../../src/store/pg/leases';

@@ -1,6 +1,7 @@
 /** Configs and services for tests, built through the real config parser. */
 import { stringify } from 'yaml';
 import { parseConfig, type Config } from '../../src/config';
+import { testDatabase } from './engine';
 
 export const TEST_TOKEN_KEY = 'test-token-key-0123456789abcdef0123456789';
 export const TEST_SECRET = 'test-component-secret-5f2c';
@@ -21,7 +22,8 @@ export function rawTestConfig(overrides: Raw = {}): Raw {
       component: { server: 'xmpp://127.0.0.1:5347', domain: 'invites.localhost', secret: TEST_SECRET },
       host: 'localhost',
       admins: ['admin@localhost'],
-      database: ':memory:',
+      // on PostgreSQL a new database, made only when the test does not name one
+      ...('database' in overrides ? {} : { database: testDatabase() }),
       token_key: TEST_TOKEN_KEY,
       // port 0: every service a test starts (in-process or `serve`) binds a free port of its own
       web: { public_url: 'https://invites.example.org', listen: '127.0.0.1:0' },

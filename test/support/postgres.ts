@@ -217,7 +217,8 @@ export class TestPostgres {
       'fsync=off',
       'synchronous_commit=off',
       'full_page_writes=off',
-      'max_connections=40',
+      // the suite on PostgreSQL opens a connection per store, and a file may hold a few hundred
+      'max_connections=300',
       'shared_buffers=32MB',
     ];
     const [cmd, args] = asOwner(path.join(bin, 'postgres'), ['-D', this.dataDir, ...settings.flatMap((s) => ['-c', s])]);

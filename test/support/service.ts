@@ -2,6 +2,7 @@
  * Runs the real service in-process against a real server (Prosody or ejabberd), with its logs
  * captured in memory so that tests can read them (and check that no secret ever reaches them).
  */
+import { testDatabase } from './engine';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -44,7 +45,7 @@ export function serviceConfig(server: TestServer, overrides: Record<string, unkn
     {
       component: { server: server.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET },
       host: server.host,
-      database: join(base, 'invites.sqlite'),
+      database: testDatabase(join(base, 'invites.sqlite')),
       ...overrides,
     },
     base,

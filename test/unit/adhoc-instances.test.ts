@@ -14,6 +14,7 @@ import { MemorySessions } from '../../src/domain/command-sessions';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { openDatabase, type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { GroupCommit } from '../../src/store/group-commit';
 import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
@@ -184,10 +185,8 @@ describe('a command whose stages land on two instances', () => {
 
 describe('the session record', () => {
   it('refuses a state that is not plain data, in the store as in memory', async () => {
-    const db = openDatabase(':memory:');
+    const db = openTestStore();
     dbs.push(db);
-    // openDatabase turns recursive triggers on (migration 11): the repository's writes meet no trigger.
-    expect(db.pragma('recursive_triggers', { simple: true })).toBe(1);
     const store = new SqliteCommandSessions(db, { perJid: 10, max: 100 });
     const session = {
       id: 's1',

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { openDatabase, type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { AdhocCommands, type AdhocOptions } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
 import { bareOf, type Requester } from '../../src/xmpp/requester';
@@ -25,7 +26,7 @@ const COMPONENT = 'invites.localhost';
 
 function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig(overrides);
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const invites = inviteServiceFor(config, db, { clock: () => now });
   const sent: Element[] = [];

@@ -12,7 +12,7 @@ import { OPERATOR } from '../../src/domain/types';
 import { BridgeHandler } from '../../src/handlers/bridge';
 import { statsCommand } from '../../src/handlers/commands/stats';
 import type { Services } from '../../src/handlers/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import type { AdhocCommands } from '../../src/xmpp/adhoc';
@@ -35,7 +35,7 @@ class FakeServer implements Provisioner {
 }
 
 function setup() {
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const invites = new InviteService({
     store: new SqliteInviteStore(db),
     policy: { host: 'example.com', publicUrl: 'https://x', serverBridge: true, expiry: 7 * DAY, approval: 'non-admins', allowUserInvites: true, maxUses: 1, admins: [] },

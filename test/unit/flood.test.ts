@@ -7,7 +7,7 @@ import pino from 'pino';
 import { InviteRequests } from '../../src/domain/requests';
 import { PresenceHandler } from '../../src/handlers/presence';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
 import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { newInviteCommand } from '../../src/handlers/commands/new-invite';
@@ -24,7 +24,7 @@ const COMPONENT = 'invites.localhost';
 
 function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig(overrides);
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
   const outbox = outboxFor(config, db, { clock });
@@ -92,7 +92,7 @@ describe('a flood of invite requests in presence', () => {
 describe('a flood of New Invite commands', () => {
   it('stops at the default per_user_per_day, with policy-violation naming the limit; admins go on', async () => {
     const config = testConfig({ invites: { approval: 'none' } });
-    const db = openDatabase(':memory:');
+    const db = openTestStore();
     const invites = inviteServiceFor(config, db);
     const adhoc = new AdhocCommands({ jid: COMPONENT }).add(
       newInviteCommand({ config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit: new GroupCommit(db) }),

@@ -17,7 +17,7 @@ import { sendCommand } from '../../src/handlers/commands/send';
 import { ComponentRegistration } from '../../src/handlers/register';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { GroupCommit } from '../../src/store/group-commit';
 import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { SubmittedForm } from '../../src/xmpp/forms';
@@ -50,7 +50,7 @@ class FakeServer implements Provisioner {
 
 function setup() {
   const config = testConfig({ admins: ['admin@localhost'], registration: { requester_domains: ['anon.localhost'] } });
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const invites = inviteServiceFor(config, db);
   const logger = pino({ level: 'silent' });
   const services = { config, invites, logger, limits: limitsFor(config, db), commit: new GroupCommit(db) };

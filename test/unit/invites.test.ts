@@ -1,7 +1,9 @@
 import { InviteService, newInviteId, type InvitePolicy } from '../../src/domain/invites';
 import { ID_ALPHABET, TokenCodec, TOKEN_LENGTH, isInviteId } from '../../src/domain/tokens';
 import type { Actor } from '../../src/domain/types';
-import { openDatabase, readMigrations, type Db } from '../../src/store/database';
+import { readMigrations, type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
+import { openDatabase } from '../../src/store/database';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 
 const KEY = 'k'.repeat(40);
@@ -11,7 +13,7 @@ const admin: Actor = { kind: 'user', jid: 'admin@example.com', isAdmin: true };
 const operator: Actor = { kind: 'operator' };
 
 function setup(policy: Partial<InvitePolicy> = {}) {
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const service = new InviteService({
     store: new SqliteInviteStore(db),
@@ -266,7 +268,7 @@ describe('duplicates, declines and opt-outs', () => {
     service.create(alice, { kind: 'contact-account', source: 'command', email: 'bob@example.org' });
     expect(() =>
       db.prepare(`INSERT INTO invites (id, kind, state, source, created_at, expires_at, active_key) VALUES ('zzzzzzzzzz', 'contact', 'open', 'cli', 0, 1, 'alice@example.com|bob@example.org')`).run(),
-    ).toThrow(/UNIQUE/);
+    ).toThrow(/UNIQUE|unique constraint/);
   });
 
   it('declines an invite with a known invitee, telling the inviter, but not a shared link', () => {

@@ -10,6 +10,7 @@ import type { Actor } from '../../src/domain/types';
 import { inviteServiceFor } from '../../src/services';
 import { TokenCodec } from '../../src/domain/tokens';
 import { migrate, openDatabase, readMigrations } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { testConfig } from '../support/fixtures';
 
 describe('nodeprep', () => {
@@ -105,7 +106,7 @@ describe('rules keyed on a JID match it as the server does', () => {
   ];
 
   function setup(limits: Record<string, unknown> = {}) {
-    const db = openDatabase(':memory:');
+    const db = openTestStore();
     const invites = inviteServiceFor(testConfig({ invites: { approval: 'none' }, limits }), db, { clock: () => Date.UTC(2026, 10, 21, 12) });
     const create = (who: Actor, jid: string) => invites.create(who, { kind: 'contact', source: 'presence', jid });
     return { db, invites, create, rows: () => JSON.stringify(db.prepare('SELECT * FROM invites').all()) };

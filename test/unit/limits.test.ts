@@ -5,7 +5,7 @@
 import { Registration, type Provisioner } from '../../src/domain/registration';
 import type { Actor } from '../../src/domain/types';
 import { inviteServiceFor, limitsFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { testConfig } from '../support/fixtures';
 
@@ -16,7 +16,7 @@ const HOUR = 3_600_000;
 
 function setup(limits: Record<string, unknown>) {
   const config = testConfig({ invites: { approval: 'none' }, limits });
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
   const invites = inviteServiceFor(config, db, { clock });

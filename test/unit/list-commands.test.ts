@@ -9,7 +9,7 @@ import { mineCommand } from '../../src/handlers/commands/mine';
 import { pendingCommand } from '../../src/handlers/commands/pending';
 import { registerDisco } from '../../src/handlers/disco';
 import { inviteServiceFor, limitsFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { GroupCommit } from '../../src/store/group-commit';
 import { AdhocCommands } from '../../src/xmpp/adhoc';
 import { NS, NODES } from '../../src/xmpp/ns';
@@ -23,7 +23,7 @@ const ALICE = 'alice@localhost/gajim';
 const ADMIN = 'admin@localhost/gajim';
 const alice = { kind: 'user' as const, jid: 'alice@localhost', isAdmin: false };
 
-function setup(overrides: Record<string, unknown> = {}, db = openDatabase(':memory:')) {
+function setup(overrides: Record<string, unknown> = {}, db = openTestStore()) {
   const config = testConfig(overrides);
   let now = Date.UTC(2026, 10, 21, 12);
   const invites = inviteServiceFor(config, db, { clock: () => now });

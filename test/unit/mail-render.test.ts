@@ -12,7 +12,7 @@ import { describeSmtpError, isPermanent, smtpOptions } from '../../src/mail/smtp
 import { composeMessage } from '../../src/mail/transport';
 import type { OutboxRow } from '../../src/store/outbox-repo';
 import { inviteServiceFor, outboxFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { testConfig } from '../support/fixtures';
 import { bodyOf, header, parseMime } from '../support/smtp';
 
@@ -21,7 +21,7 @@ const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: true };
 
 function setup() {
   const config = testConfig({ site_name: 'Example Chat' });
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const clock = () => NOW;
   const outbox = outboxFor(config, db, { clock });
   const invites = inviteServiceFor(config, db, { clock, outbox });

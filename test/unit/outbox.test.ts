@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { OutboxWorker, PermanentDeliveryError, NotReadyError, type Transport, type WorkerOptions } from '../../src/outbox/worker';
 import { inviteServiceFor, outboxFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import type { OutboxRow } from '../../src/store/outbox-repo';
 import type { Rendered } from '../../src/outbox/render';
 import { testConfig } from '../support/fixtures';
@@ -12,7 +12,7 @@ import { testConfig } from '../support/fixtures';
 function setup(admins = ['admin@localhost', 'root@localhost'], workerOptions: Partial<WorkerOptions> = {}) {
   // 150 invites from one user in a minute (folding) are beyond the default per-user limits.
   const config = testConfig({ admins, limits: { per_user_open: 'off', per_user_per_day: 'off' } });
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
   const outbox = outboxFor(config, db, { clock });

@@ -12,7 +12,8 @@ import { readInviteRequest } from '../../src/handlers/presence';
 import { renderNotice } from '../../src/outbox/render';
 import { outcomesOf } from '../../src/outbox/request-result';
 import { invitePolicy } from '../../src/services';
-import { openDatabase, type Db } from '../../src/store/database';
+import { type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import { SqliteOutbox } from '../../src/store/outbox-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
@@ -185,7 +186,7 @@ describe('processing a request once per sender', () => {
 
   function setup(overrides: Record<string, unknown> = {}, store?: (db: Db) => SqliteRequestStore) {
     const config = testConfig(overrides);
-    const db = openDatabase(':memory:');
+    const db = openTestStore();
     const outbox = new SqliteOutbox(db);
     const invites = new InviteService({ store: new SqliteInviteStore(db), policy: invitePolicy(config), tokenKey: config.tokenKey, notices: outbox });
     const requests = new InviteRequests({
@@ -389,7 +390,7 @@ describe('subscriptions', () => {
   });
 
   it('keeps the records in the subscriptions table', () => {
-    const db = openDatabase(':memory:');
+    const db = openTestStore();
     const subs = new SqliteSubscriptions(db);
     expect(subs.get('alice@localhost')).toEqual(NO_SUBSCRIPTION);
     subs.put('alice@localhost', { subscription: 'from', pendingOut: true }, 1);

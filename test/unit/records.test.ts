@@ -6,7 +6,8 @@
  */
 import type { Actor } from '../../src/domain/types';
 import { inviteServiceFor } from '../../src/services';
-import { openDatabase, type Db } from '../../src/store/database';
+import { type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { testConfig } from '../support/fixtures';
 
 const alice: Actor = { kind: 'user', jid: 'alice@localhost', isAdmin: false };
@@ -14,7 +15,7 @@ const TABLES = ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_req
 
 /** A database with a row in every table of record, made the way the service makes them. */
 function populated(): { db: Db; inviteId: string; dump: () => string } {
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const invites = inviteServiceFor(testConfig({ invites: { approval: 'none' } }), db);
   const { invite } = invites.create(alice, { kind: 'contact', source: 'presence', jid: 'carol@elsewhere.net', note: 'hi' });
   const declined = invites.create(alice, { kind: 'contact', source: 'presence', jid: 'dave@elsewhere.net' });

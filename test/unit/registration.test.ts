@@ -6,7 +6,8 @@ import { InviteService } from '../../src/domain/invites';
 import { Registration, ProvisionUnclear, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
 import type { Actor } from '../../src/domain/types';
 import type { Notice } from '../../src/domain/notices';
-import { openDatabase, type Db } from '../../src/store/database';
+import { type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 
@@ -47,7 +48,7 @@ class FakeServer implements Provisioner {
 }
 
 function setup(mode: 'invite-only' | 'open' = 'invite-only') {
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   let now = Date.UTC(2026, 10, 21, 12);
   const clock = () => now;
   const invites = new InviteService({

@@ -8,7 +8,8 @@ import type { Notice, NoticeQueue } from '../../src/domain/notices';
 import { Registration, type CreateOutcome, type Provisioner } from '../../src/domain/registration';
 import { Respond, type Choice } from '../../src/domain/respond';
 import { OPERATOR, type Actor } from '../../src/domain/types';
-import { openDatabase, type Db } from '../../src/store/database';
+import { type Db } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 
@@ -40,7 +41,7 @@ class FakeServer implements Provisioner {
 }
 
 function setup() {
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const clock = () => Date.UTC(2026, 10, 21, 12);
   const sent: Notice[] = [];
   const notices: NoticeQueue = { enqueue: (n) => void sent.push(n) };

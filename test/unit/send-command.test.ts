@@ -6,7 +6,7 @@ import { GroupCommit } from '../../src/store/group-commit';
 import pino from 'pino';
 import { expiryChoices, MAX_ADDRESSES, sendCommand } from '../../src/handlers/commands/send';
 import { inviteServiceFor, limitsFor, outboxFor } from '../../src/services';
-import { openDatabase } from '../../src/store/database';
+import { openTestStore } from '../support/engine';
 import { AdhocCommands } from '../../src/xmpp/adhoc';
 import type { Requester } from '../../src/xmpp/requester';
 import { NS, NODES } from '../../src/xmpp/ns';
@@ -17,7 +17,7 @@ const DAY = 86_400_000;
 
 function setup(overrides: Record<string, unknown> = {}) {
   const config = testConfig({ admins: ['admin@localhost'], ...overrides });
-  const db = openDatabase(':memory:');
+  const db = openTestStore();
   const outbox = outboxFor(config, db);
   const invites = inviteServiceFor(config, db, { outbox });
   const adhoc = new AdhocCommands({ jid: 'invites.localhost' });

@@ -14,9 +14,9 @@ import { heldClaimsLine, statsLines } from '../../src/present/invite';
 import { registerDisco } from '../../src/handlers/disco';
 import { inviteServiceFor, limitsFor } from '../../src/services';
 import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from '../../src/store/busy';
-import { openDatabase, type Db } from '../../src/store/database';
+import { openDatabase, type SqliteDb as Db } from '../../src/store/database';
 import { GroupCommit } from '../../src/store/group-commit';
-import { StoreMonitor } from '../../src/store/health';
+import { StoreMonitor, sqliteWriteCheck } from '../../src/store/health';
 import { siteOf } from '../../src/web';
 import { registerLandingRoutes } from '../../src/web/landing';
 import { WebServer } from '../../src/web/server';
@@ -54,7 +54,7 @@ function service() {
   open.push(db);
   const invites = inviteServiceFor(config, db);
   const errors: unknown[] = [];
-  const monitor = new StoreMonitor(db, config.database);
+  const monitor = new StoreMonitor(db, sqliteWriteCheck(db, config.database));
   const commit = new GroupCommit(db, { onError: (err) => (errors.push(err), monitor.recordWriteError(err)), onCommit: () => monitor.recordWriteOk() });
   const logger = pino({ level: 'silent' });
   const sent: Element[] = [];
@@ -200,7 +200,7 @@ describe('/healthz', () => {
     const s = service();
     const ro = openDatabase(s.config.database, { readonly: true });
     open.push(ro);
-    expect(new StoreMonitor(ro, s.config.database).check()).toMatchObject({ writable: false, reason: 'the database is open read-only' });
+    expect(new StoreMonitor(ro, sqliteWriteCheck(ro, s.config.database)).check()).toMatchObject({ writable: false, reason: 'the database is open read-only' });
   });
 
   it('answers 503 when the database is full, and ok again once a write succeeds after room is made', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit } from '../../src/store/group-commit';
-import { openDatabase, type Db } from '../../src/store/database';
+import { openDatabase, type SqliteDb as Db } from '../../src/store/database';
 import { inviteServiceFor } from '../../src/services';
 import { testConfig } from '../support/fixtures';
 

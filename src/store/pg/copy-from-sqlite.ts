@@ -21,7 +21,7 @@
  * name the instances of the old store, which are stopped, and would only hold the periodic jobs
  * back until they end; a service already started on the target may hold its own.
  */
-import { readMigrations, type Db, type Migration } from '../database';
+import { readMigrations, type SqliteDb as Db, type Migration } from '../database';
 import { MIGRATION_LOCK, migrateWithin, readPgMigrations } from './migrate';
 import type { Pool, PoolClient } from './pool';
 

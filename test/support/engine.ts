@@ -1,0 +1,72 @@
+/**
+ * The store engine a test runs on. The jest projects whose names end in `-postgresql` run the
+ * suite again with XMPP_INVITES_TEST_ENGINE=postgresql, on a throwaway cluster their global setup
+ * starts (pg-global.ts): there every store a test asks for is a new database, copied from a template
+ * migrated once per process, so tests never see each other's rows, as with `:memory:` or a file of
+ * their own on SQLite.
+ */
+import { randomBytes } from 'node:crypto';
+import { openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { PgSyncDb } from '../../src/store/pg/sync-db';
+
+export type TestEngine = 'sqlite' | 'postgresql';
+
+export const TEST_ENGINE: TestEngine = process.env.XMPP_INVITES_TEST_ENGINE === 'postgresql' ? 'postgresql' : 'sqlite';
+
+/** The cluster's `postgres` database, set by pg-global.ts. */
+export const PG_ADMIN_URL_ENV = 'XMPP_INVITES_TEST_PG';
+
+let admin: PgSyncDb | undefined;
+let template: string | undefined;
+/** the databases this test file made, dropped after it (pg-engine.ts) */
+const created: string[] = [];
+
+function adminUrl(): string {
+  const url = process.env[PG_ADMIN_URL_ENV];
+  if (!url) throw new Error(`${PG_ADMIN_URL_ENV} is not set: run the *-postgresql jest projects (their global setup starts PostgreSQL)`);
+  return url;
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(adminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A new, migrated, empty PostgreSQL database; its URL. */
+export function newPgDatabase(): string {
+  admin ??= new PgSyncDb(adminUrl());
+  if (!template) {
+    const name = `tpl_${process.pid}_${randomBytes(3).toString('hex')}`;
+    admin.exec(`CREATE DATABASE ${name}`);
+    PgSyncDb.open(databaseUrl(name)).close();
+    template = name;
+  }
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  admin.exec(`CREATE DATABASE ${name} TEMPLATE ${template} STRATEGY FILE_COPY`);
+  created.push(name);
+  return databaseUrl(name);
+}
+
+/** Drops the databases this test file made, ending their connections (after the file's tests). */
+export function dropTestDatabases(): void {
+  if (!admin) return;
+  for (const name of created.splice(0)) admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  if (template) admin.exec(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  template = undefined;
+  admin.close();
+  admin = undefined;
+}
+
+/**
+ * What a test puts in `database:`: on SQLite `sqlite` (`:memory:` unless a file is given), on
+ * PostgreSQL a new database's URL.
+ */
+export function testDatabase(sqlite = ':memory:'): string {
+  return TEST_ENGINE === 'postgresql' ? newPgDatabase() : sqlite;
+}
+
+/** A new store on the engine under test (SQLite: `:memory:` unless a file is given). */
+export function openTestStore(sqlite = ':memory:', options: OpenOptions = {}): Db {
+  return openStore(testDatabase(sqlite), options);
+}
