@@ -249,7 +249,10 @@ export class SqliteOutbox implements NoticeQueue {
   /** Rows queued or being sent, per channel (every channel, 0 when none), and when the oldest was queued. */
   depth(): { channel: Channel; count: number; oldestAt: number | null }[] {
     const rows = new Map(this.#depth.all().map((r) => [r.channel, r]));
-    return CHANNELS.map((channel) => ({ channel, count: Number(rows.get(channel)?.n ?? 0), oldestAt: rows.get(channel)?.oldest ?? null }));
+    return CHANNELS.map((channel) => {
+      const r = rows.get(channel);
+      return { channel, count: Number(r?.n ?? 0), oldestAt: r?.oldest == null ? null : Number(r.oldest) };
+    });
   }
 
   list(opts: { state?: OutboxState; channel?: Channel; limit?: number } = {}): OutboxRow[] {
