@@ -197,7 +197,7 @@ export function snapshotAll(file: string): Record<string, string> {
     const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[];
     const out: Record<string, string> = {};
     const moving: Record<string, string[]> = {
-      outbox: ['state', 'attempts', 'last_error', 'not_before', 'updated_at', 'sent_at'],
+      outbox: ['state', 'attempts', 'last_error', 'not_before', 'updated_at', 'sent_at', 'claimed_by'],
       invites: ['email_delivery', 'message_delivery'],
     };
     for (const { name } of tables) {
