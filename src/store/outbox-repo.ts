@@ -155,7 +155,7 @@ export class SqliteOutbox implements NoticeQueue {
       `SELECT channel, count(*) AS n, min(created_at) AS oldest FROM outbox WHERE state IN ('queued', 'sending') GROUP BY channel`,
     );
     this.#list = db.prepare<[{ state: string | null; channel: string | null; limit: number }], Row>(
-      `SELECT * FROM outbox WHERE (@state IS NULL OR state = @state) AND (@channel IS NULL OR channel = @channel) ORDER BY id DESC LIMIT @limit`,
+      `SELECT * FROM outbox WHERE (CAST(@state AS TEXT) IS NULL OR state = @state) AND (CAST(@channel AS TEXT) IS NULL OR channel = @channel) ORDER BY id DESC LIMIT @limit`,
     );
   }
 
