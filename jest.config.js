@@ -23,7 +23,7 @@ const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'eja
  */
 const NOT_ON_POSTGRESQL = [
   // SQLite itself
-  'store-failures', 'store', 'busy', 'backup', 'webhook-migration',
+  'store-failures', 'store', 'busy', 'records', 'backup', 'webhook-migration',
   // a SQLite file made read-only (and its no-store unit twin)
   'health',
   // PostgreSQL already

@@ -456,7 +456,7 @@ const document = section(
     }),
     host: required(text({}, (s) => parseDomain(s, 'example.com')), 'the XMPP domain whose accounts are handed out'),
     admins: list(text({}, parseBareJid), 'bare JIDs of admins'),
-    database: withDefault(text({}, (s, c) => resolveDatabase(s, c.baseDir)), './data/invites.sqlite', 'SQLite file (a PostgreSQL URL is refused until the service runs on PostgreSQL; `db copy` fills one)'),
+    database: withDefault(text({}, (s, c) => resolveDatabase(s, c.baseDir)), './data/invites.sqlite', 'SQLite file, or a PostgreSQL URL (`postgresql://user:password@host:5432/name`) for several instances on one database'),
     site_name: optional(text({}, parseOneLine), 'the value of `host`', 'shown on pages, e-mails and messages'),
     token_key: required(tokenKey, 'secret from which tokens are derived; changing it voids every link', ` (≥ ${TOKEN_KEY_MIN} chars)`),
     invites: section({

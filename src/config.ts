@@ -7,6 +7,7 @@
  * string value may be `env:NAME`; each error carries its path (`invites.expiry`,
  * `web.clients[1].platforms[0]`); secrets never appear in a message.
  */
+import { isPostgresUrl, redactUrl } from './store/pg/url';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -113,6 +114,7 @@ export function configSecrets(cfg: Config): string[] {
   const secrets = [cfg.component.secret, cfg.tokenKey];
   if (cfg.mail.transport.kind === 'smtp' && cfg.mail.transport.auth) secrets.push(cfg.mail.transport.auth.pass);
   secrets.push(...urlPasswords(cfg.registration.provisioner.url));
+  if (isPostgresUrl(cfg.database)) secrets.push(...urlPasswords(cfg.database));
   for (const k of cfg.api.keys) secrets.push(k.key);
   for (const w of cfg.webhooks) secrets.push(w.secret);
   return [...new Set(secrets.filter((s) => s.length > 0))];
@@ -131,6 +133,7 @@ export function redactConfig(cfg: Config): Config {
     const u = new URL(url);
     if (u.password) copy.registration.provisioner.url = `${u.protocol}//${u.username}:${REDACTED}@${u.host}${u.pathname}`;
   }
+  if (isPostgresUrl(copy.database)) copy.database = redactUrl(copy.database);
   return copy;
 }
 

@@ -16,6 +16,7 @@ import {
 } from '../domain/command-sessions';
 import { retryWhileBusy } from './busy';
 import { immediateTransaction, type Db } from './database';
+import { NO_LIMIT } from './sql';
 
 interface Row {
   id: string;
@@ -101,7 +102,7 @@ export class SqliteCommandSessions implements CommandSessions {
         GROUP BY bare ORDER BY count(*) DESC, bare = ? DESC, min(seq) DESC LIMIT 1`,
     );
     this.#endedBeyond = db.prepare<[string, number], { id: string }>(
-      'SELECT id FROM command_sessions WHERE bare = ? AND expires_at IS NULL ORDER BY seq DESC LIMIT -1 OFFSET ?',
+      `SELECT id FROM command_sessions WHERE bare = ? AND expires_at IS NULL ORDER BY seq DESC LIMIT ${NO_LIMIT} OFFSET ?`,
     );
     this.#oldestEnded = db.prepare<[], { id: string }>('SELECT id FROM command_sessions WHERE expires_at IS NULL ORDER BY seq LIMIT 1');
   }

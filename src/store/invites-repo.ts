@@ -3,6 +3,7 @@ import type { InviteFilter, InvitePatch, InviteStats, InviteStore } from '../dom
 import type { Delivery, Invite, InviteEvent, InviteKind, InviteSource, InviteState, EventType } from '../domain/types';
 import { immediateTransaction, type Db } from './database';
 import { spendOneUse } from './uses';
+import { NO_LIMIT } from './sql';
 
 interface InviteRow {
   id: string;
@@ -206,8 +207,10 @@ export class SqliteInviteStore implements InviteStore {
   listInvites(filter: InviteFilter, now: number): Invite[] {
     const w = where(filter, now, true);
     const order = filter.oldestFirst ? 'created_at ASC, id' : 'created_at DESC, id';
-    const sql = `SELECT * FROM invites ${w.sql} ORDER BY ${order} LIMIT @limit OFFSET @offset`;
-    const rows = this.#prepared(sql).all({ ...w.params, limit: filter.limit ?? -1, offset: filter.offset ?? 0 }) as InviteRow[];
+    // No limit: SQLite's LIMIT -1, which PostgreSQL refuses, is left out (and OFFSET needs a LIMIT on SQLite).
+    const page = filter.limit === undefined ? (filter.offset ? `LIMIT ${NO_LIMIT} OFFSET @offset` : '') : 'LIMIT @limit OFFSET @offset';
+    const sql = `SELECT * FROM invites ${w.sql} ORDER BY ${order} ${page}`;
+    const rows = this.#prepared(sql).all({ ...w.params, ...(page ? { offset: filter.offset ?? 0 } : {}), ...(filter.limit === undefined ? {} : { limit: filter.limit }) }) as InviteRow[];
     return rows.map(rowToInvite);
   }
 
@@ -272,7 +275,7 @@ export class SqliteInviteStore implements InviteStore {
   listRemindersDue(now: number, before: number, limit: number): Invite[] {
     // Uses the invites_state index (state, expires_at); the other conditions filter a narrow window.
     const rows = this.#prepared(`SELECT * FROM invites
-      WHERE state = 'open' AND expires_at > @now AND expires_at <= @now + @before
+      WHERE state = 'open' AND expires_at > @now AND expires_at <= CAST(@now AS BIGINT) + @before
         AND reminded_at IS NULL AND invitee_email IS NOT NULL AND email_delivery = 'sent'
         AND uses = 0 AND held = 0 AND expiry_recorded = 0
         AND approved_at IS NOT NULL AND approved_at < expires_at - @before

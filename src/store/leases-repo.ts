@@ -16,8 +16,13 @@
  */
 import type { Db } from './database';
 
-/** Times are ms since the epoch (all the instances sharing a SQLite file run on one machine, one clock). */
-export const TAKE_LEASE_SQLITE = `INSERT INTO job_leases (job, holder, held_until) VALUES (@job, @holder, @now + @period)
+/**
+ * Times are ms since the epoch, by the instance's clock: on SQLite all the instances run on one
+ * machine, one clock; on PostgreSQL the machines' clocks must agree within a small part of a
+ * period (NTP does; a lease is a minute, presence 5 s). The CAST gives PostgreSQL the type of the
+ * sum (both engines read it as an integer).
+ */
+export const TAKE_LEASE = `INSERT INTO job_leases (job, holder, held_until) VALUES (@job, @holder, CAST(@now AS BIGINT) + @period)
   ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until
    WHERE job_leases.held_until <= @now OR job_leases.holder = excluded.holder
   RETURNING holder`;
@@ -38,7 +43,7 @@ export class SqliteJobLeases {
     readonly holder: string,
     private readonly clock: () => number = Date.now,
   ) {
-    this.#take = db.prepare<{ job: string; holder: string; now: number; period: number }, { holder: string }>(TAKE_LEASE_SQLITE);
+    this.#take = db.prepare<{ job: string; holder: string; now: number; period: number }, { holder: string }>(TAKE_LEASE);
     this.#present = db.prepare<[string, string, number], { held_until: number }>(
       `SELECT held_until FROM job_leases WHERE substr(job, 1, 9) = ? AND holder <> ? AND held_until > ?`,
     );

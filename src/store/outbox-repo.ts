@@ -144,7 +144,7 @@ export class SqliteOutbox implements NoticeQueue {
     // Rows `sending` for no live instance: no claimer (before migration 14), or one whose presence
     // has ended; with @own, this instance's own too (at start: none of them is being sent). The few
     // `sending` rows are found through outbox_due, each claimer's presence through its key.
-    const orphaned = `state = 'sending' AND (claimed_by IS NULL OR (@own AND claimed_by = @me) OR (claimed_by <> @me
+    const orphaned = `state = 'sending' AND (claimed_by IS NULL OR (@own = 1 AND claimed_by = @me) OR (claimed_by <> @me
         AND NOT EXISTS (SELECT 1 FROM job_leases WHERE job = @presence || outbox.claimed_by AND held_until > @now)))`;
     this.#orphaned = db.prepare<[{ me: string; own: number; presence: string; now: number }], { one: number }>(`SELECT 1 AS one FROM outbox WHERE ${orphaned} LIMIT 1`);
     this.#requeue = db.prepare<[{ me: string; own: number; presence: string; now: number }]>(`UPDATE outbox SET state = 'queued', updated_at = @now WHERE ${orphaned}`);

@@ -4,7 +4,7 @@
  * creating an account, a 5xx told to the inviter by message, an outage and a crash survived with
  * each e-mail delivered once, and one reminder.
  */
-import Database from 'better-sqlite3';
+import { openStoreOf } from '../support/engine';
 import { OPERATOR } from '../../src/domain/types';
 import { inviteServiceFor, outboxFor } from '../../src/services';
 import { adhoc, commandNotes, commandOf, errorCondition, formFields, TestClient, xml, type XmlElement } from '../support/client';
@@ -61,9 +61,9 @@ async function send(client: TestClient, emails: string[], fields: Record<string,
 }
 
 function snapshot(): string {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
-    return ['invites', 'events', 'outbox'].map((t) => JSON.stringify(db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all())).join('\n');
+    return ['invites', 'events', 'outbox'].map((t) => JSON.stringify(db.prepare(`SELECT * FROM ${t}`).all().map((r) => JSON.stringify(r)).sort())).join('\n');
   } finally {
     db.close();
   }
@@ -205,7 +205,7 @@ it('delivers once what was queued while the SMTP server was down', async () => {
 
 it('delivers after a restart what a crash left in sending', async () => {
   await service.stop();
-  const db = new Database(service.config.database);
+  const db = openStoreOf(service.config.database, { write: true });
   const outbox = outboxFor(service.config, db);
   const { invite } = inviteServiceFor(service.config, db, { outbox }).create(OPERATOR, { kind: 'account', source: 'cli', email: 'crash@example.org' });
   const [row] = outbox.claimDue(100).filter((r) => r.recipient === 'crash@example.org');
@@ -225,7 +225,7 @@ it('sends one reminder before expiry, and never a second', async () => {
   await smtp.waitFor(to('remind@example.org'));
   await sleep(500);
   // Six days later: the invite expires within reminder_before (1d).
-  const db = new Database(service.config.database);
+  const db = openStoreOf(service.config.database, { write: true });
   const sixDays = 6 * 86_400_000;
   // (created_at never changes: migration 11; the reminder reads the expiry)
   db.prepare('UPDATE invites SET approved_at = approved_at - @d, expires_at = expires_at - @d WHERE id = @id').run({ d: sixDays, id: invite.id });

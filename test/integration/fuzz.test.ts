@@ -24,8 +24,8 @@
  * FUZZ_SEED=N reproduces a run (the seed is printed); FUZZ_CASES sets the number of hostile cases;
  * FUZZ_EXCLUDE=fault,… leaves faults out to look past a known failure; FUZZ_TIMINGS=1 prints times.
  */
+import { openStoreOf } from '../support/engine';
 import { readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { TestClient, xml, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -217,9 +217,9 @@ interface World {
 }
 
 function rowsNow(): Row[] {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
-    return db.prepare('SELECT id, inviter, state, kind, invitee_key, max_uses FROM invites ORDER BY rowid').all() as Row[];
+    return db.prepare('SELECT id, inviter, state, kind, invitee_key, max_uses FROM invites ORDER BY created_at, id').all() as Row[];
   } finally {
     db.close();
   }
@@ -1025,7 +1025,7 @@ async function settle(): Promise<void> {
 }
 
 function dueOutbox(): number {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return (db.prepare(`SELECT count(*) AS n FROM outbox WHERE state IN ('queued', 'sending') AND not_before <= ?`).get(Date.now()) as { n: number }).n;
   } finally {
@@ -1068,7 +1068,7 @@ beforeAll(async () => {
     aborted = true;
     const reason = service.logs.lines.filter((l) => l.includes('Lost the connection')).at(-1) ?? '';
     // What the service itself was sending: outbox rows being delivered at that moment.
-    const db = new Database(service.config.database, { readonly: true });
+    const db = openStoreOf(service.config.database);
     const sending = db.prepare(`SELECT kind, recipient, params FROM outbox WHERE state = 'sending' OR (state = 'sent' AND sent_at >= ?)`).all(Date.now() - 2_000);
     db.close();
     violations.push(

@@ -136,7 +136,7 @@ async function settle(client: TestClient, running: RunningService = service, to 
 /** Every table of record, and who the outbox was asked to tell what (its states move on their own). */
 function snapshot(running: RunningService = service): string {
   const db = running.app.db;
-  const tables = ['invites', 'events', 'invite_requests', 'subscriptions', 'opt_outs'].map((t) => db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all());
+  const tables = ['invites', 'events', 'invite_requests', 'subscriptions', 'opt_outs'].map((t) => db.prepare(`SELECT * FROM ${t}`).all().map((r) => JSON.stringify(r)).sort());
   return JSON.stringify([...tables, db.prepare('SELECT id, kind, recipient FROM outbox ORDER BY id').all()]);
 }
 

@@ -1,12 +1,12 @@
 /**
  * `xmpp-invites serve` as an operator runs it: a separate process, its exit codes and messages.
  */
+import { openStoreOf } from '../support/engine';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TestProsody, PROJECT_ROOT } from '../support/prosody';
-import Database from 'better-sqlite3';
 import { rawTestConfig, testConfig } from '../support/fixtures';
 import { COMPONENT, COMPONENT_SECRET } from '../support/service';
 import { openDatabase } from '../../src/store/database';
@@ -203,7 +203,7 @@ it('runs each periodic job on one of two instances sharing one store: one expiry
     expect(a).not.toBe(b);
     // The second's run of expiry at start asked for its lease and was refused: the job is the
     // first's. Both are present (reconciliation's runs at start are each instance's own).
-    const lite = new Database(database, { readonly: true });
+    const lite = openStoreOf(database);
     try {
       expect(lite.prepare('SELECT job, holder FROM job_leases ORDER BY job').all()).toEqual(
         [
@@ -219,7 +219,7 @@ it('runs each periodic job on one of two instances sharing one store: one expiry
     expect(await Promise.all([first.stop(), second?.stop() ?? 0])).toEqual([0, 0]);
   }
   expect(second.output()).not.toMatch(/invite\(s\) expired/);
-  const lite = new Database(database, { readonly: true });
+  const lite = openStoreOf(database);
   try {
     expect(lite.prepare(`SELECT count(*) AS n FROM events WHERE invite_id = ? AND type = 'expired'`).get(invite.id)).toEqual({ n: 1 });
     expect(lite.prepare(`SELECT recipient FROM outbox WHERE kind = 'expired'`).all()).toEqual([{ recipient: 'admin@localhost' }]);

@@ -3,7 +3,7 @@
  * routes and status codes for every bad input, security headers, escaping, and that GETs and
  * refusals leave the database exactly as it was.
  */
-import Database from 'better-sqlite3';
+import { openStoreOf } from '../support/engine';
 import { OPERATOR, type Actor } from '../../src/domain/types';
 import { canLogIn as canLogInAt, TestClient } from '../support/client';
 import { TestProsody } from '../support/prosody';
@@ -56,7 +56,7 @@ function userInvite(actor: Actor, email: string, note?: string) {
 /** Waits until the outbox has delivered what it had (delivery changes invites and events on its own). */
 async function quiet(): Promise<void> {
   await service.app.jobs.run('expiry');
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     for (let i = 0; i < 200; i++) {
       // due rows only: folded `pending` notices to admins wait up to 30 s by design
@@ -232,7 +232,7 @@ describe('creating an account', () => {
     expect(done.html).toContain('Your account is ready');
     expect(await canLogIn('webuser', 'web-password')).toBe(true);
     expect(invites().get(invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
-    const db = new Database(service.config.database, { readonly: true });
+    const db = openStoreOf(service.config.database);
     try {
       expect(db.prepare('SELECT door, ip, state FROM claims WHERE invite_id = ?').all(invite.id)).toEqual([{ door: 'web', ip, state: 'spent' }]);
     } finally {
@@ -465,7 +465,7 @@ describe('declining', () => {
     expect(page.html).toContain('You will not be invited again');
     expect(invites().get(invite.id)?.state).toBe('declined');
     expect(() => invites().create(BOB, { kind: 'contact-account', source: 'send', email: email.toUpperCase() })).toThrow(/asked not to be invited/);
-    const db = new Database(service.config.database, { readonly: true });
+    const db = openStoreOf(service.config.database);
     try {
       const rows = db.prepare('SELECT address_hash FROM opt_outs WHERE invite_id = ?').all(invite.id) as { address_hash: string }[];
       expect(rows).toHaveLength(1);
@@ -520,7 +520,7 @@ describe('several invitations for one address', () => {
     expect(invites().get(first.invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
     expect(invites().get(fromAlice.invite.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
     expect(invites().get(fromBob.invite.id)).toMatchObject({ state: 'declined', uses: 0 });
-    const db = new Database(service.config.database, { readonly: true });
+    const db = openStoreOf(service.config.database);
     try {
       const claims = db.prepare(`SELECT invite_id, username, state FROM claims WHERE username = 'several' ORDER BY created_at, invite_id`).all();
       expect(claims).toEqual(

@@ -6,7 +6,8 @@
  * their own on SQLite.
  */
 import { randomBytes } from 'node:crypto';
-import { openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { openDatabase, openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { isPostgresUrl } from '../../src/store/pg/url';
 import { PgSyncDb } from '../../src/store/pg/sync-db';
 
 export type TestEngine = 'sqlite' | 'postgresql';
@@ -48,11 +49,20 @@ export function newPgDatabase(): string {
   return databaseUrl(name);
 }
 
-/** Drops the databases this test file made, ending their connections (after the file's tests). */
+/**
+ * Ends the connections to the databases this test file made (after its tests), so that the next
+ * files find connections free. The databases stay until the cluster goes: DROP DATABASE waits for
+ * a checkpoint, which under load took up to a minute.
+ */
 export function dropTestDatabases(): void {
   if (!admin) return;
-  for (const name of created.splice(0)) admin.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  if (template) admin.exec(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`);
+  const names = created.splice(0);
+  if (template) names.push(template);
+  if (names.length > 0) {
+    admin
+      .prepare<[string], unknown>(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(string_to_array(?, ','))`)
+      .all(names.join(','));
+  }
   template = undefined;
   admin.close();
   admin = undefined;
@@ -69,4 +79,33 @@ export function testDatabase(sqlite = ':memory:'): string {
 /** A new store on the engine under test (SQLite: `:memory:` unless a file is given). */
 export function openTestStore(sqlite = ':memory:', options: OpenOptions = {}): Db {
   return openStore(testDatabase(sqlite), options);
+}
+
+/** Every row of every table of a store, as one JSON text (to check what a store never holds). */
+export function everyRow(database: string): string {
+  if (isPostgresUrl(database)) {
+    const db = PgSyncDb.open(database, { skipMigrations: true });
+    try {
+      const tables = db.prepare<[], { name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`).all();
+      return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
+    } finally {
+      db.close();
+    }
+  }
+  const db = openDatabase(database, { readonly: true });
+  try {
+    const tables = db.prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`).all();
+    return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Another connection to a test's store, to look at (or, with `write`, change) it beside the
+ * service: SQLite read-only unless `write`; PostgreSQL as it is, never migrated.
+ */
+export function openStoreOf(database: string, options: { write?: boolean } = {}): Db {
+  if (isPostgresUrl(database)) return PgSyncDb.open(database, { skipMigrations: true });
+  return openDatabase(database, { readonly: !options.write });
 }

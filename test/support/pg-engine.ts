@@ -1,6 +1,6 @@
 /**
  * Setup file (after the framework) of the `*-postgresql` jest projects: the test file's stores are
- * PostgreSQL databases (engine.ts), dropped once its tests have run.
+ * PostgreSQL databases (engine.ts), whose connections end once its tests have run.
  */
 process.env.XMPP_INVITES_TEST_ENGINE = 'postgresql';
 

@@ -188,10 +188,20 @@ describe('values are normalised', () => {
     expect(cfg.mail.transport).toEqual({ kind: 'file', dir: '/srv/spool' });
   });
 
-  it('refuses a PostgreSQL URL as the database with a clear message, never its password', () => {
-    const errors = errorsOf(withExtra('database: postgresql://invites:s3cret@db.example.com/invites\n'));
-    expect(errors).toEqual([{ path: 'database', message: expect.stringMatching(/SQLite file path.*db copy/) }]);
-    expect(JSON.stringify(errors)).not.toContain('s3cret');
+  it('takes a PostgreSQL URL as the database as is, and keeps its password out of logs', () => {
+    const cfg = parse(withExtra('database: postgresql://invites:s3cret@db.example.com:5432/invites\n'));
+    expect(cfg.database).toBe('postgresql://invites:s3cret@db.example.com:5432/invites');
+    expect(configSecrets(cfg)).toContain('s3cret');
+    expect(JSON.stringify(redactConfig(cfg))).not.toContain('s3cret');
+  });
+
+  it('refuses a PostgreSQL URL without a database name, and other URLs, never showing a password', () => {
+    const noName = errorsOf(withExtra('database: postgres://invites:s3cret@db.example.com\n'));
+    expect(noName).toEqual([{ path: 'database', message: expect.stringMatching(/must name the database/) }]);
+    expect(JSON.stringify(noName)).not.toContain('s3cret');
+    const other = errorsOf(withExtra('database: mysql://invites:s3cret@db.example.com/invites\n'));
+    expect(other).toEqual([{ path: 'database', message: expect.stringMatching(/SQLite file path or a PostgreSQL URL/) }]);
+    expect(JSON.stringify(other)).not.toContain('s3cret');
   });
 
   it('keeps :memory: as the database', () => {

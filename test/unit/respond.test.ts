@@ -68,7 +68,7 @@ function setup() {
 }
 
 function claimsOf(db: Db, username: string) {
-  return db.prepare('SELECT invite_id, state, outcome FROM claims WHERE username = ? ORDER BY rowid').all(username) as { invite_id: string; state: string; outcome: string }[];
+  return db.prepare('SELECT invite_id, state, outcome FROM claims WHERE username = ? ORDER BY invite_id').all(username) as { invite_id: string; state: string; outcome: string }[];
 }
 
 const choices = (entries: [string, Choice][]) => new Map(entries);
@@ -101,7 +101,7 @@ describe('respond', () => {
     expect(done.accepted.map((x) => [x.invite.id, x.contactsLinked])).toEqual([[mine.invite.id, false], [a.id, true]]);
     expect(done.declined.map((d) => d.id)).toEqual([b.id]);
     expect(server.linked).toEqual([['alice@example.com', 'carol@example.com']]);
-    expect(claimsOf(db, 'carol').map((c) => [c.invite_id, c.state])).toEqual([[mine.invite.id, 'spent'], [a.id, 'spent']]);
+    expect(claimsOf(db, 'carol').map((c) => [c.invite_id, c.state])).toEqual([[mine.invite.id, 'spent'], [a.id, 'spent']].sort());
     expect(invites.get(a.id)).toMatchObject({ state: 'exhausted', uses: 1, held: 0 });
     expect(invites.get(b.id)).toMatchObject({ state: 'declined', uses: 0, held: 0 });
     expect(invites.events(a.id).map((e) => e.type)).toEqual(['created', 'redeemed']);
@@ -143,7 +143,7 @@ describe('respond', () => {
     ).rejects.toMatchObject({ code: 'username-mismatch' });
     expect(claimsOf(db, 'caroline')).toEqual([]);
     await respond.accept({ token: mine.links.token, username: 'carol', password: 'correct horse', choices: choices([[locked.id, 'accept']]), reason: null });
-    expect(claimsOf(db, 'carol').map((c) => c.invite_id)).toEqual([locked.id, mine.invite.id]);
+    expect(claimsOf(db, 'carol').map((c) => c.invite_id)).toEqual([locked.id, mine.invite.id].sort());
   });
 
   it('spends a shared invitation once when two pages accept it at the same moment', async () => {

@@ -285,7 +285,7 @@ export class PgSyncDb implements Db {
       const tuples = client.pq.cmdTuples();
       return { rows, changes: tuples ? Number(tuples) : 0 };
     } catch (err) {
-      throw this.#failure(client, err);
+      throw this.#failure(client, err, text);
     }
   }
 
@@ -300,7 +300,7 @@ export class PgSyncDb implements Db {
     return this;
   }
 
-  #failure(client: NativeClient, err: unknown): PgError {
+  #failure(client: NativeClient, err: unknown, statement?: string): PgError {
     const fields = client.pq.resultErrorFields?.() ?? null;
     const message = String((err as Error).message ?? err).trim();
     const code = fields?.sqlState;
@@ -312,7 +312,9 @@ export class PgSyncDb implements Db {
       this.#depth = 0;
       return new PgError(message || 'the connection to PostgreSQL was lost', '08006');
     }
-    return new PgError(message, code, fields?.messageDetail);
+    // The statement's text (never its parameters) says which of the repositories' statements failed.
+    const where = statement ? ` (in: ${statement.replace(/\s+/g, ' ').slice(0, 160)})` : '';
+    return new PgError(`${message}${where}`, code, fields?.messageDetail);
   }
 
   prepare<P extends unknown[] | {} = unknown[], R = unknown>(sql: string): P extends unknown[] ? PgStatement<P, R> : PgStatement<[P], R> {
