@@ -23,12 +23,14 @@ const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'eja
  */
 const NOT_ON_POSTGRESQL = [
   // SQLite itself
-  'store-failures', 'store', 'busy', 'records',
+  'store-failures', 'store', 'busy', 'records', 'backup', 'webhook-migration',
+  // a SQLite file made read-only (and its no-store unit twin)
+  'health',
   // PostgreSQL already
   'pg-schema', 'db-copy',
   // no store
   'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
-  'harness', 'connection',
+  'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit',
 ].map((f) => `/test/(unit|integration)/${f}\\.test\\.ts$`);
 const ON_POSTGRESQL = {
   globalSetup: '<rootDir>/test/support/pg-global.ts',

@@ -456,3 +456,6 @@ CREATE TRIGGER suppressions_never_truncated BEFORE TRUNCATE ON suppressions
 CREATE TRIGGER suppressions_never_changed BEFORE UPDATE ON suppressions
   FOR EACH ROW EXECUTE FUNCTION refuse_change('suppressions are never changed');
 ALTER TABLE invites ADD COLUMN email_bounced_at BIGINT;
+-- migration 19: webhooks, a third channel of the outbox
+ALTER TABLE outbox DROP CONSTRAINT outbox_channel_check;
+ALTER TABLE outbox ADD CONSTRAINT outbox_channel_check CHECK (channel IN ('xmpp', 'email', 'webhook'));

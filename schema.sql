@@ -531,3 +531,40 @@ BEGIN SELECT RAISE(ABORT, 'suppressions are never changed'); END;
 -- When the invitation e-mail bounced for good: the invite's e-mail delivery reads `bounced` (a
 -- resend, which e-mails a new token, clears it).
 ALTER TABLE invites ADD COLUMN email_bounced_at INTEGER;
+-- migration 19: webhooks, a third channel of the outbox
+-- The channel's CHECK admits 'webhook'. SQLite changes a CHECK only by building the table again: the
+-- rows are copied as they are (ids included; `SELECT *` fails loudly rather than drop a column that a
+-- later migration of the table would add), then the indexes and triggers are made again. A webhook
+-- row's recipient is the endpoint's URL and its params hold the exact body, so every attempt sends
+-- the same event id and the same bytes; the secret stays in the configuration.
+-- bounces.outbox_id references outbox (migration 18): dropping the old table would fail that
+-- reference for every bounce; checked at COMMIT instead, by when the new table holds the same ids.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE outbox_rebuilt (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  channel     TEXT NOT NULL CHECK (channel IN ('xmpp', 'email', 'webhook')),
+  kind        TEXT NOT NULL,
+  recipient   TEXT NOT NULL,
+  invite_ids  TEXT NOT NULL DEFAULT '[]',
+  params      TEXT NOT NULL DEFAULT '{}',
+  state       TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  last_error  TEXT,
+  not_before  INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  sent_at     INTEGER,
+  message_id  TEXT NOT NULL UNIQUE,
+  claimed_by  TEXT
+);
+INSERT INTO outbox_rebuilt SELECT * FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_rebuilt RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (state, not_before);
+CREATE INDEX outbox_recipient ON outbox (recipient, kind, created_at);
+CREATE TRIGGER outbox_never_deleted BEFORE DELETE ON outbox
+BEGIN SELECT RAISE(ABORT, 'outbox rows are never deleted'); END;
+CREATE TRIGGER outbox_fixed_columns BEFORE UPDATE OF id, channel, kind, recipient, message_id, created_at ON outbox
+  WHEN NEW.id IS NOT OLD.id OR NEW.channel IS NOT OLD.channel OR NEW.kind IS NOT OLD.kind
+    OR NEW.recipient IS NOT OLD.recipient OR NEW.message_id IS NOT OLD.message_id OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an outbox row''s id, channel, kind, recipient, message id and creation time never change'); END;

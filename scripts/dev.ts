@@ -15,6 +15,7 @@
  *   `tsx src/cli.ts serve --config .dev/xmpp-invites.yaml`, forwarding SIGINT/SIGTERM, and exits with
  *   its code.
  */
+import { prettyLogs } from './dev-logs';
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -334,7 +335,9 @@ function runService(): Promise<number> {
   say(`starting: tsx src/cli.ts serve --config ${rel(SERVICE_CFG)}`);
   return new Promise((resolve) => {
     // Own process group, so that Ctrl-C reaches it once, through us.
-    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: 'inherit', detached: true });
+    const child = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: ['inherit', 'pipe', 'inherit'], detached: true });
+    // serve writes JSON lines; shown here for a person (scripts/dev-logs.ts)
+    const shown = prettyLogs(child.stdout!, process.stdout, { colorize: process.stdout.isTTY });
     const forward = (sig: NodeJS.Signals) => {
       if (child.pid && child.exitCode === null && child.signalCode === null) {
         try {
@@ -351,8 +354,11 @@ function runService(): Promise<number> {
     });
     child.once('exit', (code, signal) => {
       signalHandler = null;
-      if (code !== null) resolve(code);
-      else resolve(signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 1);
+      // the last lines are printed before the exit code is passed on
+      void shown.then(() => {
+        if (code !== null) resolve(code);
+        else resolve(signal === 'SIGINT' || signal === 'SIGTERM' ? 0 : 1);
+      });
     });
   });
 }

@@ -25,6 +25,7 @@ import type { PasswordSetter, ResetService } from './domain/resets';
 import { resetCommand } from './handlers/commands/reset';
 import type { MembershipService } from './domain/membership';
 import { LmtpListener } from './mail/lmtp';
+import { WEBHOOK_MAX_ATTEMPTS, WebhookTransport } from './outbox/webhook-transport';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
 import { BridgeHandler } from './handlers/bridge';
@@ -53,6 +54,8 @@ import { SqliteConsoleStore } from './store/console-repo';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
+import { XMPP_GRACE_MS } from './web/health';
+import { Metrics, MetricsServer } from './metrics';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { Router } from './xmpp/router';
@@ -77,6 +80,12 @@ export interface AppOptions {
   outboxPollMs?: number;
   /** SMTP connection, greeting and socket timeouts, shortened by tests */
   smtpTimeouts?: SmtpTimeouts;
+  /** how long one webhook POST may take (default 10 s) */
+  webhookTimeoutMs?: number;
+  /** how long the XMPP link may be down before /healthz answers 503 (default 60 s) */
+  xmppGraceMs?: number;
+  /** overrides metrics.listen (tests: port 0) */
+  metricsListen?: { host: string; port: number };
 }
 
 export interface AppDeps extends AppOptions {
@@ -108,6 +117,9 @@ export class App {
   readonly consoleAuth: ConsoleAuth;
   /** the landing page and web registration (`web.url` once started) */
   readonly web: WebServer;
+  /** Prometheus metrics and their listener, when `metrics.listen` is set */
+  readonly metrics: Metrics | undefined;
+  readonly metricsServer: MetricsServer | undefined;
   /** the periodic jobs (jobs.ts): `jobs.run('expiry')` runs one now */
   readonly jobs: Scheduler;
   /** this process's id among the instances sharing the store, drawn at start (it holds the job leases and the outbox rows it sends) */
@@ -123,6 +135,9 @@ export class App {
   #stopping: Promise<void> | undefined;
   /** the LMTP listener for bounces, when `mail.bounce_listen` is set */
   readonly lmtp: LmtpListener | undefined;
+  /** since when the XMPP link is down (the start until it first comes up) */
+  #downSince = Date.now();
+  #everOnline = false;
   readonly #stopSignal = new AbortController();
   private readonly opts: AppOptions;
 
@@ -201,6 +216,7 @@ export class App {
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
       pollMs: opts.outboxPollMs,
+      onOutcome: (channel, outcome) => this.metrics?.delivery(channel, outcome),
     }).use(
       'xmpp',
       new XmppTransport({ from: config.component.domain, send: (el) => this.connection.send(el), online: () => this.connection.online }),
@@ -218,6 +234,8 @@ export class App {
     this.worker.use('email', this.#email);
     const bounces = config.mail.bounceListen ? bouncesFor(config, this.db, this.invites) : undefined;
     this.lmtp = bounces ? new LmtpListener({ ...bounces, logger: logger.child({ module: 'bounces' }) }) : undefined;
+    // Webhooks: a receiver that is down for hours still gets every event once it is back.
+    this.worker.use('webhook', new WebhookTransport({ endpoints: config.webhooks, timeoutMs: opts.webhookTimeoutMs }), { maxAttempts: WEBHOOK_MAX_ATTEMPTS });
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
     this.bridge = config.registration.serverBridge
       ? new ProsodyBridgeClient({ request, host: config.host, timeoutMs: opts.provisionTimeoutMs })
@@ -273,7 +291,16 @@ export class App {
       resets: { service: this.resets, setter },
       auth: this.consoleAuth,
       logger: logger.child({ module: 'web' }),
-      health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
+      health: () => ({
+        xmpp: this.connection.online,
+        standby: this.connection.standingBy,
+        store: this.store.check(),
+        now: Date.now(),
+        xmppDownSince: this.connection.online ? null : this.#downSince,
+        graceMs: opts.xmppGraceMs ?? XMPP_GRACE_MS,
+        ready: this.#everOnline,
+        outbox: this.outbox.depth(),
+      }),
       listen: opts.webListen,
       rateLimit: opts.webRateLimit,
       sessionRateLimit: opts.webSessionRateLimit,
@@ -337,9 +364,21 @@ export class App {
     });
     for (const job of jobs) this.jobs.add(job);
 
+    this.connection.on('online', () => {
+      this.#everOnline = true;
+    });
+    this.connection.on('offline', () => {
+      this.#downSince = Date.now();
+    });
+
+    const metricsListen = opts.metricsListen ?? config.metrics.listen;
+    this.metrics = metricsListen ? new Metrics({ db: this.db, outbox: this.outbox, connection: this.connection }) : undefined;
+    this.metricsServer = this.metrics && metricsListen ? new MetricsServer(this.metrics, metricsListen, logger.child({ module: 'metrics' })) : undefined;
+
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
-      void this.router.handle(stanza);
+      const handled = this.router.handle(stanza);
+      if (this.metrics) void handled.finally(this.metrics.stanza(stanza.name));
     });
   }
 
@@ -386,6 +425,7 @@ export class App {
       const bound = await this.lmtp.listen(host, port);
       this.logger.info(bound, 'bounce listener (LMTP) on %s:%d', bound.host, bound.port);
     }
+    await this.metricsServer?.start();
     await this.connection.start();
     // After each reconnection: claims left unclear while the server was away are settled at once,
     // and what waited in the outbox leaves.
@@ -439,6 +479,7 @@ export class App {
       const jobs = this.jobs.stop();
       await this.web.stop();
       await this.lmtp?.close();
+      await this.metricsServer?.stop();
       this.#bridgeHandler.stop();
       await this.router.drain();
       await this.worker.stop();

@@ -7,13 +7,15 @@
 import { ConsoleAuth } from './domain/console-auth';
 import { NO_NOTICES } from './domain/notices';
 import { SqliteConsoleStore } from './store/console-repo';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import Database from 'better-sqlite3';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
 import type { InviteService } from './domain/invites';
 import { isInviteId } from './domain/tokens';
-import { INVITE_KINDS, OPERATOR, SHOWN_STATES, shownState, type Invite, type InviteKind, type ShownState } from './domain/types';
+import { INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
@@ -28,7 +30,8 @@ import type { Trust } from './domain/trust';
 import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, delivery, emailDelivery, instant, inviteeLabel, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, emailDelivery, instant, inviteeLabel, inviteJson, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
 
@@ -101,6 +104,7 @@ const USAGE = `Usage: xmpp-invites <command> [options]
   user unblock JID [--reason R]
   user blocked [--json]               the users blocked now
   db copy --from FILE --to URL        copy a SQLite store into an empty PostgreSQL database
+  backup FILE                         an online, consistent copy of the SQLite store (safe beside serve)
 
 Every command but db copy takes --config FILE, or reads the path from XMPP_INVITES_CONFIG.`;
 
@@ -132,22 +136,6 @@ function ids(positionals: string[], atLeast = 1): string[] {
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
-}
-
-export function inviteJson(invite: Invite, now: number) {
-  return {
-    id: invite.id,
-    kind: invite.kind,
-    state: shownState(invite, now),
-    delivery: delivery(invite),
-    inviter: invite.inviter,
-    invitee_email: invite.inviteeEmail,
-    invitee_jid: invite.inviteeJid,
-    created: iso(invite.createdAt),
-    expires: iso(invite.expiresAt),
-    uses: invite.uses,
-    max_uses: invite.maxUses,
-  };
 }
 
 class Context {
@@ -817,6 +805,68 @@ async function dbCopy(args: string[], io: CliIo): Promise<number> {
   }
 }
 
+/**
+ * An online, consistent copy of the SQLite store into FILE, safe beside the running service:
+ * SQLite's online backup API copies every page in one step, inside one read transaction (in WAL
+ * mode the service keeps writing meanwhile), so the copy is the database as it was at one instant.
+ * It is written under a temporary name, checked (`PRAGMA quick_check`), then renamed into place.
+ */
+async function backupCommand(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, {});
+  if (positionals.length !== 1) throw new UsageError('backup takes one argument: the file to write');
+  const target = resolvePath(positionals[0]);
+  const config = loadConfig(configPath(values, io.env), io.env);
+  if (isPostgresUrl(config.database)) {
+    io.err('xmpp-invites backup: the database is PostgreSQL: back it up with pg_dump (e.g. pg_dump --format=custom --file=FILE URL)');
+    return 1;
+  }
+  if (config.database === ':memory:') throw new UsageError('the database is :memory:, there is nothing to back up');
+  if (!existsSync(config.database)) {
+    io.err(`xmpp-invites backup: no database at ${config.database}`);
+    return 1;
+  }
+  if (existsSync(target)) throw new UsageError(`${target} exists: give a new file (a backup never overwrites)`);
+  if (resolvePath(config.database) === target) throw new UsageError('the backup must be another file than the database');
+  const started = performance.now();
+  const partial = `${target}.partial-${process.pid}`;
+  const source = openDatabase(config.database, { readonly: true });
+  try {
+    // One step for all pages: one read transaction, so the copy is of one instant (a copy made in
+    // several steps starts again whenever the service writes in between).
+    await source.backup(partial, { progress: () => 0x7fffffff });
+  } catch (err) {
+    rmSync(partial, { force: true });
+    throw err;
+  } finally {
+    source.close();
+  }
+  // The copy is one self-contained file (the store runs in WAL mode, which the copy inherits).
+  const copy = new Database(partial);
+  let summary: { check: string; version: number; invites: number; events: number };
+  try {
+    copy.pragma('journal_mode = DELETE');
+    summary = {
+      check: String(copy.pragma('quick_check', { simple: true })),
+      version: Number(copy.pragma('user_version', { simple: true })),
+      invites: Number((copy.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n),
+      events: Number((copy.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n),
+    };
+  } finally {
+    copy.close();
+  }
+  if (summary.check !== 'ok') {
+    rmSync(partial, { force: true });
+    io.err(`xmpp-invites backup: the copy does not check (${summary.check}); nothing was written`);
+    return 1;
+  }
+  renameSync(partial, target);
+  const mb = (statSync(target).size / 1_048_576).toFixed(1);
+  io.out(
+    `Backed up ${config.database} to ${target}: ${summary.invites} invites, ${summary.events} events, schema version ${summary.version}, ${mb} MB, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return 0;
+}
+
 function configCheck(args: string[], io: CliIo): number {
   const { values, positionals } = parse(args, {});
   noPositionals(positionals);
@@ -865,6 +915,7 @@ const COMMANDS: Record<string, Handler> = {
   'user unblock': userUnblock,
   'user blocked': userBlocked,
   'db copy': dbCopy,
+  backup: backupCommand,
 };
 
 export async function run(argv: string[], rawIo: Io): Promise<number> {

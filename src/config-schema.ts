@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { forbiddenXmlCharacter } from './domain/text';
 import type { LimitSettings } from './domain/limits';
+import { WEBHOOK_EVENTS } from './domain/webhooks';
 import {
   describe,
   isPlainObject,
@@ -387,6 +388,61 @@ const clients = node<z.output<typeof client>[]>(
   },
 );
 
+/** A list of mappings of `element` (each reported at its index); absent is the empty list. */
+function mappings<T>(element: Schema<T>, summary: string): Schema<T[]> {
+  const itemSchema = z
+    .unknown()
+    .superRefine((raw, zc) => {
+      if (raw === undefined || raw === null) zc.addIssue({ code: 'custom', message: 'must not be empty' });
+    })
+    .pipe(element);
+  return node<T[]>(
+    z
+      .array(itemSchema, LIST)
+      .optional()
+      .transform((xs) => (xs ?? []) as T[]),
+    { kind: 'field', doc: { default: '[]', literal: true, summary }, element },
+  );
+}
+
+/** Policy: API keys and webhook secrets are long random strings, like token_key. */
+const API_SECRET_MIN = 32;
+function longSecret(min: number) {
+  return text({ secret: true }, (s) => {
+    const n = [...s].length;
+    if (n < min) throw new Error(`must be at least ${min} characters long (it has ${n}); generate one with: openssl rand -base64 33`);
+    return s;
+  });
+}
+
+export const API_SCOPES = ['invites:read', 'invites:write', 'requests:write', 'admin'] as const;
+export type ApiScope = (typeof API_SCOPES)[number];
+
+const nonEmptyList = <T>(reader: Reader<T>) =>
+  z
+    .array(item(reader), LIST)
+    .optional()
+    .superRefine((xs, zc) => {
+      if (xs === undefined) zc.addIssue({ code: 'custom', message: 'is required' });
+      else if (xs.length === 0) zc.addIssue({ code: 'custom', message: 'must name at least one' });
+    })
+    .transform((xs) => unique(xs ?? [])) as Schema<T[]>;
+
+const apiKey = section({
+  name: required(text({}, (s) => {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(s)) throw new Error('must be 1 to 64 letters, digits, dots, dashes or underscores');
+    return s;
+  }), 'names the key in logs and in the event log (`api:NAME`)'),
+  key: required(longSecret(API_SECRET_MIN), 'the bearer key (use env:NAME)'),
+  scopes: nonEmptyList(oneOf(API_SCOPES)),
+});
+
+const webhook = section({
+  url: required(text({}, (s) => parseHttpUrl(s, 'https://example.org/hooks/invites', false)), 'where events are POSTed'),
+  secret: required(longSecret(API_SECRET_MIN), 'the HMAC-SHA-256 key of the signature (use env:NAME)'),
+  events: nonEmptyList(oneOf(WEBHOOK_EVENTS)),
+});
+
 /** Limits have a number or `off`; an absent limit takes its default, if it has one, or none. */
 const count = orOff(int(0), undefined, 'no limit');
 const wait = orOff(duration(false), undefined, 'no wait');
@@ -480,6 +536,24 @@ const document = section(
       trusted_proxies: list(text({}, parseIp), 'whose `X-Forwarded-For` is believed'),
       clients,
     }),
+    metrics: section({
+      listen: optional(text({}, parseListen), 'off', 'host:port of `GET /metrics` (Prometheus text format); keep it on loopback or a private network'),
+    }),
+    api: section(
+      {
+        keys: mappings(apiKey, '`{name, key, scopes}`: bearer keys of the HTTP API (`/api/v1/`); scopes `invites:read`, `invites:write`, `requests:write`, `admin`'),
+      },
+      (api, add) => {
+        const keys = Array.isArray(api.keys) ? api.keys : [];
+        const seen = new Set<unknown>();
+        keys.forEach((k, i) => {
+          const name = isPlainObject(k) ? k.name : undefined;
+          if (name !== undefined && seen.has(name)) add(['keys', i, 'name'], 'is used by another key');
+          seen.add(name);
+        });
+      },
+    ),
+    webhooks: mappings(webhook, '`{url, secret, events}`: events POSTed as signed JSON through the outbox (README, "Webhooks")'),
     rooms: section({
       service: optional(text({}, (s) => parseDomain(s, 'conference.example.com')), 'no room invitations', 'JID of the MUC service whose rooms people are invited to; the component must be its admin (README, "Rooms (set-up)")'),
       max_per_invite: withDefault(int(1), 10, 'rooms one invitation may name'),

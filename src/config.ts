@@ -115,6 +115,8 @@ export function configSecrets(cfg: Config): string[] {
   if (cfg.mail.transport.kind === 'smtp' && cfg.mail.transport.auth) secrets.push(cfg.mail.transport.auth.pass);
   secrets.push(...urlPasswords(cfg.registration.provisioner.url));
   if (isPostgresUrl(cfg.database)) secrets.push(...urlPasswords(cfg.database));
+  for (const k of cfg.api.keys) secrets.push(k.key);
+  for (const w of cfg.webhooks) secrets.push(w.secret);
   return [...new Set(secrets.filter((s) => s.length > 0))];
 }
 
@@ -124,6 +126,8 @@ export function redactConfig(cfg: Config): Config {
   copy.component.secret = REDACTED;
   copy.tokenKey = REDACTED;
   if (copy.mail.transport.kind === 'smtp' && copy.mail.transport.auth) copy.mail.transport.auth.pass = REDACTED;
+  for (const k of copy.api.keys) k.key = REDACTED;
+  for (const w of copy.webhooks) w.secret = REDACTED;
   const url = copy.registration.provisioner.url;
   if (url) {
     const u = new URL(url);

@@ -16,6 +16,8 @@ import { Trust } from './domain/trust';
 import { Bounces } from './domain/bounces';
 import { Verp } from './domain/verp';
 import { SqliteBounceStore } from './store/bounces-repo';
+import { Webhooks } from './domain/webhooks';
+import type { NoticeQueue } from './domain/notices';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -50,14 +52,16 @@ export function limitsFor(config: Config, db: Db): Limits {
  */
 export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): InviteService {
   const { clock } = opts;
+  const notices = opts.outbox ?? outboxFor(config, db, { clock });
   return new InviteService({
     store: new SqliteInviteStore(db),
     policy: invitePolicy(config),
     tokenKey: config.tokenKey,
     clock,
-    notices: opts.outbox ?? outboxFor(config, db, { clock }),
+    notices,
     limits: limitsFor(config, db),
     blocks: new SqliteTrustStore(db, config.host),
+    webhooks: webhooksFor(config, notices, clock),
   });
 }
 
@@ -105,4 +109,9 @@ export function bouncesFor(config: Config, db: Db, invites: InviteService, opts:
 /** Who vouched for whom: the invitation tree, blocks and revoking a subtree. */
 export function trustFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number } = {}): Trust {
   return new Trust({ store: new SqliteTrustStore(db, config.host), invites, clock: opts.clock });
+}
+
+/** The configured webhook endpoints, queuing their events in `notices` (the outbox). */
+export function webhooksFor(config: Config, notices: NoticeQueue, clock?: () => number): Webhooks {
+  return new Webhooks(config.webhooks, notices, clock);
 }

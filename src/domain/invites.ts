@@ -8,6 +8,7 @@ import { emailKey, normalizeBareJid } from './jid';
 import type { Clock, InviteFilter, InviteStats, InviteStore } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
 import type { Limits } from './limits';
+import { INVITE_EVENT_HOOKS, inviteHookData, type Webhooks } from './webhooks';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import {
   actorName,
@@ -100,6 +101,8 @@ export interface InviteServiceDeps {
   limits?: Limits;
   /** who is blocked from inviting (`user block`; default: nobody) */
   blocks?: { blockOf(jid: string): { reason: string | null } | undefined };
+  /** the webhook endpoints told of changes (default: none) */
+  webhooks?: Webhooks;
 }
 
 export class InviteService {
@@ -110,6 +113,7 @@ export class InviteService {
   private readonly notices: NoticeQueue;
   private readonly limits: Limits | undefined;
   private readonly blocks: InviteServiceDeps['blocks'];
+  private readonly webhooks: Webhooks | undefined;
 
   constructor(deps: InviteServiceDeps) {
     this.store = deps.store;
@@ -119,6 +123,7 @@ export class InviteService {
     this.notices = deps.notices ?? NO_NOTICES;
     this.limits = deps.limits;
     this.blocks = deps.blocks;
+    this.webhooks = deps.webhooks;
   }
 
   /** A blocked user cannot invite, at any door; the reason is shown (`forbidden`). */
@@ -151,28 +156,28 @@ export class InviteService {
     }
     const inviter = this.#inviterOf(actor, req);
     if (isContactKind(req.kind) && inviter === null) {
-      throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes');
+      throw new InviteError('invalid-input', 'A contact invite needs an inviter: the user whose contact the invitee becomes', { field: 'inviter' });
     }
     if (actor.kind === 'user' && !actor.isAdmin && canCreateAccount(req.kind) && !this.policy.allowUserInvites) {
       throw new InviteError('forbidden', 'Only admins may create invites that create accounts on this server');
     }
-    const username = req.username !== undefined && req.username !== '' ? normalizeUsername(req.username) : null;
+    const username = req.username !== undefined && req.username !== '' ? withField('username', () => normalizeUsername(req.username!)) : null;
     const kind: InviteKind = req.kind === 'account' && username !== null ? 'account-locked' : req.kind;
     if (kind === 'account-locked' && username === null) {
-      throw new InviteError('invalid-input', 'An account-locked invite needs a username');
+      throw new InviteError('invalid-input', 'An account-locked invite needs a username', { field: 'username' });
     }
     if (kind !== 'account-locked' && username !== null) {
-      throw new InviteError('invalid-input', 'Only account invites can reserve a username');
+      throw new InviteError('invalid-input', 'Only account invites can reserve a username', { field: 'username' });
     }
     const maxUses = req.maxUses ?? (canCreateAccount(kind) ? this.policy.maxUses : 1);
-    if (!Number.isInteger(maxUses) || maxUses < 1) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1');
+    if (!Number.isInteger(maxUses) || maxUses < 1) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1', { field: 'uses' });
     if (kind === 'account-locked' && maxUses !== 1) {
-      throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use');
+      throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use', { field: 'uses' });
     }
     const expiresIn = req.expiresIn ?? this.policy.expiry;
-    if (!(expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive');
+    if (!(expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive', { field: 'expire' });
     const inviteeJid = req.jid === undefined ? null : normalizeBareJid(req.jid);
-    if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`);
+    if (inviteeJid === undefined) throw new InviteError('invalid-input', `Not a valid JID: ${req.jid}`, { field: 'jid' });
     const pending = this.needsApproval(actor, kind);
     const email = req.email === undefined || req.email === '' ? null : req.email;
     const inviteeKey = email !== null ? emailKey(email) : inviteeJid;
@@ -714,7 +719,7 @@ export class InviteService {
     if (req.inviter !== undefined) {
       if (actor.kind !== 'operator') throw new InviteError('forbidden', 'Only the operator may create invites on behalf of someone else');
       const jid = normalizeBareJid(req.inviter);
-      if (!jid || !jid.includes('@')) throw new InviteError('invalid-input', `Not a valid user JID: ${req.inviter}`);
+      if (!jid || !jid.includes('@')) throw new InviteError('invalid-input', `Not a valid user JID: ${req.inviter}`, { field: 'inviter' });
       return jid;
     }
     return actor.kind === 'user' ? actor.jid : null;
@@ -740,14 +745,24 @@ export class InviteService {
   #event(inviteId: string, type: EventType, actor: Actor | string, reason: string | null, data: Record<string, unknown> | null): void {
     // The door, when it is not XMPP (the web console), is part of every event the actor causes.
     const via = typeof actor !== 'string' && actor.kind === 'user' ? actor.via : undefined;
-    this.store.addEvent({
-      inviteId,
-      at: this.clock(),
-      type,
-      actor: typeof actor === 'string' ? actor : actorName(actor),
-      reason,
-      data: via ? { ...data, via } : data,
-    });
+    const by = typeof actor === 'string' ? actor : actorName(actor);
+    this.store.addEvent({ inviteId, at: this.clock(), type, actor: by, reason, data: via ? { ...data, via } : data });
+    // Told to the webhooks in the same transaction: sent if and only if the change is stored.
+    const hook = INVITE_EVENT_HOOKS[type];
+    if (hook && this.webhooks?.wants(hook)) {
+      const invite = this.store.getInvite(inviteId);
+      if (invite) this.webhooks.emit(hook, { invite: inviteHookData(invite), actor: by, reason, ...(data ? { details: data } : {}) }, [inviteId]);
+    }
+  }
+}
+
+/** Runs `fn`, naming `field` in an invalid-input error that does not name one yet (for the API's 400). */
+function withField<T>(field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InviteError && err.code === 'invalid-input' && !err.detail?.field) throw new InviteError(err.code, err.message, { ...err.detail, field });
+    throw err;
   }
 }
 

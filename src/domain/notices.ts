@@ -30,17 +30,19 @@ export const NOTICE_KINDS = [
   'password-reset',
   /** a sign-in link to the web console (src/domain/console-auth.ts): params.login is the sign-in's id */
   'login',
+  /** a webhook event: the recipient is the endpoint's URL, the params hold the body (webhooks.ts) */
+  'webhook',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
-export type Channel = 'xmpp' | 'email';
+export type Channel = 'xmpp' | 'email' | 'webhook';
 
 export type NoticeParams = Record<string, string | number | boolean | null>;
 
 export interface Notice {
   channel: Channel;
   kind: NoticeKind;
-  /** a bare JID (xmpp) or an e-mail address (email); a full JID for `request-result` */
+  /** a bare JID (xmpp) or an e-mail address (email); a full JID for `request-result`; a URL (webhook) */
   recipient: string;
   inviteIds: string[];
   params?: NoticeParams;

@@ -16,7 +16,7 @@ export type Delivery = (typeof DELIVERY_STATES)[number];
 export type ShownDelivery = Delivery | 'bounced';
 
 /** The doors an invite can come through. */
-export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web'
+export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web' | 'api'
   /** the approval of a membership request (src/domain/membership.ts): made for the verified address */
   | 'request';
 
@@ -86,15 +86,16 @@ export interface InviteEvent {
 }
 
 /**
- * Who acts: a local user (bare JID), or the operator at the CLI. `via` names the door when it is
- * not XMPP (the web console): every event the actor causes records it.
+ * Who acts: a local user (bare JID), or the operator: at the CLI, or through an HTTP API key with
+ * the admin scope (`name` is then `api:NAME`, what the event log records). `via` names a user's
+ * door when it is not XMPP (the web console): every event the actor causes records it.
  */
-export type Actor = { kind: 'user'; jid: string; isAdmin: boolean; via?: 'web' } | { kind: 'operator' };
+export type Actor = { kind: 'user'; jid: string; isAdmin: boolean; via?: 'web' } | { kind: 'operator'; name?: string };
 
 export const OPERATOR: Actor = { kind: 'operator' };
 
 export function actorName(actor: Actor): string {
-  return actor.kind === 'user' ? actor.jid : 'operator';
+  return actor.kind === 'user' ? actor.jid : (actor.name ?? 'operator');
 }
 
 export function isPrivileged(actor: Actor): boolean {

@@ -197,5 +197,8 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
         text: `Your earlier request to join ${site} was not accepted. You may ask again from ${until ? dateTime(Date.parse(until)) : 'a later date'}.`,
       };
     }
+    case 'webhook':
+      // The body was fixed when the event happened: every attempt sends the same bytes.
+      return { subject: String(params.type), text: String(params.body) };
   }
 }

@@ -42,6 +42,8 @@ export interface WorkerOptions {
    */
   coalesceMs?: number;
   now?: () => number;
+  /** told of every attempt's outcome (metrics) */
+  onOutcome?: (channel: Channel, outcome: 'sent' | 'retry' | 'failed') => void;
 }
 
 export interface OutboxWorkerDeps extends WorkerOptions {
@@ -54,6 +56,8 @@ export interface OutboxWorkerDeps extends WorkerOptions {
 
 export class OutboxWorker {
   readonly #transports = new Map<Channel, Transport>();
+  /** attempts per channel where it differs from `maxAttempts` */
+  readonly #maxAttempts = new Map<Channel, number>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -77,8 +81,9 @@ export class OutboxWorker {
     this.opts = deps;
   }
 
-  use(channel: Channel, transport: Transport): this {
+  use(channel: Channel, transport: Transport, opts: { maxAttempts?: number } = {}): this {
     this.#transports.set(channel, transport);
+    if (opts.maxAttempts !== undefined) this.#maxAttempts.set(channel, opts.maxAttempts);
     return this;
   }
 
@@ -179,8 +184,9 @@ export class OutboxWorker {
         // This instance stalled past its presence and another took the row back: it may go twice.
         log.warn('delivered, but another instance has taken the message over meanwhile and may send it again');
       }
+      this.opts.onOutcome?.(row.channel, 'sent');
       log.info({ to: row.channel === 'xmpp' ? row.recipient : undefined }, 'delivered');
-      if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
+      if (row.kind === 'invitation' && row.channel !== 'webhook') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'sent', null);
     } catch (err) {
       const message = (err as Error).message ?? String(err);
       if (err instanceof NotReadyError) {
@@ -188,16 +194,18 @@ export class OutboxWorker {
         return;
       }
       const attempts = row.attempts + 1;
-      if (err instanceof PermanentDeliveryError || attempts >= this.opts.maxAttempts) {
+      if (err instanceof PermanentDeliveryError || attempts >= (this.#maxAttempts.get(row.channel) ?? this.opts.maxAttempts)) {
         // Taken over meanwhile: the other instance's attempt says how it went.
         if (!(await retryWhileBusy(() => this.outbox.markFailed(row.id, message)))) return;
+        this.opts.onOutcome?.(row.channel, 'failed');
         log.warn({ err: message, attempts }, 'delivery failed for good');
-        if (row.kind === 'invitation') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
+        if (row.kind === 'invitation' && row.channel !== 'webhook') for (const i of invites) this.invites.recordDelivery(i.id, row.channel, 'failed', message);
         return;
       }
       const base = this.opts.backoffBaseMs ?? 30_000;
       const delay = Math.min(base * 2 ** (attempts - 1), 3_600_000) * (0.8 + Math.random() * 0.4);
       await retryWhileBusy(() => this.outbox.markRetry(row.id, message, now + Math.round(delay)));
+      this.opts.onOutcome?.(row.channel, 'retry');
       log.info({ err: message, attempts, retryInMs: Math.round(delay) }, 'delivery failed, will retry');
     }
   }

@@ -33,6 +33,7 @@ export class XmppTransport implements Transport {
 
   async send(row: OutboxRow, rendered: Rendered): Promise<void> {
     if (!this.online()) throw new NotReadyError('not connected to the XMPP server');
+    if (row.kind === 'webhook') throw new PermanentDeliveryError('a webhook event is not an XMPP message');
     const id = row.messageId.split('@')[0];
     if (row.kind === 'request-verify' || row.kind === 'request-rejected' || row.kind === 'request-wait') {
       throw new PermanentDeliveryError(`${row.kind} is an e-mail`);
@@ -51,7 +52,7 @@ export class XmppTransport implements Transport {
             from: this.from,
             to: row.recipient,
             id,
-            kind: row.kind === 'reminder' ? 'invitation' : row.kind,
+            kind: row.kind === 'reminder' ? 'invitation' : (row.kind as Exclude<typeof row.kind, 'reminder' | 'request-result' | 'webhook'>),
             body: rendered.text,
             invites: row.inviteIds,
             requests: row.kind === 'request' ? requestIds(row.params) : [],

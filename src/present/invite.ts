@@ -254,3 +254,23 @@ export function statsLines(stats: InviteStats, limits?: Pick<Limits, 'usage'>, n
   });
   return { states, delivery, funnel, claims: heldClaimsLine(stats.heldClaims, now) };
 }
+
+/**
+ * An invite as machines read it (`invite list --json`, the HTTP API): these fields and never a
+ * token or hash.
+ */
+export function inviteJson(invite: Invite, now: number) {
+  return {
+    id: invite.id,
+    kind: invite.kind,
+    state: shownState(invite, now),
+    delivery: delivery(invite),
+    inviter: invite.inviter,
+    invitee_email: invite.inviteeEmail,
+    invitee_jid: invite.inviteeJid,
+    created: new Date(invite.createdAt).toISOString(),
+    expires: new Date(invite.expiresAt).toISOString(),
+    uses: invite.uses,
+    max_uses: invite.maxUses,
+  };
+}

@@ -15,6 +15,8 @@ import type { Channel, Notice, NoticeKind, NoticeParams, NoticeQueue } from '../
 import type { Db } from './database';
 import { PRESENCE } from './leases-repo';
 
+const CHANNELS: readonly Channel[] = ['xmpp', 'email', 'webhook'];
+
 export type OutboxState = 'queued' | 'sending' | 'sent' | 'failed';
 
 export interface OutboxRow {
@@ -113,6 +115,7 @@ export class SqliteOutbox implements NoticeQueue {
   readonly #get;
   readonly #retry;
   readonly #list;
+  readonly #depth;
 
   constructor(
     private readonly db: Db,
@@ -149,6 +152,10 @@ export class SqliteOutbox implements NoticeQueue {
     this.#requeue = db.prepare<[{ me: string; own: number; presence: string; now: number }]>(`UPDATE outbox SET state = 'queued', updated_at = @now WHERE ${orphaned}`);
     this.#get = db.prepare<[number], Row>('SELECT * FROM outbox WHERE id = ?');
     this.#retry = db.prepare(`UPDATE outbox SET state = 'queued', not_before = @now, attempts = 0, updated_at = @now WHERE id = @id AND state = 'failed'`);
+    // The rows still to send are few and found through outbox_due (state first).
+    this.#depth = db.prepare<[], { channel: string; n: number; oldest: number | null }>(
+      `SELECT channel, count(*) AS n, min(created_at) AS oldest FROM outbox WHERE state IN ('queued', 'sending') GROUP BY channel`,
+    );
     this.#list = db.prepare<[{ state: string | null; channel: string | null; limit: number }], Row>(
       `SELECT * FROM outbox WHERE (CAST(@state AS TEXT) IS NULL OR state = @state) AND (CAST(@channel AS TEXT) IS NULL OR channel = @channel) ORDER BY id DESC LIMIT @limit`,
     );
@@ -253,6 +260,15 @@ export class SqliteOutbox implements NoticeQueue {
   /** A failed row goes back to the queue with its attempts reset. */
   retry(id: number): boolean {
     return this.#retry.run({ id, now: this.#clock() }).changes === 1;
+  }
+
+  /** Rows queued or being sent, per channel (every channel, 0 when none), and when the oldest was queued. */
+  depth(): { channel: Channel; count: number; oldestAt: number | null }[] {
+    const rows = new Map(this.#depth.all().map((r) => [r.channel, r]));
+    return CHANNELS.map((channel) => {
+      const r = rows.get(channel);
+      return { channel, count: Number(r?.n ?? 0), oldestAt: r?.oldest == null ? null : Number(r.oldest) };
+    });
   }
 
   list(opts: { state?: OutboxState; channel?: Channel; limit?: number } = {}): OutboxRow[] {

@@ -11,6 +11,7 @@ import { registerConsoleRoutes, SESSION_COOKIE } from './console';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
+import { API_PREFIX, apiHandler } from './api';
 
 export interface WebDeps {
   config: Config;
@@ -62,6 +63,8 @@ export function createWebServer(deps: WebDeps): WebServer {
     limits: deps.limits,
     clock: deps.clock,
   });
+  // The JSON API has its own discipline (bearer keys, JSON errors): src/web/api.
+  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, logger: deps.logger.child({ module: 'api' }) }));
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock, resets: deps.resets });
   if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   registerConsoleRoutes(web, {

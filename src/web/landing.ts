@@ -12,9 +12,11 @@ import { retryAfter, webError } from './errors';
 import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, unsubscribePage, type FormState, type Site } from './pages';
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
-import type { StoreHealth } from '../store/health';
 import type { PasswordSetter, PasswordReset, ResetService } from '../domain/resets';
 import { resetDonePage, resetGonePage, resetPage } from './reset-pages';
+import { registerHealthRoutes, type Health } from './health';
+
+export type { Health } from './health';
 
 /** The longest note back to an inviter, as for messages carried in presence. */
 export const MAX_REASON_LENGTH = 1000;
@@ -34,16 +36,6 @@ export interface LandingDeps {
   /** throws when the database cannot be read */
   health(): Health;
   clock?: () => number;
-}
-
-/** What /healthz reports. */
-export interface Health {
-  /** the component is connected */
-  xmpp: boolean;
-  /** `component.standby`: another instance holds the component, this one waits to take over */
-  standby?: boolean;
-  store: StoreHealth;
-  now: number;
 }
 
 const CHOICES: readonly Choice[] = ['accept', 'decline', 'later'];
@@ -97,29 +89,7 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
     return { status: shown.status, headers, body: problemPage(site, shown.title, err.message, `${site.base}/i/${token}`) };
   }
 
-  // Stays 200 while the component reconnects: the pages still work, and registration says 503.
-  // 503 when the database cannot be read or written (read-only, full): nothing that changes works.
-  // 503 on a standby instance (component.standby), so that a load balancer sends nobody to it.
-  web.get('/healthz', () => {
-    let health: Health;
-    try {
-      health = deps.health();
-    } catch {
-      return { status: 503, contentType: 'application/json', body: JSON.stringify({ status: 'error', database: 'unavailable' }) };
-    }
-    const { store } = health;
-    const standby = health.standby === true && !health.xmpp;
-    const body = {
-      status: !store.writable ? 'error' : standby ? 'standby' : 'ok',
-      xmpp: health.xmpp ? 'online' : standby ? 'standby' : 'offline',
-      database: store.writable ? 'writable' : 'unwritable',
-      ...(store.reason ? { reason: store.reason } : {}),
-      ...(store.locked ? { locked: true } : {}),
-      held_claims: store.heldClaims,
-      oldest_held_claim_age_s: store.oldestHeldClaimAt === null ? null : Math.max(0, Math.floor((health.now - store.oldestHeldClaimAt) / 1000)),
-    };
-    return { status: store.writable && !standby ? 200 : 503, contentType: 'application/json', body: JSON.stringify(body) };
-  });
+  registerHealthRoutes(web, deps.health);
 
   /** A password reset link's page: the form while it can be used, else why not (410). */
   function resetReply(ctx: RequestContext, reset: PasswordReset, token: string, status = 200, error?: string): Reply {

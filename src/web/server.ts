@@ -102,6 +102,14 @@ export interface RequestContext {
 
 export type Handler = (ctx: RequestContext) => Promise<Reply> | Reply;
 
+/**
+ * A part of the site with its own discipline (the JSON API: bearer keys rather than cookies and
+ * CSRF, JSON errors): it gets the request as it comes, with the path (under web.public_url's
+ * prefix) and the client's address, and answers with a Reply; the security headers and the
+ * access log stay this file's.
+ */
+export type MountHandler = (req: http.IncomingMessage, path: string, ip: string) => Promise<Reply>;
+
 export interface WebServerOptions {
   listen: { host: string; port: number };
   trustedProxies: readonly string[];
@@ -166,6 +174,7 @@ export class WebServer {
   #refusals = 0;
   #lastRefusalLog = -Infinity;
   #url: string | undefined;
+  readonly #mounts: { prefix: string; handler: MountHandler }[] = [];
 
   constructor(private readonly opts: WebServerOptions) {
     this.#csrf = new Csrf(opts.tokenKey, opts.secureCookies);
@@ -220,6 +229,12 @@ export class WebServer {
       if (n <= 0) this.#perAddress.delete(key);
       else this.#perAddress.set(key, n);
     });
+  }
+
+  /** Every request for `prefix` or below goes to `handler` (see MountHandler). */
+  mount(prefix: string, handler: MountHandler): this {
+    this.#mounts.push({ prefix, handler });
+    return this;
   }
 
   get(pattern: string, handler: Handler): this {
@@ -294,7 +309,10 @@ export class WebServer {
       this.opts.logger.info({ method, path: logPath(path), status: res.statusCode, ms: this.#clock() - started, ip }, 'http');
     });
     try {
-      const reply = await this.#dispatch(req, res, method, this.#stripBase(path), ip, query);
+      const local = this.#stripBase(path);
+      const mount = this.#mounts.find((m) => local === m.prefix || local.startsWith(`${m.prefix}/`));
+      const reply = mount ? await mount.handler(req, local, ip) : await this.#dispatch(req, res, method, local, ip, query);
+      if (reply.headers?.Connection === 'close') res.setHeader('Connection', 'close');
       this.#send(res, reply);
     } catch (err) {
       if (res.headersSent) {
@@ -392,7 +410,7 @@ export class WebServer {
 }
 
 /** The body, or 'too-large' once it passes `limit` (read on, and dropped, up to DRAIN_LIMIT_BYTES). */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
   const declared = Number(req.headers['content-length']);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -185,7 +185,14 @@ describe('pages', () => {
     const res = await fetch(`${base}/healthz`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
-    expect(await res.json()).toEqual({ status: 'ok', xmpp: 'online', database: 'writable', held_claims: 0, oldest_held_claim_age_s: null });
+    expect(await res.json()).toEqual({
+      status: 'ok',
+      xmpp: 'online',
+      database: 'writable',
+      held_claims: 0,
+      oldest_held_claim_age_s: null,
+      outbox: { xmpp: expect.objectContaining({ depth: expect.any(Number) }), email: expect.objectContaining({ depth: expect.any(Number) }), webhook: { depth: 0, oldest_age_s: null } },
+    });
   });
 
   it('answers 405 with Allow for another method on a route, and 404 elsewhere', async () => {

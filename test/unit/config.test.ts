@@ -93,6 +93,7 @@ describe('the committed example', () => {
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
         'limits.invite_requests_per_minute', 'limits.requests_per_hour', 'limits.requests_per_day', 'limits.request_after_reject',
         'limits.min_account_age', 'limits.per_tree_open', 'limits.per_admin_per_day',
+        'metrics.listen', 'api.keys', 'webhooks',
       ].sort(),
     );
   });
@@ -127,6 +128,9 @@ describe('a minimal config', () => {
         trustedProxies: [],
         clients: DEFAULT_CLIENTS,
       },
+      metrics: {},
+      api: { keys: [] },
+      webhooks: [],
       rooms: { maxPerInvite: 10 },
       limits: { perUserOpen: 100, perUserPerDay: 50, inviteRequestsPerMinute: 10, requestsPerHour: 5, requestAfterReject: 30 * 86_400_000 },
     });

@@ -1,0 +1,71 @@
+/**
+ * What the API reads and writes, declared once with zod: the routes validate with these, and the
+ * OpenAPI document (openapi.ts) is generated from them, so the two cannot drift apart.
+ */
+import { z } from 'zod';
+import { INVITE_KINDS, SHOWN_STATES } from '../../domain/types';
+
+const text = (max: number) => z.string().max(max);
+
+export const CreateInviteBody = z
+  .strictObject({
+    kind: z.enum(INVITE_KINDS).describe('as `invite create --kind`'),
+    username: text(64).optional().describe('the username an account-locked invite reserves'),
+    email: text(254).optional().describe('the invitee: the invitation is e-mailed to this address'),
+    jid: text(3071).optional().describe("the invitee's bare JID: the invitation is sent as a message"),
+    name: text(200).optional().describe("the invitee's name, as the landing page greets them"),
+    expire: z.string().regex(/^\d+[smhdw]$/).optional().describe('lifetime: 30m, 12h, 7d, 4w (default invites.expiry)'),
+    uses: z.number().int().min(1).max(1_000_000).optional().describe('uses of an account invite (default invites.max_uses)'),
+    note: text(1000).optional().describe("the inviter's message, shown to the invitee"),
+    inviter: text(3071)
+      .optional()
+      .describe('the local user who invites: required for keys without the admin scope (the invite is theirs: approval and limits apply as to them); with the admin scope, as `--inviter`'),
+  });
+
+export const ReasonBody = z.strictObject({ reason: text(1000).optional().describe('told to the inviter; recorded in the event log') });
+
+export const ListQuery = z.strictObject({
+  state: z.enum(SHOWN_STATES as [string, ...string[]]).optional(),
+  inviter: z.string().optional().describe('bare JID'),
+  invitee: z.string().optional().describe('e-mail address or bare JID'),
+  limit: z.coerce.number().int().min(1).max(200).optional().describe('invites per page (default 50)'),
+  cursor: z.string().optional().describe('`next_cursor` of the previous page'),
+});
+
+const iso = z.string().describe('RFC 3339');
+
+export const InviteOut = z
+  .strictObject({
+    id: z.string(),
+    kind: z.enum(INVITE_KINDS),
+    state: z.enum(SHOWN_STATES as [string, ...string[]]),
+    delivery: z.string().describe('e-mail and message delivery, as `invite list` shows it'),
+    inviter: z.string().nullable(),
+    invitee_email: z.string().nullable(),
+    invitee_jid: z.string().nullable(),
+    created: iso,
+    expires: iso,
+    uses: z.number().int(),
+    max_uses: z.number().int(),
+  });
+
+export const CreatedOut = InviteOut.extend({
+  uri: z.string().describe("the invite's XEP-0401 URI (holds the token)"),
+  landing_url: z.string().describe('{web.public_url}/i/TOKEN'),
+});
+
+export const PageOut = z
+  .strictObject({
+    invites: z.array(InviteOut),
+    next_cursor: z.string().nullable().describe('null on the last page'),
+  });
+
+export const ErrorOut = z
+  .strictObject({
+    error: z.strictObject({
+      code: z.string().describe('a stable code: unauthorized, forbidden, invalid-input, bad-request, invite-not-found, wrong-state, duplicate, conflict, opted-out, limit-reached, …'),
+      message: z.string(),
+      field: z.string().optional().describe('the request field at fault (400)'),
+      detail: z.record(z.string(), z.string()).optional(),
+    }),
+  });
