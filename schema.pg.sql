@@ -266,3 +266,44 @@ CREATE TABLE command_session_counts (
 
 -- migration 14: each outbox row being sent names the instance sending it
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT COLLATE "C";
+
+-- migration 15: room invitations (XEP-0045 rooms of rooms.service), one answer per invite and room
+-- PostgreSQL changes the kind CHECK in place (SQLite rebuilds the table).
+ALTER TABLE invites DROP CONSTRAINT invites_kind_check;
+ALTER TABLE invites ADD CONSTRAINT invites_kind_check CHECK (kind IN ('account', 'account-locked', 'contact', 'contact-account', 'room'));
+ALTER TABLE invites ADD CONSTRAINT invites_room_invitee CHECK (kind <> 'room' OR invitee_jid IS NOT NULL);
+CREATE TABLE room_invitations (
+  invite_id   TEXT COLLATE "C" NOT NULL REFERENCES invites (id),
+  room        TEXT COLLATE "C" NOT NULL,
+  room_name   TEXT COLLATE "C",
+  invitee_key TEXT COLLATE "C",
+  state       TEXT COLLATE "C" NOT NULL CHECK (state IN ('open', 'accepting', 'accepted', 'declined', 'failed', 'expired', 'revoked')),
+  active_key  TEXT COLLATE "C",
+  member_jid  TEXT COLLATE "C",
+  reason      TEXT COLLATE "C",
+  created_at  BIGINT NOT NULL,
+  answered_at BIGINT,
+  PRIMARY KEY (invite_id, room)
+);
+CREATE UNIQUE INDEX room_invitations_active ON room_invitations (active_key) WHERE active_key IS NOT NULL;
+CREATE INDEX room_invitations_invitee ON room_invitations (invitee_key, state) WHERE invitee_key IS NOT NULL;
+CREATE INDEX room_invitations_room ON room_invitations (room, created_at);
+CREATE INDEX room_invitations_accepting ON room_invitations (state, answered_at) WHERE state = 'accepting';
+CREATE TRIGGER room_invitations_never_deleted BEFORE DELETE ON room_invitations
+  FOR EACH ROW EXECUTE FUNCTION refuse_change('room invitations are never deleted');
+CREATE TRIGGER room_invitations_never_truncated BEFORE TRUNCATE ON room_invitations
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_change('room invitations are never deleted');
+CREATE TRIGGER room_invitations_fixed_columns BEFORE UPDATE OF invite_id, room, room_name, invitee_key, created_at ON room_invitations
+  FOR EACH ROW WHEN (NEW.invite_id IS DISTINCT FROM OLD.invite_id OR NEW.room IS DISTINCT FROM OLD.room
+    OR NEW.room_name IS DISTINCT FROM OLD.room_name OR NEW.invitee_key IS DISTINCT FROM OLD.invitee_key
+    OR NEW.created_at IS DISTINCT FROM OLD.created_at)
+  EXECUTE FUNCTION refuse_change('a room invitation''s invite, room, invitee and creation time never change');
+CREATE FUNCTION room_invitations_release() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.active_key := NULL;
+  RETURN NEW;
+END;
+$$;
+CREATE TRIGGER room_invitations_release BEFORE UPDATE OF state ON room_invitations
+  FOR EACH ROW WHEN (NEW.active_key IS NOT NULL AND NEW.state NOT IN ('open', 'accepting'))
+  EXECUTE FUNCTION room_invitations_release();
