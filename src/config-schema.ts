@@ -482,6 +482,7 @@ const document = section(
       resend_after_no_answer: optional(wait, 'no wait', 'before an unanswered invite may be resent'),
       reinvite_after_decline: optional(wait, 'no wait', 'before a declined invitee may be invited again'),
       invite_requests_per_minute: withDefault(count, 10, 'invite requests in presence per user per minute'),
+      per_room_per_day: optional(count, 'no limit', 'room invitations to one room per day, all inviters'),
     }),
   },
   (root, add) => {

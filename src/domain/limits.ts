@@ -24,6 +24,8 @@ export interface LimitSettings {
   reinviteAfterDecline?: number;
   /** new invite requests carried in presence, per sender, in the last minute */
   inviteRequestsPerMinute?: number;
+  /** room invitations to one room in the last 24 h, all inviters */
+  perRoomPerDay?: number;
 }
 
 export interface Window {

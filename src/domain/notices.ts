@@ -18,6 +18,11 @@ export const NOTICE_KINDS = [
   'reminder',
   /** the acknowledgement of an invite request carried in presence, to the sender's full JID */
   'request-result',
+  /** room invitations (params: room, roomName, jid, inviter, reason): to the inviter; joined to the room's owners and admins */
+  'room-accepted',
+  'room-declined',
+  'room-joined',
+  'room-failed',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

@@ -9,6 +9,7 @@ import { StanzaRejectedError } from '../xmpp/connection';
 import { NotReadyError, PermanentDeliveryError, type Transport } from './worker';
 import type { Rendered } from './render';
 import { outcomesOf } from './request-result';
+import { roomsParam } from './render';
 
 export interface XmppTransportDeps {
   /** the component JID the messages come from */
@@ -50,6 +51,8 @@ export class XmppTransport implements Transport {
             kind: row.kind === 'reminder' ? 'invitation' : row.kind,
             body: rendered.text,
             invites: row.inviteIds,
+            room: row.kind.startsWith('room-') && typeof row.params.room === 'string' ? row.params.room : undefined,
+            rooms: row.kind === 'invitation' ? roomsParam(row.params).map(([jid]) => jid) : undefined,
           });
     try {
       await this.sendStanza(stanza);

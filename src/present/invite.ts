@@ -106,6 +106,8 @@ export function offer(invite: Invite, site: string): string {
       return `to become their contact on XMPP, the open chat network (${site})`;
     case 'contact-account':
       return `to join ${site} and chat with them`;
+    case 'room':
+      return `to rooms on ${site}`;
   }
 }
 

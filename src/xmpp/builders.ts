@@ -38,7 +38,11 @@ export type NotificationKind =
   | 'delivery-failed'
   | 'subscribed'
   | 'invitation'
-  | 'welcome';
+  | 'welcome'
+  | 'room-accepted'
+  | 'room-declined'
+  | 'room-joined'
+  | 'room-failed';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -51,12 +55,18 @@ export function notificationMessage(opts: {
   kind: NotificationKind;
   body: string;
   invites: readonly string[];
+  /** the room a room-* notice concerns (attribute `room`) */
+  room?: string;
+  /** the rooms an invitation names (`<room jid='…'/>` children) */
+  rooms?: readonly string[];
 }): Element {
   return xml(
     'message',
     { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
     xml('body', {}, opts.body),
-    ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
+    ...opts.invites.map((invite) =>
+      xml('notification', { xmlns: NS.project, kind: opts.kind, invite, room: opts.room }, ...(opts.rooms ?? []).map((jid) => xml('room', { jid }))),
+    ),
     // XEP-0334: keep it in the archive and deliver it offline.
     xml('store', { xmlns: 'urn:xmpp:hints' }),
   );
