@@ -43,6 +43,9 @@ import { SqliteClaimStore } from './store/claims-repo';
 import { AdhocCommands } from './xmpp/adhoc';
 import { SqliteCommandSessions } from './store/command-sessions-repo';
 import { Respond } from './domain/respond';
+import { RoomAnswers } from './domain/room-answers';
+import { inviteToRoomsCommand } from './handlers/commands/invite-to-rooms';
+import { respondCommand } from './handlers/commands/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
@@ -104,6 +107,8 @@ export class App {
   readonly #bridgeHandler: BridgeHandler;
   /** the MUC service's rooms, when `rooms.service` is set */
   readonly rooms: RoomsPort | undefined;
+  /** answers to room invitations, and the memberships they make */
+  readonly roomAnswers: RoomAnswers;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
   readonly #stopSignal = new AbortController();
@@ -157,7 +162,7 @@ export class App {
     this.worker = new OutboxWorker({
       outbox: this.outbox,
       invites: this.invites,
-      render: { siteName: config.siteName, component: config.component.domain },
+      render: { siteName: config.siteName, component: config.component.domain, host: config.host },
       logger: logger.child({ module: 'outbox' }),
       maxAttempts: config.mail.maxAttempts,
       backoffBaseMs: opts.outboxBackoffMs,
@@ -179,13 +184,19 @@ export class App {
     this.rooms = config.rooms.service
       ? new MucRooms({ service: config.rooms.service, component: config.component.domain, request, send: (el) => this.connection.send(el) })
       : undefined;
+    const roomsLogger = logger.child({ module: 'rooms' });
+    this.roomAnswers = new RoomAnswers({ invites: this.invites, rooms: this.rooms, warn: (msg, detail) => roomsLogger.warn(detail, msg) });
     this.registration = new Registration({
       claims: new SqliteClaimStore(this.db),
       invites: this.invites,
       provisioner: this.#provisioner(),
       policy: { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       events: {
-        joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
+        joined: ({ jid, door }) => {
+          logger.info({ jid, door }, 'account created');
+          // The rooms accepted with the registration: their memberships, now that the account exists.
+          if (this.rooms) void this.roomAnswers.retryAccepting(0).catch((err) => roomsLogger.warn({ err }, 'room memberships after a registration failed'));
+        },
         reconcileFailed: ({ claimId, claim, err }) =>
           logger.warn(
             { claim: claimId, door: claim?.door, username: claim?.username, heldSinceS: claim && Math.round((Date.now() - claim.createdAt) / 1000), err },
@@ -231,6 +242,9 @@ export class App {
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
       .add(sendCommand(this.services));
+    if (this.rooms) {
+      this.adhoc.add(inviteToRoomsCommand(this.services, this.rooms, this.roomAnswers)).add(respondCommand(this.services, this.roomAnswers));
+    }
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);
@@ -274,6 +288,7 @@ export class App {
       // Waiting to learn whether the others are alive ends early on stop (then they are taken to be).
       othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
       presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
+      ...(this.rooms ? { roomMembers: (olderThanMs: number) => this.roomAnswers.retryAccepting(olderThanMs) } : {}),
     });
     for (const job of jobs) this.jobs.add(job);
 

@@ -176,7 +176,15 @@ export interface JobDeps {
   othersLive?: () => boolean | Promise<boolean>;
   /** Renews this instance's presence (the `presence` job, every PRESENCE_EVERY_MS); absent: no such job. */
   presence?: () => void | Promise<void>;
+  /**
+   * Makes the members of room invitations accepted at least `olderThanMs` ago whose membership is
+   * not made yet (the `rooms` job; absent: no such job)
+   */
+  roomMembers?: (olderThanMs: number) => Promise<number>;
 }
+
+/** An accepted room invitation younger than this may still be in hand where it was answered. */
+export const ROOM_IN_FLIGHT_MS = 30_000;
 
 /** How often each job of `serve` runs. */
 export const JOB_PERIOD_MS = 60_000;
@@ -190,7 +198,7 @@ export const PRESENCE_TTL_MS = 5_000;
 
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger, othersLive, presence } = deps;
+  const { invites, registration, reminderBefore, logger, othersLive, presence, roomMembers } = deps;
   const jobs: Job[] = [];
   // First: an instance is present before its other runs at start.
   if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
@@ -227,6 +235,17 @@ export function periodicJobs(deps: JobDeps): Job[] {
       return n;
     },
   });
+  if (roomMembers) {
+    jobs.push({
+      name: 'rooms',
+      everyMs: JOB_PERIOD_MS,
+      run: async () => {
+        const n = await roomMembers(ROOM_IN_FLIGHT_MS);
+        if (n) logger.info('%d room membership(s) settled', n);
+        return n;
+      },
+    });
+  }
   return jobs;
 }
 

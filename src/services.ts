@@ -7,6 +7,7 @@ import { SqliteInviteStore } from './store/invites-repo';
 import { SqliteOutbox } from './store/outbox-repo';
 import { Limits } from './domain/limits';
 import { SqliteLimitStore } from './store/limits-repo';
+import { SqliteRoomInvitations } from './store/room-invitations-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -18,6 +19,8 @@ export function invitePolicy(config: Config): InvitePolicy {
     allowUserInvites: config.invites.allowUserInvites,
     maxUses: config.invites.maxUses,
     admins: config.admins,
+    roomsService: config.rooms.service,
+    maxRoomsPerInvite: config.rooms.maxPerInvite,
   };
 }
 
@@ -48,5 +51,7 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock }),
     limits: limitsFor(config, db),
+    rooms: new SqliteRoomInvitations(db),
+    perRoomPerDay: config.limits.perRoomPerDay,
   });
 }

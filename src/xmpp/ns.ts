@@ -28,4 +28,6 @@ export const NODES = {
   pending: 'urn:xmpp-invites:0#pending',
   list: 'urn:xmpp-invites:0#list',
   stats: 'urn:xmpp-invites:0#stats',
+  inviteToRooms: 'urn:xmpp-invites:0#invite-to-rooms',
+  respond: 'urn:xmpp-invites:0#respond',
 } as const;

@@ -1,0 +1,280 @@
+/**
+ * Room invitations end to end, against a real Prosody with a real MUC component and real client
+ * sessions: #invite-to-rooms, #respond, memberships, XEP-0249, and the messages to the inviter and
+ * to the room's owners and admins. The last block runs the component on a MUC service where it is
+ * no admin: the answer is `failed`, the invitee sees why, the inviter hears it, the log says what to set.
+ */
+import { TestClient, adhoc, commandNotes, commandOf, errorCondition, errorText, formFields, type XmlElement } from '../support/client';
+import { TestProsody } from '../support/prosody';
+import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
+import { createRoom, grant, join, NS_MUC_USER } from '../support/muc';
+
+const MUC = 'conference.localhost';
+const NORIGHTS = 'norights.localhost';
+const TEAM = `team@${MUC}`;
+const GARDEN = `garden@${MUC}`;
+const BOBS = `bobs@${MUC}`;
+const LOCKED_OUT = `closed@${NORIGHTS}`;
+const NS_PROJECT = 'urn:xmpp-invites:0';
+const INVITE_TO_ROOMS = 'urn:xmpp-invites:0#invite-to-rooms';
+const RESPOND = 'urn:xmpp-invites:0#respond';
+
+let prosody: TestProsody;
+let service: RunningService;
+const clients = new Map<string, TestClient>();
+
+async function login(username: string): Promise<TestClient> {
+  const existing = clients.get(username);
+  if (existing) return existing;
+  const c = await TestClient.connect({ port: prosody.ports.c2s, domain: prosody.host, username, password: 'pw' });
+  clients.set(username, c);
+  return c;
+}
+
+/** The next chat message from the component carrying a notification of `kind`. */
+function notification(c: TestClient, kind: string, room?: string): Promise<XmlElement> {
+  return c.waitFor(
+    (s) =>
+      s.name === 'message' &&
+      s.attrs.from === COMPONENT &&
+      s.getChildren('notification', NS_PROJECT).some((n) => n.attrs.kind === kind && (room === undefined || n.attrs.room === room)),
+    10_000,
+  );
+}
+
+/** Runs #invite-to-rooms in two stages; resolves with the second stage's reply. */
+async function inviteToRooms(c: TestClient, fields: Record<string, string | string[]>): Promise<XmlElement> {
+  const first = await adhoc(c, COMPONENT, INVITE_TO_ROOMS);
+  const sessionid = commandOf(first)!.attrs.sessionid;
+  return adhoc(c, COMPONENT, INVITE_TO_ROOMS, { sessionid, action: 'complete', fields });
+}
+
+function count(sql: string): number {
+  return Number((service.app.db.prepare(sql).get() as { n: number }).n);
+}
+
+beforeAll(async () => {
+  prosody = await TestProsody.start({
+    components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }],
+    muc: [
+      { domain: MUC, admins: [COMPONENT] },
+      { domain: NORIGHTS, admins: [] },
+    ],
+  });
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'root']) await prosody.register(u, 'pw');
+  const alice = await login('alice');
+  await createRoom(alice, TEAM, 'The Team');
+  await createRoom(alice, GARDEN, 'Garden');
+  await createRoom(alice, LOCKED_OUT, 'Closed');
+  await grant(alice, TEAM, 'bob@localhost', 'admin');
+  await createRoom(await login('bob'), BOBS, 'Bob’s Corner');
+  service = await startService(serviceConfig(prosody, { rooms: { service: MUC }, admins: ['root@localhost'] }), { outboxPollMs: 100 });
+});
+
+afterAll(async () => {
+  for (const c of clients.values()) await c.stop();
+  await service?.stop();
+  await prosody?.stop();
+});
+
+describe('an owner invites an existing user and an e-mail address to two members-only rooms', () => {
+  let invitation: XmlElement;
+
+  it('offers the rooms the requester owns or administers, and invites both', async () => {
+    const alice = await login('alice');
+    const carol = await login('carol');
+    const first = await adhoc(alice, COMPONENT, INVITE_TO_ROOMS);
+    const options = commandOf(first)!
+      .getChild('x', 'jabber:x:data')!
+      .getChildren('field')
+      .find((f) => f.attrs.var === 'rooms')!
+      .getChildren('option')
+      .map((o) => o.getChildText('value'));
+    expect(options.sort()).toEqual([GARDEN, TEAM]);
+    const reply = await adhoc(alice, COMPONENT, INVITE_TO_ROOMS, {
+      sessionid: commandOf(first)!.attrs.sessionid,
+      action: 'complete',
+      fields: { jids: ['carol@localhost'], emails: 'newcomer@example.org', rooms: [TEAM, GARDEN], message: 'Come and join us' },
+    });
+    expect(commandOf(reply)!.attrs.status).toBe('completed');
+    const text = commandNotes(reply)[0].text;
+    expect(text).toContain('2 people invited');
+    expect(text).toMatch(/carol@localhost: invited to The Team, Garden/);
+    expect(text).toMatch(/newcomer@example.org: (invited|pending)/);
+
+    invitation = await notification(carol, 'invitation');
+    const n = invitation.getChild('notification', NS_PROJECT)!;
+    // in the order of their JIDs
+    expect(n.getChildren('room').map((r) => r.attrs.jid)).toEqual([GARDEN, TEAM]);
+    expect(invitation.attrs.type).toBe('chat');
+    expect(invitation.getChildText('body')).toContain('alice@localhost invites you to 2 rooms');
+    expect(invitation.getChildText('body')).toContain('Answer room invitations');
+  });
+
+  it('lets the user accept one and decline the other with #respond, with a note', async () => {
+    const carol = await login('carol');
+    const first = await adhoc(carol, COMPONENT, RESPOND);
+    const fields = formFields(first);
+    const id = invitation.getChild('notification', NS_PROJECT)!.attrs.invite;
+    expect(fields[`${id}/${TEAM}`]).toEqual(['accept']);
+    expect(fields[`${id}/${GARDEN}`]).toEqual(['accept']);
+    const reply = await adhoc(carol, COMPONENT, RESPOND, {
+      sessionid: commandOf(first)!.attrs.sessionid,
+      action: 'complete',
+      fields: { [`${id}/${TEAM}`]: 'accept', [`${id}/${GARDEN}`]: 'decline', message: 'Not a gardener, sorry' },
+    });
+    const text = commandNotes(reply)[0].text;
+    expect(text).toContain('The Team (team@conference.localhost): accepted; you are a member now');
+    expect(text).toContain('Garden (garden@conference.localhost): declined');
+    const rooms = service.app.rooms!;
+    expect(await rooms.affiliation(TEAM, 'carol@localhost')).toEqual({ ok: true, value: 'member' });
+    expect(await rooms.affiliation(GARDEN, 'carol@localhost')).toEqual({ ok: true, value: 'none' });
+  });
+
+  it('sends the user a XEP-0249 invitation to the accepted room, which the user can join', async () => {
+    const carol = await login('carol');
+    const direct = await carol.waitFor((s) => s.name === 'message' && !!s.getChild('x', 'jabber:x:conference'), 10_000);
+    expect(direct.getChild('x', 'jabber:x:conference')!.attrs.jid).toBe(TEAM);
+    const joined = await join(carol, TEAM, 'carol');
+    expect(joined.attrs.type).toBeUndefined();
+    expect(joined.getChild('x', NS_MUC_USER)?.getChild('item')?.attrs.affiliation).toBe('member');
+    const refused = await join(carol, GARDEN, 'carol');
+    expect(refused.getChild('error')?.getChild('registration-required')).toBeDefined();
+  });
+
+  it('tells the owner room-accepted and room-declined (with the note), and the other admin room-joined', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const accepted = await notification(alice, 'room-accepted', TEAM);
+    expect(accepted.getChildText('body')).toContain('carol@localhost accepted your invitation to The Team');
+    const declined = await notification(alice, 'room-declined', GARDEN);
+    expect(declined.getChildText('body')).toContain('“Not a gardener, sorry”');
+    const joined = await notification(bob, 'room-joined', TEAM);
+    expect(joined.getChildText('body')).toContain('carol@localhost is now a member of The Team (team@conference.localhost), invited by alice@localhost');
+  });
+
+  it('records each answer with its own state and event, and the invite is done', () => {
+    const id = invitation.getChild('notification', NS_PROJECT)!.attrs.invite;
+    const rows = service.app.invites.roomsOf(id);
+    expect(rows.map((r) => [r.room, r.state, r.reason])).toEqual([
+      [GARDEN, 'declined', 'Not a gardener, sorry'],
+      [TEAM, 'accepted', null],
+    ]);
+    expect(service.app.invites.events(id).map((e) => e.type)).toEqual(expect.arrayContaining(['created', 'room-declined', 'room-accepted']));
+    expect(service.app.invites.get(id)!.state).toBe('exhausted');
+  });
+});
+
+describe('who may invite, and the duplicate rule', () => {
+  it('answers forbidden to a user who is not an owner or admin of a room, and makes nothing', async () => {
+    const bob = await login('bob');
+    const before = count('SELECT count(*) AS n FROM invites');
+    const reply = await inviteToRooms(bob, { jids: ['dave@localhost'], rooms: [GARDEN] });
+    expect(reply.attrs.type).toBe('error');
+    expect(errorCondition(reply)).toBe('forbidden');
+    expect(errorText(reply)).toContain(`${GARDEN}: you are not an owner or admin`);
+    expect(count('SELECT count(*) AS n FROM invites')).toBe(before);
+  });
+
+  it('refuses a room of another service, and a form without rooms, as bad-request', async () => {
+    const alice = await login('alice');
+    const before = count('SELECT count(*) AS n FROM invites');
+    const other = await inviteToRooms(alice, { jids: ['dave@localhost'], rooms: [LOCKED_OUT] });
+    expect(errorCondition(other)).toBe('bad-request');
+    const none = await inviteToRooms(alice, { jids: ['dave@localhost'], rooms: [] });
+    expect(errorCondition(none)).toBe('bad-request');
+    expect(count('SELECT count(*) AS n FROM invites')).toBe(before);
+  });
+
+  it('refuses a second invitation to a room someone has not answered, from any inviter', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const first = await inviteToRooms(alice, { jids: ['dave@localhost'], rooms: [TEAM] });
+    expect(commandOf(first)!.attrs.status).toBe('completed');
+    const before = count('SELECT count(*) AS n FROM room_invitations');
+    const again = await inviteToRooms(alice, { jids: ['dave@localhost'], rooms: [TEAM] });
+    expect(errorCondition(again)).toBe('conflict');
+    expect(errorText(again)).toContain(`already has an open invitation to ${TEAM}`);
+    const byBob = await inviteToRooms(bob, { jids: ['Dave@localhost'], rooms: [TEAM] });
+    expect(errorCondition(byBob)).toBe('conflict');
+    expect(count('SELECT count(*) AS n FROM room_invitations')).toBe(before);
+  });
+
+  it("lets a site admin invite to every room of the service", async () => {
+    const root = await login('root');
+    const reply = await inviteToRooms(root, { jids: ['frank@localhost'], rooms: [GARDEN] });
+    expect(commandOf(reply)!.attrs.status).toBe('completed');
+  });
+});
+
+describe('invitations from two inviters', () => {
+  it('are listed together by #respond, and answered in one go', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const erin = await login('erin');
+    expect(commandOf(await inviteToRooms(alice, { jids: ['erin@localhost'], rooms: [GARDEN] }))!.attrs.status).toBe('completed');
+    expect(commandOf(await inviteToRooms(bob, { jids: ['erin@localhost'], rooms: [BOBS] }))!.attrs.status).toBe('completed');
+    const first = await adhoc(erin, COMPONENT, RESPOND);
+    const form = commandOf(first)!.getChild('x', 'jabber:x:data')!;
+    const lists = form.getChildren('field').filter((f) => f.attrs.type === 'list-single');
+    expect(lists.map((f) => f.attrs.label)).toEqual([
+      expect.stringMatching(/^Garden \(garden@conference.localhost\), invited by alice@localhost on /),
+      expect.stringMatching(/^Bob’s Corner \(bobs@conference.localhost\), invited by bob@localhost on /),
+    ]);
+    const fields = Object.fromEntries(lists.map((f) => [f.attrs.var, f.attrs.var.endsWith(GARDEN) ? 'later' : 'accept']));
+    const reply = await adhoc(erin, COMPONENT, RESPOND, { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields });
+    expect(commandNotes(reply)[0].text).toContain('Garden (garden@conference.localhost): left for later.');
+    expect(await service.app.rooms!.affiliation(BOBS, 'erin@localhost')).toEqual({ ok: true, value: 'member' });
+    await notification(bob, 'room-accepted', BOBS);
+    // later: still open, offered again
+    const again = formFields(await adhoc(erin, COMPONENT, RESPOND));
+    expect(Object.keys(again).filter((k) => k.includes('/'))).toEqual([expect.stringMatching(new RegExp(`/${GARDEN}$`))]);
+  });
+
+  it('refuses an answer that is not one of the three, and an invitation not offered, recording nothing', async () => {
+    const erin = await login('erin');
+    const first = await adhoc(erin, COMPONENT, RESPOND);
+    const pair = Object.keys(formFields(first)).find((k) => k.includes('/'))!;
+    const before = count(`SELECT count(*) AS n FROM room_invitations WHERE state <> 'open'`);
+    const bad = await adhoc(erin, COMPONENT, RESPOND, { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields: { [pair]: 'maybe' } });
+    expect(errorCondition(bad)).toBe('bad-request');
+    const second = await adhoc(erin, COMPONENT, RESPOND);
+    const foreign = await adhoc(erin, COMPONENT, RESPOND, {
+      sessionid: commandOf(second)!.attrs.sessionid,
+      action: 'complete',
+      fields: { [pair]: 'later', [`AAAAAAAAAA/${TEAM}`]: 'accept' },
+    });
+    expect(errorCondition(foreign)).toBe('bad-request');
+    expect(count(`SELECT count(*) AS n FROM room_invitations WHERE state <> 'open'`)).toBe(before);
+  });
+});
+
+describe('without admin rights on the MUC service', () => {
+  let bare: RunningService;
+  beforeAll(async () => {
+    await service.stop();
+    bare = await startService(serviceConfig(prosody, { rooms: { service: NORIGHTS }, admins: ['root@localhost'] }), { outboxPollMs: 100 });
+  });
+  afterAll(async () => {
+    await bare?.stop();
+  });
+
+  it('records failed, shows the invitee why, tells the inviter room-failed, and the log names the setting', async () => {
+    const root = await login('root');
+    const dave = await login('dave');
+    // A site admin may invite to every room of the service: no affiliation needs reading.
+    const invited = await inviteToRooms(root, { jids: ['dave@localhost'], rooms: [LOCKED_OUT] });
+    expect(commandOf(invited)!.attrs.status).toBe('completed');
+    const id = /\(invite (\w{10})\)/.exec(commandNotes(invited)[0].text)![1];
+    const respond = await adhoc(dave, COMPONENT, RESPOND);
+    const reply = await adhoc(dave, COMPONENT, RESPOND, { sessionid: commandOf(respond)!.attrs.sessionid, action: 'complete', fields: { [`${id}/${LOCKED_OUT}`]: 'accept' } });
+    const text = commandNotes(reply)[0].text;
+    expect(text).toContain('Closed (closed@norights.localhost): accepted, but you could not be made a member');
+    expect(text).toContain('the component is not an admin of norights.localhost');
+    expect(bare.app.invites.roomsOf(id)[0]).toMatchObject({ state: 'failed', reason: expect.stringContaining('forbidden') });
+    const failed = await notification(root, 'room-failed', LOCKED_OUT);
+    expect(failed.getChildText('body')).toContain('dave@localhost accepted your invitation to Closed');
+    const logged = bare.logs.lines.map((l) => JSON.parse(l) as { level: number; msg: string }).find((l) => l.level === 50 && /MUC service/.test(l.msg));
+    expect(logged?.msg).toContain(`Component "${NORIGHTS}" "muc", add admins = { "${COMPONENT}" }`);
+  });
+});
