@@ -91,7 +91,7 @@ describe('the schema is the one declaration', () => {
     const cfg = parse(
       MINIMAL +
         'site_name: Chat\nmail:\n  from: invites@example.com\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
-        'limits:\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
+        'limits:\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n  per_room_per_day: 1\n' +
         'rooms:\n  service: conference.example.com\n',
     );
     const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

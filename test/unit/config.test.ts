@@ -90,7 +90,7 @@ describe('the committed example', () => {
         'rooms.service', 'rooms.max_per_invite', 'limits.per_user_open', 'limits.per_user_per_day', 'limits.per_site_per_day',
         'limits.per_recipient_per_day', 'limits.registrations_per_hour',
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
-        'limits.invite_requests_per_minute',
+        'limits.invite_requests_per_minute', 'limits.per_room_per_day',
       ].sort(),
     );
   });
