@@ -226,6 +226,7 @@ export class App {
       config,
       invites: this.invites,
       respond: this.respond,
+      roomAnswers: this.rooms ? this.roomAnswers : undefined,
       logger: logger.child({ module: 'web' }),
       health: () => ({ xmpp: this.connection.online, standby: this.connection.standingBy, store: this.store.check(), now: Date.now() }),
       listen: opts.webListen,

@@ -33,6 +33,8 @@ export interface AcceptRequest {
   choices: ReadonlyMap<string, Choice>;
   /** the note back to the inviters of declined invitations */
   reason: string | null;
+  /** rooms of these invites the new account does not join (unticked boxes); the others it joins */
+  declineRooms?: string[];
 }
 
 export interface Responded extends Registered {
@@ -120,6 +122,7 @@ export class Respond {
       door: 'web',
       ip: req.ip,
       also: made.filter((i) => i !== claimer).map((i) => i.id),
+      declineRooms: req.declineRooms,
     });
     const declined: Invite[] = [];
     for (const c of decline) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { InviteService } from '../domain/invites';
 import type { Respond } from '../domain/respond';
+import type { RoomAnswers } from '../domain/room-answers';
 import { registerLandingRoutes, type Health } from './landing';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
@@ -12,6 +13,7 @@ export interface WebDeps {
   config: Config;
   invites: InviteService;
   respond: Respond;
+  roomAnswers?: RoomAnswers;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -47,7 +49,7 @@ export function createWebServer(deps: WebDeps): WebServer {
     limits: deps.limits,
     clock: deps.clock,
   });
-  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock });
+  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, roomAnswers: deps.roomAnswers, health: deps.health, clock: deps.clock });
   return web;
 }
 

@@ -8,6 +8,8 @@ import { TestClient, adhoc, commandNotes, commandOf, errorCondition, errorText, 
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { createRoom, grant, join, NS_MUC_USER } from '../support/muc';
+import { get, post, snapshot } from '../support/web';
+import { OPERATOR } from '../../src/domain/types';
 
 const MUC = 'conference.localhost';
 const NORIGHTS = 'norights.localhost';
@@ -56,12 +58,13 @@ function count(sql: string): number {
 beforeAll(async () => {
   prosody = await TestProsody.start({
     components: [{ domain: COMPONENT, secret: COMPONENT_SECRET }],
+    hostAdmins: [COMPONENT],
     muc: [
       { domain: MUC, admins: [COMPONENT] },
       { domain: NORIGHTS, admins: [] },
     ],
   });
-  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'root']) await prosody.register(u, 'pw');
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'root']) await prosody.register(u, 'pw');
   const alice = await login('alice');
   await createRoom(alice, TEAM, 'The Team');
   await createRoom(alice, GARDEN, 'Garden');
@@ -115,7 +118,7 @@ describe('an owner invites an existing user and an e-mail address to two members
     const carol = await login('carol');
     const first = await adhoc(carol, COMPONENT, RESPOND);
     const fields = formFields(first);
-    const id = invitation.getChild('notification', NS_PROJECT)!.attrs.invite;
+    const id = String(invitation.getChild('notification', NS_PROJECT)!.attrs.invite);
     expect(fields[`${id}/${TEAM}`]).toEqual(['accept']);
     expect(fields[`${id}/${GARDEN}`]).toEqual(['accept']);
     const reply = await adhoc(carol, COMPONENT, RESPOND, {
@@ -154,7 +157,7 @@ describe('an owner invites an existing user and an e-mail address to two members
   });
 
   it('records each answer with its own state and event, and the invite is done', () => {
-    const id = invitation.getChild('notification', NS_PROJECT)!.attrs.invite;
+    const id = String(invitation.getChild('notification', NS_PROJECT)!.attrs.invite);
     const rows = service.app.invites.roomsOf(id);
     expect(rows.map((r) => [r.room, r.state, r.reason])).toEqual([
       [GARDEN, 'declined', 'Not a gardener, sorry'],
@@ -162,6 +165,82 @@ describe('an owner invites an existing user and an e-mail address to two members
     ]);
     expect(service.app.invites.events(id).map((e) => e.type)).toEqual(expect.arrayContaining(['created', 'room-declined', 'room-accepted']));
     expect(service.app.invites.get(id)!.state).toBe('exhausted');
+  });
+});
+
+describe('the e-mail invitee registers on the landing page', () => {
+  it('with one room ticked and one unticked: the new account is a member of the ticked room only', async () => {
+    const invite = service.app.invites.list({ invitee: 'newcomer@example.org' })[0];
+    expect(invite.kind).toBe('contact-account');
+    // alice is no admin: her invite that creates an account waits for one
+    if (invite.state === 'pending') service.app.invites.approve(OPERATOR, invite.id);
+    const { token } = service.app.invites.links(invite);
+    const url = `${service.app.web.url}/i/${token}`;
+    const page = await get(url);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain(`name="room" value="${TEAM}" checked`);
+    expect(page.html).toContain(`name="room" value="${GARDEN}" checked`);
+    const done = await post(`${url}/register`, { csrf: page.csrf!, username: 'newcomer', password: 'a-long-password', room: [TEAM] }, { cookie: page.cookie });
+    expect(done.status).toBe(200);
+    const rooms = service.app.rooms!;
+    await until(async () => (await rooms.affiliation(TEAM, 'newcomer@localhost')).ok && (await rooms.affiliation(TEAM, 'newcomer@localhost') as { value: string }).value === 'member');
+    expect(await rooms.affiliation(GARDEN, 'newcomer@localhost')).toEqual({ ok: true, value: 'none' });
+    expect(service.app.invites.roomsOf(invite.id).map((r) => [r.room, r.state, r.memberJid])).toEqual([
+      [GARDEN, 'declined', null],
+      [TEAM, 'accepted', 'newcomer@localhost'],
+    ]);
+    // the welcome names the room joined
+    const newcomer = await TestClient.connect({ port: prosody.ports.c2s, domain: prosody.host, username: 'newcomer', password: 'a-long-password' });
+    clients.set('newcomer', newcomer);
+    const welcome = await notification(newcomer, 'welcome');
+    expect(welcome.getChildText('body')).toContain('You are a member of:\n• The Team (team@conference.localhost)');
+    expect(welcome.getChildText('body')).not.toContain('Garden');
+  });
+});
+
+async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('the answers page of a room invitation', () => {
+  it('lists the invitations from two inviters together, changes nothing on GET, and accepts them all with one button', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const gina = await login('gina');
+    expect(commandOf(await inviteToRooms(alice, { jids: ['gina@localhost'], rooms: [TEAM] }))!.attrs.status).toBe('completed');
+    expect(commandOf(await inviteToRooms(bob, { jids: ['gina@localhost'], rooms: [BOBS] }))!.attrs.status).toBe('completed');
+    const message = await notification(gina, 'invitation');
+    await notification(gina, 'invitation');
+    // both delivered: the worker writes nothing more
+    await until(async () => Number((service.app.db.prepare(`SELECT count(*) AS n FROM outbox WHERE recipient = 'gina@localhost' AND state <> 'sent'`).get() as { n: number }).n) === 0);
+    const id = String(message.getChild('notification', NS_PROJECT)!.attrs.invite);
+    const url = `${service.app.web.url}/i/${service.app.invites.links(service.app.invites.get(id)!).token}`;
+    const before = snapshot(service.config.database);
+    const page = await get(url);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('2 room invitations wait');
+    expect(page.html).toContain('Invited by alice@localhost');
+    expect(page.html).toContain('Invited by bob@localhost');
+    expect(snapshot(service.config.database)).toBe(before);
+
+    // refused: without the CSRF token, and with an invitation the page did not list
+    const pairs = [...page.html.matchAll(/name="(room-[^"]+)" value="accept"/g)].map((m) => m[1]);
+    expect(pairs).toHaveLength(2);
+    expect((await post(`${url}/respond`, Object.fromEntries(pairs.map((p) => [p, 'accept'])), { cookie: page.cookie })).status).toBe(403);
+    const foreign = await post(`${url}/respond`, { csrf: page.csrf!, [`room-AAAAAAAAAA/${GARDEN}`]: 'accept' }, { cookie: page.cookie });
+    expect(foreign.status).toBe(400);
+    expect(snapshot(service.config.database)).toBe(before);
+
+    const done = await post(`${url}/respond`, { csrf: page.csrf!, ...Object.fromEntries(pairs.map((p) => [p, 'accept'])) }, { cookie: page.cookie });
+    expect(done.status).toBe(200);
+    expect(done.html).toContain('The Team (team@conference.localhost)</strong>: you are a member now');
+    expect(done.html).toContain('Bob’s Corner (bobs@conference.localhost)</strong>: you are a member now');
+    expect(await service.app.rooms!.affiliation(TEAM, 'gina@localhost')).toEqual({ ok: true, value: 'member' });
+    expect(await service.app.rooms!.affiliation(BOBS, 'gina@localhost')).toEqual({ ok: true, value: 'member' });
   });
 });
 
@@ -221,7 +300,7 @@ describe('invitations from two inviters', () => {
       expect.stringMatching(/^Garden \(garden@conference.localhost\), invited by alice@localhost on /),
       expect.stringMatching(/^Bob’s Corner \(bobs@conference.localhost\), invited by bob@localhost on /),
     ]);
-    const fields = Object.fromEntries(lists.map((f) => [f.attrs.var, f.attrs.var.endsWith(GARDEN) ? 'later' : 'accept']));
+    const fields = Object.fromEntries(lists.map((f) => [String(f.attrs.var), String(f.attrs.var).endsWith(GARDEN) ? 'later' : 'accept']));
     const reply = await adhoc(erin, COMPONENT, RESPOND, { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields });
     expect(commandNotes(reply)[0].text).toContain('Garden (garden@conference.localhost): left for later.');
     expect(await service.app.rooms!.affiliation(BOBS, 'erin@localhost')).toEqual({ ok: true, value: 'member' });

@@ -61,6 +61,7 @@ export function snapshot(file: string): string {
       all('SELECT * FROM claims ORDER BY id'),
       all('SELECT id, channel, kind, recipient, invite_ids, params FROM outbox ORDER BY id'),
       all('SELECT * FROM opt_outs ORDER BY address_hash'),
+      ...(db.prepare(`SELECT name FROM sqlite_master WHERE name = 'room_invitations'`).get() ? [all('SELECT * FROM room_invitations ORDER BY invite_id, room')] : []),
     ].join('\n');
   } finally {
     db.close();
