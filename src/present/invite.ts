@@ -13,8 +13,8 @@
  * - The state is the shown state (`expired` derived from pending or open past expiry).
  */
 import type { Limits } from '../domain/limits';
-import type { InviteStats } from '../domain/ports';
-import { SHOWN_STATES, shownState, type Delivery, type Invite } from '../domain/types';
+import type { InviteStats, RoomStats } from '../domain/ports';
+import { SHOWN_STATES, shownState, type Delivery, type Invite, type RoomInvitation } from '../domain/types';
 
 // ---- dates --------------------------------------------------------------------------------------
 
@@ -211,7 +211,20 @@ export const STATS_HEADINGS = {
   funnel: 'Per inviter (created → approved → used → accounts)',
   overruns: 'Uses that made two accounts (late settles; should be 0)',
   claims: 'Registrations not settled yet',
+  rooms: 'Per room (invited → accepted, declined, failed, no answer)',
 } as const;
+
+/** One line per room: "team@conference.example.com: invited 4, accepted 2, declined 1, failed 0, no answer 1". */
+export function roomStatsLines(rooms: readonly RoomStats[]): string[] {
+  return rooms.map((r) => `${r.room}: invited ${r.invited}, accepted ${r.accepted}, declined ${r.declined}, failed ${r.failed}, no answer ${r.noAnswer}`);
+}
+
+/** A room's answer in a line: "The Team (team@conference.example.com): accepted by bob@example.com". */
+export function roomAnswerLine(r: RoomInvitation): string {
+  const name = r.roomName ? `${r.roomName} (${r.room})` : r.room;
+  const by = r.memberJid && (r.state === 'accepted' || r.state === 'accepting') ? ` by ${r.memberJid}` : '';
+  return `${name}: ${r.state}${by}${r.reason ? ` (${r.reason})` : ''}`;
+}
 
 /** "2 held, the oldest for 3 h 12 min (since …)": a claim held long means the server could not be asked. */
 export function heldClaimsLine(held: InviteStats['heldClaims'], now: number): string {

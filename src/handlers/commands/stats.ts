@@ -7,7 +7,7 @@ import type { CommandDef } from '../../xmpp/adhoc';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { SHOWN_STATES } from '../../domain/types';
-import { STATS_HEADINGS, statsLines } from '../../present/invite';
+import { roomStatsLines, STATS_HEADINGS, statsLines } from '../../present/invite';
 import type { Services } from '../services';
 
 export function statsCommand({ invites, limits }: Services): CommandDef {
@@ -25,6 +25,8 @@ export function statsCommand({ invites, limits }: Services): CommandDef {
         { var: 'overruns', type: 'text-single', label: STATS_HEADINGS.overruns, value: String(stats.overruns) },
         { var: 'claims', type: 'text-single', label: STATS_HEADINGS.claims, value: lines.claims },
       ];
+      const rooms = roomStatsLines(invites.roomStats());
+      if (rooms.length) fields.push({ var: 'rooms', type: 'text-multi', label: STATS_HEADINGS.rooms, value: rooms.join('\n') });
       return { status: 'completed', form: dataForm({ type: 'result', title: 'Invite statistics', formType: NODES.stats, fields }) };
     },
   };
