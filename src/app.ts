@@ -237,12 +237,12 @@ export class App {
     // Order matters only where handlers share a route; each feature registers its own.
     this.adhoc
       .add(newInviteCommand(this.services))
-      .add(createAccountCommand(this.services))
+      .add(createAccountCommand(this.services, this.rooms))
       .add(mineCommand(this.services))
       .add(pendingCommand(this.services))
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
-      .add(sendCommand(this.services));
+      .add(sendCommand(this.services, this.rooms));
     if (this.rooms) {
       this.adhoc.add(inviteToRoomsCommand(this.services, this.rooms, this.roomAnswers)).add(respondCommand(this.services, this.roomAnswers));
     }

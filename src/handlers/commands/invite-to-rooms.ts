@@ -12,7 +12,8 @@
 import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
 import { emailKey, normalizeBareJid } from '../../domain/jid';
-import { authoriseRooms, invitableRooms, type RoomInfo, type RoomsPort } from '../../domain/rooms';
+import type { RoomsPort } from '../../domain/rooms';
+import { checkedRooms, roomsField } from './room-field';
 import type { RoomAnswers } from '../../domain/room-answers';
 import { trimSpace } from '../../domain/text';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
@@ -39,8 +40,7 @@ export function inviteToRoomsCommand({ invites, config }: Services, rooms: Rooms
   const maxMessage = config.presence.maxMessageLength;
 
   async function ask(req: Requester, notes: Note[] = []): Promise<Step> {
-    const offered = await invitableRooms(rooms, req.bare, req.isAdmin);
-    if (!offered.ok) throw new StanzaFailure('service-unavailable', `The room service ${rooms.service} did not list its rooms: ${offered.error.reason}`);
+    const roomField = (await roomsField(rooms, req, { required: true }))!;
     return {
       status: 'executing',
       notes,
@@ -55,13 +55,7 @@ export function inviteToRoomsCommand({ invites, config }: Services, rooms: Rooms
         fields: [
           { var: 'jids', type: 'jid-multi', label: 'XMPP addresses' },
           { var: 'emails', type: 'text-multi', label: 'E-mail addresses' },
-          {
-            var: 'rooms',
-            type: 'list-multi',
-            label: 'Rooms',
-            required: true,
-            options: offered.value.map((r: RoomInfo) => ({ value: r.jid, label: r.name === r.jid.slice(0, r.jid.indexOf('@')) ? r.jid : `${r.name} (${r.jid})` })),
-          },
+          roomField,
           { var: 'message', type: 'text-multi', label: 'Message', desc: `Optional (at most ${maxMessage} characters)` },
         ],
       }),
@@ -77,26 +71,12 @@ export function inviteToRoomsCommand({ invites, config }: Services, rooms: Rooms
     async next(req, { form }) {
       const jids = lines(form?.values('jids') ?? []);
       const emails = lines(form?.values('emails') ?? []);
-      const asked = [...new Set((form?.values('rooms') ?? []).map(trimSpace).filter((r) => r !== ''))];
       const message = (form?.texts('message') ?? []).join('\n').trim();
-      if (asked.length === 0) throw new StanzaFailure('bad-request', 'Choose at least one room');
+      if ((form?.values('rooms') ?? []).every((r) => r.trim() === '')) throw new StanzaFailure('bad-request', 'Choose at least one room');
       if (jids.length + emails.length === 0) throw new StanzaFailure('bad-request', 'Give at least one XMPP or e-mail address');
       if (jids.length + emails.length > MAX_ADDRESSES) throw new StanzaFailure('bad-request', `At most ${MAX_ADDRESSES} people at a time`);
-      if (asked.length > config.rooms.maxPerInvite) throw new StanzaFailure('bad-request', `At most ${config.rooms.maxPerInvite} rooms per invitation (rooms.max_per_invite)`);
       if ([...message].length > maxMessage) throw new StanzaFailure('bad-request', `The message has ${[...message].length} characters; at most ${maxMessage} are allowed`);
-      for (const room of asked) {
-        const jid = normalizeBareJid(room);
-        if (!jid || !jid.endsWith(`@${rooms.service}`)) throw new StanzaFailure('bad-request', `${quote(room)} is not a room of ${rooms.service}`);
-      }
-      const listed = await rooms.listRooms();
-      const rights = await authoriseRooms(rooms, req.bare, req.isAdmin, asked, listed.ok ? listed.value : []);
-      if (rights.forbidden.length) {
-        throw new StanzaFailure('forbidden', `Nobody was invited. ${rights.forbidden.map((f) => `${f.room}: ${f.reason}`).join('; ')}`);
-      }
-      if (rights.unclear.length) {
-        throw new StanzaFailure('remote-server-timeout', `Nobody was invited: the room service did not answer for ${rights.unclear.map((u) => u.room).join(', ')}; try again`);
-      }
-      const roomRefs = rights.allowed.map((r) => ({ jid: r.jid, name: r.name }));
+      const roomRefs = await checkedRooms(rooms, req, form?.values('rooms') ?? [], config.rooms.maxPerInvite);
       const actor = actorOf(req);
       const seen = new Set<string>();
       const note = message === '' ? undefined : message;
@@ -116,7 +96,7 @@ export function inviteToRoomsCommand({ invites, config }: Services, rooms: Rooms
         seen.add(emailKey(address));
         return invites.create(actor, { kind: 'contact-account', source: 'invite-to-rooms', email: address, rooms: roomRefs, note });
       });
-      const name = (jid: string) => rights.allowed.find((r) => r.jid === jid)?.name ?? jid;
+      const name = (jid: string) => roomRefs.find((r) => r.jid === jid)?.name ?? jid;
       const statusLines = [
         ...made.done.map(({ item, result }) => {
           const who = item.slice(item.indexOf(':') + 1);

@@ -16,6 +16,8 @@ import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
 import { attempt, quote, refusalLines, tally } from './outcomes';
+import type { RoomsPort } from '../../domain/rooms';
+import { checkedRooms, roomsField } from './room-field';
 
 /** Policy: one submission invites at most this many addresses (a bigger list is refused whole). */
 export const MAX_ADDRESSES = 50;
@@ -52,6 +54,7 @@ export function expiryChoices(expiry: number): { value: string; label: string; m
 }
 
 interface Values {
+  rooms?: readonly string[];
   emails?: string;
   message?: string;
   expire?: string;
@@ -71,13 +74,15 @@ function refusal(err: InviteError): string {
   }
 }
 
-export function sendCommand({ invites, config }: Services): CommandDef {
+export function sendCommand({ invites, config }: Services, rooms?: RoomsPort): CommandDef {
   const choices = expiryChoices(config.invites.expiry);
   const defaultChoice = choices[choices.length - 1].value;
   const maxMessage = config.presence.maxMessageLength;
 
-  function ask(req: Requester, notes: Note[] = [], values: Values = {}): Step {
+  async function ask(req: Requester, notes: Note[] = [], values: Values = {}): Promise<Step> {
     const waits = invites.needsApproval(actorOf(req), 'contact-account');
+    // Rooms (rooms.service): those the requester may invite to, joined with the account.
+    const roomField = await roomsField(rooms, req, { label: 'Rooms to join with the account' });
     return {
       status: 'executing',
       notes,
@@ -108,6 +113,7 @@ export function sendCommand({ invites, config }: Services): CommandDef {
             value: values.expire ?? defaultChoice,
             options: choices.map((c) => ({ value: c.value, label: c.label })),
           },
+          ...(roomField ? [{ ...roomField, value: values.rooms }] : []),
         ],
       }),
       actions: { allowed: ['complete'], execute: 'complete' },
@@ -120,12 +126,12 @@ export function sendCommand({ invites, config }: Services): CommandDef {
     // Contract: when user invites may not create accounts, invites by e-mail are for admins only.
     allowed: (req) => req.isLocal && (req.isAdmin || config.invites.allowUserInvites),
     start: (req) => ask(req),
-    next(req, { form }) {
+    async next(req, { form }) {
       // text-multi: one <value/> per line, but some clients send one value holding line breaks.
       const lines = (form?.values('emails') ?? []).flatMap((v) => v.split(/\r\n|\r|\n/)).map(trimSpace).filter((l) => l !== '');
       const message = (form?.texts('message') ?? []).join('\n').trim();
       const expire = form?.value('expire') ?? defaultChoice;
-      const values: Values = { emails: lines.join('\n'), message, expire };
+      const values: Values = { emails: lines.join('\n'), message, expire, rooms: form?.values('rooms') };
       const nobody = (why: string) => ask(req, [{ type: 'error', text: `Nobody was invited: ${why}` }], values);
       const choice = choices.find((c) => c.value === expire);
       if (!choice) return nobody(`${quote(expire)} is not a lifetime on offer; choose one of ${choices.map((c) => c.value).join(', ')}.`);
@@ -134,6 +140,7 @@ export function sendCommand({ invites, config }: Services): CommandDef {
       const length = [...message].length;
       if (length > maxMessage) return nobody(`the message has ${length} characters; at most ${maxMessage} are allowed.`);
 
+      const roomRefs = await checkedRooms(rooms, req, form?.values('rooms') ?? [], config.rooms.maxPerInvite);
       const actor = actorOf(req);
       const seen = new Set<string>();
       const made = attempt(lines, (line) => {
@@ -149,6 +156,7 @@ export function sendCommand({ invites, config }: Services): CommandDef {
           email: address,
           note: message === '' ? undefined : message,
           expiresIn: choice.ms,
+          rooms: roomRefs,
         });
         return { address, invite };
       });
