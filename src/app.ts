@@ -263,6 +263,7 @@ export class App {
       }),
       subscriptions: new SqliteSubscriptions(this.db),
       send: (el) => this.connection.send(el),
+      rooms: this.rooms,
     });
     presence.register(this.router);
     for (const f of presence.features()) this.#features.add(f);

@@ -4,7 +4,7 @@
  * to the room's owners and admins. The last block runs the component on a MUC service where it is
  * no admin: the answer is `failed`, the invitee sees why, the inviter hears it, the log says what to set.
  */
-import { TestClient, adhoc, commandNotes, commandOf, errorCondition, errorText, formFields, type XmlElement } from '../support/client';
+import { TestClient, adhoc, commandNotes, commandOf, errorCondition, errorText, formFields, xml, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { createRoom, grant, join, NS_MUC_USER } from '../support/muc';
@@ -279,9 +279,32 @@ describe('who may invite, and the duplicate rule', () => {
     expect(count('SELECT count(*) AS n FROM room_invitations')).toBe(before);
   });
 
+  it('takes <room/> in an invite request carried in presence, and answers forbidden for a room the sender may not invite to', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+    const frank = await login('frank');
+    const request = (id: string, room: string) =>
+      xml('presence', { to: COMPONENT }, xml('invite-request', { xmlns: NS_PROJECT, id }, xml('invitee', { jid: 'frank@localhost' }), xml('room', { jid: room })));
+    await alice.send(request('r1', TEAM));
+    const result = await alice.waitFor((s) => s.name === 'message' && !!s.getChild('invite-request-result', NS_PROJECT), 10_000);
+    expect(result.getChild('invite-request-result', NS_PROJECT)!.getChild('invitee')!.attrs).toMatchObject({ jid: 'frank@localhost', status: 'open' });
+    const invitation = await notification(frank, 'invitation');
+    expect(invitation.getChild('notification', NS_PROJECT)!.getChildren('room').map((r) => r.attrs.jid)).toEqual([TEAM]);
+
+    const before = count('SELECT count(*) AS n FROM invites');
+    await bob.send(request('r2', GARDEN));
+    const refused = await bob.waitFor((s) => s.name === 'presence' && s.attrs.type === 'error', 10_000);
+    expect(errorCondition(refused)).toBe('forbidden');
+    await alice.send(xml('presence', { to: COMPONENT }, xml('invite-request', { xmlns: NS_PROJECT, id: 'r3' }, xml('invitee', { jid: 'frank@localhost' }), xml('room', {}))));
+    const malformed = await alice.waitFor((s) => s.name === 'presence' && s.attrs.type === 'error', 10_000);
+    expect(errorCondition(malformed)).toBe('bad-request');
+    expect(count('SELECT count(*) AS n FROM invites')).toBe(before);
+  });
+
   it("lets a site admin invite to every room of the service", async () => {
     const root = await login('root');
     const reply = await inviteToRooms(root, { jids: ['frank@localhost'], rooms: [GARDEN] });
+    await notification(await login('frank'), 'invitation');
     expect(commandOf(reply)!.attrs.status).toBe('completed');
   });
 });
