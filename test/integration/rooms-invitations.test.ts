@@ -351,6 +351,18 @@ describe('invitations from two inviters', () => {
   });
 });
 
+describe('statistics', () => {
+  it('#stats counts per room: invited, accepted, declined, failed, no answer', async () => {
+    const root = await login('root');
+    const reply = await adhoc(root, COMPONENT, 'urn:xmpp-invites:0#stats');
+    const rooms = formFields(reply).rooms.join('\n');
+    expect(rooms).toMatch(/^garden@conference\.localhost: invited \d+, accepted \d+, declined [1-9]\d*, failed 0, no answer [1-9]\d*$/m);
+    expect(rooms).toMatch(/^team@conference\.localhost: invited \d+, accepted [1-9]\d*, declined \d+, failed 0, no answer \d+$/m);
+    const counted = service.app.invites.roomStats().find((r) => r.room === TEAM)!;
+    expect(counted.invited).toBe(Number((service.app.db.prepare(`SELECT count(*) AS n FROM room_invitations WHERE room = ?`).get(TEAM) as { n: number }).n));
+  });
+});
+
 describe('without admin rights on the MUC service', () => {
   let bare: RunningService;
   beforeAll(async () => {
