@@ -86,7 +86,8 @@ export class Respond {
     const now = this.clock();
     return this.invites
       .list({ invitee: invite.inviteeKey!, state: 'open', oldestFirst: true, limit: MAX_COMPANIONS + 1 })
-      .filter((i) => i.id !== invite.id && i.maxUses - i.uses - i.held > 0 && i.expiresAt > now)
+      // A room invitation makes no account: it is answered room by room, on its own page.
+      .filter((i) => i.id !== invite.id && i.kind !== 'room' && i.maxUses - i.uses - i.held > 0 && i.expiresAt > now)
       .slice(0, MAX_COMPANIONS);
   }
 

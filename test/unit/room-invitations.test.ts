@@ -7,7 +7,8 @@
 import { InviteService, type InvitePolicy } from '../../src/domain/invites';
 import type { Notice } from '../../src/domain/notices';
 import type { Actor } from '../../src/domain/types';
-import { openDatabase } from '../../src/store/database';
+import { immediateTransaction, openDatabase } from '../../src/store/database';
+import { Respond } from '../../src/domain/respond';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import { SqliteRoomInvitations } from '../../src/store/room-invitations-repo';
 
@@ -137,6 +138,17 @@ describe('making room invitations', () => {
   it('refuses rooms when rooms.service is not set', () => {
     const { service } = setup({ policy: { roomsService: undefined } });
     expect(() => service.create(alice, roomInvite('c@example.com', [TEAM]))).toThrow(/rooms.service is not set/);
+  });
+});
+
+describe('beside other invitations', () => {
+  it('is no companion of an account invite to the same person (it makes no account)', () => {
+    const { service, db } = setup();
+    const contact = service.create(alice, { kind: 'contact-account', source: 'command', jid: 'carol@elsewhere.net' });
+    service.approve(admin, contact.invite.id);
+    service.create(bob, roomInvite('carol@elsewhere.net', [TEAM]));
+    const respond = new Respond({ invites: service, registration: undefined as never, tx: { transaction: immediateTransaction(db) } });
+    expect(respond.companions(service.get(contact.invite.id)!)).toEqual([]);
   });
 });
 
