@@ -351,6 +351,32 @@ describe('invitations from two inviters', () => {
   });
 });
 
+describe('rooms on #send and #create-account', () => {
+  it('offers the rooms the requester may invite to, attaches them, and refuses one the requester may not', async () => {
+    const bob = await login('bob');
+    const root = await login('root');
+    const first = await adhoc(bob, COMPONENT, 'urn:xmpp-invites:0#send');
+    const options = commandOf(first)!.getChild('x', 'jabber:x:data')!.getChildren('field').find((f) => f.attrs.var === 'rooms')!.getChildren('option').map((o) => o.getChildText('value'));
+    expect(options.sort()).toEqual([BOBS, TEAM]);
+    const sent = await adhoc(bob, COMPONENT, 'urn:xmpp-invites:0#send', { sessionid: commandOf(first)!.attrs.sessionid, action: 'complete', fields: { emails: 'friend@example.org', rooms: [BOBS] } });
+    expect(commandOf(sent)!.attrs.status).toBe('completed');
+    const invite = service.app.invites.list({ invitee: 'friend@example.org' })[0];
+    expect(service.app.invites.roomsOf(invite.id).map((r) => [r.room, r.state])).toEqual([[BOBS, 'open']]);
+
+    const before = count('SELECT count(*) AS n FROM invites');
+    const again = await adhoc(bob, COMPONENT, 'urn:xmpp-invites:0#send');
+    const refused = await adhoc(bob, COMPONENT, 'urn:xmpp-invites:0#send', { sessionid: commandOf(again)!.attrs.sessionid, action: 'complete', fields: { emails: 'other@example.org', rooms: [GARDEN] } });
+    expect(errorCondition(refused)).toBe('forbidden');
+    expect(count('SELECT count(*) AS n FROM invites')).toBe(before);
+
+    const create = await adhoc(root, COMPONENT, 'urn:xmpp:invite#create-account');
+    const made = await adhoc(root, COMPONENT, 'urn:xmpp:invite#create-account', { sessionid: commandOf(create)!.attrs.sessionid, action: 'complete', fields: { rooms: [GARDEN, TEAM] } });
+    expect(commandOf(made)!.attrs.status).toBe('completed');
+    const link = service.app.invites.list({ inviter: 'root@localhost' }).find((i) => i.kind === 'account')!;
+    expect(service.app.invites.roomsOf(link.id).map((r) => r.room)).toEqual([GARDEN, TEAM]);
+  });
+});
+
 describe('statistics', () => {
   it('#stats counts per room: invited, accepted, declined, failed, no answer', async () => {
     const root = await login('root');
