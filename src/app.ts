@@ -343,6 +343,8 @@ export class App {
     // and what waited in the outbox leaves.
     this.connection.on('online', () => {
       void this.jobs.run('reconcile');
+      // Memberships accepted while the server was away are made now.
+      if (this.rooms) void this.jobs.run('rooms');
       void this.#checkBridge();
       void this.#checkRoomRights();
       this.worker.poke();

@@ -126,7 +126,7 @@ export function endedReason(invite: Invite, now: number): string {
     case 'expired':
       return 'It has expired.';
     case 'exhausted':
-      return 'It has already been used.';
+      return invite.kind === 'room' ? 'Every room it names has been answered.' : 'It has already been used.';
     case 'revoked':
       return 'It was withdrawn.';
     case 'rejected':

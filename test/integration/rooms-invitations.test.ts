@@ -241,6 +241,10 @@ describe('the answers page of a room invitation', () => {
     expect(done.html).toContain('Bob’s Corner (bobs@conference.localhost)</strong>: you are a member now');
     expect(await service.app.rooms!.affiliation(TEAM, 'gina@localhost')).toEqual({ ok: true, value: 'member' });
     expect(await service.app.rooms!.affiliation(BOBS, 'gina@localhost')).toEqual({ ok: true, value: 'member' });
+    // every room answered: the link has done its work
+    const after = await get(url);
+    expect(after.status).toBe(410);
+    expect(after.html).toContain('Every room it names has been answered.');
   });
 });
 
