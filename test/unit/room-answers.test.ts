@@ -12,6 +12,7 @@ import { openDatabase } from '../../src/store/database';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import { SqliteRoomInvitations } from '../../src/store/room-invitations-repo';
 import { renderNotice } from '../../src/outbox/render';
+import { renderEmail } from '../../src/mail/render-email';
 
 const MUC = 'conference.example.com';
 const TEAM = `team@${MUC}`;
@@ -114,4 +115,12 @@ it('renders the invitation with its rooms, and the room notices', () => {
   expect(renderNotice('room-declined', [invite], params, ctx)!.text).toBe('carol@example.com declined your invitation to The Team (team@conference.example.com): “Too busy”');
   expect(renderNotice('room-joined', [invite], params, ctx)!.text).toBe('carol@example.com is now a member of The Team (team@conference.example.com), invited by alice@example.com.');
   expect(renderNotice('room-failed', [invite], { ...params, reason: 'forbidden' }, ctx)!.text).toContain('refused the membership: forbidden.');
+});
+
+it('e-mails the rooms that go with an account invite', () => {
+  const { invites } = setup();
+  const { invite } = invites.create({ kind: 'operator' }, { kind: 'account', source: 'cli', email: 'new@example.org', rooms: [{ jid: TEAM, name: 'The <Team>' }] });
+  const mail = renderEmail('invitation', [invite], {}, { siteName: 'Example Chat', invites, now: () => invites.now() }, { subject: '', text: '' })!;
+  expect(mail.text).toContain('With your account you are invited to these rooms (you choose which to join when you create it):\n\n• The <Team> (team@conference.example.com)');
+  expect(mail.html).toContain('<li>The &lt;Team&gt; (team@conference.example.com)</li>');
 });
