@@ -7,7 +7,8 @@
 import { InviteService, type InvitePolicy } from '../../src/domain/invites';
 import type { Notice } from '../../src/domain/notices';
 import type { Actor } from '../../src/domain/types';
-import { immediateTransaction, openDatabase } from '../../src/store/database';
+import Database from 'better-sqlite3';
+import { immediateTransaction, migrate, openDatabase, readMigrations } from '../../src/store/database';
 import { Respond } from '../../src/domain/respond';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
 import { SqliteRoomInvitations } from '../../src/store/room-invitations-repo';
@@ -138,6 +139,50 @@ describe('making room invitations', () => {
   it('refuses rooms when rooms.service is not set', () => {
     const { service } = setup({ policy: { roomsService: undefined } });
     expect(() => service.create(alice, roomInvite('c@example.com', [TEAM]))).toThrow(/rooms.service is not set/);
+  });
+});
+
+describe('the migration that adds rooms', () => {
+  it('rebuilds invites with every row, index and trigger, the references of events, claims and opt-outs intact', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    db.pragma('recursive_triggers = ON');
+    const all = readMigrations();
+    const rooms = all.findIndex((m) => /room invitations/.test(m.title));
+    migrate(db, all.slice(0, rooms));
+    const T = Date.UTC(2026, 0, 1);
+    db.prepare(`INSERT INTO invites (id, kind, state, source, inviter, invitee_key, active_key, created_at, expires_at) VALUES ('abcdefghij', 'contact', 'open', 'cli', 'a@x', 'b@y', 'a@x|b@y', ?, ?)`).run(T, T + DAY);
+    db.prepare(`INSERT INTO events (invite_id, at, type, actor) VALUES ('abcdefghij', ?, 'created', 'operator')`).run(T);
+    db.prepare(`INSERT INTO claims (id, invite_id, username, door, state, created_at) VALUES ('c1', 'abcdefghij', 'bob', 'web', 'released', ?)`).run(T);
+    db.prepare(`INSERT INTO opt_outs (address_hash, created_at, invite_id) VALUES ('h', ?, 'abcdefghij')`).run(T);
+    const shape = () => db.prepare(`SELECT type, name FROM sqlite_master WHERE tbl_name = 'invites' ORDER BY type, name`).all();
+    const rows = () => JSON.stringify(['invites', 'events', 'claims', 'opt_outs'].map((t) => db.prepare(`SELECT * FROM ${t}`).all()));
+    const before = { shape: shape(), rows: rows() };
+    migrate(db, all);
+    expect(shape()).toEqual(before.shape);
+    expect(rows()).toBe(before.rows);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    expect(() => db.prepare(`INSERT INTO events (invite_id, at, type, actor) VALUES ('nosuchinvi', 1, 'x', 'y')`).run()).toThrow(/FOREIGN KEY/);
+    expect(() => db.prepare('DELETE FROM invites').run()).toThrow(/never deleted/);
+    expect(() => db.prepare(`UPDATE invites SET kind = 'account'`).run()).toThrow(/never change/);
+    db.prepare(`UPDATE invites SET state = 'revoked'`).run();
+    expect(db.prepare('SELECT active_key FROM invites').get()).toEqual({ active_key: null });
+    expect(() => db.prepare(`INSERT INTO invites (id, kind, state, source, created_at, expires_at) VALUES ('roomnojid1', 'room', 'open', 'cli', 1, 2)`).run()).toThrow(/CHECK/);
+  });
+});
+
+describe('the table of record', () => {
+  it('refuses to delete a room invitation or to change what it is, and keeps one live invitation per room and invitee', () => {
+    const { service, db } = setup();
+    const { invite } = service.create(alice, roomInvite('carol@example.com', [TEAM]));
+    expect(() => db.prepare('DELETE FROM room_invitations').run()).toThrow(/never deleted/);
+    expect(() => db.prepare(`UPDATE room_invitations SET room = 'x@conference.example.com'`).run()).toThrow(/never change/);
+    expect(() =>
+      db.prepare(`INSERT INTO room_invitations (invite_id, room, invitee_key, state, active_key, created_at) VALUES (?, ?, 'carol@example.com', 'open', ?, 1)`).run(invite.id, GARDEN, `${TEAM}|carol@example.com`),
+    ).toThrow(/UNIQUE/);
+    // leaving open frees the pair
+    db.prepare(`UPDATE room_invitations SET state = 'declined'`).run();
+    expect(db.prepare('SELECT active_key FROM room_invitations').get()).toEqual({ active_key: null });
   });
 });
 
