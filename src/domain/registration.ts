@@ -197,7 +197,9 @@ export class Registration {
     }
     if (invite.state !== 'open') throw new InviteError('invite-not-found', `This invite has been ${wording(invite.state)}`);
     if (!opts.preauthed && isExpired(invite, this.clock())) throw new InviteError('invite-not-found', 'This invite has expired');
-    if (!canCreateAccount(invite.kind)) throw new InviteError('invite-not-found', 'This invite adds a contact; it cannot create an account');
+    if (!canCreateAccount(invite.kind)) {
+      throw new InviteError('invite-not-found', invite.kind === 'room' ? 'This invite is to rooms, for an existing account; it cannot create an account' : 'This invite adds a contact; it cannot create an account');
+    }
     if (usesLeft(invite) <= 0) {
       throw new InviteError('invite-not-found', invite.held > 0 ? 'This invite is being used right now' : 'This invite has been used');
     }

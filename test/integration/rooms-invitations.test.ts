@@ -233,6 +233,10 @@ describe('the answers page of a room invitation', () => {
     expect((await post(`${url}/respond`, Object.fromEntries(pairs.map((p) => [p, 'accept'])), { cookie: page.cookie })).status).toBe(403);
     const foreign = await post(`${url}/respond`, { csrf: page.csrf!, [`room-AAAAAAAAAA/${GARDEN}`]: 'accept' }, { cookie: page.cookie });
     expect(foreign.status).toBe(400);
+    // a room invitation makes no account
+    const register = await post(`${url}/register`, { csrf: page.csrf!, username: 'someone', password: 'a-long-password' }, { cookie: page.cookie });
+    expect(register.status).toBe(410);
+    expect(register.html).toContain('it cannot create an account');
     expect(snapshot(service.config.database)).toBe(before);
 
     const done = await post(`${url}/respond`, { csrf: page.csrf!, ...Object.fromEntries(pairs.map((p) => [p, 'accept'])) }, { cookie: page.cookie });
