@@ -244,7 +244,7 @@ export class App {
       .add(statsCommand(this.services))
       .add(sendCommand(this.services, this.rooms));
     if (this.rooms) {
-      this.adhoc.add(inviteToRoomsCommand(this.services, this.rooms, this.roomAnswers)).add(respondCommand(this.services, this.roomAnswers));
+      this.adhoc.add(inviteToRoomsCommand(this.services, this.rooms)).add(respondCommand(this.services, this.roomAnswers));
     }
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);

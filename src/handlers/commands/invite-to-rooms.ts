@@ -14,7 +14,6 @@ import { parseEmailAddress } from '../../domain/email-address';
 import { emailKey, normalizeBareJid } from '../../domain/jid';
 import type { RoomsPort } from '../../domain/rooms';
 import { checkedRooms, roomsField } from './room-field';
-import type { RoomAnswers } from '../../domain/room-answers';
 import { trimSpace } from '../../domain/text';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import { dataForm } from '../../xmpp/forms';
@@ -36,7 +35,7 @@ function refusal(err: InviteError): string {
   return err.message;
 }
 
-export function inviteToRoomsCommand({ invites, config }: Services, rooms: RoomsPort, _answers: RoomAnswers): CommandDef {
+export function inviteToRoomsCommand({ invites, config }: Services, rooms: RoomsPort): CommandDef {
   const maxMessage = config.presence.maxMessageLength;
 
   async function ask(req: Requester, notes: Note[] = []): Promise<Step> {
