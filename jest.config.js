@@ -13,7 +13,7 @@ const transform = { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] };
  * affiliations (rooms: Prosody 13 needs a setting 0.12 does not), and everything on ejabberd. The rest (commands, presence, e-mail, limits…) talks only to the
  * component and does not depend on the server version.
  */
-const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby', 'rooms', 'rooms-ejabberd'];
+const TODAY_SERVERS_FILES = ['connection', 'registration', 'web', 'bridge', 'ejabberd', 'standby', 'rooms', 'rooms-ejabberd', 'rooms-invitations'];
 
 /**
  * The suite again on PostgreSQL: every file whose outcome depends on the store, with

@@ -314,7 +314,124 @@ CREATE TABLE command_session_counts (
 -- left `sending` from before this migration have none, and are taken back at once.
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 
--- migration 15: membership requests, a record of their own
+-- migration 15: room invitations (XEP-0045 rooms of rooms.service), one answer per invite and room
+-- A new kind `room` (an existing account is invited to rooms: no account, no contact). SQLite cannot
+-- change a CHECK in place, so the invites table is rebuilt with the same columns (in the same
+-- order), indexes and triggers: its rows are copied aside, the table dropped and made again, and the
+-- rows copied back. The references of events, claims and opt_outs stay on `invites`; their checks
+-- are deferred to the end of the migration's transaction, when every invite is back.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE invites_before_rooms AS SELECT * FROM invites;
+DROP TABLE invites;
+CREATE TABLE invites (
+  id                  TEXT PRIMARY KEY CHECK (length(id) = 10),
+  kind                TEXT NOT NULL CHECK (kind IN ('account', 'account-locked', 'contact', 'contact-account', 'room')),
+  state               TEXT NOT NULL CHECK (state IN ('pending', 'open', 'exhausted', 'rejected', 'revoked', 'declined')),
+  -- bare JID of the user who invited; NULL when the operator created it from the CLI
+  inviter             TEXT,
+  -- the door the invite came through: command, create-account, cli, presence, send, web, invite-to-rooms
+  source              TEXT NOT NULL,
+  invitee_email       TEXT,
+  -- the address as compared for duplicates: domain lower-cased, local part case-folded
+  invitee_email_key   TEXT,
+  invitee_jid         TEXT,
+  invitee_name        TEXT,
+  -- the reserved username of an account-locked invite
+  username            TEXT,
+  -- the inviter's message
+  note                TEXT,
+  -- create-account's roster-subscription: the new account and the inviter become contacts
+  roster_subscription INTEGER NOT NULL DEFAULT 0 CHECK (roster_subscription IN (0, 1)),
+  max_uses            INTEGER NOT NULL DEFAULT 1 CHECK (max_uses >= 1),
+  uses                INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+  -- uses held by claims that are neither spent nor released
+  held                INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+  -- part of the token's derivation; bumped by resend, which voids the previous token
+  generation          INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+  created_at          INTEGER NOT NULL,
+  expires_at          INTEGER NOT NULL,
+  approved_at         INTEGER,
+  approved_by         TEXT,
+  -- when the state left pending/open, or when expiry was recorded
+  ended_at            INTEGER,
+  expiry_recorded     INTEGER NOT NULL DEFAULT 0 CHECK (expiry_recorded IN (0, 1)),
+  email_delivery      TEXT NOT NULL DEFAULT 'none' CHECK (email_delivery IN ('none', 'queued', 'sent', 'failed')),
+  message_delivery    TEXT NOT NULL DEFAULT 'none' CHECK (message_delivery IN ('none', 'queued', 'sent', 'failed')),
+  invitee_key         TEXT,
+  active_key          TEXT,
+  reminded_at         INTEGER,
+  CHECK (uses + held <= max_uses),
+  CHECK (kind <> 'account-locked' OR username IS NOT NULL),
+  CHECK (kind <> 'room' OR invitee_jid IS NOT NULL)
+);
+INSERT INTO invites SELECT * FROM invites_before_rooms;
+DROP TABLE invites_before_rooms;
+CREATE INDEX invites_state ON invites (state, expires_at);
+CREATE INDEX invites_inviter ON invites (inviter, created_at);
+CREATE INDEX invites_username ON invites (username) WHERE username IS NOT NULL;
+CREATE INDEX invites_state_created ON invites (state, created_at, id);
+CREATE UNIQUE INDEX invites_active_pair ON invites (active_key) WHERE active_key IS NOT NULL;
+CREATE INDEX invites_created ON invites (created_at);
+CREATE INDEX invites_live ON invites (state, created_at, id) WHERE expiry_recorded = 0;
+CREATE INDEX invites_due ON invites (state, expires_at) WHERE expiry_recorded = 0;
+CREATE INDEX invites_invitee_key ON invites (invitee_key, created_at) WHERE invitee_key IS NOT NULL;
+CREATE TRIGGER invites_never_deleted BEFORE DELETE ON invites
+BEGIN SELECT RAISE(ABORT, 'invites are never deleted'); END;
+CREATE TRIGGER invites_release_pair AFTER UPDATE OF state, expiry_recorded ON invites
+  WHEN NEW.active_key IS NOT NULL AND (NEW.state NOT IN ('pending', 'open') OR NEW.expiry_recorded = 1)
+BEGIN UPDATE invites SET active_key = NULL WHERE id = NEW.id; END;
+CREATE TRIGGER invites_fixed_columns BEFORE UPDATE OF
+    id, kind, inviter, source, invitee_email, invitee_email_key, invitee_jid, invitee_name, invitee_key,
+    username, note, roster_subscription, max_uses, created_at ON invites
+  WHEN NEW.id IS NOT OLD.id OR NEW.kind IS NOT OLD.kind OR NEW.inviter IS NOT OLD.inviter
+    OR NEW.source IS NOT OLD.source OR NEW.invitee_email IS NOT OLD.invitee_email
+    OR NEW.invitee_email_key IS NOT OLD.invitee_email_key OR NEW.invitee_jid IS NOT OLD.invitee_jid
+    OR NEW.invitee_name IS NOT OLD.invitee_name OR NEW.invitee_key IS NOT OLD.invitee_key
+    OR NEW.username IS NOT OLD.username OR NEW.note IS NOT OLD.note
+    OR NEW.roster_subscription IS NOT OLD.roster_subscription OR NEW.max_uses IS NOT OLD.max_uses
+    OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'an invite''s id, kind, inviter, source, invitee, username, note, roster subscription, uses allowed and creation time never change'); END;
+
+-- One answer per (invite, room): `open` (no answer yet), `accepting` (the invitee said yes; the
+-- membership is being made, and is tried again until the MUC service gives a definite answer),
+-- `accepted`, `declined`, `failed` (the service refused the membership: `reason` holds its error),
+-- `expired` and `revoked` (the invite ended with the answer still open; a rejected invite's rooms are
+-- revoked too).
+CREATE TABLE room_invitations (
+  invite_id   TEXT NOT NULL REFERENCES invites (id),
+  -- the room's bare JID (a room of rooms.service), and its name when the invitation was made
+  room        TEXT NOT NULL,
+  room_name   TEXT,
+  -- who is invited, as the invite names them (its invitee_key: a bare JID or an e-mail key)
+  invitee_key TEXT,
+  state       TEXT NOT NULL CHECK (state IN ('open', 'accepting', 'accepted', 'declined', 'failed', 'expired', 'revoked')),
+  -- 'room|invitee_key' while open or accepting: at most one live invitation per room and invitee,
+  -- whoever invites (the unique index is the guard against races)
+  active_key  TEXT,
+  -- the JID made a member (once accepted: the invitee's JID, or the account made with the invite)
+  member_jid  TEXT,
+  -- the invitee's note (declined) or the service's error (failed)
+  reason      TEXT,
+  created_at  INTEGER NOT NULL,
+  answered_at INTEGER,
+  PRIMARY KEY (invite_id, room)
+);
+CREATE UNIQUE INDEX room_invitations_active ON room_invitations (active_key) WHERE active_key IS NOT NULL;
+CREATE INDEX room_invitations_invitee ON room_invitations (invitee_key, state) WHERE invitee_key IS NOT NULL;
+CREATE INDEX room_invitations_room ON room_invitations (room, created_at);
+CREATE INDEX room_invitations_accepting ON room_invitations (state, answered_at) WHERE state = 'accepting';
+CREATE TRIGGER room_invitations_never_deleted BEFORE DELETE ON room_invitations
+BEGIN SELECT RAISE(ABORT, 'room invitations are never deleted'); END;
+CREATE TRIGGER room_invitations_fixed_columns BEFORE UPDATE OF invite_id, room, room_name, invitee_key, created_at ON room_invitations
+  WHEN NEW.invite_id IS NOT OLD.invite_id OR NEW.room IS NOT OLD.room OR NEW.room_name IS NOT OLD.room_name
+    OR NEW.invitee_key IS NOT OLD.invitee_key OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'a room invitation''s invite, room, invitee and creation time never change'); END;
+-- Leaving open/accepting ends the hold on the pair (room, invitee).
+CREATE TRIGGER room_invitations_release AFTER UPDATE OF state ON room_invitations
+  WHEN NEW.active_key IS NOT NULL AND NEW.state NOT IN ('open', 'accepting')
+BEGIN UPDATE room_invitations SET active_key = NULL WHERE invite_id = NEW.invite_id AND room = NEW.room; END;
+
+-- migration 16: membership requests, a record of their own
 -- A person asks to join at /request (src/domain/membership.ts). The e-mail address is verified by a
 -- code derived from token_key and the request's id (never stored); an admin approves or rejects
 -- (`approval` mode), or an account invite is made at once (`open` mode). States: unverified →
@@ -372,7 +489,7 @@ BEGIN SELECT RAISE(ABORT, 'membership events are never deleted'); END;
 CREATE TRIGGER membership_events_never_changed BEFORE UPDATE ON membership_events
 BEGIN SELECT RAISE(ABORT, 'membership events are never changed'); END;
 
--- migration 16: password reset invites
+-- migration 17: password reset invites
 -- Kind `reset` (src/domain/resets.ts): an admin makes a one-use link with which the holder sets a
 -- new password for one existing account. Kept apart from `invites` (whose kinds are fixed by a
 -- CHECK that SQLite cannot change in place) with a log of its own. The token is the id and a MAC
@@ -412,7 +529,7 @@ CREATE TRIGGER password_reset_events_never_deleted BEFORE DELETE ON password_res
 BEGIN SELECT RAISE(ABORT, 'password reset events are never deleted'); END;
 CREATE TRIGGER password_reset_events_never_changed BEFORE UPDATE ON password_reset_events
 BEGIN SELECT RAISE(ABORT, 'password reset events are never changed'); END;
--- migration 17: the web console: sign-in links, sessions, and uses that may grow
+-- migration 18: the web console: sign-in links, sessions, and uses that may grow
 -- A sign-in (src/domain/console-auth.ts) is asked for a JID of `host`: the row records it; the link
 -- sent to that account carries the row's id and a MAC of it under `token_key` (derived like invite
 -- tokens, never stored), valid for 10 minutes and once (`used_at`). `address` is a keyed hash of
@@ -473,7 +590,7 @@ BEGIN SELECT RAISE(ABORT, 'an invite''s id, kind, inviter, source, invitee, user
 CREATE TRIGGER invites_uses_only_grow BEFORE UPDATE OF max_uses ON invites
   WHEN NEW.max_uses < OLD.max_uses
 BEGIN SELECT RAISE(ABORT, 'an invite''s uses allowed may grow, never shrink'); END;
--- migration 18: trust and deliverability (who vouched for whom, blocks, bounces, suppressions)
+-- migration 19: trust and deliverability (who vouched for whom, blocks, bounces, suppressions)
 -- An account made through the service is its spent claim (the first one of its registration: the
 -- claims of invites accepted alongside say `accepted with …`), the claim's invite names its inviter
 -- and approver. This index finds an account's claim by username, and an inviter's accounts through
@@ -531,13 +648,13 @@ BEGIN SELECT RAISE(ABORT, 'suppressions are never changed'); END;
 -- When the invitation e-mail bounced for good: the invite's e-mail delivery reads `bounced` (a
 -- resend, which e-mails a new token, clears it).
 ALTER TABLE invites ADD COLUMN email_bounced_at INTEGER;
--- migration 19: webhooks, a third channel of the outbox
+-- migration 20: webhooks, a third channel of the outbox
 -- The channel's CHECK admits 'webhook'. SQLite changes a CHECK only by building the table again: the
 -- rows are copied as they are (ids included; `SELECT *` fails loudly rather than drop a column that a
 -- later migration of the table would add), then the indexes and triggers are made again. A webhook
 -- row's recipient is the endpoint's URL and its params hold the exact body, so every attempt sends
 -- the same event id and the same bytes; the secret stays in the configuration.
--- bounces.outbox_id references outbox (migration 18): dropping the old table would fail that
+-- bounces.outbox_id references outbox (migration 19): dropping the old table would fail that
 -- reference for every bounce; checked at COMMIT instead, by when the new table holds the same ids.
 PRAGMA defer_foreign_keys = ON;
 CREATE TABLE outbox_rebuilt (

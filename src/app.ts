@@ -51,6 +51,9 @@ import { SqliteCommandSessions } from './store/command-sessions-repo';
 import { Respond } from './domain/respond';
 import { ConsoleAuth } from './domain/console-auth';
 import { SqliteConsoleStore } from './store/console-repo';
+import { RoomAnswers } from './domain/room-answers';
+import { inviteToRoomsCommand } from './handlers/commands/invite-to-rooms';
+import { respondCommand } from './handlers/commands/respond';
 import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
@@ -131,6 +134,8 @@ export class App {
   readonly #bridgeHandler: BridgeHandler;
   /** the MUC service's rooms, when `rooms.service` is set */
   readonly rooms: RoomsPort | undefined;
+  /** answers to room invitations, and the memberships they make */
+  readonly roomAnswers: RoomAnswers;
   readonly #features = new Set<string>([NS.discoInfo, NS.discoItems, NS.commands, NS.ping]);
   #stopping: Promise<void> | undefined;
   /** the LMTP listener for bounces, when `mail.bounce_listen` is set */
@@ -208,6 +213,7 @@ export class App {
       render: {
         siteName: config.siteName,
         component: config.component.domain,
+        host: config.host,
         membership: this.membership,
         logins: this.consoleAuth,
         consoleUrl: `${config.web.publicUrl}/admin`,
@@ -251,13 +257,19 @@ export class App {
       ? { setPassword, accountExists: (u: string) => provisioner.accountExists(u) }
       : undefined;
     this.services.resets = { service: this.resets, setter };
+    const roomsLogger = logger.child({ module: 'rooms' });
+    this.roomAnswers = new RoomAnswers({ invites: this.invites, rooms: this.rooms, warn: (msg, detail) => roomsLogger.warn(detail, msg) });
     this.registration = new Registration({
       claims: new SqliteClaimStore(this.db),
       invites: this.invites,
       provisioner,
       policy: { host: config.host, mode: config.registration.mode, minPasswordLength: config.registration.minPasswordLength },
       events: {
-        joined: ({ jid, door }) => logger.info({ jid, door }, 'account created'),
+        joined: ({ jid, door }) => {
+          logger.info({ jid, door }, 'account created');
+          // The rooms accepted with the registration: their memberships, now that the account exists.
+          if (this.rooms) void this.roomAnswers.retryAccepting(0).catch((err) => roomsLogger.warn({ err }, 'room memberships after a registration failed'));
+        },
         reconcileFailed: ({ claimId, claim, err }) =>
           logger.warn(
             { claim: claimId, door: claim?.door, username: claim?.username, heldSinceS: claim && Math.round((Date.now() - claim.createdAt) / 1000), err },
@@ -290,6 +302,7 @@ export class App {
       membership: this.membership,
       resets: { service: this.resets, setter },
       auth: this.consoleAuth,
+      roomAnswers: this.rooms ? this.roomAnswers : undefined,
       logger: logger.child({ module: 'web' }),
       health: () => ({
         xmpp: this.connection.online,
@@ -310,13 +323,16 @@ export class App {
     // Order matters only where handlers share a route; each feature registers its own.
     this.adhoc
       .add(newInviteCommand(this.services))
-      .add(createAccountCommand(this.services))
+      .add(createAccountCommand(this.services, this.rooms))
       .add(mineCommand(this.services))
       .add(pendingCommand(this.services))
       .add(listCommand(this.services))
       .add(statsCommand(this.services))
-      .add(sendCommand(this.services))
+      .add(sendCommand(this.services, this.rooms))
       .add(resetCommand(this.services));
+    if (this.rooms) {
+      this.adhoc.add(inviteToRoomsCommand(this.services, this.rooms)).add(respondCommand(this.services, this.roomAnswers));
+    }
     this.router.iq('set', 'command', NS.commands, (ctx, command) => this.adhoc.execute(ctx.requester, command));
     this.#bridgeHandler.register(this.router);
     if (bridge) this.#features.add(NS.bridge);
@@ -334,6 +350,7 @@ export class App {
       }),
       subscriptions: new SqliteSubscriptions(this.db),
       send: (el) => this.connection.send(el),
+      rooms: this.rooms,
     });
     presence.register(this.router);
     for (const f of presence.features()) this.#features.add(f);
@@ -361,6 +378,7 @@ export class App {
       othersLive: () => leases.othersLive((ms) => this.#pause(ms)),
       presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
       ...(config.registration.requests !== 'off' ? { membership: this.membership } : {}),
+      ...(this.rooms ? { roomMembers: (olderThanMs: number) => this.roomAnswers.retryAccepting(olderThanMs) } : {}),
     });
     for (const job of jobs) this.jobs.add(job);
 
@@ -431,6 +449,8 @@ export class App {
     // and what waited in the outbox leaves.
     this.connection.on('online', () => {
       void this.jobs.run('reconcile');
+      // Memberships accepted while the server was away are made now.
+      if (this.rooms) void this.jobs.run('rooms');
       void this.#checkBridge();
       void this.#checkRoomRights();
       this.worker.poke();

@@ -15,7 +15,7 @@ import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
 import type { InviteService } from './domain/invites';
 import { isInviteId } from './domain/tokens';
-import { INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type ShownState } from './domain/types';
+import { INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type RoomInvitation, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
@@ -30,7 +30,7 @@ import type { Trust } from './domain/trust';
 import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, emailDelivery, instant, inviteeLabel, inviteJson, inviterOf, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, emailDelivery, instant, inviteeLabel, inviteJson, inviterOf, roomAnswerLine, roomStatsLines, STATS_HEADINGS, statsLines } from './present/invite';
 
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
@@ -73,9 +73,10 @@ const USAGE = `Usage: xmpp-invites <command> [options]
 
   serve --config FILE                 run the component (and everything else) in one process
   config check --config FILE          validate a config file
-  invite create --kind KIND [--username U] [--inviter JID] [--email E] [--expire 7d]
-                [--uses N] [--note TEXT]
-                KIND: account, account-locked, contact, contact-account
+  invite create --kind KIND [--username U] [--inviter JID] [--email E] [--jid JID]
+                [--room ROOMJID]... [--expire 7d] [--uses N] [--note TEXT]
+                KIND: account, account-locked, contact, contact-account, room
+                (room: --jid and at least one --room; --room goes with any kind that creates an account)
   invite create --kind reset --username U [--expire 1d]
                 a one-use link with which the account's owner sets a new password
   invite list [--state S] [--inviter JID] [--json]
@@ -169,13 +170,15 @@ function withContext<T>(values: { config?: string }, io: CliIo, fn: (ctx: Contex
   }
 }
 
-function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl: string }): void {
+function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl: string }, rooms: readonly RoomInvitation[] = [], skipped: readonly { room: string; reason: string }[] = []): void {
   io.out(`id:       ${invite.id}`);
   io.out(`kind:     ${invite.kind}`);
   io.out(`state:    ${invite.state}`);
   io.out(`expires:  ${instant(invite.expiresAt)}`);
   io.out(`uri:      ${links.uri}`);
   io.out(`landing:  ${links.landingUrl}`);
+  for (const r of rooms) io.out(`room:     ${visibleText(roomAnswerLine(r))}`);
+  for (const r of skipped) io.out(`not room: ${visibleText(`${r.room}: ${r.reason}`)}`);
 }
 
 /**
@@ -184,8 +187,8 @@ function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl:
  * ejabberd's HTTP API; elsewhere it says so, and the server refuses the new password of a missing
  * account when the link is used.
  */
-async function resetCreate(values: Record<string, string | boolean | undefined>, io: CliIo): Promise<number> {
-  for (const flag of ['inviter', 'email', 'uses', 'note'] as const) {
+async function resetCreate(values: Record<string, string | string[] | boolean | undefined>, io: CliIo): Promise<number> {
+  for (const flag of ['inviter', 'email', 'uses', 'note', 'jid', 'room'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to --kind reset`);
   }
   const username = values.username;
@@ -227,6 +230,8 @@ function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
     expire: { type: 'string' },
     uses: { type: 'string' },
     note: { type: 'string' },
+    jid: { type: 'string' },
+    room: { type: 'string', multiple: true },
   });
   noPositionals(positionals);
   const kind = values.kind;
@@ -241,18 +246,25 @@ function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
   if (values.inviter !== undefined && !normalizeBareJid(values.inviter)?.includes('@')) {
     throw new UsageError(`--inviter: not a user JID: ${values.inviter}`);
   }
-  return withContext(values, io, ({ invites }) => {
-    const { invite, links } = invites.create(OPERATOR, {
+  if (values.jid !== undefined && !normalizeBareJid(values.jid)?.includes('@')) throw new UsageError(`--jid: not a user JID: ${values.jid}`);
+  if (kind === 'room' && (values.jid === undefined || (values.room ?? []).length === 0)) throw new UsageError('--kind room needs --jid JID and at least one --room ROOMJID');
+  return withContext(values, io, ({ invites, config }) => {
+    if ((values.room ?? []).length > 0 && !config.rooms.service) throw new UsageError('--room: room invitations are off (rooms.service is not set)');
+    // The operator is the highest authority: any room of rooms.service (its name is not asked of the
+    // service, as the CLI never talks XMPP; the room's JID stands for it).
+    const { invite, links, rooms, roomsSkipped } = invites.create(OPERATOR, {
       kind: kind as InviteKind,
       source: 'cli',
       username: values.username,
       inviter: values.inviter,
       email,
+      jid: values.jid,
+      rooms: (values.room ?? []).map((jid) => ({ jid })),
       expiresIn,
       maxUses,
       note: values.note,
     });
-    printLinks(io, invite, links);
+    printLinks(io, invite, links, rooms, roomsSkipped);
     return 0;
   });
 }
@@ -275,21 +287,25 @@ function inviteList(args: string[], io: CliIo): number {
   return withContext(values, io, ({ invites }) => {
     const now = Date.now();
     const list = invites.list({ state: values.state as ShownState | undefined, inviter, invitee });
+    const roomsOf = new Map(list.map((i) => [i.id, invites.roomsOf(i.id)]));
     if (values.json) {
-      io.json(list.map((i) => inviteJson(i, now)));
+      io.json(list.map((i) => roomsJson(inviteJson(i, now), roomsOf.get(i.id)!)));
       return 0;
     }
     if (list.length === 0) {
       io.out('No invites.');
       return 0;
     }
+    // A ROOMS column only when some invite listed names rooms: "team:accepted garden:open".
+    const withRooms = list.some((i) => roomsOf.get(i.id)!.length > 0);
     const rows = list.map((i) => {
       const j = inviteJson(i, now);
       const cells = [j.id, j.kind, j.state, j.delivery, inviterOf(i), inviteeLabel(i), dateTime(i.createdAt), dateTime(i.expiresAt), `${j.uses}/${j.max_uses}`];
+      if (withRooms) cells.push(roomsOf.get(i.id)!.map((r) => `${r.room.slice(0, r.room.indexOf('@'))}:${r.state}`).join(' '));
       // rendered before measuring, so that the columns line up as printed
       return cells.map(visibleText);
     });
-    const head = ['ID', 'KIND', 'STATE', 'DELIVERY', 'INVITER', 'INVITEE', 'CREATED', 'EXPIRES', 'USES'];
+    const head = ['ID', 'KIND', 'STATE', 'DELIVERY', 'INVITER', 'INVITEE', 'CREATED', 'EXPIRES', 'USES', ...(withRooms ? ['ROOMS'] : [])];
     const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
     for (const r of [head, ...rows]) io.out(r.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd());
     return 0;
@@ -339,9 +355,15 @@ function inviteShow(args: string[], io: CliIo): number {
       ['e-mail delivery', emailDelivery(invite)],
       ['message delivery', invite.messageDelivery],
     ];
+    for (const r of invites.roomsOf(invite.id)) lines.push(['room', roomAnswerLine(r)]);
     for (const [k, v] of lines) if (v !== null && v !== undefined) io.out(`${`${k}:`.padEnd(21)}${String(v)}`);
     return 0;
   });
+}
+
+/** The `--json` fields, and `rooms` (each room's JID, name and answer) when the invite names rooms. */
+function roomsJson<T extends object>(j: T, rooms: readonly RoomInvitation[]): T & { rooms?: { room: string; name: string | null; state: string; member: string | null }[] } {
+  return rooms.length ? { ...j, rooms: rooms.map((r) => ({ room: r.room, name: r.roomName, state: r.state, member: r.memberJid })) } : j;
 }
 
 function inviteLog(args: string[], io: CliIo): number {
@@ -539,8 +561,9 @@ function statsCommandCli(args: string[], io: CliIo): number {
   noPositionals(positionals);
   return withContext(values, io, (ctx) => {
     const stats = ctx.invites.stats(1000);
+    const rooms = ctx.invites.roomStats(1000);
     if (values.json) {
-      io.json({ ...stats, requests: ctx.membership.stats() });
+      io.json({ ...stats, rooms, requests: ctx.membership.stats() });
       return 0;
     }
     const lines = statsLines(stats, ctx.limits);
@@ -556,6 +579,10 @@ function statsCommandCli(args: string[], io: CliIo): number {
     io.out('Membership requests by state:');
     for (const [state, n] of Object.entries(r.states)) io.out(`  ${state}: ${n}`);
     io.out(`Membership requests (requested → verified → approved → joined): ${r.funnel.requested} → ${r.funnel.verified} → ${r.funnel.approved} → ${r.funnel.joined}`);
+    if (rooms.length) {
+      io.out(`${STATS_HEADINGS.rooms}:`);
+      for (const l of roomStatsLines(rooms)) io.out(`  ${l}`);
+    }
     return 0;
   });
 }

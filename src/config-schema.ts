@@ -575,6 +575,7 @@ const document = section(
       min_account_age: optional(wait, 'no wait', 'accounts made through the service cannot invite before they are this old (admins exempt)'),
       per_tree_open: optional(count, 'no limit', 'open invites in one invitation subtree: an account let in by one invitation and every account below it (admins exempt)'),
       per_admin_per_day: optional(count, 'no limit', 'invites per admin per day'),
+      per_room_per_day: optional(count, 'no limit', 'room invitations to one room per day, all inviters'),
     }),
   },
   (root, add) => {

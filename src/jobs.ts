@@ -179,7 +179,15 @@ export interface JobDeps {
   presence?: () => void | Promise<void>;
   /** membership requests (registration.requests not off): unverified ones past 24 h are recorded as expired */
   membership?: Pick<MembershipService, 'expireStale'>;
+  /**
+   * Makes the members of room invitations accepted at least `olderThanMs` ago whose membership is
+   * not made yet (the `rooms` job; absent: no such job)
+   */
+  roomMembers?: (olderThanMs: number) => Promise<number>;
 }
+
+/** An accepted room invitation younger than this may still be in hand where it was answered. */
+export const ROOM_IN_FLIGHT_MS = 30_000;
 
 /** How often each job of `serve` runs. */
 export const JOB_PERIOD_MS = 60_000;
@@ -193,7 +201,7 @@ export const PRESENCE_TTL_MS = 5_000;
 
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger, othersLive, presence, membership } = deps;
+  const { invites, registration, reminderBefore, logger, othersLive, presence, membership, roomMembers } = deps;
   const jobs: Job[] = [];
   // First: an instance is present before its other runs at start.
   if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
@@ -241,6 +249,17 @@ export function periodicJobs(deps: JobDeps): Job[] {
       return n;
     },
   });
+  if (roomMembers) {
+    jobs.push({
+      name: 'rooms',
+      everyMs: JOB_PERIOD_MS,
+      run: async () => {
+        const n = await roomMembers(ROOM_IN_FLIGHT_MS);
+        if (n) logger.info('%d room membership(s) settled', n);
+        return n;
+      },
+    });
+  }
   return jobs;
 }
 

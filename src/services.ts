@@ -18,6 +18,7 @@ import { Verp } from './domain/verp';
 import { SqliteBounceStore } from './store/bounces-repo';
 import { Webhooks } from './domain/webhooks';
 import type { NoticeQueue } from './domain/notices';
+import { SqliteRoomInvitations } from './store/room-invitations-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -29,6 +30,8 @@ export function invitePolicy(config: Config): InvitePolicy {
     allowUserInvites: config.invites.allowUserInvites,
     maxUses: config.invites.maxUses,
     admins: config.admins,
+    roomsService: config.rooms.service,
+    maxRoomsPerInvite: config.rooms.maxPerInvite,
   };
 }
 
@@ -62,6 +65,8 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
     limits: limitsFor(config, db),
     blocks: new SqliteTrustStore(db, config.host),
     webhooks: webhooksFor(config, notices, clock),
+    rooms: new SqliteRoomInvitations(db),
+    perRoomPerDay: config.limits.perRoomPerDay,
   });
 }
 

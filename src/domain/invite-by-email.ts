@@ -7,7 +7,7 @@
  */
 import { InviteError, isInviteError } from '../errors';
 import { parseEmailAddress } from './email-address';
-import type { InviteService } from './invites';
+import type { InviteService, RoomRef } from './invites';
 import { emailKey } from './jid';
 import { trimSpace } from './text';
 import type { Actor, Invite, InviteSource } from './types';
@@ -59,7 +59,7 @@ export function inviteEmails(
   invites: InviteService,
   actor: Actor,
   lines: readonly string[],
-  opts: { message?: string; expiresIn: number; source: InviteSource },
+  opts: { message?: string; expiresIn: number; source: InviteSource; rooms?: readonly RoomRef[] },
 ): EmailInvites {
   const out: EmailInvites = { done: [], refused: [] };
   const seen = new Set<string>();
@@ -77,6 +77,7 @@ export function inviteEmails(
         email: address,
         note: opts.message === undefined || opts.message === '' ? undefined : opts.message,
         expiresIn: opts.expiresIn,
+        ...(opts.rooms?.length ? { rooms: opts.rooms } : {}),
       });
       out.done.push({ line, address, invite });
     } catch (err) {

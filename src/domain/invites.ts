@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import { emailKey, normalizeBareJid } from './jid';
-import type { Clock, InviteFilter, InviteStats, InviteStore } from './ports';
+import type { Clock, InviteFilter, InviteStats, InviteStore, RoomInvitationStore, RoomStats } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
 import type { Limits } from './limits';
 import { INVITE_EVENT_HOOKS, inviteHookData, type Webhooks } from './webhooks';
@@ -24,6 +24,8 @@ import {
   type InviteState,
   type EventType,
   shownState as shownStateOf,
+  type RoomAnswerState,
+  type RoomInvitation,
 } from './types';
 import { cleanOptional, cleanText } from './text';
 import { durationLabel } from './durations';
@@ -40,7 +42,22 @@ export interface InvitePolicy {
   maxUses: number;
   /** bare JIDs of the admins */
   admins: readonly string[];
+  /** `rooms.service`: the MUC service whose rooms invites may name (absent: none) */
+  roomsService?: string;
+  /** `rooms.max_per_invite` */
+  maxRoomsPerInvite?: number;
 }
+
+/** A room an invite names: its bare JID (a room of `rooms.service`) and its name, when known. */
+export interface RoomRef {
+  jid: string;
+  name?: string | null;
+}
+
+const DAY = 86_400_000;
+
+/** The answers that end an open room invitation, and the states they leave it in. */
+const LIVE_ROOM: readonly RoomAnswerState[] = ['open'];
 
 export interface CreateRequest {
   kind: InviteKind;
@@ -63,6 +80,12 @@ export interface CreateRequest {
   approvedBy?: string;
   /** Operator only: the invitee asked for it themselves, so an opt-out of the address does not apply. */
   selfRequested?: boolean;
+  /**
+   * rooms of `rooms.service` the invitee is invited to (kind `room`, or any account-capable kind).
+   * Who may invite to which room is the door's to check (it asks the MUC service); the operator may
+   * name any room of the service.
+   */
+  rooms?: readonly RoomRef[];
 }
 
 export interface InviteLinks {
@@ -81,6 +104,10 @@ export interface InviteLinks {
 export interface Created {
   invite: Invite;
   links: InviteLinks;
+  /** the rooms it names */
+  rooms: RoomInvitation[];
+  /** rooms asked for but left out: the invitee has a live invitation to it already, or the room's daily limit is reached */
+  roomsSkipped: { room: string; reason: string }[];
 }
 
 const ACTIVE: readonly InviteState[] = ['pending', 'open'];
@@ -103,6 +130,10 @@ export interface InviteServiceDeps {
   blocks?: { blockOf(jid: string): { reason: string | null } | undefined };
   /** the webhook endpoints told of changes (default: none) */
   webhooks?: Webhooks;
+  /** the answers of room invitations (required for invites naming rooms) */
+  rooms?: RoomInvitationStore;
+  /** `limits.per_room_per_day` */
+  perRoomPerDay?: number;
 }
 
 export class InviteService {
@@ -114,8 +145,12 @@ export class InviteService {
   private readonly limits: Limits | undefined;
   private readonly blocks: InviteServiceDeps['blocks'];
   private readonly webhooks: Webhooks | undefined;
+  private readonly roomStore: RoomInvitationStore | undefined;
+  private readonly perRoomPerDay: number | undefined;
 
   constructor(deps: InviteServiceDeps) {
+    this.roomStore = deps.rooms;
+    this.perRoomPerDay = deps.perRoomPerDay;
     this.store = deps.store;
     this.policy = deps.policy;
     this.tokens = new TokenCodec(deps.tokenKey);
@@ -181,7 +216,10 @@ export class InviteService {
     const pending = this.needsApproval(actor, kind);
     const email = req.email === undefined || req.email === '' ? null : req.email;
     const inviteeKey = email !== null ? emailKey(email) : inviteeJid;
-    const activeKey = inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
+    const rooms = this.#roomsOfRequest(kind, req, inviteeJid ?? null, email);
+    // Kind room: the duplicate rule is per room and invitee (below), not per inviter and invitee,
+    // so that an owner may invite the same person to another room while the first is unanswered.
+    const activeKey = kind !== 'room' && inviter !== null && inviteeKey !== null ? `${inviter}|${inviteeKey}` : null;
 
     return this.store.transaction(() => {
       this.#checkBlocked(inviter);
@@ -233,10 +271,238 @@ export class InviteService {
         state: invite.state,
         ...(inviter !== actorName(actor) && inviter !== null ? { inviter } : {}),
       });
+      const added = this.#addRooms(invite, rooms, actor, now);
       if (pending) this.#tellAdmins(invite);
       else invite = this.#deliverInvitation(invite);
-      return { invite, links: this.links(invite) };
+      return { invite, links: this.links(invite), rooms: added.rooms, roomsSkipped: added.skipped };
     });
+  }
+
+  /** The rooms a request names, checked: only where the kind allows, on `rooms.service`, at most `rooms.max_per_invite`. */
+  #roomsOfRequest(kind: InviteKind, req: CreateRequest, inviteeJid: string | null, email: string | null): RoomRef[] {
+    const asked = req.rooms ?? [];
+    if (kind === 'room') {
+      if (inviteeJid === null || email !== null) throw new InviteError('invalid-input', 'A room invitation is for one XMPP account: give its JID (and no e-mail address)');
+      if (asked.length === 0) throw new InviteError('invalid-input', 'A room invitation names at least one room');
+    }
+    if (asked.length === 0) return [];
+    if (kind === 'contact') throw new InviteError('invalid-input', 'Rooms go with an invite that creates an account, or with a room invitation');
+    const service = this.policy.roomsService;
+    if (!service || !this.roomStore) throw new InviteError('invalid-input', 'Room invitations are off on this site (rooms.service is not set)');
+    const max = this.policy.maxRoomsPerInvite ?? 10;
+    const rooms = new Map<string, RoomRef>();
+    for (const r of asked) {
+      const jid = normalizeBareJid(r.jid);
+      if (!jid || !jid.includes('@') || jid.slice(jid.indexOf('@') + 1) !== service) {
+        throw new InviteError('invalid-input', `${r.jid} is not a room of ${service}`);
+      }
+      if (!rooms.has(jid)) rooms.set(jid, { jid, name: r.name === undefined || r.name === null ? null : cleanText(r.name) });
+    }
+    if (rooms.size > max) throw new InviteError('invalid-input', `At most ${max} rooms per invitation (rooms.max_per_invite); ${rooms.size} were named`);
+    return [...rooms.values()];
+  }
+
+  /**
+   * Inside create's transaction: one open answer per room. The duplicate rule per room and invitee
+   * (at most one live invitation, whoever invites; an expired one is recorded as expired, which
+   * frees it) and `limits.per_room_per_day` (the operator exempt, as from every invite limit) leave
+   * a room out; a room invitation left with no room is refused whole.
+   */
+  #addRooms(invite: Invite, rooms: readonly RoomRef[], actor: Actor, now: number): { rooms: RoomInvitation[]; skipped: Created['roomsSkipped'] } {
+    const out: RoomInvitation[] = [];
+    const skipped: Created['roomsSkipped'] = [];
+    if (rooms.length === 0 || !this.roomStore) return { rooms: out, skipped };
+    const errors: InviteError[] = [];
+    for (const r of rooms) {
+      const activeKey = invite.inviteeKey !== null ? `${r.jid}|${invite.inviteeKey}` : null;
+      const refusal = this.#roomRefusal(r.jid, activeKey, actor, now);
+      if (refusal) {
+        errors.push(refusal);
+        skipped.push({ room: r.jid, reason: refusal.message });
+        continue;
+      }
+      const row: RoomInvitation = {
+        inviteId: invite.id,
+        room: r.jid,
+        roomName: r.name ?? null,
+        inviteeKey: invite.inviteeKey,
+        state: 'open',
+        activeKey,
+        memberJid: null,
+        reason: null,
+        createdAt: now,
+        answeredAt: null,
+      };
+      if (!this.roomStore.insert(row)) throw new InviteError('duplicate', `${invite.inviteeJid ?? invite.inviteeEmail} already has an open invitation to ${r.jid}`);
+      out.push(row);
+    }
+    if (invite.kind === 'room' && out.length === 0) throw errors[0];
+    return { rooms: out, skipped };
+  }
+
+  #roomRefusal(room: string, activeKey: string | null, actor: Actor, now: number): InviteError | undefined {
+    if (activeKey !== null) {
+      const existing = this.roomStore!.findActive(activeKey);
+      const holder = existing ? this.store.getInvite(existing.inviteId) : undefined;
+      if (existing && holder && existing.state === 'open' && isExpired(holder, now)) this.#recordExpiry(holder);
+      else if (existing) {
+        return new InviteError('duplicate', `There is already an open invitation to ${room} for ${activeKey.slice(activeKey.indexOf('|') + 1)} (invite ${existing.inviteId})`, {
+          id: existing.inviteId,
+          state: existing.state,
+          room,
+        });
+      }
+    }
+    if (this.perRoomPerDay !== undefined && actor.kind !== 'operator') {
+      const w = this.roomStore!.madeTo(room, now - DAY);
+      if (w.count >= this.perRoomPerDay) {
+        const frees = w.frees === null ? '' : `; it frees at ${new Date(w.frees + DAY).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+        return new InviteError('limit-reached', `Limit per_room_per_day reached: ${room} had ${w.count} invitations today (at most ${this.perRoomPerDay})${frees}`, {
+          limit: 'per_room_per_day',
+          room,
+        });
+      }
+    }
+    return undefined;
+  }
+
+  /** The rooms an invite names, with their answers. */
+  roomsOf(inviteId: string): RoomInvitation[] {
+    return this.roomStore?.ofInvite(inviteId) ?? [];
+  }
+
+  /** Per room: invited, accepted, declined, failed, no answer. */
+  roomStats(limit = 50): RoomStats[] {
+    return this.roomStore?.stats(this.clock(), limit) ?? [];
+  }
+
+  /**
+   * Every open room invitation to `inviteeKey` (a bare JID or an e-mail key), from every inviter,
+   * whose invite is open and unexpired, oldest first, with its invite.
+   */
+  openRoomInvitations(inviteeKey: string, limit = 100): { row: RoomInvitation; invite: Invite }[] {
+    if (!this.roomStore) return [];
+    const now = this.clock();
+    const out: { row: RoomInvitation; invite: Invite }[] = [];
+    for (const row of this.roomStore.openFor(inviteeKey, limit)) {
+      const invite = this.store.getInvite(row.inviteId);
+      if (invite && invite.state === 'open' && !isExpired(invite, now)) out.push({ row, invite });
+    }
+    return out;
+  }
+
+  /**
+   * The invitee answers one open room invitation (inside the caller's transaction): `accept` makes
+   * it `accepting` (the membership of `memberJid` is made next, RoomAnswers), `decline` records it
+   * and tells the inviter with the note. Throws when it is not open any more, or not theirs.
+   */
+  answerRoom(inviteId: string, room: string, answer: 'accept' | 'decline', by: { inviteeKey: string; memberJid: string }, note: string | null): RoomInvitation {
+    note = cleanOptional(note); // text from people: src/domain/text.ts
+    return this.store.transaction(() => {
+      const now = this.clock();
+      const row = this.roomStore?.get(inviteId, room);
+      const invite = this.store.getInvite(inviteId);
+      // Someone else's invitation is reported as unknown, so invitations cannot be probed.
+      if (!row || !invite || row.inviteeKey !== by.inviteeKey) throw new InviteError('invite-not-found', `No invitation ${inviteId} to ${room}`);
+      if (row.state !== 'open') throw new InviteError('wrong-state', `The invitation to ${roomName(row)} is ${row.state} already`);
+      if (invite.state !== 'open' || isExpired(invite, now)) {
+        throw new InviteError('wrong-state', `The invitation to ${roomName(row)} has ${isExpired(invite, now) ? 'expired' : `been ${invite.state}`}`);
+      }
+      let patch;
+      if (answer === 'accept') {
+        patch = { state: 'accepting' as const, memberJid: by.memberJid, answeredAt: now };
+      } else {
+        patch = { state: 'declined' as const, reason: note, answeredAt: now };
+      }
+      if (!this.roomStore!.update(inviteId, room, LIVE_ROOM, patch)) throw new InviteError('wrong-state', `The invitation to ${roomName(row)} changed meanwhile`);
+      if (answer === 'decline') {
+        this.#event(inviteId, 'room-declined', by.memberJid, note, { room });
+        if (invite.inviter) {
+          this.notices.enqueue({ channel: 'xmpp', kind: 'room-declined', recipient: invite.inviter, inviteIds: [inviteId], params: { room, roomName: row.roomName, jid: by.memberJid, reason: note } });
+        }
+      }
+      this.#closeIfAnswered(invite, now);
+      return { ...row, ...patch };
+    });
+  }
+
+  /**
+   * What the MUC service did with an accepted invitation (inside one transaction): `accepted` (the
+   * inviter hears `room-accepted`, and `managers`, the room's owners and admins but the inviter,
+   * hear `room-joined`) or `failed` with the service's error (the inviter hears `room-failed`).
+   * False when the row was not `accepting` (settled meanwhile by another attempt).
+   */
+  settleRoom(inviteId: string, room: string, outcome: { ok: true; managers: readonly string[] } | { ok: false; reason: string }): boolean {
+    return this.store.transaction(() => {
+      const row = this.roomStore?.get(inviteId, room);
+      const invite = this.store.getInvite(inviteId);
+      if (!row || !invite || row.state !== 'accepting') return false;
+      const patch = outcome.ok ? { state: 'accepted' as const } : { state: 'failed' as const, reason: outcome.reason };
+      if (!this.roomStore!.update(inviteId, room, ['accepting'], patch)) return false;
+      const params = { room, roomName: row.roomName, jid: row.memberJid, inviter: invite.inviter };
+      if (outcome.ok) {
+        this.#event(inviteId, 'room-accepted', row.memberJid ?? 'system', null, { room, jid: row.memberJid });
+        if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'room-accepted', recipient: invite.inviter, inviteIds: [inviteId], params });
+        for (const m of new Set(outcome.managers)) {
+          if (m !== invite.inviter && m !== row.memberJid) this.notices.enqueue({ channel: 'xmpp', kind: 'room-joined', recipient: m, inviteIds: [inviteId], params });
+        }
+      } else {
+        this.#event(inviteId, 'room-failed', 'system', outcome.reason, { room, jid: row.memberJid });
+        if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'room-failed', recipient: invite.inviter, inviteIds: [inviteId], params: { ...params, reason: outcome.reason } });
+      }
+      return true;
+    });
+  }
+
+  /** Accepted invitations whose membership is not made yet (answered before `before`). */
+  acceptingRooms(before: number, limit = 100): RoomInvitation[] {
+    return this.roomStore?.accepting(before, limit) ?? [];
+  }
+
+  /**
+   * An account was made with the invite (inside the settling transaction): each of its open rooms
+   * the registration accepted becomes `accepting` for the new JID, the others `declined` (the
+   * boxes left unticked on the registration form).
+   */
+  acceptRoomsOnRegistration(inviteId: string, jid: string, declined: readonly string[] = []): RoomInvitation[] {
+    if (!this.roomStore) return [];
+    const now = this.clock();
+    const accepting: RoomInvitation[] = [];
+    const invite = this.store.getInvite(inviteId);
+    for (const row of this.roomStore.ofInvite(inviteId)) {
+      if (row.state !== 'open') continue;
+      if (declined.includes(row.room)) {
+        if (this.roomStore.update(inviteId, row.room, LIVE_ROOM, { state: 'declined', answeredAt: now })) {
+          this.#event(inviteId, 'room-declined', jid, null, { room: row.room });
+          if (invite?.inviter) {
+            this.notices.enqueue({ channel: 'xmpp', kind: 'room-declined', recipient: invite.inviter, inviteIds: [inviteId], params: { room: row.room, roomName: row.roomName, jid, reason: null } });
+          }
+        }
+      } else if (this.roomStore.update(inviteId, row.room, LIVE_ROOM, { state: 'accepting', memberJid: jid, answeredAt: now })) {
+        accepting.push({ ...row, state: 'accepting', memberJid: jid, answeredAt: now });
+      }
+    }
+    return accepting;
+  }
+
+  /** Ends the open answers of an invite that ended (revoked, rejected, expired, declined). */
+  #endRooms(invite: Invite, state: 'revoked' | 'expired' | 'declined', actor: string, reason: string | null): void {
+    if (!this.roomStore) return;
+    const now = this.clock();
+    for (const row of this.roomStore.ofInvite(invite.id)) {
+      if (row.state !== 'open') continue;
+      const patch = state === 'declined' ? { state, answeredAt: now, reason } : { state, answeredAt: now };
+      if (this.roomStore.update(invite.id, row.room, LIVE_ROOM, patch)) this.#event(invite.id, `room-${state}`, actor, reason, { room: row.room });
+    }
+  }
+
+  /** A room invitation whose every room is answered is done: exhausted when one was accepted, declined when all were. */
+  #closeIfAnswered(invite: Invite, now: number): void {
+    if (invite.kind !== 'room' || !this.roomStore) return;
+    const rows = this.roomStore.ofInvite(invite.id);
+    if (rows.some((r) => r.state === 'open')) return;
+    const anyYes = rows.some((r) => r.state === 'accepting' || r.state === 'accepted' || r.state === 'failed');
+    this.store.updateInvite(invite.id, ['open'], anyYes ? { state: 'exhausted', uses: 1, endedAt: now } : { state: 'declined', endedAt: now });
   }
 
   get(id: string): Invite | undefined {
@@ -347,6 +613,11 @@ export class InviteService {
 
   uri(invite: Invite, token: string): string {
     const { host, serverBridge } = this.policy;
+    if (invite.kind === 'room') {
+      // The first room the invitation names: what a client opens to join (XEP-0147 `join`).
+      const first = this.roomStore?.ofInvite(invite.id)[0];
+      return first ? `xmpp:${first.room}?join` : `${this.policy.publicUrl}/i/${token}`;
+    }
     if (isContactKind(invite.kind)) {
       // XEP-0401 §3: "If the server does not support or allow in-band registration for invited
       // users, the server MUST omit the ibr=y query component." Registration needs the bridge,
@@ -398,6 +669,7 @@ export class InviteService {
       const patch = { state: 'rejected' as const, endedAt: this.clock() };
       if (!this.store.updateInvite(id, ['pending'], patch)) throw new InviteError('wrong-state', `Invite ${id} changed meanwhile`);
       this.#event(id, 'rejected', actor, reason, null);
+      this.#endRooms(invite, 'revoked', actorName(actor), reason);
       if (invite.inviter && invite.inviter !== actorName(actor)) {
         this.notices.enqueue({ channel: 'xmpp', kind: 'rejected', recipient: invite.inviter, inviteIds: [id], params: { reason } });
       }
@@ -417,6 +689,7 @@ export class InviteService {
       const patch = { state: 'revoked' as const, endedAt: this.clock() };
       this.store.updateInvite(id, ACTIVE, patch);
       this.#event(id, 'revoked', actor, reason, null);
+      this.#endRooms(invite, 'revoked', actorName(actor), reason);
       return { invite: { ...invite, ...patch }, changed: true };
     });
   }
@@ -487,7 +760,7 @@ export class InviteService {
       this.#event(id, 'resent', actor, null, { generation });
       // The new token goes to the invitee again wherever the invitation was delivered.
       const updated = this.#deliverInvitation({ ...invite, generation });
-      return { invite: updated, links: this.links(updated) };
+      return { invite: updated, links: this.links(updated), rooms: this.roomsOf(id), roomsSkipped: [] };
     });
   }
 
@@ -565,6 +838,7 @@ export class InviteService {
     const now = this.clock();
     this.store.updateInvite(invite.id, ACTIVE, { expiryRecorded: true, endedAt: now });
     this.#event(invite.id, 'expired', 'system', null, { state: invite.state });
+    this.#endRooms(invite, 'expired', 'system', null);
     if (invite.inviter) this.notices.enqueue({ channel: 'xmpp', kind: 'expired', recipient: invite.inviter, inviteIds: [invite.id] });
   }
 
@@ -587,6 +861,7 @@ export class InviteService {
         const patch = { state: 'declined' as const, endedAt: now };
         this.store.updateInvite(invite.id, ACTIVE, patch);
         this.#event(invite.id, 'declined', invite.inviteeKey, reason, neverAgain ? { optOut: true } : null);
+        this.#endRooms(invite, 'declined', invite.inviteeKey, reason);
         if (invite.inviter) {
           this.notices.enqueue({ channel: 'xmpp', kind: 'declined', recipient: invite.inviter, inviteIds: [invite.id], params: { reason } });
         }
@@ -700,13 +975,16 @@ export class InviteService {
   #deliverInvitation(invite: Invite): Invite {
     if (invite.state !== 'open') return invite;
     let delivered = invite;
+    const open = this.roomStore?.ofInvite(invite.id).filter((r) => r.state === 'open') ?? [];
+    // The rooms travel with the notice (JSON of [jid, name] pairs): its <room/> children and its words.
+    const params = open.length ? { rooms: JSON.stringify(open.map((r) => [r.room, r.roomName])) } : undefined;
     if (invite.inviteeJid) {
-      this.notices.enqueue({ channel: 'xmpp', kind: 'invitation', recipient: invite.inviteeJid, inviteIds: [invite.id] });
+      this.notices.enqueue({ channel: 'xmpp', kind: 'invitation', recipient: invite.inviteeJid, inviteIds: [invite.id], ...(params ? { params } : {}) });
       this.store.updateInvite(invite.id, ACTIVE, { messageDelivery: 'queued' });
       delivered = { ...delivered, messageDelivery: 'queued' };
     }
     if (invite.inviteeEmail) {
-      this.notices.enqueue({ channel: 'email', kind: 'invitation', recipient: invite.inviteeEmail, inviteIds: [invite.id] });
+      this.notices.enqueue({ channel: 'email', kind: 'invitation', recipient: invite.inviteeEmail, inviteIds: [invite.id], ...(params ? { params } : {}) });
       // A new e-mail (a resend after `mail unsuppress`) is no longer the one that bounced.
       const patch = invite.emailBouncedAt ? { emailDelivery: 'queued' as const, emailBouncedAt: null } : { emailDelivery: 'queued' as const };
       this.store.updateInvite(invite.id, ACTIVE, patch);
@@ -785,4 +1063,8 @@ export function newInviteId(now: number): string {
   for (let i = 0; i < ID_TIME_CHARS; i++, t >>>= 5) id = ID_ALPHABET[t & 31] + id;
   for (let i = ID_TIME_CHARS; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
   return id;
+}
+
+function roomName(r: { room: string; roomName: string | null }): string {
+  return r.roomName ? `${r.roomName} (${r.room})` : r.room;
 }

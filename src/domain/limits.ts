@@ -36,6 +36,8 @@ export interface LimitSettings {
   perTreeOpen?: number;
   /** invites per admin per day (admins are exempt from the per-user limits, not from this) */
   perAdminPerDay?: number;
+  /** room invitations to one room in the last 24 h, all inviters */
+  perRoomPerDay?: number;
 }
 
 export interface Window {

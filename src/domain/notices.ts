@@ -32,6 +32,11 @@ export const NOTICE_KINDS = [
   'login',
   /** a webhook event: the recipient is the endpoint's URL, the params hold the body (webhooks.ts) */
   'webhook',
+  /** room invitations (params: room, roomName, jid, inviter, reason): to the inviter; joined to the room's owners and admins */
+  'room-accepted',
+  'room-declined',
+  'room-joined',
+  'room-failed',
 ] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 

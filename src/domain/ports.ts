@@ -1,5 +1,5 @@
 /** What the domain needs from the outside world. Implemented in src/store (SQLite). */
-import type { Invite, InviteEvent, InviteState, ShownState } from './types';
+import type { Invite, InviteEvent, InviteState, RoomAnswerState, RoomInvitation, ShownState } from './types';
 
 export interface InviteFilter {
   state?: ShownState;
@@ -88,6 +88,38 @@ export interface InviteStore {
    * e-mailed, expiring within `before` of `now`, and approved before that window began.
    */
   listRemindersDue(now: number, before: number, limit: number): Invite[];
+}
+
+/** Per room: invitations made, and how many are accepted, declined, failed, and without an answer. */
+export interface RoomStats {
+  room: string;
+  invited: number;
+  accepted: number;
+  declined: number;
+  failed: number;
+  /** open (no answer yet, the invite still live) */
+  noAnswer: number;
+}
+
+export type RoomInvitationPatch = Partial<Pick<RoomInvitation, 'state' | 'memberJid' | 'reason' | 'answeredAt'>>;
+
+/** The room_invitations table: one answer per (invite, room). */
+export interface RoomInvitationStore {
+  /** false when the pair (invite, room) or the live pair (room, invitee) is taken */
+  insert(row: RoomInvitation): boolean;
+  get(inviteId: string, room: string): RoomInvitation | undefined;
+  /** the open or accepting invitation holding `room|inviteeKey` */
+  findActive(activeKey: string): RoomInvitation | undefined;
+  ofInvite(inviteId: string): RoomInvitation[];
+  /** every open invitation to this invitee (any inviter), oldest first */
+  openFor(inviteeKey: string, limit: number): RoomInvitation[];
+  /** applies the patch when the row is in one of `from`; returns whether it did */
+  update(inviteId: string, room: string, from: readonly RoomAnswerState[], patch: RoomInvitationPatch): boolean;
+  /** invitations to `room` made since `since` (all inviters); `frees` = the oldest */
+  madeTo(room: string, since: number): { count: number; frees: number | null };
+  /** accepted by the invitee but not made members yet, answered before `before` */
+  accepting(before: number, limit: number): RoomInvitation[];
+  stats(now: number, limit: number): RoomStats[];
 }
 
 export type Clock = () => number;

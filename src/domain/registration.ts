@@ -132,6 +132,12 @@ export interface RegisterRequest {
    * accepts too (one use each, recorded once the account exists; see settleDone).
    */
   also?: string[];
+  /**
+   * Rooms of the invites (`also` included) the new account does not accept: the boxes left
+   * unticked on the registration form. Every other open room of them is accepted once the account
+   * exists (membership made after the settling transaction: RoomAnswers).
+   */
+  declineRooms?: string[];
 }
 
 /** One invite the new account was made with, and whether its inviter is now a contact. */
@@ -194,7 +200,9 @@ export class Registration {
     }
     if (invite.state !== 'open') throw new InviteError('invite-not-found', `This invite has been ${wording(invite.state)}`);
     if (!opts.preauthed && isExpired(invite, this.clock())) throw new InviteError('invite-not-found', 'This invite has expired');
-    if (!canCreateAccount(invite.kind)) throw new InviteError('invite-not-found', 'This invite adds a contact; it cannot create an account');
+    if (!canCreateAccount(invite.kind)) {
+      throw new InviteError('invite-not-found', invite.kind === 'room' ? 'This invite is to rooms, for an existing account; it cannot create an account' : 'This invite adds a contact; it cannot create an account');
+    }
     if (usesLeft(invite) <= 0) {
       throw new InviteError('invite-not-found', invite.held > 0 ? 'This invite is being used right now' : 'This invite has been used');
     }
@@ -302,7 +310,7 @@ export class Registration {
     this.#inFlight.delete(claim.id);
     switch (outcome.kind) {
       case 'created':
-        return this.settleDone(claim.id, 'created', req.also);
+        return this.settleDone(claim.id, 'created', req.also, req.declineRooms);
       case 'conflict':
         this.release(claim.id, 'conflict');
         throw new InviteError('conflict', `The username ${claim.username} is taken`);
@@ -318,7 +326,7 @@ export class Registration {
    * transaction, each as a claim of its own recorded as spent; one that is no longer usable is
    * skipped, never blocking the account that already exists.
    */
-  async settleDone(claimId: string, outcome: string, also: readonly string[] = []): Promise<Registered> {
+  async settleDone(claimId: string, outcome: string, also: readonly string[] = [], declineRooms: readonly string[] = []): Promise<Registered> {
     const now = this.clock();
     const claim = this.claims.getClaim(claimId);
     if (!claim) throw new InviteError('invite-not-found', 'No such claim');
@@ -329,10 +337,14 @@ export class Registration {
       if (!this.claims.settleClaim(claimId, 'spent', outcome, now)) return false;
       if (claim.inviteId) {
         this.#recordSpent(claim, jid, now);
+        this.invites.acceptRoomsOnRegistration(claim.inviteId, jid, declineRooms);
         for (const id of new Set(also)) {
           const refused = this.#spendAlongside(id, claim, jid, now);
           if (refused) skipped.push({ inviteId: id, reason: refused });
-          else alongside.push(id);
+          else {
+            alongside.push(id);
+            this.invites.acceptRoomsOnRegistration(id, jid, declineRooms);
+          }
         }
       }
       return true;

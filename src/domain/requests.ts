@@ -18,6 +18,7 @@ import type { Limits } from './limits';
 import { parseBareJid } from './jid';
 import type { NoticeQueue } from './notices';
 import type { Clock } from './ports';
+import type { RoomRef } from './invites';
 import type { Actor } from './types';
 
 /** One `<invitee/>` as sent: attributes present or not, values untouched. */
@@ -34,6 +35,8 @@ export interface RequestDraft {
   invitees: RequestedInvitee[];
   /** the text of every `<message/>` child */
   messages: string[];
+  /** the `jid` of every `<room/>` child (null: the attribute is missing) */
+  rooms?: (string | null)[];
   /** names of child elements that are neither `<invitee/>` nor `<message/>` of the namespace */
   unknown: string[];
 }
@@ -43,6 +46,8 @@ export interface InviteRequest {
   id?: string;
   invitees: ({ email: string; name?: string } | { jid: string; name?: string })[];
   message?: string;
+  /** rooms every invitee is invited to (`<room jid='…'/>`), as sent */
+  rooms?: string[];
 }
 
 export interface RequestRules {
@@ -50,6 +55,8 @@ export interface RequestRules {
   maxInvitees: number;
   /** presence.max_message_length, in characters (Unicode code points) */
   maxMessageLength: number;
+  /** rooms.max_per_invite */
+  maxRooms?: number;
 }
 
 /**
@@ -73,7 +80,17 @@ export function checkRequest(draft: RequestDraft, rules: RequestRules): { reques
   if (message !== undefined && [...message].length > rules.maxMessageLength) {
     return { fault: `The message is longer than ${rules.maxMessageLength} characters` };
   }
-  return { request: { ...(draft.id !== undefined ? { id: draft.id } : {}), invitees, ...(message !== undefined ? { message } : {}) } };
+  const rooms = draft.rooms ?? [];
+  if (rooms.some((r) => r === null || r.trim() === '')) return { fault: 'Each <room/> has a jid attribute' };
+  if (rules.maxRooms !== undefined && rooms.length > rules.maxRooms) return { fault: `An invite request names at most ${rules.maxRooms} rooms` };
+  return {
+    request: {
+      ...(draft.id !== undefined ? { id: draft.id } : {}),
+      invitees,
+      ...(message !== undefined ? { message } : {}),
+      ...(rooms.length ? { rooms: rooms as string[] } : {}),
+    },
+  };
 }
 
 /**
@@ -88,7 +105,9 @@ export function canonicalForm(request: InviteRequest): string {
     // Code unit order, not locale order: the same on every machine.
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const message = request.message?.trim() || null;
-  return `[${invitees.join(',')}]\n${JSON.stringify(message)}`;
+  // Rooms (sorted) only when there are some, so that the identity of a request without rooms stays as it was.
+  const rooms = request.rooms?.length ? `\n${JSON.stringify([...request.rooms].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))}` : '';
+  return `[${invitees.join(',')}]\n${JSON.stringify(message)}${rooms}`;
 }
 
 /** Longest `id` kept as it is in the database; longer ones are stored hashed (still one per id). */
@@ -173,7 +192,17 @@ export class InviteRequests {
    * sender and key. A new request makes its invites and queues one acknowledgement to `from`, all in
    * one transaction; a replay changes nothing.
    */
-  submit(actor: Actor & { kind: 'user' }, from: string, request: InviteRequest): Submitted {
+  /** Whether this sender's request was processed already (a replay changes nothing). */
+  isReplay(actor: Actor & { kind: 'user' }, request: InviteRequest): boolean {
+    return this.store.seen(actor.jid, requestKey(request));
+  }
+
+  /**
+   * `rooms`: the request's rooms, checked by the adapter with the MUC service (the sender may
+   * invite to each): JID invitees get a `room` invite to them, e-mail invitees an account invite
+   * carrying them.
+   */
+  submit(actor: Actor & { kind: 'user' }, from: string, request: InviteRequest, rooms: readonly RoomRef[] = []): Submitted {
     const key = requestKey(request);
     try {
       return this.store.transaction(() => {
@@ -181,7 +210,7 @@ export class InviteRequests {
         // Replays are free (clients resend presence on every status change); new requests count.
         this.limits?.checkInviteRequest(actor, actor.jid, this.clock());
         const note = request.message?.trim() || undefined;
-        const outcomes = request.invitees.map((invitee) => this.#invite(actor, invitee, note));
+        const outcomes = request.invitees.map((invitee) => this.#invite(actor, invitee, note, rooms));
         if (!this.store.record(actor.jid, key, this.clock(), outcomes)) throw new Replay();
         this.notices.enqueue({
           channel: 'xmpp',
@@ -200,7 +229,7 @@ export class InviteRequests {
   }
 
   /** One invitee: an invite, a duplicate of an existing one, or a refusal with its reason. */
-  #invite(actor: Actor & { kind: 'user' }, invitee: InviteRequest['invitees'][number], note: string | undefined): InviteeOutcome {
+  #invite(actor: Actor & { kind: 'user' }, invitee: InviteRequest['invitees'][number], note: string | undefined, rooms: readonly RoomRef[]): InviteeOutcome {
     const echo = 'email' in invitee ? { email: invitee.email } : { jid: invitee.jid };
     const refused = (reason: string): InviteeOutcome => ({ ...echo, status: 'refused', reason });
     let target: { email: string } | { jid: string };
@@ -221,8 +250,10 @@ export class InviteRequests {
     }
     try {
       const { invite } = this.invites.create(actor, {
-        // contact-account, or contact where user invites may not create accounts (admins excepted).
-        kind: this.invites.newInviteKind(actor),
+        // contact-account, or contact where user invites may not create accounts (admins excepted);
+        // with rooms, a JID invitee (an account already) gets a room invitation.
+        kind: rooms.length && 'jid' in target ? 'room' : this.invites.newInviteKind(actor),
+        ...(rooms.length ? { rooms } : {}),
         source: 'presence',
         ...target,
         ...(invitee.name !== undefined && invitee.name.trim() !== '' ? { name: invitee.name.trim() } : {}),

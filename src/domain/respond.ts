@@ -33,6 +33,8 @@ export interface AcceptRequest {
   choices: ReadonlyMap<string, Choice>;
   /** the note back to the inviters of declined invitations */
   reason: string | null;
+  /** rooms of these invites the new account does not join (unticked boxes); the others it joins */
+  declineRooms?: string[];
 }
 
 export interface Responded extends Registered {
@@ -84,7 +86,8 @@ export class Respond {
     const now = this.clock();
     return this.invites
       .list({ invitee: invite.inviteeKey!, state: 'open', oldestFirst: true, limit: MAX_COMPANIONS + 1 })
-      .filter((i) => i.id !== invite.id && i.maxUses - i.uses - i.held > 0 && i.expiresAt > now)
+      // A room invitation makes no account: it is answered room by room, on its own page.
+      .filter((i) => i.id !== invite.id && i.kind !== 'room' && i.maxUses - i.uses - i.held > 0 && i.expiresAt > now)
       .slice(0, MAX_COMPANIONS);
   }
 
@@ -120,6 +123,7 @@ export class Respond {
       door: 'web',
       ip: req.ip,
       also: made.filter((i) => i !== claimer).map((i) => i.id),
+      declineRooms: req.declineRooms,
     });
     const declined: Invite[] = [];
     for (const c of decline) {

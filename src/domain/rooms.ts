@@ -99,3 +99,40 @@ export function roomRightsAdvice(component: string, service: string, reason: str
     `modules: mod_muc: access_admin: - allow: muc_admin`
   );
 }
+
+/** The rooms of the service `bare` may invite people to (for the form's options), by name. */
+export async function invitableRooms(rooms: RoomsPort, bare: string, siteAdmin: boolean): Promise<RoomResult<RoomInfo[]>> {
+  const listed = await rooms.listRooms();
+  if (!listed.ok) return listed;
+  const checks = await Promise.all(listed.value.map((r) => rooms.mayInvite(r.jid, bare, { siteAdmin })));
+  const failed = checks.find((c) => !c.ok);
+  if (failed && !failed.ok && failed.error.kind === 'forbidden') return failed;
+  return { ok: true, value: listed.value.filter((_, i) => { const c = checks[i]; return c.ok && c.value; }).sort((a, b) => a.name.localeCompare(b.name)) };
+}
+
+/**
+ * Contract, "Who may invite to a room": each room asked for is checked with the service, also
+ * those the form did not list. `forbidden` names the rooms `bare` may not invite to (and those the
+ * service does not know), `unclear` those it could not answer for.
+ */
+export async function authoriseRooms(
+  rooms: RoomsPort,
+  bare: string,
+  siteAdmin: boolean,
+  asked: readonly string[],
+  known: readonly RoomInfo[] = [],
+): Promise<{ allowed: RoomInfo[]; forbidden: { room: string; reason: string }[]; unclear: { room: string; reason: string }[] }> {
+  const allowed: RoomInfo[] = [];
+  const forbidden: { room: string; reason: string }[] = [];
+  const unclear: { room: string; reason: string }[] = [];
+  const answers = await Promise.all(asked.map((room) => rooms.mayInvite(room, bare, { siteAdmin })));
+  asked.forEach((room, i) => {
+    const a = answers[i];
+    const jid = room.toLowerCase();
+    if (a.ok && a.value) allowed.push(known.find((k) => k.jid === jid) ?? { jid, name: jid.slice(0, jid.indexOf('@')) });
+    else if (a.ok) forbidden.push({ room, reason: `you are not an owner or admin of ${room}` });
+    else if (a.error.kind === 'item-not-found') forbidden.push({ room, reason: `${room} is not a room of ${rooms.service}` });
+    else unclear.push({ room, reason: a.error.reason });
+  });
+  return { allowed, forbidden, unclear };
+}

@@ -1,6 +1,7 @@
 /** The invite model of the contract: kinds, states, delivery, uses, generation, events. */
 
-export const INVITE_KINDS = ['account', 'account-locked', 'contact', 'contact-account'] as const;
+/** `room`: an existing account (local or remote) is invited to rooms of `rooms.service`; no account, no contact. */
+export const INVITE_KINDS = ['account', 'account-locked', 'contact', 'contact-account', 'room'] as const;
 export type InviteKind = (typeof INVITE_KINDS)[number];
 
 export const INVITE_STATES = ['pending', 'open', 'exhausted', 'rejected', 'revoked', 'declined'] as const;
@@ -16,7 +17,7 @@ export type Delivery = (typeof DELIVERY_STATES)[number];
 export type ShownDelivery = Delivery | 'bounced';
 
 /** The doors an invite can come through. */
-export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web' | 'api'
+export type InviteSource = 'command' | 'create-account' | 'cli' | 'presence' | 'send' | 'web' | 'api' | 'invite-to-rooms'
   /** the approval of a membership request (src/domain/membership.ts): made for the verified address */
   | 'request';
 
@@ -73,7 +74,13 @@ export type EventType =
   /** an e-mail of the invite came back as a permanent bounce (mail bounce, the LMTP listener) */
   | 'bounced'
   /** the invitee used the one-click unsubscribe link of an e-mail (RFC 8058) */
-  | 'unsubscribed';
+  | 'unsubscribed'
+  /** one room of the invite was answered or ended (data: `room`); see RoomAnswerState */
+  | 'room-accepted'
+  | 'room-declined'
+  | 'room-failed'
+  | 'room-expired'
+  | 'room-revoked';
 
 export interface InviteEvent {
   id: number;
@@ -104,7 +111,7 @@ export function isPrivileged(actor: Actor): boolean {
 
 /** Kinds whose token may create an account. */
 export function canCreateAccount(kind: InviteKind): boolean {
-  return kind !== 'contact';
+  return kind !== 'contact' && kind !== 'room';
 }
 
 /** Kinds whose token makes the holder a contact of the inviter. */
@@ -123,4 +130,31 @@ export function shownState(invite: Invite, now: number): ShownState {
 /** Uses left for new claims. */
 export function usesLeft(invite: Invite): number {
   return invite.maxUses - invite.uses - invite.held;
+}
+
+/**
+ * The answer of one (invite, room) pair: `open` (none yet), `accepting` (yes; the membership is
+ * being made, tried again until the MUC service answers definitely), `accepted`, `declined`,
+ * `failed` (the service refused the membership), `expired`, `revoked` (the invite ended first).
+ */
+export const ROOM_ANSWER_STATES = ['open', 'accepting', 'accepted', 'declined', 'failed', 'expired', 'revoked'] as const;
+export type RoomAnswerState = (typeof ROOM_ANSWER_STATES)[number];
+
+export interface RoomInvitation {
+  inviteId: string;
+  room: string;
+  /** the room's name when the invitation was made (null: its localpart is shown) */
+  roomName: string | null;
+  inviteeKey: string | null;
+  state: RoomAnswerState;
+  activeKey: string | null;
+  memberJid: string | null;
+  reason: string | null;
+  createdAt: number;
+  answeredAt: number | null;
+}
+
+/** How a room reads to a person: its name, else its localpart. */
+export function roomLabel(r: { room: string; roomName: string | null }): string {
+  return r.roomName ?? r.room.slice(0, r.room.indexOf('@'));
 }

@@ -25,7 +25,10 @@ import { actorOf } from './services';
 import { presenceError } from '../xmpp/builders';
 import { NS } from '../xmpp/ns';
 import type { Router, StanzaContext } from '../xmpp/router';
-import { errorElement, type Condition, type ErrorType } from '../xmpp/stanza-errors';
+import { errorElement, StanzaFailure, type Condition, type ErrorType } from '../xmpp/stanza-errors';
+import type { RoomRef } from '../domain/invites';
+import type { RoomsPort } from '../domain/rooms';
+import { checkedRooms } from './commands/room-field';
 import { xml, type Element } from '../xmpp/xml';
 
 export interface PresenceDeps {
@@ -34,6 +37,8 @@ export interface PresenceDeps {
   subscriptions: SubscriptionStore;
   send: (el: Element) => Promise<void>;
   clock?: () => number;
+  /** the MUC service, for `<room/>` children (absent: room invitations are off) */
+  rooms?: RoomsPort;
 }
 
 const INBOUND: ReadonlySet<string> = new Set<InboundType>(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed', 'probe', 'error']);
@@ -56,6 +61,8 @@ export function readInviteRequest(el: Element): RequestDraft {
       draft.invitees.push(invitee);
     } else if (child.getNS() === NS.project && child.name === 'message') {
       draft.messages.push(cleanText(child.getText()));
+    } else if (child.getNS() === NS.project && child.name === 'room') {
+      (draft.rooms ??= []).push(typeof child.attrs.jid === 'string' ? child.attrs.jid : null);
     } else {
       draft.unknown.push(child.name);
     }
@@ -106,18 +113,31 @@ export class PresenceHandler {
     const checked = checkRequest(readInviteRequest(elements[0]), {
       maxInvitees: this.deps.config.presence.maxInvitees,
       maxMessageLength: this.deps.config.presence.maxMessageLength,
+      maxRooms: this.deps.config.rooms.maxPerInvite,
     });
     if ('fault' in checked) {
       ctx.logger.info({ fault: checked.fault }, 'malformed invite request refused');
       await this.#error(ctx, 'bad-request', checked.fault);
       return true;
     }
+    // Rooms: who may invite to each is asked of the MUC service, once per new request (a replay,
+    // which clients send on every status change, asks nothing).
+    let rooms: RoomRef[] = [];
+    const actor = actorOf(requester);
+    if (checked.request.rooms?.length && !this.deps.requests.isReplay(actor, checked.request)) {
+      try {
+        rooms = await checkedRooms(this.deps.rooms, requester, checked.request.rooms, this.deps.config.rooms.maxPerInvite);
+      } catch (err) {
+        if (!(err instanceof StanzaFailure)) throw err;
+        await this.#error(ctx, err.condition, err.text ?? err.condition, err.type);
+        return true;
+      }
+    }
     let result;
     try {
       // One transaction; while another process holds the write lock it is tried again later,
       // leaving the event loop free (store/busy.ts).
-      const actor = actorOf(requester);
-      result = await retryWhileBusy(() => this.deps.requests.submit(actor, ctx.from, checked.request));
+      result = await retryWhileBusy(() => this.deps.requests.submit(actor, ctx.from, checked.request, rooms));
     } catch (err) {
       // Nothing was stored (the transaction rolled back): the client may send it again.
       if (isInviteError(err) && err.code === 'limit-reached') {

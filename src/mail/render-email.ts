@@ -23,7 +23,7 @@ export interface EmailContent {
 
 export interface EmailRenderContext {
   siteName: string;
-  invites: Pick<InviteService, 'links'>;
+  invites: Pick<InviteService, 'links'> & Partial<Pick<InviteService, 'roomsOf'>>;
   /** membership requests, for the verification e-mail's button */
   membership?: MembershipReader;
   now: () => number;
@@ -86,6 +86,14 @@ function invitation(invite: Invite, ctx: EmailRenderContext): EmailContent {
       : p(`You are invited ${offered}.`),
   );
   if (note) parts.push(p(invite.inviter ? 'Their message:' : 'Message:'), quote(note));
+  // Rooms that go with the account (rooms.service): the registration form offers them as ticked boxes.
+  const rooms = (ctx.invites.roomsOf?.(invite.id) ?? []).filter((r) => r.state === 'open').map((r) => headerText(r.roomName ? `${r.roomName} (${r.room})` : r.room));
+  if (rooms.length) {
+    parts.push(
+      p('With your account you are invited to these rooms (you choose which to join when you create it):'),
+      p(rooms.map((r) => `• ${r}`).join('\n'), html`<ul>${rooms.map((r) => html`<li>${r}</li>`)}</ul>`),
+    );
+  }
   parts.push(button('Accept the invitation', links.landingUrl));
   if (isContactKind(invite.kind)) {
     parts.push(small(`Already using an XMPP chat app? Open this address with it instead: ${links.uri}`));

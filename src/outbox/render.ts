@@ -19,6 +19,8 @@ export interface Rendered {
 export interface RenderContext {
   siteName: string;
   component: string;
+  /** the XMPP domain of local users (they may answer room invitations with a command) */
+  host?: string;
   invites: InviteService;
   now: () => number;
   /** membership requests (`request`, `request-verify`, …); without it those notices say nothing */
@@ -35,6 +37,22 @@ export type MembershipReader = Pick<MembershipService, 'get' | 'verifyUrl' | 've
 /** The membership request ids of a notice (params.requests, space-separated). */
 export function requestIds(params: NoticeParams): string[] {
   return typeof params.requests === 'string' ? params.requests.split(' ').filter(Boolean) : [];
+}
+
+/** The rooms an invitation notice names: [jid, name] pairs (params.rooms, JSON). */
+export function roomsParam(params: NoticeParams): [string, string | null][] {
+  if (typeof params.rooms !== 'string') return [];
+  try {
+    const parsed: unknown = JSON.parse(params.rooms);
+    return Array.isArray(parsed) ? parsed.filter((p): p is [string, string | null] => Array.isArray(p) && typeof p[0] === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** "The Team (team@conference.example.com)", or the JID alone when the room has no name. */
+function roomText(jid: unknown, name: unknown): string {
+  return typeof name === 'string' && name !== '' ? `${name} (${String(jid)})` : String(jid);
 }
 
 function text(value: unknown): string | null {
@@ -103,12 +121,45 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
     case 'invitation': {
       if (!first || shownState(first, ctx.now()) !== 'open') return undefined;
       const links = ctx.invites.links(first);
+      const rooms = roomsParam(params);
+      if (first.kind === 'room') {
+        const title = `${first.inviter ?? site} invites you to ${rooms.length === 1 ? 'a room' : `${rooms.length} rooms`} on ${site}`;
+        const lines = [`${title}:`, ...rooms.map(([jid, name]) => `• ${roomText(jid, name)}`)];
+        if (first.note) lines.push(`“${first.note}”`);
+        lines.push(`Answer each room (accept, decline, or later): ${links.landingUrl}`);
+        if (ctx.host && first.inviteeJid?.endsWith(`@${ctx.host}`)) lines.push(`Or run the command “Answer room invitations” on ${ctx.component}.`);
+        lines.push(`Valid until ${dateTime(first.expiresAt)}.`);
+        return { subject: title, text: lines.join('\n') };
+      }
       const title = invitationTitle(first.inviter, site);
       const lines = [`${title}.`];
       if (first.note) lines.push(`“${first.note}”`);
+      if (rooms.length) lines.push('With your account, you are invited to:', ...rooms.map(([jid, name]) => `• ${roomText(jid, name)}`));
       lines.push(`Add them as a contact: ${links.uri}`, `Or open: ${links.landingUrl}`, `Valid until ${dateTime(first.expiresAt)}.`);
       return { subject: title, text: lines.join('\n') };
     }
+    case 'room-accepted':
+      return {
+        subject: `${String(params.jid)} joined ${roomText(params.room, params.roomName)}`,
+        text: `${String(params.jid)} accepted your invitation to ${roomText(params.room, params.roomName)} and is now a member.`,
+      };
+    case 'room-declined': {
+      const reason = text(params.reason);
+      return {
+        subject: `${String(params.jid)} declined ${roomText(params.room, params.roomName)}`,
+        text: `${String(params.jid)} declined your invitation to ${roomText(params.room, params.roomName)}${reason ? `: “${reason}”` : '.'}`,
+      };
+    }
+    case 'room-joined':
+      return {
+        subject: `${String(params.jid)} joined ${roomText(params.room, params.roomName)}`,
+        text: `${String(params.jid)} is now a member of ${roomText(params.room, params.roomName)}${text(params.inviter) ? `, invited by ${String(params.inviter)}` : ''}.`,
+      };
+    case 'room-failed':
+      return {
+        subject: `${String(params.jid)} could not be made a member of ${roomText(params.room, params.roomName)}`,
+        text: `${String(params.jid)} accepted your invitation to ${roomText(params.room, params.roomName)}, but the room service refused the membership: ${text(params.reason) ?? 'no reason given'}.`,
+      };
     case 'welcome': {
       const jid = String(params.jid);
       const lines = [`Welcome to ${site}, ${jid}!`];
@@ -120,6 +171,8 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
         if (linked ? linked.has(invite.id) : params.contactsLinked === true) lines.push('You are already each other’s contacts.');
         else lines.push(`Add them as a contact: ${ctx.invites.links(invite).addInviter}`);
       }
+      const rooms = invites.flatMap((i) => ctx.invites.roomsOf(i.id)).filter((r) => r.state === 'accepting' || r.state === 'accepted');
+      if (rooms.length) lines.push('You are a member of:', ...rooms.map((r) => `• ${roomText(r.room, r.roomName)}`));
       return { subject: `Welcome to ${site}`, text: lines.join('\n') };
     }
     case 'reminder': {

@@ -9,7 +9,7 @@ import { StanzaRejectedError } from '../xmpp/connection';
 import { NotReadyError, PermanentDeliveryError, type Transport } from './worker';
 import type { Rendered } from './render';
 import { outcomesOf } from './request-result';
-import { requestIds } from './render';
+import { requestIds, roomsParam } from './render';
 
 export interface XmppTransportDeps {
   /** the component JID the messages come from */
@@ -57,6 +57,8 @@ export class XmppTransport implements Transport {
             invites: row.inviteIds,
             requests: row.kind === 'request' ? requestIds(row.params) : [],
             reset: row.kind === 'password-reset' && typeof row.params.reset === 'string' ? row.params.reset : undefined,
+            room: row.kind.startsWith('room-') && typeof row.params.room === 'string' ? row.params.room : undefined,
+            rooms: row.kind === 'invitation' ? roomsParam(row.params).map(([jid]) => jid) : undefined,
           });
     try {
       await this.sendStanza(stanza);

@@ -13,8 +13,8 @@
  * - The state is the shown state (`expired` derived from pending or open past expiry).
  */
 import type { Limits } from '../domain/limits';
-import type { InviteStats } from '../domain/ports';
-import { SHOWN_STATES, shownState, type Invite, type ShownDelivery } from '../domain/types';
+import type { InviteStats, RoomStats } from '../domain/ports';
+import { SHOWN_STATES, shownState, type Invite, type RoomInvitation, type ShownDelivery } from '../domain/types';
 
 // ---- dates --------------------------------------------------------------------------------------
 
@@ -106,6 +106,8 @@ export function offer(invite: Invite, site: string): string {
       return `to become their contact on XMPP, the open chat network (${site})`;
     case 'contact-account':
       return `to join ${site} and chat with them`;
+    case 'room':
+      return `to rooms on ${site}`;
   }
 }
 
@@ -129,7 +131,7 @@ export function endedReason(invite: Invite, now: number): string {
     case 'expired':
       return 'It has expired.';
     case 'exhausted':
-      return 'It has already been used.';
+      return invite.kind === 'room' ? 'Every room it names has been answered.' : 'It has already been used.';
     case 'revoked':
       return 'It was withdrawn.';
     case 'rejected':
@@ -214,7 +216,20 @@ export const STATS_HEADINGS = {
   funnel: 'Per inviter (created → approved → used → accounts)',
   overruns: 'Uses that made two accounts (late settles; should be 0)',
   claims: 'Registrations not settled yet',
+  rooms: 'Per room (invited → accepted, declined, failed, no answer)',
 } as const;
+
+/** One line per room: "team@conference.example.com: invited 4, accepted 2, declined 1, failed 0, no answer 1". */
+export function roomStatsLines(rooms: readonly RoomStats[]): string[] {
+  return rooms.map((r) => `${r.room}: invited ${r.invited}, accepted ${r.accepted}, declined ${r.declined}, failed ${r.failed}, no answer ${r.noAnswer}`);
+}
+
+/** A room's answer in a line: "The Team (team@conference.example.com): accepted by bob@example.com". */
+export function roomAnswerLine(r: RoomInvitation): string {
+  const name = r.roomName ? `${r.roomName} (${r.room})` : r.room;
+  const by = r.memberJid && (r.state === 'accepted' || r.state === 'accepting') ? ` by ${r.memberJid}` : '';
+  return `${name}: ${r.state}${by}${r.reason ? ` (${r.reason})` : ''}`;
+}
 
 /** "2 held, the oldest for 3 h 12 min (since …)": a claim held long means the server could not be asked. */
 export function heldClaimsLine(held: InviteStats['heldClaims'], now: number): string {

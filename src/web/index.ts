@@ -8,6 +8,7 @@ import { registerMembershipRoutes } from './membership';
 import type { MembershipService } from '../domain/membership';
 import type { ConsoleAuth } from '../domain/console-auth';
 import { registerConsoleRoutes, SESSION_COOKIE } from './console';
+import type { RoomAnswers } from '../domain/room-answers';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -23,6 +24,8 @@ export interface WebDeps {
   resets?: ResetsPort;
   /** the web console's sign-ins and sessions */
   auth: ConsoleAuth;
+  /** answers to room invitations (absent: room invitations are off) */
+  roomAnswers?: RoomAnswers;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -65,7 +68,7 @@ export function createWebServer(deps: WebDeps): WebServer {
   });
   // The JSON API has its own discipline (bearer keys, JSON errors): src/web/api.
   web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, logger: deps.logger.child({ module: 'api' }) }));
-  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, health: deps.health, clock: deps.clock, resets: deps.resets });
+  registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, roomAnswers: deps.roomAnswers, health: deps.health, clock: deps.clock, resets: deps.resets });
   if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   registerConsoleRoutes(web, {
     site,

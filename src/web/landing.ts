@@ -9,7 +9,8 @@ import { isPersonal, type Choice, type Respond } from '../domain/respond';
 import { cleanText } from '../domain/text';
 import { canCreateAccount, isContactKind, shownState, type Invite } from '../domain/types';
 import { retryAfter, webError } from './errors';
-import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, successPage, unsubscribePage, type FormState, type Site } from './pages';
+import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, roomAnswersPage, successPage, unsubscribePage, type FormState, type Site } from './pages';
+import { parsePairVar, ROOM_CHOICES, type RoomAnswer, type RoomAnswers, type RoomChoice } from '../domain/room-answers';
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
 import type { PasswordSetter, PasswordReset, ResetService } from '../domain/resets';
@@ -33,6 +34,8 @@ export interface LandingDeps {
   invites: InviteService;
   respond: Respond;
   resets?: ResetsPort;
+  /** answers to room invitations (absent: room invitations are off) */
+  roomAnswers?: RoomAnswers;
   /** throws when the database cannot be read */
   health(): Health;
   clock?: () => number;
@@ -55,6 +58,9 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
   async function landing(ctx: RequestContext, invite: Invite, token: string, status = 200, form?: FormState): Promise<Reply> {
     const { uri } = invites.links(invite);
     const canRegister = invite.state === 'open' && canCreateAccount(invite.kind);
+    const openRooms = canRegister ? invites.roomsOf(invite.id).filter((r) => r.state === 'open') : [];
+    // A room invitation's page lists every open room invitation of its invitee, from every inviter.
+    const roomAnswers = invite.kind === 'room' && invite.state === 'open' && deps.roomAnswers ? deps.roomAnswers.openFor(invite.inviteeKey!) : undefined;
     return {
       status,
       body: landingPage(site, {
@@ -67,6 +73,8 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
         canRegister,
         declinable: isPersonal(invite),
         companions: canRegister ? respond.companions(invite) : [],
+        rooms: openRooms,
+        roomAnswers,
         form,
       }),
     };
@@ -119,12 +127,15 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       if (name.startsWith('choice-') && (CHOICES as readonly string[]).includes(value)) choices.set(name.slice('choice-'.length), value as Choice);
     }
     const reason = note(ctx.form.get('reason'));
-    const form: FormState = { username: cleanText(username), choices, reason: cleanText(ctx.form.get('reason') ?? '') };
+    const ticked = new Set(ctx.form.getAll('room'));
+    const form: FormState = { username: cleanText(username), choices, reason: cleanText(ctx.form.get('reason') ?? ''), rooms: ticked };
+    // The boxes left unticked: rooms of this invite the new account does not join.
+    const declineRooms = invites.roomsOf(invite.id).filter((r) => r.state === 'open' && !ticked.has(r.room)).map((r) => r.room);
     if (reason === undefined) {
       return landing(ctx, invite, token, 400, { ...form, error: `A note is at most ${MAX_REASON_LENGTH} characters long` });
     }
     try {
-      const done = await respond.accept({ token, username, password: ctx.form.get('password') ?? '', ip: ctx.ip, choices, reason });
+      const done = await respond.accept({ token, username, password: ctx.form.get('password') ?? '', ip: ctx.ip, choices, reason, declineRooms });
       const addLinks = new Map<string, string>();
       for (const a of done.accepted) {
         const add = invites.links(a.invite).addInviter;
@@ -188,6 +199,39 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
       const wait = retryAfter(err, clock());
       return { status: shown.status, headers: wait !== undefined ? { 'Retry-After': String(wait) } : undefined, body: problemPage(site, shown.title, err.message, `${site.base}/i/${token}`) };
     }
+  });
+
+  // A room invitation's answers: one choice per open room invitation of the invitee (from every
+  // inviter), one note. Only the invitations its page lists (the invitee's own, open) are taken.
+  web.post('/i/:token/respond', async (ctx) => {
+    const { token } = ctx.params;
+    const found = lookup(token);
+    if (!found) return notFound();
+    if (!found.live) return gone(ctx, found.invite, token);
+    const { invite } = found;
+    if (invite.kind !== 'room' || !deps.roomAnswers || invite.state !== 'open') {
+      return { status: 400, body: problemPage(site, 'Nothing to answer', 'This invitation names no room to answer.', `${site.base}/i/${token}`) };
+    }
+    const reason = note(ctx.form.get('reason'));
+    if (reason === undefined) {
+      return { status: 400, body: problemPage(site, 'Please check the form', `A note is at most ${MAX_REASON_LENGTH} characters long.`, `${site.base}/i/${token}`) };
+    }
+    const open = deps.roomAnswers.openFor(invite.inviteeKey!);
+    const offered = new Set(open.map(({ row }) => `${row.inviteId}/${row.room}`));
+    const answers: RoomAnswer[] = [];
+    for (const [name, value] of ctx.form) {
+      if (!name.startsWith('room-')) continue;
+      const pair = parsePairVar(name.slice('room-'.length));
+      if (!pair || !offered.has(name.slice('room-'.length)) || !(ROOM_CHOICES as readonly string[]).includes(value)) {
+        return { status: 400, body: problemPage(site, 'Please check the form', 'An answer names an invitation this page did not list, or is not one of accept, decline and later.', `${site.base}/i/${token}`) };
+      }
+      answers.push({ ...pair, choice: value as RoomChoice });
+    }
+    if (answers.length === 0) {
+      return { status: 400, body: problemPage(site, 'Please check the form', 'Choose an answer for at least one room.', `${site.base}/i/${token}`) };
+    }
+    const answered = await deps.roomAnswers.answer({ inviteeKey: invite.inviteeKey!, memberJid: invite.inviteeJid! }, answers, reason);
+    return { status: 200, body: roomAnswersPage(site, answered, true) };
   });
 
   web.post('/i/:token/decline', decline(false));

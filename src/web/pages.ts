@@ -7,7 +7,8 @@
 import type { ClientEntry, Platform } from '../config.types';
 import type { Choice } from '../domain/respond';
 import type { Accepted } from '../domain/registration';
-import { isContactKind, type Invite } from '../domain/types';
+import { isContactKind, roomLabel, type Invite, type RoomInvitation } from '../domain/types';
+import type { AnsweredRoom } from '../domain/room-answers';
 import { html, trusted, type Fragment, type Html } from '../present/html';
 import { endedReason, invitationTitle, inviterForInvitee, longDate } from '../present/invite';
 import { STYLESHEET } from './style';
@@ -79,7 +80,7 @@ function clientList(site: Site): Html {
   )}</ul>`;
 }
 
-function action(site: Site, token: string, what: 'register' | 'decline' | 'opt-out'): string {
+function action(site: Site, token: string, what: 'register' | 'decline' | 'opt-out' | 'respond'): string {
   return `${site.base}/i/${token}/${what}`;
 }
 
@@ -116,6 +117,8 @@ export interface FormState {
   error?: string;
   choices?: ReadonlyMap<string, Choice>;
   reason?: string;
+  /** the room boxes ticked (room JIDs) */
+  rooms?: ReadonlySet<string>;
 }
 
 export interface LandingView {
@@ -130,6 +133,10 @@ export interface LandingView {
   /** a known invitee and one use, pending or open */
   declinable: boolean;
   companions: readonly Invite[];
+  /** the rooms of an account-capable invite, offered as ticked boxes with the registration */
+  rooms?: readonly RoomInvitation[];
+  /** a room invitation's page: every open room invitation of the invitee, from every inviter */
+  roomAnswers?: readonly { row: RoomInvitation; invite: Invite }[];
   form?: FormState;
 }
 
@@ -169,6 +176,11 @@ ${invite.source === 'request' && invite.inviteeEmail
   ? html`<label for="verified-email">E-mail address <span class="hint">Verified; your account is recorded with it.</span></label>
 <input type="email" id="verified-email" value="${invite.inviteeEmail}" readonly>`
   : ''}
+${v.rooms && v.rooms.length > 0
+  ? html`<fieldset><legend>Rooms to join with your account</legend>
+${v.rooms.map((r) => html`<label class="check"><input type="checkbox" name="room" value="${r.room}"${!form?.rooms || form.rooms.has(r.room) ? trusted(' checked') : ''}> ${roomLabel(r)} <span class="muted">(${r.room})</span></label>`)}
+</fieldset>`
+  : ''}
 <label for="username">Username <span class="hint">Your address will be <em>username</em>@${site.host}. Letters a–z, digits, “.”, “_” and “-”.</span></label>
 <input type="text" id="username" name="username" value="${locked ?? form?.username ?? ''}" required maxlength="64"
   autocomplete="username" autocapitalize="none" spellcheck="false"${locked ? trusted(' readonly') : ''}${form?.error ? trusted(' aria-describedby="form-error"') : ''}>
@@ -200,9 +212,59 @@ ${pending
   : ''}
 ${invite.kind === 'contact' && !pending ? html`<p>This invitation adds ${who} to your contacts; it does not create an account on ${site.host}.</p>` : ''}
 ${registerForm}
-${appSection(site, invite, v.uri, v.qr)}
+${v.roomAnswers ? roomAnswerForm(site, v) : appSection(site, invite, v.uri, v.qr)}
 ${declineForm}`;
   return layout(site, heading, body);
+}
+
+/** The answers of a room invitation's page: one choice per open room invitation, one note, one button. */
+function roomAnswerForm(site: Site, v: LandingView): Html {
+  const open = v.roomAnswers ?? [];
+  if (open.length === 0) return html`<p>No room invitation waits for your answer.</p>`;
+  const choice = (name: string, value: Choice, label: string, checked: boolean) =>
+    html`<label><input type="radio" name="${name}" value="${value}"${checked ? trusted(' checked') : ''}> ${label}</label>`;
+  return html`<h2 id="rooms">Your room invitations</h2>
+<form method="post" action="${action(site, v.token, 'respond')}">
+${csrfField(v.csrf)}
+<p>${open.length === 1 ? 'One room invitation waits' : `${open.length} room invitations wait`} for your answer. Accepting makes you a member of the room; declining tells the person who invited you.</p>
+${open.map(({ row, invite }) => {
+  const name = `room-${row.inviteId}/${row.room}`;
+  return html`<fieldset>
+<legend>${roomLabel(row)} <span class="muted">(${row.room})</span></legend>
+<p class="muted">Invited by ${inviterOf(invite, site)}, valid until ${when(invite.expiresAt)}.</p>
+${invite.note ? html`<blockquote>${invite.note}</blockquote>` : ''}
+${choice(name, 'accept', 'Accept', true)}
+${choice(name, 'decline', 'Decline', false)}
+${choice(name, 'later', 'Decide later', false)}
+</fieldset>`;
+})}
+<label for="room-note">A note for those whose invitation you answer <span class="hint">(optional)</span></label>
+<textarea id="room-note" name="reason" maxlength="1000"></textarea>
+<button type="submit">Send my answers</button>
+</form>`;
+}
+
+/** What became of each answer of a room invitation's page. */
+export function roomAnswersPage(site: Site, answered: readonly AnsweredRoom[], joinLinks: boolean): Html {
+  const line = (a: AnsweredRoom) => {
+    const room = a.roomName ? `${a.roomName} (${a.room})` : a.room;
+    switch (a.outcome.kind) {
+      case 'accepted':
+        return html`<li><strong>${room}</strong>: you are a member now.${joinLinks ? html` <a href="${`xmpp:${a.room}?join`}">Join it in your app</a>.` : ''}</li>`;
+      case 'declined':
+        return html`<li><strong>${room}</strong>: declined${a.inviter ? html`; ${a.inviter} has been told` : ''}.</li>`;
+      case 'later':
+        return html`<li><strong>${room}</strong>: left for later; open your invitation again to answer.</li>`;
+      case 'failed':
+        return html`<li class="error"><strong>${room}</strong>: you could not be made a member: ${a.outcome.reason}.</li>`;
+      case 'pending':
+        return html`<li><strong>${room}</strong>: accepted; the room service has not answered yet, and is asked again.</li>`;
+      case 'refused':
+        return html`<li class="error"><strong>${room}</strong>: not answered: ${a.outcome.reason}.</li>`;
+    }
+  };
+  return layout(site, 'Your answers', html`<h1>Thank you for answering</h1>
+<ul id="answers">${answered.map(line)}</ul>`);
 }
 
 export interface SuccessView {

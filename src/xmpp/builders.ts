@@ -44,7 +44,11 @@ export type NotificationKind =
   /** a password was set with a reset link: `reset='ID'` */
   | 'password-reset'
   /** a sign-in link to the web console: about no invite */
-  | 'login';
+  | 'login'
+  | 'room-accepted'
+  | 'room-declined'
+  | 'room-joined'
+  | 'room-failed';
 
 /**
  * A message from the component to a user: `type='chat'` to the bare JID (so the server stores it
@@ -61,12 +65,18 @@ export function notificationMessage(opts: {
   requests?: readonly string[];
   /** the password reset it concerns (kind `password-reset`) */
   reset?: string;
+  /** the room a room-* notice concerns (attribute `room`) */
+  room?: string;
+  /** the rooms an invitation names (`<room jid='…'/>` children) */
+  rooms?: readonly string[];
 }): Element {
   return xml(
     'message',
     { type: 'chat', from: opts.from, to: opts.to, id: opts.id },
     xml('body', {}, opts.body),
-    ...opts.invites.map((invite) => xml('notification', { xmlns: NS.project, kind: opts.kind, invite })),
+    ...opts.invites.map((invite) =>
+      xml('notification', { xmlns: NS.project, kind: opts.kind, invite, room: opts.room }, ...(opts.rooms ?? []).map((jid) => xml('room', { jid }))),
+    ),
     ...(opts.requests ?? []).map((request) => xml('notification', { xmlns: NS.project, kind: opts.kind, request })),
     ...(opts.reset ? [xml('notification', { xmlns: NS.project, kind: opts.kind, reset: opts.reset })] : []),
     // about nothing of the store (a sign-in link): the kind alone

@@ -29,4 +29,6 @@ export const NODES = {
   list: 'urn:xmpp-invites:0#list',
   stats: 'urn:xmpp-invites:0#stats',
   reset: 'urn:xmpp-invites:0#reset',
+  inviteToRooms: 'urn:xmpp-invites:0#invite-to-rooms',
+  respond: 'urn:xmpp-invites:0#respond',
 } as const;

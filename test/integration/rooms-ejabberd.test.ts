@@ -4,7 +4,7 @@
  * One ejabberd runs two MUC services: `conference.localhost` (the component is in the
  * `access_admin` ACL) and `norights.localhost` (no access_admin).
  */
-import { TestClient } from '../support/client';
+import { TestClient, adhoc, commandNotes, commandOf, errorCondition, type XmlElement } from '../support/client';
 import { TestEjabberd } from '../support/ejabberd';
 import { createRoom, grant, join, NS_MUC_USER } from '../support/muc';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -32,7 +32,7 @@ beforeAll(async () => {
       { domain: NORIGHTS, componentAdmin: false },
     ],
   });
-  for (const u of ['alice', 'bob', 'carol']) await ejabberd.register(u, 'pw');
+  for (const u of ['alice', 'bob', 'carol', 'dave']) await ejabberd.register(u, 'pw');
   const alice = await login('alice');
   await createRoom(alice, ROOM, 'The Team');
   await createRoom(alice, LOCKED_OUT, 'Closed');
@@ -108,6 +108,72 @@ it(
       expect(await service.app.rooms!.makeMember(LOCKED_OUT, 'carol@localhost')).toMatchObject({ ok: false, error: { kind: 'forbidden' } });
     } finally {
       await service.stop();
+    }
+  }),
+);
+
+const NS_PROJECT = 'urn:xmpp-invites:0';
+
+function notification(c: TestClient, kind: string): Promise<XmlElement> {
+  return c.waitFor((s) => s.name === 'message' && s.getChildren('notification', NS_PROJECT).some((n) => n.attrs.kind === kind), 10_000);
+}
+
+it(
+  'an owner invites with #invite-to-rooms, the invitee accepts with #respond: a member, told, invited to join; no rights: failed',
+  withLog(async () => {
+    const service = await startService(serviceConfig(ejabberd, { rooms: { service: MUC }, admins: ['carol@localhost'] }), { outboxPollMs: 100 });
+    try {
+      const alice = clients[0];
+      const bob = await login('bob');
+      const dave = await login('dave');
+      const first = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#invite-to-rooms');
+      const made = await adhoc(alice, COMPONENT, 'urn:xmpp-invites:0#invite-to-rooms', {
+        sessionid: commandOf(first)!.attrs.sessionid,
+        action: 'complete',
+        fields: { jids: ['dave@localhost'], rooms: [ROOM] },
+      });
+      expect(commandOf(made)!.attrs.status).toBe('completed');
+      const invitation = await notification(dave, 'invitation');
+      const id = String(invitation.getChild('notification', NS_PROJECT)!.attrs.invite);
+      const form = await adhoc(dave, COMPONENT, 'urn:xmpp-invites:0#respond');
+      const reply = await adhoc(dave, COMPONENT, 'urn:xmpp-invites:0#respond', {
+        sessionid: commandOf(form)!.attrs.sessionid,
+        action: 'complete',
+        fields: { [`${id}/${ROOM}`]: 'accept' },
+      });
+      expect(commandNotes(reply)[0].text).toContain('The Team (team@conference.localhost): accepted; you are a member now');
+      expect(await service.app.rooms!.affiliation(ROOM, 'dave@localhost')).toEqual({ ok: true, value: 'member' });
+      const direct = await dave.waitFor((s) => s.name === 'message' && !!s.getChild('x', 'jabber:x:conference'), 10_000);
+      expect(direct.getChild('x', 'jabber:x:conference')!.attrs.jid).toBe(ROOM);
+      await notification(alice, 'room-accepted');
+      await notification(bob, 'room-joined');
+    } finally {
+      await service.stop();
+    }
+    // a site admin names a room of a service where the component has no rights: failed
+    const service2 = await startService(serviceConfig(ejabberd, { rooms: { service: NORIGHTS }, admins: ['carol@localhost'] }), { outboxPollMs: 100 });
+    try {
+      const carol = await login('carol');
+      const dave = clients.find((c) => c.jid.startsWith('dave@'))!;
+      const first = await adhoc(carol, COMPONENT, 'urn:xmpp-invites:0#invite-to-rooms');
+      expect(errorCondition(first)).toBeUndefined();
+      const made = await adhoc(carol, COMPONENT, 'urn:xmpp-invites:0#invite-to-rooms', {
+        sessionid: commandOf(first)!.attrs.sessionid,
+        action: 'complete',
+        fields: { jids: ['dave@localhost'], rooms: [LOCKED_OUT] },
+      });
+      const id = /\(invite (\w{10})\)/.exec(commandNotes(made)[0].text)![1];
+      const form = await adhoc(dave, COMPONENT, 'urn:xmpp-invites:0#respond');
+      const reply = await adhoc(dave, COMPONENT, 'urn:xmpp-invites:0#respond', {
+        sessionid: commandOf(form)!.attrs.sessionid,
+        action: 'complete',
+        fields: { [`${id}/${LOCKED_OUT}`]: 'accept' },
+      });
+      expect(commandNotes(reply)[0].text).toContain('you could not be made a member');
+      expect(service2.app.invites.roomsOf(id)[0].state).toBe('failed');
+      await notification(carol, 'room-failed');
+    } finally {
+      await service2.stop();
     }
   }),
 );

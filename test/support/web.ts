@@ -65,6 +65,7 @@ export function snapshot(file: string): string {
       all('SELECT * FROM membership_events ORDER BY id'),
       all('SELECT * FROM password_resets ORDER BY id'),
       all('SELECT * FROM password_reset_events ORDER BY id'),
+      all('SELECT * FROM room_invitations ORDER BY invite_id, room'),
     ].join('\n');
   } finally {
     db.close();

@@ -91,7 +91,7 @@ describe('the schema is the one declaration', () => {
     const cfg = parse(
       MINIMAL +
         'site_name: Chat\nmail:\n  from: invites@example.com\n  bounce_address: bounces@example.com\n  bounce_listen: 127.0.0.1:2424\nregistration:\n  provisioner:\n    url: http://127.0.0.1:5280/api\n' +
-        'limits:\n  requests_per_day: 1\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n' +
+        'limits:\n  requests_per_day: 1\n  per_site_per_day: 1\n  per_recipient_per_day: 1\n  registrations_per_hour: 1\n  resend_after_no_answer: 1d\n  reinvite_after_decline: 1d\n  per_room_per_day: 1\n' +
         '  min_account_age: 3d\n  per_tree_open: 20\n  per_admin_per_day: 100\n' +
         'rooms:\n  service: conference.example.com\n' +
         'metrics:\n  listen: 127.0.0.1:9464\n',

@@ -7,7 +7,10 @@ import { isInviteError } from '../../errors';
 import { normalizeUsername, USERNAME_REPERTOIRE, USERNAME_RULE } from '../../domain/usernames';
 import type { CommandDef, Note, Step } from '../../xmpp/adhoc';
 import { invitationForm } from '../../xmpp/builders';
-import { dataForm } from '../../xmpp/forms';
+import { dataForm, type FieldSpec } from '../../xmpp/forms';
+import type { Requester } from '../../xmpp/requester';
+import type { RoomsPort } from '../../domain/rooms';
+import { checkedRooms, roomsField } from './room-field';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
 import { quote } from './outcomes';
@@ -26,7 +29,13 @@ export function shareLinkNote(landingUrl: string): string {
 export const APPROVAL_NOTE = 'The invite waits for another admin’s approval: until then it cannot create an account.';
 const NOT_CREATED = 'No invite was created';
 
-function form(values: { username?: string; rosterSubscription?: boolean } = {}) {
+interface Values {
+  username?: string;
+  rosterSubscription?: boolean;
+  rooms?: readonly string[];
+}
+
+function form(values: Values = {}, roomField?: FieldSpec) {
   return dataForm({
     type: 'form',
     title: 'Create an account invite',
@@ -40,42 +49,48 @@ function form(values: { username?: string; rosterSubscription?: boolean } = {}) 
         label: 'Add the new account to my contacts',
         value: values.rosterSubscription ?? false,
       },
+      ...(roomField ? [{ ...roomField, value: values.rooms }] : []),
     ],
   });
 }
 
-function ask(notes: Note[] = [], values?: { username?: string; rosterSubscription?: boolean }): Step {
-  return { status: 'executing', form: form(values), notes, actions: { allowed: ['complete'], execute: 'complete' } };
-}
+export function createAccountCommand({ invites, config }: Services, rooms?: RoomsPort): CommandDef {
+  // Rooms (rooms.service): the admin may invite to every room of the service.
+  async function ask(req: Requester, notes: Note[] = [], values?: Values): Promise<Step> {
+    const roomField = await roomsField(rooms, req, { label: 'Rooms to join with the account' });
+    return { status: 'executing', form: form(values, roomField), notes, actions: { allowed: ['complete'], execute: 'complete' } };
+  }
 
-export function createAccountCommand({ invites, config }: Services): CommandDef {
   return {
     node: NODES.createAccount,
     name: 'Create account invite',
     allowed: (req) => req.isLocal && req.isAdmin,
-    start: () => ask(),
-    next(req, { form }) {
+    start: (req) => ask(req),
+    async next(req, { form }) {
       const username = form?.value('username');
       const rosterSubscription = form?.bool('roster-subscription');
       const given = form?.value('roster-subscription');
       if (given !== undefined && rosterSubscription === undefined) {
-        return ask([{ type: 'error', text: `${NOT_CREATED}: ${quote(given)} is not yes or no for “Add the new account to my contacts” (use 1 or 0).` }], { username });
+        return ask(req, [{ type: 'error', text: `${NOT_CREATED}: ${quote(given)} is not yes or no for “Add the new account to my contacts” (use 1 or 0).` }], { username });
       }
       if (username !== undefined) {
         try {
           normalizeUsername(username);
         } catch {
-          return ask([{ type: 'error', text: `${NOT_CREATED}: ${quote(username)} is not a valid username: use ${USERNAME_REPERTOIRE}.` }], { username, rosterSubscription });
+          return ask(req, [{ type: 'error', text: `${NOT_CREATED}: ${quote(username)} is not a valid username: use ${USERNAME_REPERTOIRE}.` }], { username, rosterSubscription });
         }
       }
+      const roomRefs = await checkedRooms(rooms, req, form?.values('rooms') ?? [], config.rooms.maxPerInvite);
       try {
-        const { invite, links } = invites.create(actorOf(req), {
+        const { invite, links, roomsSkipped } = invites.create(actorOf(req), {
           kind: username ? 'account-locked' : 'account',
           username,
           rosterSubscription: rosterSubscription ?? false,
           source: 'create-account',
+          rooms: roomRefs,
         });
         const notes: Note[] = [];
+        for (const r of roomsSkipped) notes.push({ type: 'warn', text: `Not with the room ${r.room}: ${r.reason}` });
         if (invite.state === 'pending') notes.push({ type: 'info', text: APPROVAL_NOTE });
         const shareLanding = !config.registration.serverBridge;
         if (shareLanding) notes.push({ type: 'info', text: shareLinkNote(links.landingUrl) });
@@ -83,7 +98,7 @@ export function createAccountCommand({ invites, config }: Services): CommandDef 
       } catch (err) {
         // A reserved username (or another bad value) is shown with the form again, so the admin can fix it.
         if (isInviteError(err) && (err.code === 'invalid-input' || err.code === 'conflict')) {
-          return ask([{ type: 'error', text: `${NOT_CREATED}: ${err.message}` }], { username, rosterSubscription });
+          return ask(req, [{ type: 'error', text: `${NOT_CREATED}: ${err.message}` }], { username, rosterSubscription });
         }
         throw err;
       }

@@ -13,22 +13,27 @@ import { dataForm } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { actorOf, type Services } from '../services';
 import { quote, refusalLines, tally } from './outcomes';
+import type { RoomsPort } from '../../domain/rooms';
+import { checkedRooms, roomsField } from './room-field';
 
 export { durationValue, expiryChoices, MAX_ADDRESSES } from '../../domain/invite-by-email';
 
 interface Values {
+  rooms?: readonly string[];
   emails?: string;
   message?: string;
   expire?: string;
 }
 
-export function sendCommand({ invites, config }: Services): CommandDef {
+export function sendCommand({ invites, config }: Services, rooms?: RoomsPort): CommandDef {
   const choices = expiryChoices(config.invites.expiry);
   const defaultChoice = choices[choices.length - 1].value;
   const maxMessage = config.presence.maxMessageLength;
 
-  function ask(req: Requester, notes: Note[] = [], values: Values = {}): Step {
+  async function ask(req: Requester, notes: Note[] = [], values: Values = {}): Promise<Step> {
     const waits = invites.needsApproval(actorOf(req), 'contact-account');
+    // Rooms (rooms.service): those the requester may invite to, joined with the account.
+    const roomField = await roomsField(rooms, req, { label: 'Rooms to join with the account' });
     return {
       status: 'executing',
       notes,
@@ -59,6 +64,7 @@ export function sendCommand({ invites, config }: Services): CommandDef {
             value: values.expire ?? defaultChoice,
             options: choices.map((c) => ({ value: c.value, label: c.label })),
           },
+          ...(roomField ? [{ ...roomField, value: values.rooms }] : []),
         ],
       }),
       actions: { allowed: ['complete'], execute: 'complete' },
@@ -71,12 +77,12 @@ export function sendCommand({ invites, config }: Services): CommandDef {
     // Contract: when user invites may not create accounts, invites by e-mail are for admins only.
     allowed: (req) => req.isLocal && (req.isAdmin || config.invites.allowUserInvites),
     start: (req) => ask(req),
-    next(req, { form }) {
+    async next(req, { form }) {
       // text-multi: one <value/> per line, but some clients send one value holding line breaks.
       const lines = addressLines(form?.values('emails') ?? []);
       const message = (form?.texts('message') ?? []).join('\n').trim();
       const expire = form?.value('expire') ?? defaultChoice;
-      const values: Values = { emails: lines.join('\n'), message, expire };
+      const values: Values = { emails: lines.join('\n'), message, expire, rooms: form?.values('rooms') };
       const nobody = (why: string) => ask(req, [{ type: 'error', text: `Nobody was invited: ${why}` }], values);
       const choice = choices.find((c) => c.value === expire);
       if (!choice) return nobody(`${quote(expire)} is not a lifetime on offer; choose one of ${choices.map((c) => c.value).join(', ')}.`);
@@ -85,7 +91,8 @@ export function sendCommand({ invites, config }: Services): CommandDef {
       const length = [...message].length;
       if (length > maxMessage) return nobody(`the message has ${length} characters; at most ${maxMessage} are allowed.`);
 
-      const made = inviteEmails(invites, actorOf(req), lines, { message, expiresIn: choice.ms, source: 'send' });
+      const roomRefs = await checkedRooms(rooms, req, form?.values('rooms') ?? [], config.rooms.maxPerInvite);
+      const made = inviteEmails(invites, actorOf(req), lines, { message, expiresIn: choice.ms, source: 'send', rooms: roomRefs });
       const refused = made.refused.map((r) => ({ item: r.line, error: r.error }));
       const refusals = refusalLines(refused, 'invited', emailRefusal);
       // Nothing came of it: the form again, with every refusal, so that the list can be fixed.

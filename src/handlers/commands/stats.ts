@@ -7,7 +7,7 @@ import type { CommandDef } from '../../xmpp/adhoc';
 import { dataForm, type FieldSpec } from '../../xmpp/forms';
 import { NODES } from '../../xmpp/ns';
 import { SHOWN_STATES } from '../../domain/types';
-import { STATS_HEADINGS, statsLines } from '../../present/invite';
+import { roomStatsLines, STATS_HEADINGS, statsLines } from '../../present/invite';
 import type { Services } from '../services';
 import { treeLines } from '../../present/tree';
 
@@ -46,6 +46,8 @@ export function statsCommand({ invites, limits, membership, trust }: Services): 
         const shown = tree.length > TREE_LINES ? [...tree.slice(0, TREE_LINES), `… ${tree.length - TREE_LINES} more lines: xmpp-invites tree`] : tree;
         fields.push({ var: 'tree', type: 'text-multi', label: 'Who invited whom', value: shown.join('\n') || '(nobody yet)' });
       }
+      const rooms = roomStatsLines(invites.roomStats());
+      if (rooms.length) fields.push({ var: 'rooms', type: 'text-multi', label: STATS_HEADINGS.rooms, value: rooms.join('\n') });
       return { status: 'completed', form: dataForm({ type: 'result', title: 'Invite statistics', formType: NODES.stats, fields }) };
     },
   };
