@@ -93,8 +93,7 @@ describe('the committed example', () => {
         'limits.resend_after_no_answer', 'limits.reinvite_after_decline',
         'limits.invite_requests_per_minute', 'limits.requests_per_hour', 'limits.requests_per_day', 'limits.request_after_reject',
         'limits.min_account_age', 'limits.per_tree_open', 'limits.per_admin_per_day',
-        'metrics.listen', 'api.keys', 'webhooks',
-        'limits.invite_requests_per_minute', 'limits.per_room_per_day',
+        'metrics.listen', 'api.keys', 'webhooks', 'limits.per_room_per_day',
       ].sort(),
     );
   });

@@ -158,7 +158,7 @@ describe('the migration that adds rooms', () => {
     const shape = () => db.prepare(`SELECT type, name FROM sqlite_master WHERE tbl_name = 'invites' ORDER BY type, name`).all();
     const rows = () => JSON.stringify(['invites', 'events', 'claims', 'opt_outs'].map((t) => db.prepare(`SELECT * FROM ${t}`).all()));
     const before = { shape: shape(), rows: rows() };
-    migrate(db, all);
+    migrate(db, all.slice(0, rooms + 1));
     expect(shape()).toEqual(before.shape);
     expect(rows()).toBe(before.rows);
     expect(db.pragma('foreign_key_check')).toEqual([]);
