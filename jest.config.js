@@ -32,6 +32,7 @@ const NOT_ON_POSTGRESQL = [
   'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
   'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit',
 ].map((f) => `/test/(unit|integration)/${f}\\.test\\.ts$`);
+/** PostgreSQL's projects: one throwaway cluster for all of them (test/support/pg-global.ts). */
 const ON_POSTGRESQL = {
   globalSetup: '<rootDir>/test/support/pg-global.ts',
   globalTeardown: '<rootDir>/test/support/pg-teardown.ts',
@@ -79,6 +80,14 @@ module.exports = {
       transform,
       testEnvironment: 'node',
       setupFilesAfterEnv: ['<rootDir>/test/support/integration-setup.ts'],
+    },
+    {
+      displayName: 'browser-postgresql',
+      testMatch: ['<rootDir>/test/browser/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      setupFilesAfterEnv: ['<rootDir>/test/support/pg-engine.ts', '<rootDir>/test/support/integration-setup.ts'],
+      ...ON_POSTGRESQL,
     },
   ],
 };

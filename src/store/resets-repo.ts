@@ -53,7 +53,7 @@ export class SqliteResetStore implements ResetStore {
     this.#get = db.prepare<[string], Row>('SELECT * FROM password_resets WHERE id = ?');
     this.#move = db.prepare(
       `UPDATE password_resets SET state = @to, ended_at = CASE WHEN @end = 1 THEN @at ELSE ended_at END
-       WHERE id = @id AND state = @from AND (@unexpiredAt IS NULL OR expires_at > @unexpiredAt)`,
+       WHERE id = @id AND state = @from AND (CAST(@unexpiredAt AS BIGINT) IS NULL OR expires_at > @unexpiredAt)`,
     );
     this.#addEvent = db.prepare(
       'INSERT INTO password_reset_events (reset_id, at, type, actor, reason, data) VALUES (@resetId, @at, @type, @actor, @reason, @data)',

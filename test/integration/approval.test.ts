@@ -3,9 +3,9 @@
  * pending notifications, approval and rejection through the command, races between admins,
  * revocation, CLI approvals delivered by the running service, and crash recovery of the outbox.
  */
+import { openStoreOf } from '../support/engine';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { loadConfig } from '../../src/config';
@@ -290,7 +290,7 @@ it('delivers after a restart what a crash left in sending', async () => {
   const { id } = await newInvite();
   await service.stop();
   // Simulate a crash in the middle of a delivery: an approval notice queued and taken for sending.
-  const db = new Database(service.config.database);
+  const db = openStoreOf(service.config.database, { write: true });
   const { inviteServiceFor, outboxFor } = await import('../../src/services');
   const outbox = outboxFor(service.config, db);
   inviteServiceFor(service.config, db, { outbox }).approve({ kind: 'operator' }, id);

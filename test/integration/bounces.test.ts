@@ -6,10 +6,10 @@
  * the address is refused until `mail unsuppress`. A forged bounce changes nothing. The invitation
  * carries RFC 8058's List-Unsubscribe; a POST to it records the opt-out, a GET changes nothing.
  */
+import { openStoreOf } from '../support/engine';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
@@ -111,7 +111,7 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_00
 }
 
 function rows(sql: string, ...params: unknown[]): Record<string, unknown>[] {
-  const db = new Database(service!.config.database, { readonly: true });
+  const db = openStoreOf(service!.config.database);
   try {
     return db.prepare(sql).all(...params) as Record<string, unknown>[];
   } finally {

@@ -4,7 +4,7 @@
  * limits, admin rights at every request, CSRF, nothing changed by GET or by refusals, no code or
  * session id in the database or the logs, and every change recorded with `via: web`.
  */
-import Database from 'better-sqlite3';
+import { openStoreOf } from '../support/engine';
 import { OPERATOR } from '../../src/domain/types';
 import { TestClient, type XmlElement } from '../support/client';
 import { TestProsody } from '../support/prosody';
@@ -91,7 +91,7 @@ let adminSession: Promise<{ cookie: string; csrf: string; ip: string }> | undefi
 const signInAdmin = () => (adminSession ??= signIn(admin, 'admin@localhost'));
 
 const rows = (sql: string, ...params: unknown[]) => {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return db.prepare(sql).all(...params) as Record<string, unknown>[];
   } finally {

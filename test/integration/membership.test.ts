@@ -4,9 +4,9 @@
  * nothing; no answer tells a new address from a known one; a rejected address asking too early
  * gets the same page and an e-mail saying when it may ask; and the CLI's `request` commands.
  */
+import { openStoreOf } from '../support/engine';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { loadConfig } from '../../src/config';
@@ -252,7 +252,7 @@ describe('approval', () => {
     const s = await start({ registration: { requests: 'approval' } });
     await ask({ email: 'kept@example.net' });
     const [r] = s.app.membership.list();
-    const raw = new Database(db());
+    const raw = openStoreOf(db(), { write: true });
     try {
       expect(() => raw.prepare('DELETE FROM membership_requests WHERE id = ?').run(r.id)).toThrow(/never deleted/);
       expect(() => raw.prepare('UPDATE membership_requests SET email = ? WHERE id = ?').run('other@example.net', r.id)).toThrow(/never change/);

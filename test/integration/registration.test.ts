@@ -3,10 +3,10 @@
  * with XEP-0133 and log in over c2s; every refusal leaves the invites unchanged; claims stay correct
  * under races, refusals, a stalled server and a crash.
  */
+import { openStoreOf } from '../support/engine';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { OPERATOR } from '../../src/domain/types';
 import { inviteServiceFor } from '../../src/services';
@@ -67,7 +67,7 @@ function registerIq(client: TestClient, username: string, password: string, toke
 
 /** The invites and events tables as text: refusals must leave them as they were. */
 function snapshot(): string {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return JSON.stringify(db.prepare('SELECT * FROM invites ORDER BY id').all()) + JSON.stringify(db.prepare('SELECT * FROM events ORDER BY id').all());
   } finally {
@@ -99,7 +99,7 @@ function beforeSend(match: (el: Element) => boolean, act: (el: Element) => void)
 
 /** Outbox rows of a kind (what the component has told or will tell). */
 function outboxKinds(...kinds: string[]): { kind: string; recipient: string; invite_ids: string }[] {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return db
       .prepare(`SELECT kind, recipient, invite_ids FROM outbox WHERE kind IN (${kinds.map(() => '?').join(', ')}) ORDER BY id`)
@@ -110,7 +110,7 @@ function outboxKinds(...kinds: string[]): { kind: string; recipient: string; inv
 }
 
 function claimsOf(username: string): { state: string; outcome: string | null; absent_at_claim: number | null }[] {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return db.prepare('SELECT state, outcome, absent_at_claim FROM claims WHERE username = ? ORDER BY created_at').all(username) as {
       state: string;
@@ -356,7 +356,7 @@ it('settles a claim left by a component killed with SIGKILL, after restart, neve
     }
   };
 
-  const db = new Database(service.config.database);
+  const db = openStoreOf(service.config.database, { write: true });
   const invites = inviteServiceFor(service.config, db);
   const { invite, links } = invites.create(OPERATOR, { kind: 'account', source: 'cli' });
 

@@ -6,9 +6,9 @@
  * user is refused with the reason at every door; `invite revoke --tree` revokes exactly the
  * subtree's live invites.
  */
+import { openStoreOf } from '../support/engine';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { loadConfig } from '../../src/config';
@@ -144,7 +144,7 @@ function db(): string {
 }
 
 function blocks(): string {
-  const d = new Database(service!.config.database, { readonly: true });
+  const d = openStoreOf(service!.config.database);
   try {
     return JSON.stringify(d.prepare('SELECT * FROM user_blocks ORDER BY id').all());
   } finally {
@@ -153,7 +153,7 @@ function blocks(): string {
 }
 
 function joinedAt(username: string): number {
-  const d = new Database(service!.config.database, { readonly: true });
+  const d = openStoreOf(service!.config.database);
   try {
     return (d.prepare(`SELECT settled_at FROM claims WHERE username = ? AND state = 'spent'`).get(username) as { settled_at: number }).settled_at;
   } finally {

@@ -6,7 +6,7 @@
  * their own on SQLite.
  */
 import { randomBytes } from 'node:crypto';
-import { openDatabase, openStore, type Db, type OpenOptions } from '../../src/store/database';
+import { isPostgres, openDatabase, openStore, type Db, type OpenOptions } from '../../src/store/database';
 import { isPostgresUrl } from '../../src/store/pg/url';
 import { PgSyncDb } from '../../src/store/pg/sync-db';
 
@@ -81,21 +81,19 @@ export function openTestStore(sqlite = ':memory:', options: OpenOptions = {}): D
   return openStore(testDatabase(sqlite), options);
 }
 
+/** The store's tables, by name (not the engines' own: SQLite's sqlite_*, PostgreSQL's schema_migrations). */
+export function tableNames(db: Db): string[] {
+  const sql = isPostgres(db)
+    ? `SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations' ORDER BY tablename`
+    : `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`;
+  return db.prepare<[], { name: string }>(sql).all().map((t) => t.name);
+}
+
 /** Every row of every table of a store, as one JSON text (to check what a store never holds). */
 export function everyRow(database: string): string {
-  if (isPostgresUrl(database)) {
-    const db = PgSyncDb.open(database, { skipMigrations: true });
-    try {
-      const tables = db.prepare<[], { name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'`).all();
-      return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
-    } finally {
-      db.close();
-    }
-  }
-  const db = openDatabase(database, { readonly: true });
+  const db = openStoreOf(database);
   try {
-    const tables = db.prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`).all();
-    return tables.map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t.name}"`).all())).join('');
+    return tableNames(db).map((t) => JSON.stringify(db.prepare(`SELECT * FROM "${t}"`).all())).join('');
   } finally {
     db.close();
   }

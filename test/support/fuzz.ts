@@ -3,7 +3,7 @@
  * strings, a bounded-concurrency runner, a snapshot of every table of the database, and raw HTTP
  * requests for what fetch refuses to send (header floods, malformed request lines).
  */
-import Database from 'better-sqlite3';
+import { openStoreOf, tableNames } from './engine';
 import * as net from 'node:net';
 
 /** Tables of working state that any input may change (schema.sql says which tables are not records). */
@@ -188,13 +188,13 @@ export async function pool<T>(items: readonly T[], limit: number, fn: (item: T, 
 }
 
 /**
- * Every table of the database as text, rows in primary-key order, leaving out what the delivery
+ * Every table of the database as text, rows sorted, leaving out what the delivery
  * worker moves on its own (outbox progress, the invites' delivery columns).
  */
 export function snapshotAll(file: string): Record<string, string> {
-  const db = new Database(file, { readonly: true });
+  const db = openStoreOf(file);
   try {
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as { name: string }[];
+    const tables = tableNames(db).map((name) => ({ name }));
     const out: Record<string, string> = {};
     const moving: Record<string, string[]> = {
       outbox: ['state', 'attempts', 'last_error', 'not_before', 'updated_at', 'sent_at', 'claimed_by'],
@@ -204,9 +204,13 @@ export function snapshotAll(file: string): Record<string, string> {
       // Working state, not records (schema.sql, migrations 12 and 13): the instances' job leases are
       // renewed by the periodic jobs on their own, and every ad-hoc command opens or ends a session.
       if (WORKING_STATE.has(name)) continue;
-      const rows = db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all() as Record<string, unknown>[];
+      const rows = db.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[];
       for (const row of rows) for (const col of moving[name] ?? []) delete row[col];
-      out[name] = rows.map((r) => JSON.stringify(r)).join('\n');
+      // sorted: the engines return rows without an ORDER BY in no fixed order
+      out[name] = rows
+        .map((r) => JSON.stringify(r))
+        .sort()
+        .join('\n');
     }
     return out;
   } finally {
