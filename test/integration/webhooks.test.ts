@@ -1,7 +1,8 @@
 /**
  * Webhooks end to end: the real service on a real Prosody, receivers on loopback. Each event of
  * each kind reaches the receiver once, with a signature that verifies under its secret, whichever
- * door made the change (API, landing page, CLI, periodic job); a receiver that fails for a while
+ * door made the change (API, landing page, CLI, periodic job, `mail bounce`, the /request
+ * pages); a receiver that fails for a while
  * gets every event once it recovers, with the same event id on every attempt.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';

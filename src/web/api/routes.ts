@@ -1,8 +1,8 @@
 /**
  * The API's endpoints, declared as data: method, path, scope, what they read and return, and a
  * handler calling the same domain services as every other door. openapi.ts documents exactly
- * this table, and index.ts serves exactly it. An endpoint for another feature (membership
- * requests, rooms) is one more entry here.
+ * this table, and index.ts serves exactly it. An endpoint for another feature (rooms) is one
+ * more entry here.
  */
 import { isIP } from 'node:net';
 import type { z } from 'zod';
