@@ -23,8 +23,8 @@ import { openDatabase, type Db } from './store/database';
 import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
 import { normalizeUsername } from './domain/usernames';
-import { isRequestId, REQUEST_STATES, type MembershipRequest, type MembershipService, type RequestState } from './domain/membership';
-import { requestLine } from './present/request';
+import { isRequestId, REQUEST_STATES, type MembershipService, type RequestState } from './domain/membership';
+import { requestJson, requestLine } from './present/request';
 import { MAX_BOUNCE_BYTES, parseBounce } from './mail/dsn';
 import type { Trust } from './domain/trust';
 import { treeJson, treeLines } from './present/tree';
@@ -591,22 +591,6 @@ function requestIds(positionals: string[]): string[] {
   if (positionals.length < 1) throw new UsageError('Which request? Give its id');
   for (const id of positionals) if (!isRequestId(id)) throw new UsageError(`Not a request id: ${id}`);
   return positionals;
-}
-
-/** A membership request as `request list --json` prints it: never a verification code. */
-export function requestJson(r: MembershipRequest, state: RequestState) {
-  return {
-    id: r.id,
-    email: r.email,
-    state,
-    reason: r.reason,
-    created: iso(r.createdAt),
-    verified: iso(r.verifiedAt),
-    decided: iso(r.decidedAt),
-    decided_by: r.decidedBy,
-    decision_reason: r.decisionReason,
-    invite: r.inviteId,
-  };
 }
 
 function requestList(args: string[], io: CliIo): number {

@@ -73,6 +73,7 @@ export function inviteServiceFor(config: Config, db: Db, opts: { clock?: () => n
 /** Membership requests (registration.requests), writing their notices to `outbox`. */
 export function membershipFor(config: Config, db: Db, invites: InviteService, opts: { clock?: () => number; outbox?: SqliteOutbox } = {}): MembershipService {
   const r = config.registration;
+  const notices = opts.outbox ?? outboxFor(config, db, { clock: opts.clock });
   return new MembershipService({
     store: new SqliteMembershipStore(db),
     invites,
@@ -89,7 +90,8 @@ export function membershipFor(config: Config, db: Db, invites: InviteService, op
     },
     tokenKey: config.tokenKey,
     clock: opts.clock,
-    notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
+    notices,
+    webhooks: webhooksFor(config, notices, opts.clock),
   });
 }
 

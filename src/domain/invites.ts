@@ -705,9 +705,9 @@ export class InviteService {
    */
   extend(actor: Actor, id: string, change: { expiresIn?: number; maxUses?: number }): { invite: Invite; changed: boolean } {
     const { expiresIn, maxUses } = change;
-    if (expiresIn === undefined && maxUses === undefined) throw new InviteError('invalid-input', 'Give a new lifetime or a new number of uses');
-    if (expiresIn !== undefined && !(Number.isFinite(expiresIn) && expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive');
-    if (maxUses !== undefined && !(Number.isInteger(maxUses) && maxUses >= 1)) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1');
+    if (expiresIn === undefined && maxUses === undefined) throw new InviteError('invalid-input', 'Give a new lifetime or a new number of uses', { field: 'expire' });
+    if (expiresIn !== undefined && !(Number.isFinite(expiresIn) && expiresIn > 0)) throw new InviteError('invalid-input', 'The lifetime must be positive', { field: 'expire' });
+    if (maxUses !== undefined && !(Number.isInteger(maxUses) && maxUses >= 1)) throw new InviteError('invalid-input', 'Uses must be a whole number of at least 1', { field: 'uses' });
     return this.store.transaction(() => {
       const invite = this.#mustGet(id);
       this.#requireOwnerOrPrivileged(actor, invite);
@@ -718,16 +718,16 @@ export class InviteService {
       const patch: { expiresAt?: number; maxUses?: number } = {};
       if (expiresIn !== undefined) {
         if (actor.kind === 'user' && expiresIn > this.policy.expiry) {
-          throw new InviteError('invalid-input', `An invite is valid for at most ${durationLabel(this.policy.expiry)} from now`);
+          throw new InviteError('invalid-input', `An invite is valid for at most ${durationLabel(this.policy.expiry)} from now`, { field: 'expire' });
         }
         const expiresAt = now + expiresIn;
-        if (expiresAt < invite.expiresAt) throw new InviteError('invalid-input', `Invite ${id} already runs longer: a lifetime can only be extended`);
+        if (expiresAt < invite.expiresAt) throw new InviteError('invalid-input', `Invite ${id} already runs longer: a lifetime can only be extended`, { field: 'expire' });
         if (expiresAt > invite.expiresAt) patch.expiresAt = expiresAt;
       }
       if (maxUses !== undefined) {
-        if (maxUses < invite.maxUses) throw new InviteError('invalid-input', `Invite ${id} already allows ${invite.maxUses} uses: uses can only be raised`);
+        if (maxUses < invite.maxUses) throw new InviteError('invalid-input', `Invite ${id} already allows ${invite.maxUses} uses: uses can only be raised`, { field: 'uses' });
         if (maxUses > invite.maxUses && invite.kind === 'account-locked') {
-          throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use');
+          throw new InviteError('invalid-input', 'An invite locked to one username creates one account: it has one use', { field: 'uses' });
         }
         if (actor.kind === 'user' && !actor.isAdmin && maxUses > this.policy.maxUses) {
           throw new InviteError('forbidden', `Your invites allow at most ${this.policy.maxUses} use${this.policy.maxUses === 1 ? '' : 's'}; ask an admin for more`);

@@ -28,6 +28,7 @@ import { NO_NOTICES, type NoticeQueue } from './notices';
 import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
 import { actorName, isPrivileged, OPERATOR, type Actor, type Invite } from './types';
 import { cleanOptional, cleanText } from './text';
+import { requestHookData, type Webhooks } from './webhooks';
 
 export const REQUEST_STATES = ['unverified', 'pending', 'approved', 'rejected', 'expired'] as const;
 export type RequestState = (typeof REQUEST_STATES)[number];
@@ -147,6 +148,8 @@ export interface MembershipDeps {
   tokenKey: string;
   clock?: Clock;
   notices?: NoticeQueue;
+  /** `request.verified` is told to them, inside the verify transaction */
+  webhooks?: Webhooks;
 }
 
 function iso(ms: number): string {
@@ -165,6 +168,7 @@ export class MembershipService {
   readonly #codes: TokenCodec;
   readonly #clock: Clock;
   readonly #notices: NoticeQueue;
+  readonly #webhooks: Webhooks | undefined;
 
   constructor(deps: MembershipDeps) {
     this.#store = deps.store;
@@ -173,6 +177,7 @@ export class MembershipService {
     this.#codes = new TokenCodec(deps.tokenKey);
     this.#clock = deps.clock ?? Date.now;
     this.#notices = deps.notices ?? NO_NOTICES;
+    this.#webhooks = deps.webhooks;
   }
 
   get mode(): RequestsMode {
@@ -189,21 +194,21 @@ export class MembershipService {
    */
   checkForm(req: NewRequest): { email: string; key: string; reason: string | null } {
     const email = parseEmailAddress(req.email ?? '');
-    if (!email) throw new InviteError('invalid-input', 'Please give one e-mail address, such as name@example.org');
+    if (!email) throw new InviteError('invalid-input', 'Please give one e-mail address, such as name@example.org', { field: 'email' });
     const key = emailKey(email);
     const domain = key.slice(key.lastIndexOf('@') + 1);
     const { allowDomains, blockDomains } = this.#policy;
     // Policy: a domain rule is about the domain, not the person, so saying it reveals nothing.
     if (blockDomains.some((d) => within(domain, d)) || (allowDomains.length > 0 && !allowDomains.some((d) => within(domain, d)))) {
-      throw new InviteError('invalid-input', `Requests from addresses at ${domain} are not accepted here`);
+      throw new InviteError('invalid-input', `Requests from addresses at ${domain} are not accepted here`, { field: 'email' });
     }
     let reason: string | null = null;
     if (this.#policy.reason !== 'off') {
       reason = cleanText(req.reason ?? '').trim() || null;
       if (reason !== null && [...reason].length > MAX_REQUEST_REASON) {
-        throw new InviteError('invalid-input', `The reason is at most ${MAX_REQUEST_REASON} characters long`);
+        throw new InviteError('invalid-input', `The reason is at most ${MAX_REQUEST_REASON} characters long`, { field: 'reason' });
       }
-      if (reason === null && this.#policy.reason === 'required') throw new InviteError('invalid-input', 'Please say why you would like to join');
+      if (reason === null && this.#policy.reason === 'required') throw new InviteError('invalid-input', 'Please say why you would like to join', { field: 'reason' });
     }
     return { email, key, reason };
   }
@@ -308,6 +313,7 @@ export class MembershipService {
         this.#event(request.id, 'verified', 'web', null, null);
         // Open sign-up: the system approves every verified address.
         const approved = this.#approve({ ...request, ...patch }, 'system', OPERATOR);
+        this.#hookVerified(approved);
         return approved;
       }
       const patch = { state: 'pending' as const, verifiedAt: now };
@@ -316,7 +322,9 @@ export class MembershipService {
       for (const admin of this.#policy.admins) {
         this.#notices.enqueue({ channel: 'xmpp', kind: 'request', recipient: admin, inviteIds: [], params: { requests: request.id } });
       }
-      return { request: { ...request, ...patch } };
+      const verified = { request: { ...request, ...patch } };
+      this.#hookVerified(verified);
+      return verified;
     });
   }
 
@@ -454,6 +462,15 @@ export class MembershipService {
 
   #requirePrivileged(actor: Actor): void {
     if (!isPrivileged(actor)) throw new InviteError('forbidden', 'Only admins may do this');
+  }
+
+  /**
+   * `request.verified`, in the verify transaction: sent if and only if the verification is stored.
+   * The request as it is at the end of it (open mode: approved, with its invite).
+   */
+  #hookVerified(verified: Verified): void {
+    if (!this.#webhooks?.wants('request.verified')) return;
+    this.#webhooks.emit('request.verified', { request: requestHookData(verified.request), mode: this.#policy.mode }, verified.invite ? [verified.invite.id] : []);
   }
 
   #event(requestId: string, type: RequestEventType, actor: string, reason: string | null, data: Record<string, unknown> | null): void {

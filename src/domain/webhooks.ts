@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { NoticeQueue } from './notices';
+import type { MembershipRequest } from './membership';
 import type { EventType, Invite } from './types';
 
 export const WEBHOOK_EVENTS = [
@@ -33,6 +34,8 @@ export const INVITE_EVENT_HOOKS: Partial<Record<EventType, WebhookEventType>> = 
   redeemed: 'invite.redeemed',
   declined: 'invite.declined',
   expired: 'invite.expired',
+  // a permanent bounce of the invitation e-mail (bounces.ts, through InviteService.recordBounce)
+  bounced: 'invite.bounced',
 };
 
 export interface WebhookEndpoint {
@@ -87,5 +90,21 @@ export function inviteHookData(invite: Invite): Record<string, unknown> {
     expires: new Date(invite.expiresAt).toISOString(),
     uses: invite.uses,
     max_uses: invite.maxUses,
+  };
+}
+
+/** A membership request as a webhook tells it: what `request show --json` shows, never a code. */
+export function requestHookData(request: MembershipRequest): Record<string, unknown> {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: request.id,
+    email: request.email,
+    state: request.state,
+    reason: request.reason,
+    created: iso(request.createdAt),
+    verified: iso(request.verifiedAt),
+    decided: iso(request.decidedAt),
+    decided_by: request.decidedBy,
+    invite: request.inviteId,
   };
 }

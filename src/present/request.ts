@@ -2,7 +2,7 @@
  * How a membership request reads to an admin, in every door (#pending, the CLI): "bob@example.org,
  * verified 21 Nov 12:00: “I am Alice's brother”".
  */
-import type { MembershipRequest } from '../domain/membership';
+import type { MembershipRequest, RequestState } from '../domain/membership';
 import { dateTime, shortDate } from './invite';
 
 function excerpt(text: string, max: number): string {
@@ -28,4 +28,27 @@ export function requestLine(r: MembershipRequest): string {
     ...(r.inviteId ? [`invite ${r.inviteId}`] : []),
     ...(r.reason ? [`reason “${excerpt(r.reason, 200)}”`] : []),
   ].join(', ');
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/**
+ * A membership request as `request list --json` prints it and the API and webhooks tell it: never a
+ * verification code. `state` is the shown one (an unverified request past its 24 hours is expired).
+ */
+export function requestJson(r: MembershipRequest, state: RequestState) {
+  return {
+    id: r.id,
+    email: r.email,
+    state,
+    reason: r.reason,
+    created: iso(r.createdAt),
+    verified: iso(r.verifiedAt),
+    decided: iso(r.decidedAt),
+    decided_by: r.decidedBy,
+    decision_reason: r.decisionReason,
+    invite: r.inviteId,
+  };
 }

@@ -18,8 +18,8 @@ export interface WebDeps {
   config: Config;
   invites: InviteService;
   respond: Respond;
-  /** membership requests (/request), when registration.requests is not off */
-  membership?: MembershipService;
+  /** membership requests: the /request pages (which say so when registration.requests is off) and the API's /requests */
+  membership: MembershipService;
   /** password reset links (landing page /i/{token} of kind reset) */
   resets?: ResetsPort;
   /** the web console's sign-ins and sessions */
@@ -67,9 +67,9 @@ export function createWebServer(deps: WebDeps): WebServer {
     clock: deps.clock,
   });
   // The JSON API has its own discipline (bearer keys, JSON errors): src/web/api.
-  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, logger: deps.logger.child({ module: 'api' }) }));
+  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, membership: deps.membership, logger: deps.logger.child({ module: 'api' }) }));
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, roomAnswers: deps.roomAnswers, health: deps.health, clock: deps.clock, resets: deps.resets });
-  if (deps.membership) registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
+  registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   registerConsoleRoutes(web, {
     site,
     invites: deps.invites,

@@ -7,7 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { apiRoutes } from '../../src/web/api/routes';
-import { CreatedOut, InviteOut, PageOut, ErrorOut } from '../../src/web/api/schemas';
+import { AcceptedOut, CreatedOut, InviteOut, PageOut, ErrorOut, RequestOut, RequestPageOut } from '../../src/web/api/schemas';
+import { inviteServiceFor, membershipFor } from '../../src/services';
+import { openTestStore } from '../support/engine';
+import { testConfig } from '../support/fixtures';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 
@@ -36,7 +39,8 @@ beforeAll(async () => {
           { name: 'requests', key: KEYS.requests, scopes: ['requests:write'] },
         ],
       },
-      limits: { per_user_per_day: 3 },
+      limits: { per_user_per_day: 3, requests_per_hour: 5 },
+      registration: { requests: 'approval', request_reason: 'optional' },
     }),
   );
   base = service.app.web.url;
@@ -74,6 +78,8 @@ function snapshot(): string {
     all('SELECT * FROM claims ORDER BY id'),
     all('SELECT id, channel, kind, recipient, invite_ids, params FROM outbox ORDER BY id'),
     all('SELECT * FROM opt_outs ORDER BY address_hash'),
+    all('SELECT * FROM membership_requests ORDER BY id'),
+    all('SELECT * FROM membership_events ORDER BY id'),
   ].join('\n');
 }
 
@@ -127,7 +133,7 @@ describe('the OpenAPI document', () => {
     const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>>; servers: { url: string }[] };
     expect(doc.servers[0].url).toBe('https://invites.example.org/api/v1');
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-    const routes = apiRoutes({ config: service.config, invites: service.app.invites }).map((r) => `${r.method} ${r.path}`);
+    const routes = apiRoutes({ config: service.config, invites: service.app.invites, membership: service.app.membership }).map((r) => `${r.method} ${r.path}`);
     expect(documented.sort()).toEqual(routes.sort());
     for (const op of documented) {
       const [method, path] = op.split(' ');
@@ -352,5 +358,252 @@ describe('revoke, approve, reject', () => {
     const invite = await pendingInvite();
     const answer = await refused('POST', `/api/v1/invites/${invite.id}/reject`, { key: 'admin', body: { reason: 42 } }, 400);
     expect(answer.body.error.field).toBe('reason');
+  });
+});
+
+describe('POST /invites/{id}/extend', () => {
+  const DAY = 86_400_000;
+
+  it('extends lifetime and uses with the admin scope, as `invite extend` (the operator: no cap); again changes nothing', async () => {
+    const invite = await created({ kind: 'account', uses: 1, expire: '1d' });
+    const answer = await call('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body: { expire: '60d', uses: 5 } });
+    expect(answer.status).toBe(200);
+    const now = InviteOut.parse(answer.body);
+    expect(now).toMatchObject({ id: invite.id, state: 'open', max_uses: 5 });
+    // 60 days from now: past invites.expiry (7d), which binds users only
+    expect(Math.abs(Date.parse(now.expires) - Date.now() - 60 * DAY)).toBeLessThan(60_000);
+    expect(service.app.invites.events(invite.id).at(-1)).toMatchObject({ type: 'extended', actor: 'api:ops', data: { maxUses: 5, wasMaxUses: 1 } });
+    await quiet();
+    const before = snapshot();
+    const again = await call('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body: { uses: 5 } });
+    expect([again.status, again.body.max_uses]).toEqual([200, 5]);
+    await quiet();
+    expect(snapshot() === before).toBe(true);
+  });
+
+  it("speaks for the inviter without the admin scope: the user's limits apply (invites.expiry, invites.max_uses)", async () => {
+    const inviter = newUser();
+    const invite = await created({ kind: 'contact', inviter, email: newEmail(), expire: '1d' }, 'writer');
+    expect(invite.state).toBe('open');
+    const answer = await call('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'writer', body: { expire: '5d' } });
+    expect(answer.status).toBe(200);
+    expect(Math.abs(Date.parse(answer.body.expires) - Date.now() - 5 * DAY)).toBeLessThan(60_000);
+    expect(service.app.invites.events(invite.id).at(-1)).toMatchObject({ type: 'extended', actor: inviter });
+    const tooLong = await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'writer', body: { expire: '30d' } }, 400);
+    expect(tooLong.body.error).toMatchObject({ code: 'invalid-input', field: 'expire' });
+    expect(tooLong.body.error.message).toMatch(/at most 7 days/);
+    const tooMany = await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'writer', body: { uses: 2 } }, 403);
+    expect(tooMany.body.error.message).toMatch(/at most 1 use/);
+  });
+
+  it("refuses, without the admin scope, an invite that is no local user's (403); with it, the same invite extends", async () => {
+    const invite = await created({ kind: 'account', email: newEmail() });
+    await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'writer', body: { uses: 2 } }, 403);
+    expect((await call('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body: { uses: 2 } })).body.max_uses).toBe(2);
+  });
+
+  it('answers 403 to a key without invites:write, 401 without a key, 404 for an unknown invite, changing nothing', async () => {
+    const invite = await created({ kind: 'account', email: newEmail() });
+    await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'reader', body: { uses: 3 } }, 403);
+    await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'requests', body: { uses: 3 } }, 403);
+    await refused('POST', `/api/v1/invites/${invite.id}/extend`, { body: { uses: 3 } }, 401);
+    await refused('POST', '/api/v1/invites/abcdefghjk/extend', { key: 'admin', body: { uses: 3 } }, 404);
+    await refused('POST', '/api/v1/invites/..%2F/extend', { key: 'admin', body: { uses: 3 } }, 404);
+  });
+
+  it.each([
+    [{}, 'expire'],
+    [{ expire: 'soon' }, 'expire'],
+    [{ expire: 7 }, 'expire'],
+    [{ uses: 0 }, 'uses'],
+    [{ uses: 1.5 }, 'uses'],
+    [{ uses: '3' }, 'uses'],
+    [{ uses: 3, colour: 'blue' }, 'colour'],
+    // only grows: lowering is revoking
+    [{ expire: '1h' }, 'expire'],
+  ])('refuses %j with 400 naming %s, changing nothing', async (body, field) => {
+    const invite = await created({ kind: 'account', uses: 2, expire: '3d' });
+    const answer = await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body }, 400);
+    expect(answer.body.error).toMatchObject({ code: 'invalid-input', field });
+  });
+
+  it('refuses fewer uses (400 naming uses), one more use of a username-locked invite, and a revoked invite (409)', async () => {
+    const invite = await created({ kind: 'account', uses: 3 });
+    expect((await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body: { uses: 2 } }, 400)).body.error.field).toBe('uses');
+    const locked = await created({ kind: 'account-locked', username: 'extendlocked' });
+    expect((await refused('POST', `/api/v1/invites/${locked.id}/extend`, { key: 'admin', body: { uses: 2 } }, 400)).body.error.field).toBe('uses');
+    expect((await call('POST', `/api/v1/invites/${invite.id}/revoke`, { key: 'admin' })).status).toBe(200);
+    const answer = await refused('POST', `/api/v1/invites/${invite.id}/extend`, { key: 'admin', body: { uses: 4 } }, 409);
+    expect(answer.body.error.code).toBe('wrong-state');
+  });
+});
+
+describe('membership requests', () => {
+  let asked = 0;
+  const newAsker = () => `asker${++asked}@example.org`;
+  const membership = () => service.app.membership;
+  const requestOf = (email: string) => membership().list({ limit: 100_000 }).find((r) => r.email === email);
+
+  /** A request made through the API, verified as its e-mailed link would: pending. */
+  async function pendingRequest(reason = 'I know Alice') {
+    const email = newAsker();
+    expect((await call('POST', '/api/v1/requests', { key: 'requests', body: { email, reason } })).status).toBe(202);
+    const r = requestOf(email)!;
+    membership().verify(membership().verifyUrl(r).split('/request/v/')[1]);
+    expect(membership().get(r.id)!.state).toBe('pending');
+    return r;
+  }
+
+  describe('POST /requests (requests:write)', () => {
+    it("records a request from the site's form as the /request page does: unverified, its verification e-mail queued", async () => {
+      const email = newAsker();
+      const answer = await call('POST', '/api/v1/requests', { key: 'requests', body: { email, reason: 'A friend of Bob', ip: '192.0.2.20' } });
+      expect(answer.status).toBe(202);
+      expect(AcceptedOut.parse(answer.body)).toEqual({ accepted: true });
+      const r = requestOf(email)!;
+      expect(r).toMatchObject({ state: 'unverified', reason: 'A friend of Bob', ip: '192.0.2.20' });
+      expect(membership().events(r.id)[0]).toMatchObject({ type: 'requested', data: { ip: '192.0.2.20' } });
+      const mail = service.app.db.prepare(`SELECT count(*) AS n FROM outbox WHERE kind = 'request-verify' AND recipient = ?`).get(email) as { n: number };
+      expect(Number(mail.n)).toBe(1);
+      // asking again: the same answer, nothing new made
+      expect((await call('POST', '/api/v1/requests', { key: 'requests', body: { email } })).body).toEqual({ accepted: true });
+      expect(membership().list({ limit: 100_000 }).filter((x) => x.email === email)).toHaveLength(1);
+    });
+
+    it('is refused with 403 when registration.requests is off, recording nothing', () => {
+      // the store of the engine under test; the configuration names none of its own
+      const config = testConfig({ database: ':memory:', api: { keys: [{ name: 'site', key: KEYS.requests, scopes: ['requests:write'] }] } });
+      const db = openTestStore();
+      try {
+        const invites = inviteServiceFor(config, db);
+        const route = apiRoutes({ config, invites, membership: membershipFor(config, db, invites) }).find((r) => r.operationId === 'createRequest')!;
+        const call = () => route.handle({ key: { name: 'site', scopes: new Set(['requests:write']) }, params: {}, query: undefined, body: { email: 'x@example.org' } });
+        expect(call).toThrow(expect.objectContaining({ code: 'forbidden' }));
+        expect(Number((db.prepare('SELECT count(*) AS n FROM membership_requests').get() as { n: number }).n)).toBe(0);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('answers 403 to keys without requests:write and 401 without a key, changing nothing', async () => {
+      const body = { email: newAsker() };
+      await refused('POST', '/api/v1/requests', { key: 'reader', body }, 403);
+      await refused('POST', '/api/v1/requests', { key: 'writer', body }, 403);
+      await refused('POST', '/api/v1/requests', { body }, 401);
+    });
+
+    it.each([
+      [{}, 'email'],
+      [{ email: 'not an address' }, 'email'],
+      [{ email: 'a@example.org, b@example.org' }, 'email'],
+      [{ email: 42 }, 'email'],
+      [{ email: 'x@example.org', reason: 'y'.repeat(1001) }, 'reason'],
+      [{ email: 'x@example.org', ip: 'somewhere' }, 'ip'],
+      [{ email: 'x@example.org', colour: 'blue' }, 'colour'],
+    ])('refuses %j with 400 naming %s, changing nothing', async (body, field) => {
+      const answer = await refused('POST', '/api/v1/requests', { key: 'requests', body }, 400);
+      expect(answer.body.error).toMatchObject({ code: 'invalid-input', field });
+    });
+
+    it('applies limits.requests_per_hour to the address the site names: 429 with Retry-After, changing nothing', async () => {
+      const ip = '198.51.100.9';
+      for (let i = 0; i < 5; i++) expect((await call('POST', '/api/v1/requests', { key: 'requests', body: { email: newAsker(), ip } })).status).toBe(202);
+      const answer = await refused('POST', '/api/v1/requests', { key: 'requests', body: { email: newAsker(), ip } }, 429);
+      expect(answer.body.error).toMatchObject({ code: 'limit-reached', detail: { limit: 'requests_per_hour' } });
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(3_000);
+      // another person at the same site is not held back
+      expect((await call('POST', '/api/v1/requests', { key: 'requests', body: { email: newAsker(), ip: '198.51.100.10' } })).status).toBe(202);
+    });
+  });
+
+  describe('GET /requests and /requests/{id} (admin)', () => {
+    it('pages through the requests by state with a cursor, each once, oldest first', async () => {
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await pendingRequest()).id);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const q = new URLSearchParams({ state: 'pending', limit: '2', ...(cursor ? { cursor } : {}) });
+        const answer = await call('GET', `/api/v1/requests?${q}`, { key: 'admin' });
+        expect(answer.status).toBe(200);
+        const page = RequestPageOut.parse(answer.body);
+        for (const r of page.requests) expect(r.state).toBe('pending');
+        seen.push(...page.requests.map((r) => r.id));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen.slice(-3)).toEqual(ids);
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it('shows one request, never with its verification code', async () => {
+      const r = await pendingRequest('Because');
+      const answer = await call('GET', `/api/v1/requests/${r.id}`, { key: 'admin' });
+      expect(answer.status).toBe(200);
+      expect(RequestOut.parse(answer.body)).toMatchObject({ id: r.id, email: r.email, state: 'pending', reason: 'Because', invite: null });
+      expect(JSON.stringify(answer.body)).not.toContain(membership().verifyUrl(r).split('/request/v/')[1]);
+    });
+
+    it('answers 403 without the admin scope, 401 without a key, 404 for an unknown id, 400 for a bad query', async () => {
+      const r = await pendingRequest();
+      for (const key of ['requests', 'writer', 'reader'] as const) {
+        expect((await call('GET', '/api/v1/requests', { key })).status).toBe(403);
+        expect((await call('GET', `/api/v1/requests/${r.id}`, { key })).status).toBe(403);
+      }
+      expect((await call('GET', '/api/v1/requests')).status).toBe(401);
+      expect((await call('GET', '/api/v1/requests/abcdefghjk', { key: 'admin' })).status).toBe(404);
+      expect((await call('GET', '/api/v1/requests/x', { key: 'admin' })).status).toBe(404);
+      for (const [q, field] of [['state=lost', 'state'], ['limit=0', 'limit'], ['cursor=nonsense', 'cursor'], ['colour=blue', 'colour']]) {
+        const answer = await call('GET', `/api/v1/requests?${q}`, { key: 'admin' });
+        expect([q, answer.status, answer.body.error.field]).toEqual([q, 400, field]);
+      }
+    });
+  });
+
+  describe('POST /requests/{id}/approve|reject (admin)', () => {
+    it('approves a verified request: its account invite is made for the address; again changes nothing', async () => {
+      const r = await pendingRequest();
+      const answer = await call('POST', `/api/v1/requests/${r.id}/approve`, { key: 'admin' });
+      expect(answer.status).toBe(200);
+      const shown = RequestOut.parse(answer.body);
+      expect(shown).toMatchObject({ id: r.id, state: 'approved', decided_by: 'api:ops' });
+      expect(service.app.invites.get(shown.invite!)).toMatchObject({ kind: 'account', source: 'request', inviteeEmail: r.email, maxUses: 1, state: 'open' });
+      expect(membership().events(r.id).at(-1)).toMatchObject({ type: 'approved', actor: 'api:ops' });
+      await quiet();
+      const before = snapshot();
+      const again = await call('POST', `/api/v1/requests/${r.id}/approve`, { key: 'admin' });
+      expect([again.status, again.body.invite]).toEqual([200, shown.invite]);
+      await quiet();
+      expect(snapshot() === before).toBe(true);
+    });
+
+    it('rejects a verified request with a reason e-mailed to the address; then it cannot be approved (409)', async () => {
+      const r = await pendingRequest();
+      const answer = await call('POST', `/api/v1/requests/${r.id}/reject`, { key: 'admin', body: { reason: 'members only' } });
+      expect(answer.status).toBe(200);
+      expect(RequestOut.parse(answer.body)).toMatchObject({ state: 'rejected', decided_by: 'api:ops', decision_reason: 'members only' });
+      const mail = service.app.db.prepare(`SELECT params FROM outbox WHERE kind = 'request-rejected' AND recipient = ?`).get(r.email) as { params: string };
+      expect(JSON.parse(mail.params)).toMatchObject({ request: r.id, reason: 'members only' });
+      expect((await refused('POST', `/api/v1/requests/${r.id}/approve`, { key: 'admin' }, 409)).body.error.code).toBe('wrong-state');
+    });
+
+    it('refuses an unverified request (409), an unknown one (404) and a bad reason (400), changing nothing', async () => {
+      const email = newAsker();
+      await call('POST', '/api/v1/requests', { key: 'requests', body: { email } });
+      const r = requestOf(email)!;
+      for (const action of ['approve', 'reject']) {
+        await refused('POST', `/api/v1/requests/${r.id}/${action}`, { key: 'admin' }, 409);
+        await refused('POST', `/api/v1/requests/abcdefghjk/${action}`, { key: 'admin' }, 404);
+      }
+      const pending = await pendingRequest();
+      expect((await refused('POST', `/api/v1/requests/${pending.id}/reject`, { key: 'admin', body: { reason: 7 } }, 400)).body.error.field).toBe('reason');
+    });
+
+    it('refuses approve and reject without the admin scope (403) or a key (401), changing nothing', async () => {
+      const r = await pendingRequest();
+      for (const action of ['approve', 'reject']) {
+        for (const key of ['requests', 'writer', 'reader'] as const) await refused('POST', `/api/v1/requests/${r.id}/${action}`, { key }, 403);
+        await refused('POST', `/api/v1/requests/${r.id}/${action}`, {}, 401);
+      }
+    });
   });
 });

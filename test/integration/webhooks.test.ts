@@ -1,7 +1,8 @@
 /**
  * Webhooks end to end: the real service on a real Prosody, receivers on loopback. Each event of
  * each kind reaches the receiver once, with a signature that verifies under its secret, whichever
- * door made the change (API, landing page, CLI, periodic job); a receiver that fails for a while
+ * door made the change (API, landing page, CLI, periodic job, `mail bounce`, the /request
+ * pages); a receiver that fails for a while
  * gets every event once it recovers, with the same event id on every attempt.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { OPERATOR, type Actor } from '../../src/domain/types';
+import { Verp } from '../../src/domain/verp';
 import { webhookSignature } from '../../src/outbox/webhook-transport';
 import { rawTestConfig } from '../support/fixtures';
 import { TestProsody } from '../support/prosody';
@@ -36,7 +38,7 @@ beforeAll(async () => {
   flaky.failing = () => Date.now() < flakyUntil;
   const dir = mkdtempSync(join(prosody.dir, 'webhooks-'));
   configFile = join(dir, 'config.yaml');
-  const all = ['invite.created', 'invite.approved', 'invite.rejected', 'invite.redeemed', 'invite.declined', 'invite.expired'];
+  const all = ['invite.created', 'invite.approved', 'invite.rejected', 'invite.redeemed', 'invite.declined', 'invite.expired', 'invite.bounced', 'request.verified'];
   writeFileSync(
     configFile,
     stringify(
@@ -46,6 +48,9 @@ beforeAll(async () => {
         admins: ['admin@localhost'],
         database: './invites.sqlite',
         web: { public_url: 'https://chat.example.org', trusted_proxies: ['127.0.0.1'], listen: '127.0.0.1:0' },
+        registration: { requests: 'approval' },
+        // bounces come back to bounces+{row}-{mac}@bounce.example.org (`mail bounce` reads them)
+        mail: { bounce_address: 'bounces@bounce.example.org' },
         webhooks: [
           { url: healthy.url, secret: SECRET_A, events: all },
           { url: flaky.url, secret: SECRET_B, events: all },
@@ -79,14 +84,21 @@ interface Hook {
   id: string;
   type: string;
   created: string;
-  data: { invite: { id: string; state: string }; actor: string; reason: string | null };
+  data: {
+    invite: { id: string; state: string };
+    actor: string;
+    reason: string | null;
+    details?: Record<string, unknown>;
+    request?: { id: string; email: string; state: string; reason: string | null; invite: string | null };
+    mode?: string;
+  };
 }
 
 const parse = (r: Received) => JSON.parse(r.body) as Hook;
 
 /** The events delivered to a receiver about one invite, in order. */
 function eventsOf(receiver: WebhookReceiver, inviteId: string): Hook[] {
-  return receiver.delivered().map(parse).filter((h) => h.data.invite.id === inviteId);
+  return receiver.delivered().map(parse).filter((h) => h.data.invite?.id === inviteId);
 }
 
 function verify(r: Received, secret: string): void {
@@ -108,7 +120,7 @@ describe('each event reaches the receiver once, signed', () => {
       ['invite.approved', 'open', 'operator'],
     ]);
     expect(hooks[0].data.invite).toMatchObject({ inviter: 'alice@localhost', invitee_email: 'bob@example.net', kind: 'contact-account', source: 'send' });
-    for (const r of healthy.delivered().filter((r) => parse(r).data.invite.id === invite.id)) verify(r, SECRET_A);
+    for (const r of healthy.delivered().filter((r) => parse(r).data.invite?.id === invite.id)) verify(r, SECRET_A);
     // never a token, nor the secret
     const page = invites().links(invites().get(invite.id)!);
     for (const r of healthy.received) {
@@ -165,10 +177,84 @@ describe('each event reaches the receiver once, signed', () => {
     expect(hooks.map((h) => [h.type, h.data.actor])).toEqual([['invite.created', 'operator']]);
   });
 
+  it('bounced, when `mail bounce` (an MTA pipe) records a permanent bounce of the invitation e-mail', async () => {
+    const { invite } = invites().create(OPERATOR, { kind: 'account', source: 'cli', email: 'gone@example.net' });
+    const row = service.app.outbox.list({ channel: 'email' }).find((r) => r.inviteIds.includes(invite.id))!;
+    const verpAddress = new Verp('bounces@bounce.example.org', invites().tokens).address(row.id);
+    const dsn = [
+      'From: Mail Delivery System <Mailer-Daemon@mx.example.net>',
+      `To: ${verpAddress}`,
+      'Subject: Mail delivery failed: returning message to sender',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/report; report-type=delivery-status; boundary=b0undary',
+      '',
+      '--b0undary',
+      'Content-Type: text/plain; charset=us-ascii',
+      '',
+      'A message that you sent could not be delivered.',
+      '',
+      '--b0undary',
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.example.net',
+      '',
+      'Action: failed',
+      'Final-Recipient: rfc822;gone@example.net',
+      'Status: 5.1.1',
+      'Diagnostic-Code: smtp; 550 5.1.1 no such user',
+      '',
+      '--b0undary--',
+      '',
+    ].join('\r\n');
+    const out: string[] = [];
+    const code = await run(['mail', 'bounce', '--recipient', verpAddress, '--config', configFile], {
+      out: (l) => out.push(l),
+      err: (l) => out.push(l),
+      env: {},
+      stdin: async () => Buffer.from(dsn),
+    });
+    expect([code, out.join('\n')]).toEqual([0, expect.stringContaining('bounced (5.1.1')]);
+    const hooks = await until('two events', () => eventsOf(healthy, invite.id).length >= 2 && eventsOf(healthy, invite.id));
+    expect(hooks.map((h) => [h.type, h.data.actor])).toEqual([
+      ['invite.created', 'operator'],
+      ['invite.bounced', 'system'],
+    ]);
+    expect(hooks[1].data.reason).toMatch(/no such user/);
+    expect(hooks[1].data.details).toEqual({ status: '5.1.1', outbox: row.id });
+    expect(hooks[1].data.invite).toMatchObject({ id: invite.id, invitee_email: 'gone@example.net' });
+    for (const r of healthy.delivered().filter((r) => parse(r).id === hooks[1].id)) verify(r, SECRET_A);
+  });
+
+  it('request.verified, when the address of a membership request is confirmed on its page', async () => {
+    const web = service.app.web.url;
+    const ip = '192.0.2.30';
+    const form = await get(`${web}/request`, { ip });
+    expect((await post(`${web}/request`, { csrf: form.csrf!, email: 'joiner@example.net', reason: 'I know Alice' }, { ip, cookie: form.cookie })).status).toBe(200);
+    const request = service.app.membership.list({ limit: 100 }).find((r) => r.email === 'joiner@example.net')!;
+    // The code is the one the verification e-mail carries.
+    const link = service.app.membership.verifyUrl(request).replace('https://chat.example.org', web);
+    const page = await get(link, { ip });
+    expect((await post(link, { csrf: page.csrf! }, { ip, cookie: page.cookie })).status).toBe(200);
+    const hooks = await until('the verified event', () => {
+      const got = healthy.delivered().map(parse).filter((h) => h.type === 'request.verified' && h.data.request?.id === request.id);
+      return got.length > 0 && got;
+    });
+    expect(hooks).toHaveLength(1);
+    expect(hooks[0].data).toEqual({
+      mode: 'approval',
+      request: expect.objectContaining({ id: request.id, email: 'joiner@example.net', state: 'pending', reason: 'I know Alice', invite: null }),
+    });
+    for (const r of healthy.delivered().filter((r) => parse(r).id === hooks[0].id)) verify(r, SECRET_A);
+    // confirming again changes nothing and tells nothing
+    expect((await post(link, { csrf: page.csrf! }, { ip, cookie: page.cookie })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(healthy.delivered().map(parse).filter((h) => h.type === 'request.verified' && h.data.request?.id === request.id)).toHaveLength(1);
+  });
+
   it('each event once: no id delivered twice', async () => {
     await new Promise((r) => setTimeout(r, 500));
     const ids = healthy.delivered().map((r) => parse(r).id);
-    expect(ids.length).toBeGreaterThanOrEqual(11);
+    expect(ids.length).toBeGreaterThanOrEqual(14);
     expect(new Set(ids).size).toBe(ids.length);
     expect(healthy.received.length).toBe(ids.length);
   });

@@ -8,7 +8,7 @@ import { OPERATOR, type Actor } from '../../src/domain/types';
 import { InviteError } from '../../src/errors';
 import { PermanentDeliveryError } from '../../src/outbox/worker';
 import { WebhookTransport, webhookSignature } from '../../src/outbox/webhook-transport';
-import { databaseFor, inviteServiceFor, outboxFor } from '../../src/services';
+import { bouncesFor, databaseFor, inviteServiceFor, membershipFor, outboxFor } from '../../src/services';
 import { testConfig } from '../support/fixtures';
 
 const SECRET = 'hook-secret-0123456789abcdefghijklmnopq';
@@ -62,4 +62,62 @@ it('signs timestamp.body with HMAC-SHA-256, and fails at once for a URL no longe
   const transport = new WebhookTransport({ endpoints: [] });
   const row = { recipient: 'https://gone.example.org/', params: { event: 'e', type: 'invite.created', body: '{}' } } as never;
   await expect(transport.send(row, { subject: 'invite.created', text: '{}' })).rejects.toBeInstanceOf(PermanentDeliveryError);
+});
+
+describe('request.verified and invite.bounced', () => {
+  function setupMore(mode: 'approval' | 'open') {
+    const config = testConfig({
+      registration: { requests: mode },
+      mail: { bounce_address: 'bounces@example.com' },
+      webhooks: [{ url: 'https://a.example.org/hook', secret: SECRET, events: ['request.verified', 'invite.bounced'] }],
+    });
+    const db = databaseFor(config);
+    const outbox = outboxFor(config, db);
+    const invites = inviteServiceFor(config, db, { outbox });
+    const membership = membershipFor(config, db, invites, { outbox });
+    const hooks = () => outbox.list({ channel: 'webhook' }).reverse().map((r) => JSON.parse(String(r.params.body)) as { type: string; data: Record<string, any> }); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const verify = (email: string) => {
+      const r = membership.list({ limit: 100 }).find((x) => x.email === email)!;
+      return membership.verify(membership.verifyUrl(r).split('/request/v/')[1]);
+    };
+    return { config, db, outbox, invites, membership, hooks, verify };
+  }
+
+  it('tells a verification once, with the request pending (approval); none for asking or verifying again', () => {
+    const { db, membership, hooks, verify } = setupMore('approval');
+    membership.request({ email: 'Erin@Example.org', reason: 'hello' });
+    membership.request({ email: 'erin@example.org' });
+    expect(hooks()).toEqual([]);
+    const { request } = verify('Erin@Example.org');
+    verify('Erin@Example.org');
+    expect(hooks()).toEqual([
+      { id: expect.any(String), type: 'request.verified', created: expect.any(String), data: { mode: 'approval', request: expect.objectContaining({ id: request.id, email: 'Erin@Example.org', state: 'pending', reason: 'hello', invite: null }) } },
+    ]);
+    db.close();
+  });
+
+  it('tells it approved, naming its invite, in open mode', () => {
+    const { db, membership, hooks, verify, outbox } = setupMore('open');
+    membership.request({ email: 'frank@example.org' });
+    const { invite } = verify('frank@example.org');
+    expect(hooks()).toHaveLength(1);
+    expect(hooks()[0].data.request).toMatchObject({ state: 'approved', invite: invite!.id, decided_by: 'system' });
+    expect(outbox.list({ channel: 'webhook' })[0].inviteIds).toEqual([invite!.id]);
+    db.close();
+  });
+
+  it('tells a permanent bounce once (invite.bounced), a transient one never', () => {
+    const { config, db, invites, hooks, outbox } = setupMore('approval');
+    const { invite } = invites.create(OPERATOR, { kind: 'account', source: 'cli', email: 'gina@example.org' });
+    const row = outbox.list({ channel: 'email' })[0];
+    const { bounces, verp } = bouncesFor(config, db, invites)!;
+    const report = (status: string) => ({ dsn: true, recipients: [{ address: 'gina@example.org', status, diagnostic: 'no such user', action: status.startsWith('4') ? 'delayed' : 'failed' }], addressedTo: [] });
+    bounces.handle(report('4.2.2'), [verp.address(row.id)], 'pipe');
+    expect(hooks()).toEqual([]);
+    bounces.handle(report('5.1.1'), [verp.address(row.id)], 'pipe');
+    bounces.handle(report('5.1.1'), [verp.address(row.id)], 'pipe');
+    expect(hooks()).toHaveLength(1);
+    expect(hooks()[0]).toMatchObject({ type: 'invite.bounced', data: { invite: { id: invite.id, invitee_email: 'gina@example.org' }, actor: 'system', reason: 'no such user', details: { status: '5.1.1', outbox: row.id } } });
+    db.close();
+  });
 });

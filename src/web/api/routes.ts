@@ -1,23 +1,40 @@
 /**
  * The API's endpoints, declared as data: method, path, scope, what they read and return, and a
  * handler calling the same domain services as every other door. openapi.ts documents exactly
- * this table, and index.ts serves exactly it. An endpoint for another feature (membership
- * requests, rooms) is one more entry here.
+ * this table, and index.ts serves exactly it. An endpoint for another feature (rooms) is one
+ * more entry here.
  */
+import { isIP } from 'node:net';
 import type { z } from 'zod';
 import type { ApiScope, Config } from '../../config-schema';
 import { parseDuration } from '../../config-values';
 import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
 import type { InviteService } from '../../domain/invites';
+import { isRequestId, type MembershipRequest, type MembershipService, type RequestState } from '../../domain/membership';
 import { normalizeBareJid, emailKey } from '../../domain/jid';
 import { trimSpace } from '../../domain/text';
 import { isInviteId } from '../../domain/tokens';
 import type { Actor, Invite, ShownState } from '../../domain/types';
 import { inviteJson } from '../../present/invite';
+import { requestJson } from '../../present/request';
 import type { ApiKey } from './keys';
 import { allows } from './keys';
-import { CreatedOut, CreateInviteBody, InviteOut, ListQuery, PageOut, ReasonBody } from './schemas';
+import {
+  AcceptedOut,
+  CreatedOut,
+  CreateInviteBody,
+  ExtendBody,
+  InviteOut,
+  ListQuery,
+  NewRequestBody,
+  PageOut,
+  ReasonBody,
+  RejectRequestBody,
+  RequestListQuery,
+  RequestOut,
+  RequestPageOut,
+} from './schemas';
 
 export interface ApiContext {
   key: ApiKey;
@@ -50,6 +67,8 @@ export interface ApiRoute {
 export interface ApiDeps {
   config: Config;
   invites: InviteService;
+  /** membership requests (whatever `registration.requests` says: when off, new ones are refused with 403, old ones can still be decided) */
+  membership: MembershipService;
 }
 
 /** A 400 naming the field at fault. */
@@ -64,18 +83,57 @@ function keyActor(key: ApiKey): Actor {
 
 const DEFAULT_PAGE = 50;
 
-function encodeCursor(invite: Invite): string {
-  return Buffer.from(JSON.stringify([invite.createdAt, invite.id])).toString('base64url');
+function encodeCursor(item: { createdAt: number; id: string }): string {
+  return Buffer.from(JSON.stringify([item.createdAt, item.id])).toString('base64url');
 }
 
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
+function decodeCursor(cursor: string, isId: (id: string) => boolean = isInviteId): { createdAt: number; id: string } {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'number' && Number.isSafeInteger(createdAt) && typeof id === 'string' && isInviteId(id)) return { createdAt, id };
+    if (typeof createdAt === 'number' && Number.isSafeInteger(createdAt) && typeof id === 'string' && isId(id)) return { createdAt, id };
   } catch {
     /* falls through */
   }
   throw invalid('cursor', 'not a cursor this API gave');
+}
+
+function requestId(params: Record<string, string>): string {
+  if (!isRequestId(params.id)) throw new InviteError('invite-not-found', `No request ${params.id}`);
+  return params.id;
+}
+
+function parseExpire(expire: string | undefined): number | undefined {
+  if (expire === undefined) return undefined;
+  try {
+    return parseDuration(expire);
+  } catch {
+    throw invalid('expire', 'not a duration (30m, 12h, 7d, 4w)');
+  }
+}
+
+/** Requests read from the store this many at a time while a page is filled by their shown state. */
+const REQUEST_BATCH = 500;
+
+/**
+ * A page of requests by shown state, oldest first: `expired` includes unverified requests past their
+ * 24 hours (as `request list` shows them), so the store is read in batches and filtered.
+ */
+function requestPage(membership: MembershipService, state: RequestState | undefined, limit: number, after: { createdAt: number; id: string } | undefined) {
+  const stored: RequestState | undefined = state === 'expired' || state === 'unverified' ? undefined : state;
+  const found: { r: MembershipRequest; s: RequestState }[] = [];
+  let cursor = after;
+  for (;;) {
+    const batch = membership.list({ state: stored, limit: REQUEST_BATCH, after: cursor });
+    for (const r of batch) {
+      const s = membership.shownState(r);
+      if (state === undefined || s === state) found.push({ r, s });
+      if (found.length > limit) break;
+    }
+    if (found.length > limit || batch.length < REQUEST_BATCH) break;
+    cursor = batch[batch.length - 1];
+  }
+  const page = found.slice(0, limit);
+  return { requests: page.map((x) => requestJson(x.r, x.s)), next_cursor: found.length > limit ? encodeCursor(page[page.length - 1].r) : null };
 }
 
 function inviteId(params: Record<string, string>): string {
@@ -84,7 +142,7 @@ function inviteId(params: Record<string, string>): string {
   return params.id;
 }
 
-export function apiRoutes({ config, invites }: ApiDeps): ApiRoute[] {
+export function apiRoutes({ config, invites, membership }: ApiDeps): ApiRoute[] {
   const one = (invite: Invite) => inviteJson(invite, invites.now());
   const changeErrors = [404, 409];
   return [
@@ -101,14 +159,7 @@ export function apiRoutes({ config, invites }: ApiDeps): ApiRoute[] {
         const b = body as z.output<typeof CreateInviteBody>;
         const email = b.email === undefined ? undefined : parseEmailAddress(b.email);
         if (b.email !== undefined && email === undefined) throw invalid('email', 'not a single e-mail address');
-        let expiresIn: number | undefined;
-        if (b.expire !== undefined) {
-          try {
-            expiresIn = parseDuration(b.expire);
-          } catch {
-            throw invalid('expire', 'not a duration (30m, 12h, 7d, 4w)');
-          }
-        }
+        const expiresIn = parseExpire(b.expire);
         let actor: Actor = keyActor(key);
         let inviter = b.inviter;
         if (inviter !== undefined) {
@@ -214,6 +265,108 @@ export function apiRoutes({ config, invites }: ApiDeps): ApiRoute[] {
       handle: ({ key, params, body }) => {
         const { reason } = body as z.output<typeof ReasonBody>;
         return { status: 200, body: one(invites.reject(keyActor(key), inviteId(params), reason ?? null).invite) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/invites/{id}/extend',
+      operationId: 'extendInvite',
+      summary: 'Give an open invite a longer lifetime or more uses (as `invite extend`; repeating it changes nothing)',
+      scope: 'invites:write',
+      body: ExtendBody,
+      response: { status: 200, schema: InviteOut, description: 'the invite as it is now' },
+      errors: changeErrors,
+      handle: ({ key, params, body }) => {
+        const b = body as z.output<typeof ExtendBody>;
+        if (b.expire === undefined && b.uses === undefined) throw invalid('expire', 'give expire, uses or both');
+        const id = inviteId(params);
+        const change = { expiresIn: parseExpire(b.expire), maxUses: b.uses };
+        let actor: Actor = keyActor(key);
+        if (!allows(key, 'admin')) {
+          // Without the admin scope a key speaks for the invite's inviter, whose limits apply: a
+          // lifetime of at most invites.expiry from now, at most invites.max_uses uses.
+          const invite = invites.get(id);
+          if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+          if (!invite.inviter || invite.inviter.split('@')[1] !== config.host) {
+            throw new InviteError('forbidden', 'A key without the admin scope extends only invites of local users');
+          }
+          actor = { kind: 'user', jid: invite.inviter, isAdmin: false };
+        }
+        return { status: 200, body: one(invites.extend(actor, id, change).invite) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/requests',
+      operationId: 'createRequest',
+      summary: "Ask to join for someone, from the site's own sign-up form (as the /request page): the address is e-mailed a verification link",
+      scope: 'requests:write',
+      body: NewRequestBody,
+      response: { status: 202, schema: AcceptedOut, description: 'taken; what follows is told to the address, never in this answer' },
+      errors: [429],
+      handle: ({ body }) => {
+        const b = body as z.output<typeof NewRequestBody>;
+        if (b.ip !== undefined && isIP(b.ip) === 0) throw invalid('ip', 'not an IP address');
+        membership.request({ email: b.email, reason: b.reason ?? null, ip: b.ip ?? null });
+        return { status: 202, body: { accepted: true } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/requests',
+      operationId: 'listRequests',
+      summary: 'List membership requests, oldest first, a page at a time (as `request list`)',
+      scope: 'admin',
+      query: RequestListQuery,
+      response: { status: 200, schema: RequestPageOut, description: 'a page of requests' },
+      errors: [],
+      handle: ({ query }) => {
+        const q = query as z.output<typeof RequestListQuery>;
+        const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, isRequestId);
+        return { status: 200, body: requestPage(membership, q.state, q.limit ?? DEFAULT_PAGE, after) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/requests/{id}',
+      operationId: 'getRequest',
+      summary: 'One membership request (as `request show`)',
+      scope: 'admin',
+      response: { status: 200, schema: RequestOut, description: 'the request' },
+      errors: [404],
+      handle: ({ params }) => {
+        const id = requestId(params);
+        const r = membership.get(id);
+        if (!r) throw new InviteError('invite-not-found', `No request ${id}`);
+        return { status: 200, body: requestJson(r, membership.shownState(r)) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/requests/{id}/approve',
+      operationId: 'approveRequest',
+      summary: 'Approve a verified request: its account invite is made and e-mailed to the address (as `request approve`; repeating it changes nothing)',
+      scope: 'admin',
+      response: { status: 200, schema: RequestOut, description: 'the request as it is now, naming its invite' },
+      errors: changeErrors,
+      handle: ({ key, params }) => {
+        const { request } = membership.approve(keyActor(key), requestId(params));
+        return { status: 200, body: requestJson(request, membership.shownState(request)) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/requests/{id}/reject',
+      operationId: 'rejectRequest',
+      summary: 'Reject a verified request; the address is e-mailed the answer, with the reason when given (as `request reject`; repeating it changes nothing)',
+      scope: 'admin',
+      body: RejectRequestBody,
+      response: { status: 200, schema: RequestOut, description: 'the request as it is now' },
+      errors: changeErrors,
+      handle: ({ key, params, body }) => {
+        const { reason } = body as z.output<typeof RejectRequestBody>;
+        const { request } = membership.reject(keyActor(key), requestId(params), reason ?? null);
+        return { status: 200, body: requestJson(request, membership.shownState(request)) };
       },
     },
   ];

@@ -3,6 +3,7 @@
  * OpenAPI document (openapi.ts) is generated from them, so the two cannot drift apart.
  */
 import { z } from 'zod';
+import { REQUEST_STATES } from '../../domain/membership';
 import { INVITE_KINDS, SHOWN_STATES } from '../../domain/types';
 
 const text = (max: number) => z.string().max(max);
@@ -29,6 +30,25 @@ export const ListQuery = z.strictObject({
   inviter: z.string().optional().describe('bare JID'),
   invitee: z.string().optional().describe('e-mail address or bare JID'),
   limit: z.coerce.number().int().min(1).max(200).optional().describe('invites per page (default 50)'),
+  cursor: z.string().optional().describe('`next_cursor` of the previous page'),
+});
+
+export const RejectRequestBody = z.strictObject({ reason: text(1000).optional().describe("e-mailed to the address; recorded in the request's events") });
+
+export const ExtendBody = z.strictObject({
+  expire: z.string().regex(/^\d+[smhdw]$/).optional().describe('the new lifetime, counted from now: 30m, 12h, 7d, 4w (as `invite extend --expire`)'),
+  uses: z.number().int().min(1).max(1_000_000).optional().describe('the new number of uses in all (as `invite extend --uses`)'),
+});
+
+export const NewRequestBody = z.strictObject({
+  email: text(254).describe('the address that asks to join; a verification link is e-mailed to it'),
+  reason: text(4000).optional().describe('why they would like to join (as `registration.request_reason` asks)'),
+  ip: z.string().max(45).optional().describe("the address of the person at the site's form, so that `limits.requests_per_hour` counts them rather than the site"),
+});
+
+export const RequestListQuery = z.strictObject({
+  state: z.enum(REQUEST_STATES).optional().describe('as `request list --state` (an unverified request past its 24 hours is expired)'),
+  limit: z.coerce.number().int().min(1).max(200).optional().describe('requests per page (default 50)'),
   cursor: z.string().optional().describe('`next_cursor` of the previous page'),
 });
 
@@ -69,3 +89,25 @@ export const ErrorOut = z
       detail: z.record(z.string(), z.string()).optional(),
     }),
   });
+
+export const AcceptedOut = z.strictObject({
+  accepted: z.literal(true).describe('the same answer whatever became of it (a new request, one already made, a refused address): no answer tells a known address from a new one'),
+});
+
+export const RequestOut = z.strictObject({
+  id: z.string(),
+  email: z.string(),
+  state: z.enum(REQUEST_STATES),
+  reason: z.string().nullable(),
+  created: iso,
+  verified: iso.nullable(),
+  decided: iso.nullable(),
+  decided_by: z.string().nullable(),
+  decision_reason: z.string().nullable(),
+  invite: z.string().nullable().describe('the account invite an approval made'),
+});
+
+export const RequestPageOut = z.strictObject({
+  requests: z.array(RequestOut),
+  next_cursor: z.string().nullable().describe('null on the last page'),
+});
