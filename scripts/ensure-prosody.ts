@@ -243,13 +243,37 @@ export const EXIM: ServerPackage = {
   services: () => ['exim4'],
 };
 
+/** libpq's headers, against which `npm ci` builds pg-native, the PostgreSQL store's client. */
+export const LIBPQ_DEV: ServerPackage = {
+  pkg: 'libpq-dev',
+  label: "libpq's headers",
+  installed: () => fs.existsSync('/usr/bin/pg_config'),
+  services: () => [],
+};
+
+/**
+ * pg-native is an optional dependency: without libpq-dev at `npm ci` it was left out. Once the
+ * headers are there, `npm rebuild libpq` builds it in place.
+ */
+function ensurePgNative(log: (s: string) => void): void {
+  const root = path.resolve(__dirname, '..');
+  const loads = () => spawnSync(process.execPath, ['-e', "require('pg-native')"], { cwd: root }).status === 0;
+  if (loads()) return;
+  log("pg-native (the PostgreSQL store's client) is not built: npm rebuild libpq");
+  if (spawnSync('npm', ['rebuild', 'libpq'], { cwd: root, stdio: 'inherit' }).status !== 0 || !loads()) {
+    throw new Error('cd ' + root + ' && npm rebuild libpq (with libpq-dev installed)');
+  }
+}
+
 /**
  * Ensures every server the integration tests run against, and the browser, is installed (`npm
- * test`), in one apt-get; then that Prosody 13 and ejabberd 24.12 are unpacked in the test cache.
- * Not root and something missing → throws an Error whose message is the command(s) to run.
+ * test`), in one apt-get; that pg-native is built; then that Prosody 13 and ejabberd 24.12 are
+ * unpacked in the test cache. Not root and something missing → throws an Error whose message is
+ * the command(s) to run.
  */
 export async function ensureTestServers(log: (s: string) => void): Promise<void> {
-  await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL, EXIM], log);
+  await ensurePackages([PROSODY, EJABBERD, CHROMIUM, POSTGRESQL, EXIM, LIBPQ_DEV], log);
+  ensurePgNative(log);
   ensureBackports(log);
 }
 
