@@ -50,6 +50,8 @@ export interface Answerer {
   inviteeKey: string;
   /** the bare JID of the account that becomes a member */
   memberJid: string;
+  /** the door, when it is the web console (recorded with a decline, as for invites' events) */
+  via?: 'web';
 }
 
 export interface RoomAnswersDeps {

@@ -6,11 +6,15 @@
  * token (checked by server.ts before any route runs) and is recorded with the user's JID and
  * `via: web`. Admin rights are read from `admins` at every request.
  *
- * Later pages: `/my/invitations` (answering room invitations, issue 16) is one more GET and POST
- * here beside `/my/invites`; membership requests (issue 17) join `/admin` and `/admin/decide`.
+ * Room invitations are answered at `/my/invitations` through RoomAnswers (as #respond does),
+ * membership requests wait in `/admin` beside invites and are decided through MembershipService
+ * (as #pending does), and `/admin/tree` shows Trust.tree() (as `xmpp-invites tree` does).
  */
 import type { ConsoleAuth, Session } from '../domain/console-auth';
 import type { InviteService } from '../domain/invites';
+import type { MembershipService } from '../domain/membership';
+import { parsePairVar, ROOM_CHOICES, type RoomAnswer, type RoomAnswers, type RoomChoice } from '../domain/room-answers';
+import type { Trust } from '../domain/trust';
 import { attempt } from '../domain/attempt';
 import { addressLines, emailRefusal, expiryChoices, inviteEmails, MAX_ADDRESSES } from '../domain/invite-by-email';
 import { InviteError, isInviteError } from '../errors';
@@ -24,6 +28,7 @@ import {
   consoleProblemPage,
   emailResultPage,
   forbiddenPage,
+  invitationsPage,
   invitePage,
   loginConfirmPage,
   loginEndedPage,
@@ -31,7 +36,9 @@ import {
   loginSentPage,
   myInvitesPage,
   queuePage,
+  REQUEST_PREFIX,
   statsPage,
+  treePage,
   type Flash,
   type Viewer,
 } from './console-pages';
@@ -62,6 +69,12 @@ export interface ConsoleDeps {
   policy: { expiry: number; maxUses: number; allowUserInvites: boolean; maxMessage: number };
   /** the Secure attribute of the session cookie (web.public_url is https) */
   secureCookies: boolean;
+  /** the invitation tree (`/admin/tree`) */
+  trust: Trust;
+  /** membership requests, decided in the admin queue beside invites */
+  membership?: MembershipService;
+  /** answers to room invitations (absent: rooms.service is not set, and `/my/invitations` is not offered) */
+  roomAnswers?: RoomAnswers;
 }
 
 /** Done messages the pages show after a redirect: fixed words chosen by key, never text from the URL. */
@@ -76,7 +89,7 @@ const DONE: Record<string, string> = {
 };
 
 export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
-  const { site, invites, auth } = deps;
+  const { site, invites, auth, membership } = deps;
   const b = site.base;
   const choices = expiryChoices(deps.policy.expiry);
   const isAdmin = (jid: string) => deps.admins.includes(jid);
@@ -91,7 +104,7 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     `${SESSION_COOKIE}=${value}; Path=${b || '/'}; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${deps.secureCookies ? '; Secure' : ''}`;
 
   const sessionOf = (ctx: RequestContext): Session | undefined => auth.session(ctx.cookies.get(SESSION_COOKIE));
-  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf() });
+  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf(), rooms: deps.roomAnswers !== undefined });
   const actorOf = (s: Session): Actor & { kind: 'user' } => ({ kind: 'user', jid: s.jid, isAdmin: isAdmin(s.jid), via: 'web' });
 
   type Guarded = (ctx: RequestContext, s: Session, viewer: Viewer) => Promise<Reply> | Reply;
@@ -313,12 +326,16 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   const queue = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash): Reply => {
     const total = invites.count({ state: 'pending' });
     const p = page(ctx, total);
+    // Membership requests come first, as in #pending: the oldest 50, on every page of invites.
+    const requestTotal = membership?.count('pending') ?? 0;
     return {
       status,
       body: queuePage(site, {
         viewer,
         pending: invites.list({ state: 'pending', oldestFirst: true, limit: PAGE_SIZE, offset: p.offset }),
         total,
+        requests: requestTotal > 0 ? membership!.list({ state: 'pending', limit: PAGE_SIZE }) : [],
+        requestTotal,
         page: p.page,
         pages: p.pages,
         all: ctx.query.get('select') === 'all',
@@ -336,16 +353,27 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
       const decision = ctx.form.get('decision');
       const reason = cleanText(ctx.form.get('reason') ?? '').trim();
       if (decision !== 'approve' && decision !== 'reject') return queue(ctx, viewer, 400, { error: 'Choose to approve or to reject.' });
-      if (ids.length === 0) return queue(ctx, viewer, 400, { error: 'Nothing was done: no invite was selected.' });
+      if (ids.length === 0) return queue(ctx, viewer, 400, { error: 'Nothing was done: no invite or request was selected.' });
       if ([...reason].length > MAX_REASON) return queue(ctx, viewer, 400, { error: `A reason is at most ${MAX_REASON} characters long.` });
       const actor = actorOf(s);
       statsCache = undefined;
-      const outcome = attempt(ids, (id) => (decision === 'approve' ? invites.approve(actor, id) : invites.reject(actor, id, reason === '' ? null : reason)));
+      // A box is an invite id, or `request/ID` for a membership request (as in #pending).
+      const decide = (value: string): { changed: boolean } => {
+        if (value.startsWith(REQUEST_PREFIX)) {
+          const id = value.slice(REQUEST_PREFIX.length);
+          if (!membership) throw new InviteError('invite-not-found', `No request ${id}`);
+          return decision === 'approve' ? membership.approve(actor, id) : membership.reject(actor, id, reason === '' ? null : reason);
+        }
+        return decision === 'approve' ? invites.approve(actor, value) : invites.reject(actor, value, reason === '' ? null : reason);
+      };
+      const outcome = attempt(ids, decide);
       const changed = outcome.done.filter((d) => d.result.changed).length;
       const verb = decision === 'approve' ? 'approved' : 'rejected';
       const refused = outcome.refused.map((r) => `${r.item}: ${r.error.message}`);
       const already = outcome.done.length - changed;
-      const done = `${changed} of ${ids.length} ${ids.length === 1 ? 'invite' : 'invites'} ${verb}.${already ? ` ${already} had already been ${verb}.` : ''}`;
+      const requests = ids.filter((id) => id.startsWith(REQUEST_PREFIX)).length;
+      const noun = requests === 0 ? ['invite', 'invites'] : requests === ids.length ? ['request', 'requests'] : ['invite or request', 'invites and requests'];
+      const done = `${changed} of ${ids.length} ${ids.length === 1 ? noun[0] : noun[1]} ${verb}.${already ? ` ${already} had already been ${verb}.` : ''}`;
       return queue(ctx, viewer, outcome.done.length === 0 ? 409 : 200, { done, refused });
     }),
   );
@@ -423,10 +451,64 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   );
 
   web.get(
+    '/admin/tree',
+    admin((ctx, _s, viewer) => {
+      const root = cleanText(ctx.query.get('jid') ?? '').trim();
+      try {
+        return { status: 200, body: treePage(site, { viewer, forest: deps.trust.tree(root === '' ? undefined : root), root }) };
+      } catch (err) {
+        if (!isInviteError(err)) throw err;
+        return { status: webError(err.code).status, body: treePage(site, { viewer, forest: [], root, error: err.message }) };
+      }
+    }),
+  );
+
+  web.get(
     '/admin/stats',
     admin((_ctx, _s, viewer) => {
       const { stats, activity } = figures();
       return { status: 200, body: statsPage(site, { viewer, stats, activity }) };
+    }),
+  );
+
+  if (deps.roomAnswers) registerInvitationRoutes(web, deps, deps.roomAnswers, user);
+}
+
+/**
+ * Answering room invitations: every open one addressed to the signed-in JID, from every inviter,
+ * with accept, decline or later each and one note to those answered (the #respond command's rules,
+ * through the same RoomAnswers). Only the invitations the page lists are taken.
+ */
+function registerInvitationRoutes(web: WebServer, deps: ConsoleDeps, answers: RoomAnswers, user: (h: (ctx: RequestContext, s: Session, viewer: Viewer) => Promise<Reply> | Reply) => (ctx: RequestContext) => Promise<Reply> | Reply): void {
+  const { site } = deps;
+  const maxNote = deps.policy.maxMessage;
+  const show = (s: Session, viewer: Viewer, status = 200, flash?: Flash, answered?: Parameters<typeof invitationsPage>[1]['answered']): Reply => ({
+    status,
+    body: invitationsPage(site, { viewer, open: answers.openFor(s.jid), maxNote, flash, answered }),
+  });
+
+  web.get('/my/invitations', user((_ctx, s, viewer) => show(s, viewer)));
+
+  web.post(
+    '/my/invitations',
+    user(async (ctx, s, viewer) => {
+      const note = cleanText(ctx.form.get('note') ?? '').trim();
+      if ([...note].length > maxNote) return show(s, viewer, 400, { error: `Nothing was answered: the note has ${[...note].length} characters; at most ${maxNote} are allowed.` });
+      const offered = new Set(answers.openFor(s.jid).map(({ row }) => `${row.inviteId}/${row.room}`));
+      const chosen: RoomAnswer[] = [];
+      for (const [name, value] of ctx.form) {
+        if (!name.startsWith('room-')) continue;
+        const key = name.slice('room-'.length);
+        const pair = parsePairVar(key);
+        // Someone else's invitation, one answered already, or none: refused, nothing recorded.
+        if (!pair || !offered.has(key)) return show(s, viewer, 400, { error: `Nothing was answered: ${key} is not an invitation waiting for your answer.` });
+        if (!(ROOM_CHOICES as readonly string[]).includes(value)) return show(s, viewer, 400, { error: `Nothing was answered: “${value}” is not an answer; choose accept, decline or later.` });
+        chosen.push({ ...pair, choice: value as RoomChoice });
+      }
+      if (chosen.length === 0) return show(s, viewer, 400, { error: 'Nothing was answered: choose an answer for at least one room.' });
+      const answered = await answers.answer({ inviteeKey: s.jid, memberJid: s.jid, via: 'web' }, chosen, note === '' ? null : note);
+      const bad = answered.some((a) => a.outcome.kind === 'failed' || a.outcome.kind === 'refused');
+      return show(s, viewer, 200, bad ? { error: 'Not every answer went through: see below.' } : undefined, answered);
     }),
   );
 }

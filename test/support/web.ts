@@ -3,7 +3,7 @@
  * GET a page, keep its CSRF cookie and form token, POST urlencoded forms. And a snapshot of the
  * database, to check that GETs and refusals change nothing.
  */
-import Database from 'better-sqlite3';
+import { openStoreOf } from './engine';
 
 export interface Page {
   status: number;
@@ -52,7 +52,7 @@ export async function post(url: string, fields: Record<string, string | string[]
 
 /** Every table of record, as text (delivery progress of the outbox left out: the worker moves it on its own). */
 export function snapshot(file: string): string {
-  const db = new Database(file, { readonly: true });
+  const db = openStoreOf(file);
   try {
     const all = (sql: string) => JSON.stringify(db.prepare(sql).all());
     return [
@@ -74,7 +74,7 @@ export function snapshot(file: string): string {
 
 /** Outbox rows of a kind for a recipient (to see who was told what). */
 export function notices(file: string, kind: string, recipient?: string): { recipient: string; invite_ids: string; params: string }[] {
-  const db = new Database(file, { readonly: true });
+  const db = openStoreOf(file);
   try {
     return db
       .prepare(`SELECT recipient, invite_ids, params FROM outbox WHERE kind = ? ${recipient ? 'AND recipient = ?' : ''} ORDER BY id`)
