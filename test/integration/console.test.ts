@@ -4,9 +4,9 @@
  * limits, admin rights at every request, CSRF, nothing changed by GET or by refusals, no code or
  * session id in the database or the logs, and every change recorded with `via: web`.
  */
-import Database from 'better-sqlite3';
 import { OPERATOR } from '../../src/domain/types';
 import { TestClient, type XmlElement } from '../support/client';
+import { everyRow, openStoreOf } from '../support/engine';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
 import { get, post, snapshot, type Page } from '../support/web';
@@ -91,7 +91,7 @@ let adminSession: Promise<{ cookie: string; csrf: string; ip: string }> | undefi
 const signInAdmin = () => (adminSession ??= signIn(admin, 'admin@localhost'));
 
 const rows = (sql: string, ...params: unknown[]) => {
-  const db = new Database(service.config.database, { readonly: true });
+  const db = openStoreOf(service.config.database);
   try {
     return db.prepare(sql).all(...params) as Record<string, unknown>[];
   } finally {
@@ -139,9 +139,9 @@ describe('signing in', () => {
 
     // Neither the code nor the session id is stored or logged.
     const code = path.split('/').pop()!;
-    const file = require('node:fs').readFileSync(service.config.database);
-    expect(file.includes(Buffer.from(session))).toBe(false);
-    expect(file.includes(Buffer.from(code))).toBe(false);
+    const stored = everyRow(service.config.database);
+    expect(stored).not.toContain(session);
+    expect(stored).not.toContain(code);
     expect(service.logs.text()).not.toContain(session);
     expect(service.logs.text()).not.toContain(code);
     expect(service.logs.text()).toContain('/login/[redacted]');
@@ -245,6 +245,18 @@ describe('rights and changes', () => {
     // Someone else's invite is not found under /my.
     expect((await get(`${base}/my/invites/${invite.id}`, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
     expect((await post(`${base}/my/invites/${invite.id}/revoke`, { csrf: s.csrf }, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
+    expect(snapshot(service.config.database)).toBe(before);
+  });
+
+  it('offers no room invitations without rooms.service: no link, and /my/invitations is 404 to GET and POST, changing nothing', async () => {
+    const u = await newUser();
+    const s = await signIn(u.client, u.jid);
+    const mine = await get(`${base}/my/invites`, { ip: s.ip, cookie: s.cookie });
+    expect(mine.html).not.toContain('/my/invitations');
+    expect(mine.html).not.toContain('/admin/tree');
+    const before = snapshot(service.config.database);
+    expect((await get(`${base}/my/invitations`, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
+    expect((await post(`${base}/my/invitations`, { csrf: s.csrf, 'room-abcdefghij/team@conference.localhost': 'accept' }, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
     expect(snapshot(service.config.database)).toBe(before);
   });
 
