@@ -9,7 +9,7 @@
  * with the same lines as `xmpp-invites tree` (src/present/tree.ts).
  */
 import type { ActivityKind } from '../domain/invites';
-import type { MembershipRequest } from '../domain/membership';
+import { REQUEST_STATES, type MembershipRequest, type RequestEvent, type RequestState } from '../domain/membership';
 import type { AnsweredRoom } from '../domain/room-answers';
 import type { TreeNode } from '../domain/trust';
 import type { RoomInvitation } from '../domain/types';
@@ -28,6 +28,8 @@ export interface Viewer {
   csrf: string;
   /** room invitations are answered here (rooms.service is set): `/my/invitations` is linked */
   rooms: boolean;
+  /** membership requests are taken (registration.requests is not off): `/admin/requests` is linked */
+  requests: boolean;
 }
 
 function csrfField(csrf: string): Html {
@@ -46,7 +48,7 @@ function nav(site: Site, viewer: Viewer | null): Html {
 <a href="${b}/my/invites">My invites</a>
 ${viewer.rooms ? html`<a href="${b}/my/invitations">Room invitations</a>` : ''}
 ${viewer.isAdmin
-  ? html`<a href="${b}/admin">Approvals</a> <a href="${b}/admin/invites">All invites</a> <a href="${b}/admin/tree">Invitation tree</a> <a href="${b}/admin/stats">Statistics</a>`
+  ? html`<a href="${b}/admin">Approvals</a> <a href="${b}/admin/invites">All invites</a>${viewer.requests ? html` <a href="${b}/admin/requests">Requests</a>` : ''} <a href="${b}/admin/tree">Invitation tree</a> <a href="${b}/admin/stats">Statistics</a>`
   : ''}
 <form method="post" action="${b}/logout">${csrfField(viewer.csrf)}<span class="who">${viewer.jid}</span> <button type="submit" class="secondary">Sign out</button></form>
 </nav>`;
@@ -243,7 +245,8 @@ export interface InviteView {
   flash?: Flash;
 }
 
-function eventLine(e: InviteEvent): Html {
+/** A line of an event log: an invite's, or a membership request's. */
+function eventLine(e: Pick<InviteEvent, 'at' | 'actor' | 'reason' | 'data'> & { type: string }): Html {
   const data = e.data ? Object.entries(e.data).map(([k, val]) => `${k}: ${typeof val === 'string' ? val : JSON.stringify(val)}`) : [];
   return html`<tr><td>${when(e.at)}</td><td>${e.type}</td><td>${e.actor}</td><td>${e.reason ?? ''}</td><td>${data.join(', ')}</td></tr>`;
 }
@@ -367,7 +370,7 @@ function requestsFieldset(site: Site, v: QueueView): Html {
 <tbody>
 ${v.requests.map(
   (r) => html`<tr data-request="${r.id}"><td class="pick"><input type="checkbox" name="id" value="${REQUEST_PREFIX}${r.id}" id="pick-request-${r.id}" aria-label="Select the membership request of ${r.email}"${v.all ? trusted(' checked') : ''}></td>
-<td data-label="Request">${r.id}</td><td data-label="Address">${r.email}</td><td data-label="Verified">${r.verifiedAt === null ? '' : when(r.verifiedAt)}</td><td data-label="Reason">${r.reason ?? ''}</td></tr>`,
+<td data-label="Request"><a href="${site.base}/admin/requests/${r.id}">${r.id}</a></td><td data-label="Address">${r.email}</td><td data-label="Verified">${r.verifiedAt === null ? '' : when(r.verifiedAt)}</td><td data-label="Reason">${r.reason ?? ''}</td></tr>`,
 )}
 </tbody></table></div>
 </fieldset>`;
@@ -407,6 +410,86 @@ ${v.pending.map(
 <button type="submit" name="decision" value="reject" class="danger">Reject selected</button>
 </form>
 ${pager(`${b}/admin`, v.page, v.pages, new URLSearchParams())}`}`,
+  );
+}
+
+export interface RequestsView {
+  viewer: Viewer;
+  requests: readonly MembershipRequest[];
+  shownState: (r: MembershipRequest) => RequestState;
+  total: number;
+  state: RequestState | '';
+  /** the query of the next page (keyset), when there is one */
+  next?: string;
+}
+
+export function requestsPage(site: Site, v: RequestsView): Html {
+  const b = site.base;
+  return consoleLayout(
+    site,
+    'Membership requests',
+    v.viewer,
+    html`<h1>Membership requests</h1>
+<form method="get" action="${b}/admin/requests" class="filters">
+<div><label for="request-state">State</label>
+<select id="request-state" name="state"><option value="">any</option>${REQUEST_STATES.map((st) => html`<option value="${st}"${v.state === st ? trusted(' selected') : ''}>${st}</option>`)}</select></div>
+<div><button type="submit" class="secondary">Show</button></div>
+</form>
+<p id="count">${v.total} ${v.total === 1 ? 'request' : 'requests'}, oldest first</p>
+${v.requests.length === 0
+  ? html`<p>No membership request here.</p>`
+  : html`<div class="table-wrap"><table class="cards">
+<thead><tr><th scope="col">Request</th><th scope="col">Address</th><th scope="col">State</th><th scope="col">Asked</th><th scope="col">Verified</th><th scope="col">Decided by</th><th scope="col">Reason</th></tr></thead>
+<tbody>
+${v.requests.map(
+  (r) => html`<tr data-request="${r.id}"><td data-label="Request"><a href="${b}/admin/requests/${r.id}">${r.id}</a></td><td data-label="Address">${r.email}</td><td data-label="State">${v.shownState(r)}</td><td data-label="Asked">${when(r.createdAt)}</td><td data-label="Verified">${r.verifiedAt === null ? '' : when(r.verifiedAt)}</td><td data-label="Decided by">${r.decidedBy ?? ''}</td><td data-label="Reason">${r.reason ?? ''}</td></tr>`,
+)}
+</tbody></table></div>`}
+${v.next ? html`<nav class="pager" aria-label="Pages"><a href="${b}/admin/requests?${v.next}" rel="next">Next page</a></nav>` : ''}`,
+  );
+}
+
+export interface RequestView {
+  viewer: Viewer;
+  request: MembershipRequest;
+  state: RequestState;
+  events: readonly RequestEvent[];
+  flash?: Flash;
+}
+
+export function requestPage(site: Site, v: RequestView): Html {
+  const r = v.request;
+  const row = (label: string, value: Fragment) => html`<tr><th scope="row">${label}</th><td>${value}</td></tr>`;
+  return consoleLayout(
+    site,
+    `Request ${r.id}`,
+    v.viewer,
+    html`<h1>Membership request ${r.id}</h1>
+${flash(v.flash)}
+<div class="table-wrap"><table id="request">
+${row('Address', r.email)}
+${row('State', html`<span id="request-state">${v.state}</span>`)}
+${row('Asked', when(r.createdAt))}
+${row('Verified', r.verifiedAt === null ? '' : when(r.verifiedAt))}
+${row('Reason', r.reason ?? '')}
+${r.decidedBy !== null ? row('Decided by', html`${r.decidedBy}${r.decidedAt !== null ? html`, ${when(r.decidedAt)}` : ''}`) : ''}
+${r.decisionReason !== null ? row('Reason given', r.decisionReason) : ''}
+${r.inviteId ? row('Invite', html`<a href="${site.base}/admin/invites/${r.inviteId}">${r.inviteId}</a>`) : ''}
+</table></div>
+${v.state === 'pending'
+  ? html`<h2>Approve or reject</h2>
+<form method="post" action="${site.base}/admin/requests/${r.id}/decide">${csrfField(v.viewer.csrf)}
+<label for="reason">Reason for a rejection <span class="hint">Sent to the address.</span></label>
+<input type="text" id="reason" name="reason" maxlength="1000">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="reject" class="danger">Reject</button>
+</form>`
+  : ''}
+<h2>What happened</h2>
+<div class="table-wrap"><table id="events">
+<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Reason</th><th scope="col">Details</th></tr></thead>
+<tbody>${v.events.map(eventLine)}</tbody>
+</table></div>`,
   );
 }
 

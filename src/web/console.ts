@@ -12,7 +12,7 @@
  */
 import type { ConsoleAuth, Session } from '../domain/console-auth';
 import type { InviteService } from '../domain/invites';
-import type { MembershipService } from '../domain/membership';
+import { REQUEST_STATES, type MembershipService, type RequestState } from '../domain/membership';
 import { parsePairVar, ROOM_CHOICES, type RoomAnswer, type RoomAnswers, type RoomChoice } from '../domain/room-answers';
 import type { Trust } from '../domain/trust';
 import { attempt } from '../domain/attempt';
@@ -37,6 +37,8 @@ import {
   myInvitesPage,
   queuePage,
   REQUEST_PREFIX,
+  requestPage,
+  requestsPage,
   statsPage,
   treePage,
   type Flash,
@@ -71,8 +73,10 @@ export interface ConsoleDeps {
   secureCookies: boolean;
   /** the invitation tree (`/admin/tree`) */
   trust: Trust;
-  /** membership requests, decided in the admin queue beside invites */
+  /** membership requests, decided in the admin queue beside invites and listed at `/admin/requests` */
   membership?: MembershipService;
+  /** registration.requests is not off: `/admin/requests` is linked in the navigation */
+  requestsOn?: boolean;
   /** answers to room invitations (absent: rooms.service is not set, and `/my/invitations` is not offered) */
   roomAnswers?: RoomAnswers;
 }
@@ -86,6 +90,9 @@ const DONE: Record<string, string> = {
   unchanged: 'Nothing changed: the invite already had that lifetime and those uses.',
   approved: 'The invite was approved.',
   rejected: 'The invite was rejected.',
+  'request-approved': 'The request was approved: its account invite is e-mailed to the address.',
+  'request-rejected': 'The request was rejected: the address is told, with the reason.',
+  'request-unchanged': 'Nothing changed: the request had already been decided so.',
 };
 
 export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
@@ -104,7 +111,7 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     `${SESSION_COOKIE}=${value}; Path=${b || '/'}; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${deps.secureCookies ? '; Secure' : ''}`;
 
   const sessionOf = (ctx: RequestContext): Session | undefined => auth.session(ctx.cookies.get(SESSION_COOKIE));
-  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf(), rooms: deps.roomAnswers !== undefined });
+  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf(), rooms: deps.roomAnswers !== undefined, requests: deps.membership !== undefined && deps.requestsOn === true });
   const actorOf = (s: Session): Actor & { kind: 'user' } => ({ kind: 'user', jid: s.jid, isAdmin: isAdmin(s.jid), via: 'web' });
 
   type Guarded = (ctx: RequestContext, s: Session, viewer: Viewer) => Promise<Reply> | Reply;
@@ -470,6 +477,66 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
       return { status: 200, body: statsPage(site, { viewer, stats, activity }) };
     }),
   );
+
+  if (membership) {
+    const noRequest = (viewer: Viewer, id: string): Reply => ({ status: 404, body: consoleProblemPage(site, viewer, 'No such request', `There is no membership request ${id}.`) });
+    const showRequest = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash): Reply => {
+      const request = membership.get(ctx.params.id);
+      if (!request) return noRequest(viewer, ctx.params.id);
+      const done = ctx.query.get('done');
+      return {
+        status,
+        body: requestPage(site, {
+          viewer,
+          request,
+          state: membership.shownState(request),
+          events: membership.events(request.id),
+          flash: flash ?? (done && DONE[`request-${done}`] ? { done: DONE[`request-${done}`] } : undefined),
+        }),
+      };
+    };
+
+    web.get(
+      '/admin/requests',
+      admin((ctx, _s, viewer) => {
+        const asked = ctx.query.get('state') ?? '';
+        const state = (REQUEST_STATES as readonly string[]).includes(asked) ? (asked as RequestState) : undefined;
+        // Keyset pages, oldest first: `after` is the last shown request's creation time and id.
+        const after = /^(\d{1,15})\.([a-z0-9]{1,20})$/.exec(ctx.query.get('after') ?? '');
+        const list = membership.list({ state, limit: PAGE_SIZE + 1, after: after ? { createdAt: Number(after[1]), id: after[2] } : undefined });
+        const shown = list.slice(0, PAGE_SIZE);
+        const last = shown[shown.length - 1];
+        const next = list.length > PAGE_SIZE ? new URLSearchParams({ ...(state ? { state } : {}), after: `${last.createdAt}.${last.id}` }).toString() : undefined;
+        return {
+          status: 200,
+          body: requestsPage(site, { viewer, requests: shown, shownState: (r) => membership.shownState(r), total: membership.count(state), state: state ?? '', next }),
+        };
+      }),
+    );
+
+    web.get('/admin/requests/:id', admin((ctx, _s, viewer) => showRequest(ctx, viewer)));
+
+    web.post(
+      '/admin/requests/:id/decide',
+      admin((ctx, s, viewer) => {
+        const { id } = ctx.params;
+        if (!membership.get(id)) return noRequest(viewer, id);
+        const decision = ctx.form.get('decision');
+        const reason = cleanText(ctx.form.get('reason') ?? '').trim();
+        if (decision !== 'approve' && decision !== 'reject') return showRequest(ctx, viewer, 400, { error: 'Choose to approve or to reject.' });
+        if ([...reason].length > MAX_REASON) return showRequest(ctx, viewer, 400, { error: `A reason is at most ${MAX_REASON} characters long.` });
+        try {
+          const actor = actorOf(s);
+          const result = decision === 'approve' ? membership.approve(actor, id) : membership.reject(actor, id, reason === '' ? null : reason);
+          statsCache = undefined;
+          return redirect(`${b}/admin/requests/${id}?done=${result.changed ? (decision === 'approve' ? 'approved' : 'rejected') : 'unchanged'}`);
+        } catch (err) {
+          if (!isInviteError(err)) throw err;
+          return showRequest(ctx, viewer, webError(err.code).status, { error: err.message });
+        }
+      }),
+    );
+  }
 
   if (deps.roomAnswers) registerInvitationRoutes(web, deps, deps.roomAnswers, user);
 }

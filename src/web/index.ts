@@ -87,6 +87,7 @@ export function createWebServer(deps: WebDeps): WebServer {
     secureCookies,
     trust: deps.trust,
     membership: deps.membership,
+    requestsOn: config.registration.requests !== 'off',
     roomAnswers: deps.roomAnswers,
   });
   return web;

@@ -262,6 +262,79 @@ describe('membership requests in the admin queue', () => {
   });
 });
 
+describe('all membership requests', () => {
+  function pendingRequest(email: string): string {
+    service.app.membership.request({ email, reason: 'hi', ip: null });
+    const r = service.app.membership.list({ state: 'unverified', limit: 1000 }).find((x) => x.email === email)!;
+    service.app.membership.verify(service.app.membership.verifyUrl(r).split('/request/v/')[1]);
+    return r.id;
+  }
+
+  it('lists requests by state 50 at a time, linked from the admin navigation, each with its log; a decision there records via: web', async () => {
+    const made = Array.from({ length: 51 }, (_, i) => {
+      service.app.membership.request({ email: `many${i}@example.net`, reason: null, ip: null });
+      return `many${i}@example.net`;
+    });
+    const s = await session('admin');
+    const before = snapshot(db());
+    const queue = await get(`${base}/admin`, as(s));
+    expect(queue.html).toContain('<a href="/admin/requests">Requests</a>');
+    const first = await get(`${base}/admin/requests?state=unverified`, as(s));
+    expect(first.status).toBe(200);
+    expect(first.html).toContain('51 requests, oldest first');
+    const ids = (p: Page) => [...p.html.matchAll(/<tr data-request="([a-z0-9]+)">/g)].map((m) => m[1]);
+    expect(ids(first)).toHaveLength(50);
+    const next = /href="(\/admin\/requests\?state=unverified&amp;after=[^"]+)" rel="next"/.exec(first.html)![1].replace(/&amp;/g, '&');
+    const second = await get(`${base}${next}`, as(s));
+    expect(ids(second)).toHaveLength(1);
+    expect(new Set([...ids(first), ...ids(second)]).size).toBe(51);
+    expect(service.app.membership.list({ state: 'unverified', limit: 100 }).map((r) => r.email).sort()).toEqual([...made].sort());
+    expect(snapshot(db())).toBe(before);
+
+    const id = pendingRequest('single@example.net');
+    const page = await get(`${base}/admin/requests/${id}`, as(s));
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('<span id="request-state">pending</span>');
+    const rejected = await post(`${base}/admin/requests/${id}/decide`, { csrf: s.csrf, decision: 'reject', reason: 'Full <b>up</b>' }, as(s));
+    expect(rejected.status).toBe(303);
+    expect(rejected.headers.get('location')).toBe(`/admin/requests/${id}?done=rejected`);
+    const after = await get(`${base}${rejected.headers.get('location')}`, as(s));
+    expect(after.html).toContain('The request was rejected: the address is told, with the reason.');
+    expect(after.html).toContain('Full &lt;b&gt;up&lt;/b&gt;');
+    expect(after.html).not.toContain('Approve</button>');
+    expect(service.app.membership.events(id).map((e) => [e.type, e.actor, e.data?.via ?? null])).toEqual([
+      ['requested', 'web', null],
+      ['verified', 'web', null],
+      ['rejected', 'admin@localhost', 'web'],
+    ]);
+  });
+
+  it('refuses, changing nothing: no session (401), a user (403), a forged CSRF token (403), an unknown request (404), no decision (400), a reason too long (400), a decided request (409)', async () => {
+    const id = pendingRequest('refuse@example.net');
+    const done = pendingRequest('done@example.net');
+    service.app.membership.reject(OPERATOR, done, null);
+    const s = await session('admin');
+    const user = await session('carol');
+    const before = snapshot(db());
+    const decide = (rid: string, fields: Record<string, string>, who: { ip: string; cookie?: string } = as(s)) => post(`${base}/admin/requests/${rid}/decide`, fields, who);
+    const cases: [string, Promise<Page>, number][] = [
+      ['no session', decide(id, { csrf: s.csrf, decision: 'approve' }, { ip: s.ip, cookie: s.cookie.split('; ')[0] }), 401],
+      ['a user', decide(id, { csrf: user.csrf, decision: 'approve' }, as(user)), 403],
+      ['a user reading', get(`${base}/admin/requests/${id}`, as(user)), 403],
+      ['a user listing', get(`${base}/admin/requests`, as(user)), 403],
+      ['a forged CSRF token', decide(id, { csrf: 'forged', decision: 'approve' }), 403],
+      ['an unknown request', decide('zzzzzzzzzz', { csrf: s.csrf, decision: 'approve' }), 404],
+      ['an unknown request page', get(`${base}/admin/requests/zzzzzzzzzz`, as(s)), 404],
+      ['no decision', decide(id, { csrf: s.csrf, decision: 'maybe' }), 400],
+      ['a reason too long', decide(id, { csrf: s.csrf, decision: 'reject', reason: 'x'.repeat(1001) }), 400],
+      ['a decided request', decide(done, { csrf: s.csrf, decision: 'approve' }), 409],
+    ];
+    for (const [what, res, status] of cases) expect([what, (await res).status]).toEqual([what, status]);
+    expect(snapshot(db())).toBe(before);
+    service.app.membership.reject(OPERATOR, id, null);
+  });
+});
+
 describe('answering room invitations', () => {
   const roomInvite = (inviter: string, to: string, rooms: { jid: string; name: string }[], note?: string) =>
     service.app.invites.create({ kind: 'user', jid: inviter, isAdmin: false }, { kind: 'room', source: 'invite-to-rooms', jid: to, rooms, note }).invite;
