@@ -13,7 +13,7 @@
 import type { ConsoleAuth, Session } from '../domain/console-auth';
 import type { InviteService } from '../domain/invites';
 import { REQUEST_STATES, type MembershipService, type RequestState } from '../domain/membership';
-import { parsePairVar, ROOM_CHOICES, type RoomAnswer, type RoomAnswers, type RoomChoice } from '../domain/room-answers';
+import { formAnswers, type RoomAnswers } from '../domain/room-answers';
 import type { Trust } from '../domain/trust';
 import { attempt } from '../domain/attempt';
 import { addressLines, emailRefusal, expiryChoices, inviteEmails, MAX_ADDRESSES } from '../domain/invite-by-email';
@@ -538,46 +538,45 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     );
   }
 
-  if (deps.roomAnswers) registerInvitationRoutes(web, deps, deps.roomAnswers, user);
-}
+  if (deps.roomAnswers) invitationRoutes(deps.roomAnswers);
 
-/**
- * Answering room invitations: every open one addressed to the signed-in JID, from every inviter,
- * with accept, decline or later each and one note to those answered (the #respond command's rules,
- * through the same RoomAnswers). Only the invitations the page lists are taken.
- */
-function registerInvitationRoutes(web: WebServer, deps: ConsoleDeps, answers: RoomAnswers, user: (h: (ctx: RequestContext, s: Session, viewer: Viewer) => Promise<Reply> | Reply) => (ctx: RequestContext) => Promise<Reply> | Reply): void {
-  const { site } = deps;
-  const maxNote = deps.policy.maxMessage;
-  const show = (s: Session, viewer: Viewer, status = 200, flash?: Flash, answered?: Parameters<typeof invitationsPage>[1]['answered']): Reply => ({
-    status,
-    body: invitationsPage(site, { viewer, open: answers.openFor(s.jid), maxNote, flash, answered }),
-  });
+  /**
+   * Answering room invitations: every open one addressed to the signed-in JID, from every inviter,
+   * with accept, decline or later each and one note to those answered (the #respond command's rules,
+   * through the same RoomAnswers). Only the invitations the page lists are taken.
+   */
+  function invitationRoutes(answers: RoomAnswers): void {
+    const maxNote = deps.policy.maxMessage;
+    const show = (s: Session, viewer: Viewer, status = 200, flash?: Flash, answered?: Parameters<typeof invitationsPage>[1]['answered']): Reply => ({
+      status,
+      body: invitationsPage(site, { viewer, open: answers.openFor(s.jid), maxNote, flash, answered }),
+    });
 
-  web.get('/my/invitations', user((_ctx, s, viewer) => show(s, viewer)));
+    web.get('/my/invitations', user((_ctx, s, viewer) => show(s, viewer)));
 
-  web.post(
-    '/my/invitations',
-    user(async (ctx, s, viewer) => {
-      const note = cleanText(ctx.form.get('note') ?? '').trim();
-      if ([...note].length > maxNote) return show(s, viewer, 400, { error: `Nothing was answered: the note has ${[...note].length} characters; at most ${maxNote} are allowed.` });
-      const offered = new Set(answers.openFor(s.jid).map(({ row }) => `${row.inviteId}/${row.room}`));
-      const chosen: RoomAnswer[] = [];
-      for (const [name, value] of ctx.form) {
-        if (!name.startsWith('room-')) continue;
-        const key = name.slice('room-'.length);
-        const pair = parsePairVar(key);
-        // Someone else's invitation, one answered already, or none: refused, nothing recorded.
-        if (!pair || !offered.has(key)) return show(s, viewer, 400, { error: `Nothing was answered: ${key} is not an invitation waiting for your answer.` });
-        if (!(ROOM_CHOICES as readonly string[]).includes(value)) return show(s, viewer, 400, { error: `Nothing was answered: “${value}” is not an answer; choose accept, decline or later.` });
-        chosen.push({ ...pair, choice: value as RoomChoice });
-      }
-      if (chosen.length === 0) return show(s, viewer, 400, { error: 'Nothing was answered: choose an answer for at least one room.' });
-      const answered = await answers.answer({ inviteeKey: s.jid, memberJid: s.jid, via: 'web' }, chosen, note === '' ? null : note);
-      const bad = answered.some((a) => a.outcome.kind === 'failed' || a.outcome.kind === 'refused');
-      return show(s, viewer, 200, bad ? { error: 'Not every answer went through: see below.' } : undefined, answered);
-    }),
-  );
+    web.post(
+      '/my/invitations',
+      user(async (ctx, s, viewer) => {
+        const note = cleanText(ctx.form.get('note') ?? '').trim();
+        if ([...note].length > maxNote) return show(s, viewer, 400, { error: `Nothing was answered: the note has ${[...note].length} characters; at most ${maxNote} are allowed.` });
+        const read = formAnswers(ctx.form, new Set(answers.openFor(s.jid).map(({ row }) => `${row.inviteId}/${row.room}`)));
+        if (!read.ok) {
+          // Someone else's invitation, one answered already, or none: refused, nothing recorded.
+          const why =
+            read.why === 'not-offered'
+              ? `${read.key} is not an invitation waiting for your answer.`
+              : read.why === 'bad-choice'
+                ? `“${read.value}” is not an answer; choose accept, decline or later.`
+                : 'choose an answer for at least one room.';
+          return show(s, viewer, 400, { error: `Nothing was answered: ${why}` });
+        }
+        const chosen = read.answers;
+        const answered = await answers.answer({ inviteeKey: s.jid, memberJid: s.jid, via: 'web' }, chosen, note === '' ? null : note);
+        const bad = answered.some((a) => a.outcome.kind === 'failed' || a.outcome.kind === 'refused');
+        return show(s, viewer, 200, bad ? { error: 'Not every answer went through: see below.' } : undefined, answered);
+      }),
+    );
+  }
 }
 
 /** A form value the console refuses before the domain is asked, shown as the domain's own refusals are. */
