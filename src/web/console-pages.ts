@@ -9,7 +9,7 @@
  * with the same lines as `xmpp-invites tree` (src/present/tree.ts).
  */
 import type { ActivityKind } from '../domain/invites';
-import { REQUEST_STATES, type MembershipRequest, type RequestEvent, type RequestState } from '../domain/membership';
+import { REQUEST_STATES, type MembershipRequest, type RequestEvent, type RequestState, type RequestStats } from '../domain/membership';
 import type { AnsweredRoom } from '../domain/room-answers';
 import type { TreeNode } from '../domain/trust';
 import type { RoomInvitation } from '../domain/types';
@@ -576,6 +576,25 @@ export interface StatsView {
   viewer: Viewer;
   stats: InviteStats;
   activity: { since: number; days: number; series: Record<ActivityKind, number[]> };
+  /** membership requests by state and their funnel (when requests are taken, or some were) */
+  requests?: RequestStats;
+}
+
+/** Membership requests by state, and requested → verified → approved → joined, as tables. */
+function requestFigures(r: RequestStats): Html {
+  const steps = [
+    ['requested', 'Requested'],
+    ['verified', 'Verified'],
+    ['approved', 'Approved'],
+    ['joined', 'Joined'],
+  ] as const;
+  return html`<h2 id="requests-heading">Membership requests</h2>
+<div class="table-wrap"><table id="request-states" aria-labelledby="requests-heading"><caption class="muted">By state (unverified past their 24 hours count as expired)</caption>
+<thead><tr>${REQUEST_STATES.map((st) => html`<th scope="col" class="n">${st}</th>`)}</tr></thead>
+<tbody><tr>${REQUEST_STATES.map((st) => html`<td class="n" data-state="${st}">${Number(r.states[st] ?? 0)}</td>`)}</tr></tbody></table></div>
+<div class="table-wrap"><table id="request-funnel"><caption class="muted">Requested → verified → approved → joined (an account made with the approval's invite)</caption>
+<thead><tr>${steps.map(([, label]) => html`<th scope="col" class="n">${label}</th>`)}</tr></thead>
+<tbody><tr>${steps.map(([key]) => html`<td class="n" data-series="${key}">${Number(r.funnel[key])}</td>`)}</tr></tbody></table></div>`;
 }
 
 const ACTIVITY_LABELS: Record<ActivityKind, string> = {
@@ -660,7 +679,8 @@ ${funnel.length === 0
 <caption class="muted">Delivered: e-mailed or messaged to the invitee, or used. Joined: accounts made.</caption>
 <thead><tr><th scope="col">Inviter</th>${funnelKeys.map((f) => html`<th scope="col" class="n">${f.label}</th>`)}</tr></thead>
 <tbody>${funnel.map((r) => html`<tr data-inviter="${r.inviter}"><th scope="row">${r.inviter}</th>${funnelKeys.map((f) => html`<td class="n" data-series="${f.key}">${Number(r[f.key])}</td>`)}</tr>`)}</tbody>
-</table></div>`}`,
+</table></div>`}
+${v.requests ? requestFigures(v.requests) : ''}`,
   );
 }
 

@@ -100,10 +100,15 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   const b = site.base;
   const choices = expiryChoices(deps.policy.expiry);
   const isAdmin = (jid: string) => deps.admins.includes(jid);
-  let statsCache: { at: number; stats: ReturnType<InviteService['stats']>; activity: ReturnType<InviteService['activity']> } | undefined;
+  let statsCache:
+    | { at: number; stats: ReturnType<InviteService['stats']>; activity: ReturnType<InviteService['activity']>; requests?: ReturnType<MembershipService['stats']> }
+    | undefined;
   const figures = () => {
     const now = Date.now();
-    if (!statsCache || now - statsCache.at >= STATS_TTL_MS) statsCache = { at: now, stats: invites.stats(), activity: invites.activity(90) };
+    if (!statsCache || now - statsCache.at >= STATS_TTL_MS) {
+      const requests = deps.membership && (deps.requestsOn || deps.membership.count() > 0) ? deps.membership.stats() : undefined;
+      statsCache = { at: now, stats: invites.stats(), activity: invites.activity(90), requests };
+    }
     return statsCache;
   };
 
@@ -473,8 +478,8 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   web.get(
     '/admin/stats',
     admin((_ctx, _s, viewer) => {
-      const { stats, activity } = figures();
-      return { status: 200, body: statsPage(site, { viewer, stats, activity }) };
+      const { stats, activity, requests } = figures();
+      return { status: 200, body: statsPage(site, { viewer, stats, activity, requests }) };
     }),
   );
 

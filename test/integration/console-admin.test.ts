@@ -335,6 +335,18 @@ describe('all membership requests', () => {
   });
 });
 
+describe('statistics', () => {
+  it('shows membership requests by state and their funnel, as the store counts them', async () => {
+    const s = await session('admin');
+    const page = await get(`${base}/admin/stats`, as(s));
+    expect(page.status).toBe(200);
+    const stats = service.app.membership.stats();
+    expect(stats.states.pending + stats.states.rejected + stats.states.approved).toBeGreaterThan(0);
+    for (const [state, n] of Object.entries(stats.states)) expect([state, new RegExp(`<td class="n" data-state="${state}">(\\d+)</td>`).exec(page.html.split('id="request-states"')[1])?.[1]]).toEqual([state, String(n)]);
+    for (const [step, n] of Object.entries(stats.funnel)) expect([step, new RegExp(`<td class="n" data-series="${step}">(\\d+)</td>`).exec(page.html.split('id="request-funnel"')[1])?.[1]]).toEqual([step, String(n)]);
+  });
+});
+
 describe('answering room invitations', () => {
   const roomInvite = (inviter: string, to: string, rooms: { jid: string; name: string }[], note?: string) =>
     service.app.invites.create({ kind: 'user', jid: inviter, isAdmin: false }, { kind: 'room', source: 'invite-to-rooms', jid: to, rooms, note }).invite;

@@ -254,6 +254,11 @@ describe('rights and changes', () => {
     const mine = await get(`${base}/my/invites`, { ip: s.ip, cookie: s.cookie });
     expect(mine.html).not.toContain('/my/invitations');
     expect(mine.html).not.toContain('/admin/tree');
+    const stats = await get(`${base}/admin/stats`, { ip: (await signInAdmin()).ip, cookie: (await signInAdmin()).cookie });
+    expect(stats.status).toBe(200);
+    // registration.requests is off and nobody asked: no requests on the statistics, nor in the navigation
+    expect(stats.html).not.toContain('Membership requests');
+    expect(stats.html).not.toContain('/admin/requests');
     const before = snapshot(service.config.database);
     expect((await get(`${base}/my/invitations`, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
     expect((await post(`${base}/my/invitations`, { csrf: s.csrf, 'room-abcdefghij/team@conference.localhost': 'accept' }, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
