@@ -82,8 +82,10 @@ interface Signed {
 }
 
 /** Signs in through the real message: the cookies to send afterwards (CSRF and session). */
+const sessionsOf = new Map<string, TestClient>();
 async function signIn(user: string): Promise<Signed> {
   const client = await connect(user);
+  sessionsOf.set(user, client);
   const ip = newIp();
   const form = await get(`${base}/login`, { ip });
   const asked = await post(`${base}/login`, { csrf: form.csrf!, jid: `${user}@localhost` }, { ip, cookie: form.cookie });
@@ -185,10 +187,13 @@ describe('membership requests in the admin queue', () => {
   }
 
   it('lists pending requests beside pending invites with address, reason and when verified, escaped', async () => {
+    const s = await session('admin');
+    const told = sessionsOf.get('admin')!.waitFor((m) => m.name === 'message' && (m.getChildText('body') ?? '').includes('friend@example.net'), 20_000);
     const id = pendingRequest('friend@example.net', 'I am <b>Alice</b>’s "brother"');
     const { invite } = service.app.invites.create({ kind: 'user', jid: 'carol@localhost', isAdmin: false }, { kind: 'contact-account', source: 'command' });
     expect(invite.state).toBe('pending');
-    const s = await session('admin');
+    // The admins' message names the console's queue beside the command.
+    expect((await told).getChildText('body')).toContain('or open https://chat.example.org/admin.');
     const page = await get(`${base}/admin`, as(s));
     expect(page.status).toBe(200);
     const row = new RegExp(`<tr data-request="${id}">[\\s\\S]*?</tr>`).exec(page.html)![0];
