@@ -498,7 +498,9 @@ export interface TreeView {
   forest: readonly TreeNode[];
   /** the JID whose subtree is shown ('' for the whole forest) */
   root: string;
-  error?: string;
+  flash?: Flash;
+  /** the action form as it was sent, when shown again */
+  actionForm?: { jid: string; reason: string };
 }
 
 /** One account and what is below it, as nested lists of the same lines as `xmpp-invites tree`. */
@@ -521,8 +523,22 @@ export function treePage(site: Site, v: TreeView): Html {
 <input type="text" id="tree-root" name="jid" value="${v.root}" maxlength="3071" autocapitalize="none" spellcheck="false">
 <button type="submit" class="secondary">Show</button>
 </form>
-${v.error ? html`<p class="error" role="alert">${v.error}</p>` : ''}
-${v.forest.length === 0 ? html`<p>Nobody has invited anyone yet.</p>` : html`<ul class="tree" id="tree">${v.forest.map(treeNode)}</ul>`}`,
+${flash(v.flash)}
+${v.forest.length === 0 ? html`<p>Nobody has invited anyone yet.</p>` : html`<ul class="tree" id="tree">${v.forest.map(treeNode)}</ul>`}
+<section aria-labelledby="act-heading">
+<h2 id="act-heading">Act on one account</h2>
+<p>Block a user from inviting (they are told the reason when they try), let them invite again, or revoke every pending or open invite made by them and by the accounts below them.</p>
+<form method="post" action="${b}/admin/tree/act">
+${csrfField(v.viewer.csrf)}
+<label for="act-jid">Account</label>
+<input type="text" id="act-jid" name="jid" value="${v.actionForm?.jid ?? v.root}" required maxlength="3071" autocapitalize="none" spellcheck="false">
+<label for="act-reason">Reason <span class="hint">Required to block; optional otherwise.</span></label>
+<input type="text" id="act-reason" name="reason" value="${v.actionForm?.reason ?? ''}" maxlength="1000">
+<button type="submit" name="action" value="block" class="danger">Block from inviting</button>
+<button type="submit" name="action" value="unblock" class="secondary">Unblock</button>
+<button type="submit" name="action" value="revoke-tree" class="danger">Revoke the subtree's open invites</button>
+</form>
+</section>`,
   );
 }
 

@@ -95,6 +95,15 @@ const DONE: Record<string, string> = {
   'request-unchanged': 'Nothing changed: the request had already been decided so.',
 };
 
+/** What the tree page says after an action: fixed words chosen by key. */
+const TREE_DONE: Record<string, string> = {
+  blocked: 'The user is blocked from inviting; they are told the reason when they try.',
+  unblocked: 'The user may invite again.',
+  'not-blocked': 'Nothing changed: the user was not blocked.',
+  revoked: 'Every pending or open invite of the subtree was revoked.',
+  'revoked-none': 'Nothing changed: the subtree had no pending or open invite.',
+};
+
 export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   const { site, invites, auth, membership } = deps;
   const b = site.base;
@@ -462,15 +471,51 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     ),
   );
 
+  const tree = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash, actionForm?: { jid: string; reason: string }): Reply => {
+    const root = cleanText(ctx.query.get('jid') ?? '').trim();
+    try {
+      return { status, body: treePage(site, { viewer, forest: deps.trust.tree(root === '' ? undefined : root), root, flash, actionForm }) };
+    } catch (err) {
+      if (!isInviteError(err)) throw err;
+      return { status: webError(err.code).status, body: treePage(site, { viewer, forest: [], root, flash: { error: err.message }, actionForm }) };
+    }
+  };
+
   web.get(
     '/admin/tree',
     admin((ctx, _s, viewer) => {
-      const root = cleanText(ctx.query.get('jid') ?? '').trim();
+      const done = ctx.query.get('done');
+      return tree(ctx, viewer, 200, done && TREE_DONE[done] ? { done: TREE_DONE[done] } : undefined);
+    }),
+  );
+
+  // Blocking, unblocking and revoking a subtree: Trust's rules, as `user block|unblock` and
+  // `invite revoke --tree` (the revocations are recorded with the admin and via: web).
+  web.post(
+    '/admin/tree/act',
+    admin((ctx, s, viewer) => {
+      const jid = cleanText(ctx.form.get('jid') ?? '').trim();
+      const reason = cleanText(ctx.form.get('reason') ?? '').trim();
+      const action = ctx.form.get('action');
+      const form = { jid, reason };
+      const again = (status: number, error: string) => tree(ctx, viewer, status, { error }, form);
+      if (action !== 'block' && action !== 'unblock' && action !== 'revoke-tree') return again(400, 'Choose to block, to unblock or to revoke the subtree.');
+      if ([...reason].length > MAX_REASON) return again(400, `A reason is at most ${MAX_REASON} characters long.`);
+      const actor = actorOf(s);
       try {
-        return { status: 200, body: treePage(site, { viewer, forest: deps.trust.tree(root === '' ? undefined : root), root }) };
+        let done: string;
+        if (action === 'block') done = (deps.trust.block(actor, jid, reason), 'blocked');
+        else if (action === 'unblock') done = deps.trust.unblock(actor, jid, reason || null) ? 'unblocked' : 'not-blocked';
+        else {
+          const revoked = deps.trust.revokeTree(actor, jid, reason || null);
+          statsCache = undefined;
+          done = revoked.length === 0 ? 'revoked-none' : 'revoked';
+        }
+        const root = normalizeBareJid(jid) ?? jid;
+        return redirect(`${b}/admin/tree?${new URLSearchParams({ jid: root, done }).toString()}`);
       } catch (err) {
         if (!isInviteError(err)) throw err;
-        return { status: webError(err.code).status, body: treePage(site, { viewer, forest: [], root, error: err.message }) };
+        return again(webError(err.code).status, err.message);
       }
     }),
   );

@@ -166,6 +166,61 @@ describe('the invitation tree', () => {
     expect(page.html).not.toContain('<b>not');
   });
 
+  it('blocks and unblocks a user and revokes a subtree’s open invites, as the CLI does, recording the admin and via: web', async () => {
+    const s = await session('admin');
+    const carol: Actor = { kind: 'user', jid: 'carol@localhost', isAdmin: false };
+    const blocked = await post(`${base}/admin/tree/act`, { csrf: s.csrf, jid: 'Carol@localhost', reason: 'Too many <b>spam</b> invites', action: 'block' }, as(s));
+    expect(blocked.status).toBe(303);
+    expect(blocked.headers.get('location')).toBe('/admin/tree?jid=carol%40localhost&done=blocked');
+    expect(service.app.services.trust!.blockOf('carol@localhost')).toMatchObject({ reason: 'Too many <b>spam</b> invites', actor: 'admin@localhost' });
+    expect(() => service.app.invites.create(carol, { kind: 'contact', source: 'command' })).toThrow(/Too many <b>spam<\/b> invites/);
+    const shown = await get(`${base}${blocked.headers.get('location')}`, as(s));
+    expect(shown.html).toContain('The user is blocked from inviting');
+    expect(shown.html).toContain('BLOCKED: Too many &lt;b&gt;spam&lt;/b&gt; invites');
+    const unblocked = await post(`${base}/admin/tree/act`, { csrf: s.csrf, jid: 'carol@localhost', action: 'unblock' }, as(s));
+    expect(unblocked.headers.get('location')).toBe('/admin/tree?jid=carol%40localhost&done=unblocked');
+    expect(service.app.services.trust!.blockOf('carol@localhost')).toBeUndefined();
+    expect((await post(`${base}/admin/tree/act`, { csrf: s.csrf, jid: 'carol@localhost', action: 'unblock' }, as(s))).headers.get('location')).toContain('done=not-blocked');
+
+    // dana's subtree: her own open invite and eve's, revoked at once; alice's stays.
+    const own = service.app.invites.create(OPERATOR, { kind: 'contact', source: 'cli', inviter: 'dana@localhost' }).invite;
+    const below = service.app.invites.create(OPERATOR, { kind: 'contact', source: 'cli', inviter: 'eve@localhost' }).invite;
+    const outside = service.app.invites.create(OPERATOR, { kind: 'contact', source: 'cli', inviter: 'alice@localhost' }).invite;
+    const revoked = await post(`${base}/admin/tree/act`, { csrf: s.csrf, jid: 'dana@localhost', reason: 'one bad invitation', action: 'revoke-tree' }, as(s));
+    expect(revoked.headers.get('location')).toBe('/admin/tree?jid=dana%40localhost&done=revoked');
+    for (const i of [own, below]) {
+      expect(service.app.invites.get(i.id)!.state).toBe('revoked');
+      expect(service.app.invites.events(i.id).at(-1)).toMatchObject({ type: 'revoked', actor: 'admin@localhost', reason: 'one bad invitation', data: expect.objectContaining({ via: 'web' }) });
+    }
+    expect(service.app.invites.get(outside.id)!.state).toBe('open');
+    service.app.invites.revoke(OPERATOR, outside.id);
+  });
+
+  it('refuses an action, changing nothing: no session (401), a user (403), a forged CSRF token (403), not a user JID (400), a block without a reason (400), no action (400), a reason too long (400)', async () => {
+    const s = await session('admin');
+    const user = await session('carol');
+    const blocks = () => JSON.stringify(rows('SELECT * FROM user_blocks ORDER BY id'));
+    const before = snapshot(db());
+    const blocksBefore = blocks();
+    const act = (fields: Record<string, string>, who: { ip: string; cookie?: string } = as(s)) => post(`${base}/admin/tree/act`, fields, who);
+    const cases: [string, Promise<Page>, number][] = [
+      ['no session', act({ csrf: s.csrf, jid: 'alice@localhost', reason: 'x', action: 'block' }, { ip: s.ip, cookie: s.cookie.split('; ')[0] }), 401],
+      ['a user', act({ csrf: user.csrf, jid: 'alice@localhost', reason: 'x', action: 'block' }, as(user)), 403],
+      ['a forged CSRF token', act({ csrf: 'forged', jid: 'alice@localhost', reason: 'x', action: 'block' }), 403],
+      ['not a user JID', act({ csrf: s.csrf, jid: 'localhost', reason: 'x', action: 'block' }), 400],
+      ['not a JID to revoke', act({ csrf: s.csrf, jid: '@@', action: 'revoke-tree' }), 400],
+      ['a block without a reason', act({ csrf: s.csrf, jid: 'alice@localhost', reason: '  ', action: 'block' }), 400],
+      ['no action', act({ csrf: s.csrf, jid: 'alice@localhost', reason: 'x', action: 'ban' }), 400],
+      ['a reason too long', act({ csrf: s.csrf, jid: 'alice@localhost', reason: 'x'.repeat(1001), action: 'block' }), 400],
+    ];
+    for (const [what, res, status] of cases) expect([what, (await res).status]).toEqual([what, status]);
+    expect(snapshot(db())).toBe(before);
+    expect(blocks()).toBe(blocksBefore);
+    const page = await act({ csrf: s.csrf, jid: 'alice@localhost', reason: '', action: 'block' });
+    expect(page.html).toContain('A block needs a reason');
+    expect(page.html).toContain('value="alice@localhost"');
+  });
+
   it('is for admins only: 403 to a signed-in user, the sign-in page without a session', async () => {
     const s = await session('carol');
     const page = await get(`${base}/admin/tree`, as(s));
