@@ -7,8 +7,9 @@
  * `via: web`. Admin rights are read from `admins` at every request.
  *
  * Room invitations are answered at `/my/invitations` through RoomAnswers (as #respond does),
- * membership requests wait in `/admin` beside invites and are decided through MembershipService
- * (as #pending does), and `/admin/tree` shows Trust.tree() (as `xmpp-invites tree` does).
+ * membership requests wait in `/admin` beside invites (and are all listed at `/admin/requests`),
+ * decided through MembershipService (as #pending does), and `/admin/tree` shows Trust.tree() (as
+ * `xmpp-invites tree` does) and blocks, unblocks and revokes subtrees through Trust (as the CLI).
  */
 import type { ConsoleAuth, Session } from '../domain/console-auth';
 import type { InviteService } from '../domain/invites';
