@@ -173,6 +173,7 @@ export class App {
       },
       onCommit: () => this.store.recordWriteOk(),
     });
+    const trust = trustFor(config, this.db, this.invites);
     this.services = {
       config,
       invites: this.invites,
@@ -180,7 +181,7 @@ export class App {
       limits: limitsFor(config, this.db),
       commit,
       membership: this.membership,
-      trust: trustFor(config, this.db, this.invites),
+      trust,
     };
     this.connection = new ComponentConnection({
       server: config.component.server,
@@ -303,6 +304,7 @@ export class App {
       resets: { service: this.resets, setter },
       auth: this.consoleAuth,
       roomAnswers: this.rooms ? this.roomAnswers : undefined,
+      trust,
       logger: logger.child({ module: 'web' }),
       health: () => ({
         xmpp: this.connection.online,

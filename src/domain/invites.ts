@@ -396,7 +396,7 @@ export class InviteService {
    * it `accepting` (the membership of `memberJid` is made next, RoomAnswers), `decline` records it
    * and tells the inviter with the note. Throws when it is not open any more, or not theirs.
    */
-  answerRoom(inviteId: string, room: string, answer: 'accept' | 'decline', by: { inviteeKey: string; memberJid: string }, note: string | null): RoomInvitation {
+  answerRoom(inviteId: string, room: string, answer: 'accept' | 'decline', by: { inviteeKey: string; memberJid: string; via?: 'web' }, note: string | null): RoomInvitation {
     note = cleanOptional(note); // text from people: src/domain/text.ts
     return this.store.transaction(() => {
       const now = this.clock();
@@ -416,7 +416,7 @@ export class InviteService {
       }
       if (!this.roomStore!.update(inviteId, room, LIVE_ROOM, patch)) throw new InviteError('wrong-state', `The invitation to ${roomName(row)} changed meanwhile`);
       if (answer === 'decline') {
-        this.#event(inviteId, 'room-declined', by.memberJid, note, { room });
+        this.#event(inviteId, 'room-declined', by.memberJid, note, { room, ...(by.via ? { via: by.via } : {}) });
         if (invite.inviter) {
           this.notices.enqueue({ channel: 'xmpp', kind: 'room-declined', recipient: invite.inviter, inviteIds: [inviteId], params: { room, roomName: row.roomName, jid: by.memberJid, reason: note } });
         }

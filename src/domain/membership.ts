@@ -353,7 +353,7 @@ export class MembershipService {
       const now = this.#clock();
       const patch = { state: 'rejected' as const, decidedAt: now, decidedBy: actorName(actor), decisionReason: reason };
       if (!this.#store.update(id, ['pending'], patch)) throw new InviteError('wrong-state', `Request ${id} changed meanwhile`);
-      this.#event(id, 'rejected', actorName(actor), reason, null);
+      this.#event(id, 'rejected', actorName(actor), reason, actor.kind === 'user' && actor.via ? viaOf(actor) : null);
       this.#notices.enqueue({ channel: 'email', kind: 'request-rejected', recipient: request.email, inviteIds: [], params: { request: id, reason } });
       return { request: { ...request, ...patch }, changed: true };
     });
@@ -407,7 +407,7 @@ export class MembershipService {
     });
     const patch = { state: 'approved' as const, decidedAt: now, decidedBy, inviteId: invite.id };
     if (!this.#store.update(request.id, ['pending'], patch)) throw new InviteError('wrong-state', `Request ${request.id} changed meanwhile`);
-    this.#event(request.id, 'approved', actor.kind === 'user' ? actor.jid : decidedBy, null, { invite: invite.id });
+    this.#event(request.id, 'approved', actor.kind === 'user' ? actor.jid : decidedBy, null, { invite: invite.id, ...viaOf(actor) });
     return { request: { ...request, ...patch }, invite };
   }
 
@@ -476,6 +476,11 @@ export class MembershipService {
   #event(requestId: string, type: RequestEventType, actor: string, reason: string | null, data: Record<string, unknown> | null): void {
     this.#store.addEvent({ requestId, at: this.#clock(), type, actor, reason, data });
   }
+}
+
+/** The door of a user's decision, when it is not XMPP (the web console), as invites' events record it. */
+function viaOf(actor: Actor): { via?: 'web' } {
+  return actor.kind === 'user' && actor.via ? { via: actor.via } : {};
 }
 
 function refuse(name: string, what: string, frees: number | null): never {

@@ -50,6 +50,8 @@ export interface Answerer {
   inviteeKey: string;
   /** the bare JID of the account that becomes a member */
   memberJid: string;
+  /** the door, when it is the web console (recorded with a decline, as for invites' events) */
+  via?: 'web';
 }
 
 export interface RoomAnswersDeps {
@@ -161,6 +163,32 @@ export function parsePairVar(v: string): { inviteId: string; room: string } | un
   const slash = v.indexOf('/');
   if (slash <= 0 || slash === v.length - 1) return undefined;
   return { inviteId: v.slice(0, slash), room: v.slice(slash + 1) };
+}
+
+/** What a web form's answers came to: the answers, or why none is taken. */
+export type FormAnswers =
+  | { ok: true; answers: RoomAnswer[] }
+  | { ok: false; why: 'not-offered'; key: string }
+  | { ok: false; why: 'bad-choice'; key: string; value: string }
+  | { ok: false; why: 'none' };
+
+/**
+ * Reads the answers of a web form (fields `room-ID/ROOMJID`, values accept, decline, later), for the
+ * landing page and the console alike. Only the invitations the page listed (`offered`, `ID/ROOMJID`)
+ * are taken: one that is not (someone else's, answered, unknown) or a value that is no answer
+ * refuses the whole form, so that nothing is half answered.
+ */
+export function formAnswers(fields: Iterable<[string, string]>, offered: ReadonlySet<string>): FormAnswers {
+  const answers: RoomAnswer[] = [];
+  for (const [name, value] of fields) {
+    if (!name.startsWith('room-')) continue;
+    const key = name.slice('room-'.length);
+    const pair = parsePairVar(key);
+    if (!pair || !offered.has(key)) return { ok: false, why: 'not-offered', key };
+    if (!(ROOM_CHOICES as readonly string[]).includes(value)) return { ok: false, why: 'bad-choice', key, value };
+    answers.push({ ...pair, choice: value as RoomChoice });
+  }
+  return answers.length === 0 ? { ok: false, why: 'none' } : { ok: true, answers };
 }
 
 export function assertChoice(value: string, what: string): RoomChoice {

@@ -25,7 +25,7 @@ export interface RenderContext {
   now: () => number;
   /** membership requests (`request`, `request-verify`, …); without it those notices say nothing */
   membership?: MembershipReader;
-  /** the web console's approval queue (`{web.public_url}/admin`), named in the admins' pending messages */
+  /** the web console's approval queue (`{web.public_url}/admin`), named in the admins' pending and request messages */
   consoleUrl?: string;
   /** the web console's sign-ins: the link and phrase of one, while it can be used */
   logins?: { renderLogin(id: string): { link: string; phrase: string; expiresAt: number } | undefined };
@@ -215,7 +215,7 @@ export function renderNotice(kind: NoticeKind, invites: Invite[], params: Notice
           : [`${waiting.length} membership requests wait for your approval:`, ...waiting.map((r) => `• ${line(r)}`)];
       const total = m.count('pending');
       if (total > waiting.length) lines.push(`${total - waiting.length} more wait as well (${total} in all).`);
-      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject.`);
+      lines.push(`Run “Pending approvals” on ${ctx.component} to approve or reject${ctx.consoleUrl ? `, or open ${ctx.consoleUrl}` : ''}.`);
       return { subject: `${waiting.length} membership request(s) wait on ${site}`, text: lines.join('\n') };
     }
     case 'request-verify': {

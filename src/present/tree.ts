@@ -1,18 +1,20 @@
 /**
- * How the invitation tree reads, for `xmpp-invites tree` and the #stats command alike: one line per
- * account (who invited it, who approved, when it joined), one line per invite it made with what
- * became of it, the accounts below indented; and the `--json` form.
+ * How the invitation tree reads, for `xmpp-invites tree`, the #stats command and the console's
+ * `/admin/tree` alike: one line per account (who invited it, who approved, when it joined), one
+ * line per invite it made with what became of it, the accounts below indented; and the `--json` form.
  */
 import type { TreeInvite, TreeNode } from '../domain/trust';
 import { dateTime, instant } from './invite';
 
-function inviteLine(i: TreeInvite): string {
+/** One invite of an account and what became of it. */
+export function inviteLine(i: TreeInvite): string {
   const to = i.inviteeEmail ?? i.inviteeJid;
   const made = i.accounts.length > 0 ? ` → ${i.accounts.join(', ')}` : '';
   return `- invite ${i.id} (${i.kind}) ${i.state}${to ? ` to ${to}` : ''}, created ${dateTime(i.created)}${made}`;
 }
 
-function headLine(n: TreeNode): string {
+/** One account: who invited it, who approved, when it joined, a block. */
+export function headLine(n: TreeNode): string {
   const parts = [n.jid];
   if (n.madeHere) {
     parts.push(`joined ${dateTime(n.joinedAt!)}`);

@@ -3,23 +3,33 @@
  * HTML that works without JavaScript: every change is a POST form with its CSRF token; "select
  * all" is a link that renders the boxes ticked. Invites read as everywhere else (src/present).
  *
- * Where later features go: answering room invitations is the page `/my/invitations` (a link in
- * `nav` and one route in console.ts); membership requests join the admin queue as a second
- * fieldset of `queuePage` (their ids carry the `request/` prefix, as in the pending command).
+ * Answering room invitations is the page `/my/invitations` (linked when rooms.service is set);
+ * membership requests join the admin queue as a second fieldset of `queuePage` (their ids carry
+ * the `request/` prefix, as in the pending command); `/admin/tree` renders the invitation tree
+ * with the same lines as `xmpp-invites tree` (src/present/tree.ts).
  */
 import type { ActivityKind } from '../domain/invites';
+import { REQUEST_STATES, type MembershipRequest, type RequestEvent, type RequestState, type RequestStats } from '../domain/membership';
+import type { AnsweredRoom } from '../domain/room-answers';
+import type { TreeNode } from '../domain/trust';
+import type { RoomInvitation } from '../domain/types';
+import { headLine, inviteLine } from '../present/tree';
 import type { InviteStats } from '../domain/ports';
 import type { LifetimeChoice } from '../domain/invite-by-email';
 import { shownState, SHOWN_STATES, type Invite, type InviteEvent, type ShownState } from '../domain/types';
 import { html, trusted, type Fragment, type Html } from '../present/html';
 import { dateTime, delivery, inviteeOf, inviterOf, longDate } from '../present/invite';
 import { groupedBarChart, legend, PALETTE, stackedBarChart, type Series } from './charts';
-import { layout, type Site } from './pages';
+import { answeredRooms, layout, roomChoices, type Site } from './pages';
 
 export interface Viewer {
   jid: string;
   isAdmin: boolean;
   csrf: string;
+  /** room invitations are answered here (rooms.service is set): `/my/invitations` is linked */
+  rooms: boolean;
+  /** membership requests are taken (registration.requests is not off): `/admin/requests` is linked */
+  requests: boolean;
 }
 
 function csrfField(csrf: string): Html {
@@ -36,8 +46,9 @@ function nav(site: Site, viewer: Viewer | null): Html {
   return html`<nav aria-label="Console">
 <strong>${site.name}</strong>
 <a href="${b}/my/invites">My invites</a>
+${viewer.rooms ? html`<a href="${b}/my/invitations">Room invitations</a>` : ''}
 ${viewer.isAdmin
-  ? html`<a href="${b}/admin">Approvals</a> <a href="${b}/admin/invites">All invites</a> <a href="${b}/admin/stats">Statistics</a>`
+  ? html`<a href="${b}/admin">Approvals</a> <a href="${b}/admin/invites">All invites</a>${viewer.requests ? html` <a href="${b}/admin/requests">Requests</a>` : ''} <a href="${b}/admin/tree">Invitation tree</a> <a href="${b}/admin/stats">Statistics</a>`
   : ''}
 <form method="post" action="${b}/logout">${csrfField(viewer.csrf)}<span class="who">${viewer.jid}</span> <button type="submit" class="secondary">Sign out</button></form>
 </nav>`;
@@ -234,7 +245,8 @@ export interface InviteView {
   flash?: Flash;
 }
 
-function eventLine(e: InviteEvent): Html {
+/** A line of an event log: an invite's, or a membership request's. */
+function eventLine(e: Pick<InviteEvent, 'at' | 'actor' | 'reason' | 'data'> & { type: string }): Html {
   const data = e.data ? Object.entries(e.data).map(([k, val]) => `${k}: ${typeof val === 'string' ? val : JSON.stringify(val)}`) : [];
   return html`<tr><td>${when(e.at)}</td><td>${e.type}</td><td>${e.actor}</td><td>${e.reason ?? ''}</td><td>${data.join(', ')}</td></tr>`;
 }
@@ -336,11 +348,32 @@ export interface QueueView {
   viewer: Viewer;
   pending: readonly Invite[];
   total: number;
+  /** verified membership requests waiting, oldest first (the first page of them) */
+  requests: readonly MembershipRequest[];
+  requestTotal: number;
   page: number;
   pages: number;
   /** render every box ticked ("Select all", without script) */
   all: boolean;
   flash?: Flash;
+}
+
+/** The value of a membership request's box: `request/ID`, as in the pending command. */
+export const REQUEST_PREFIX = 'request/';
+
+function requestsFieldset(site: Site, v: QueueView): Html {
+  if (v.requests.length === 0) return html``;
+  return html`<fieldset>
+<legend>${v.requestTotal} ${v.requestTotal === 1 ? 'membership request waits' : 'membership requests wait'} for approval, oldest first${v.requestTotal > v.requests.length ? html`; here are the ${v.requests.length} oldest` : ''}</legend>
+<div class="table-wrap"><table class="cards">
+<thead><tr><th scope="col">Select</th><th scope="col">Request</th><th scope="col">Address</th><th scope="col">Verified</th><th scope="col">Reason</th></tr></thead>
+<tbody>
+${v.requests.map(
+  (r) => html`<tr data-request="${r.id}"><td class="pick"><input type="checkbox" name="id" value="${REQUEST_PREFIX}${r.id}" id="pick-request-${r.id}" aria-label="Select the membership request of ${r.email}"${v.all ? trusted(' checked') : ''}></td>
+<td data-label="Request"><a href="${site.base}/admin/requests/${r.id}">${r.id}</a></td><td data-label="Address">${r.email}</td><td data-label="Verified">${r.verifiedAt === null ? '' : when(r.verifiedAt)}</td><td data-label="Reason">${r.reason ?? ''}</td></tr>`,
+)}
+</tbody></table></div>
+</fieldset>`;
 }
 
 export function queuePage(site: Site, v: QueueView): Html {
@@ -352,13 +385,16 @@ export function queuePage(site: Site, v: QueueView): Html {
     v.viewer,
     html`<h1>Approvals</h1>
 ${flash(v.flash)}
-${v.total === 0
-  ? html`<p>No invites wait for approval.</p>`
+${v.total === 0 && v.requestTotal === 0
+  ? html`<p>No invites or membership requests wait for approval.</p>`
   : html`<form method="post" action="${b}/admin/decide">
 ${csrfField(v.viewer.csrf)}
-<fieldset>
-<legend>${v.total} ${v.total === 1 ? 'invite waits' : 'invites wait'} for approval, oldest first</legend>
 <p><a href="${q(true)}">Select all</a> · <a href="${q(false)}">Select none</a></p>
+${requestsFieldset(site, v)}
+${v.total === 0
+  ? html`<p>No invites wait for approval.</p>`
+  : html`<fieldset>
+<legend>${v.total} ${v.total === 1 ? 'invite waits' : 'invites wait'} for approval, oldest first</legend>
 <div class="table-wrap"><table class="cards">
 <thead><tr><th scope="col">Select</th><th scope="col">Invite</th><th scope="col">By</th><th scope="col">To</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col">Message</th></tr></thead>
 <tbody>
@@ -367,13 +403,142 @@ ${v.pending.map(
 <td data-label="Invite"><a href="${b}/admin/invites/${i.id}">${i.id}</a></td><td data-label="By">${inviterOf(i)}</td><td data-label="To">${inviteeOf(i)}</td><td data-label="Kind">${i.kind}</td><td data-label="Created">${when(i.createdAt)}</td><td data-label="Message">${i.note ?? ''}</td></tr>`,
 )}
 </tbody></table></div>
-</fieldset>
-<label for="reason">Reason for the rejections <span class="hint">Optional; sent to the inviters.</span></label>
+</fieldset>`}
+<label for="reason">Reason for the rejections <span class="hint">Optional; sent to the inviters, and to the addresses of rejected requests.</span></label>
 <input type="text" id="reason" name="reason" maxlength="1000">
 <button type="submit" name="decision" value="approve">Approve selected</button>
 <button type="submit" name="decision" value="reject" class="danger">Reject selected</button>
 </form>
 ${pager(`${b}/admin`, v.page, v.pages, new URLSearchParams())}`}`,
+  );
+}
+
+export interface RequestsView {
+  viewer: Viewer;
+  requests: readonly MembershipRequest[];
+  shownState: (r: MembershipRequest) => RequestState;
+  total: number;
+  state: RequestState | '';
+  /** the query of the next page (keyset), when there is one */
+  next?: string;
+}
+
+export function requestsPage(site: Site, v: RequestsView): Html {
+  const b = site.base;
+  return consoleLayout(
+    site,
+    'Membership requests',
+    v.viewer,
+    html`<h1>Membership requests</h1>
+<form method="get" action="${b}/admin/requests" class="filters">
+<div><label for="request-state">State</label>
+<select id="request-state" name="state"><option value="">any</option>${REQUEST_STATES.map((st) => html`<option value="${st}"${v.state === st ? trusted(' selected') : ''}>${st}</option>`)}</select></div>
+<div><button type="submit" class="secondary">Show</button></div>
+</form>
+<p id="count">${v.total} ${v.total === 1 ? 'request' : 'requests'}, oldest first</p>
+${v.requests.length === 0
+  ? html`<p>No membership request here.</p>`
+  : html`<div class="table-wrap"><table class="cards">
+<thead><tr><th scope="col">Request</th><th scope="col">Address</th><th scope="col">State</th><th scope="col">Asked</th><th scope="col">Verified</th><th scope="col">Decided by</th><th scope="col">Reason</th></tr></thead>
+<tbody>
+${v.requests.map(
+  (r) => html`<tr data-request="${r.id}"><td data-label="Request"><a href="${b}/admin/requests/${r.id}">${r.id}</a></td><td data-label="Address">${r.email}</td><td data-label="State">${v.shownState(r)}</td><td data-label="Asked">${when(r.createdAt)}</td><td data-label="Verified">${r.verifiedAt === null ? '' : when(r.verifiedAt)}</td><td data-label="Decided by">${r.decidedBy ?? ''}</td><td data-label="Reason">${r.reason ?? ''}</td></tr>`,
+)}
+</tbody></table></div>`}
+${v.next ? html`<nav class="pager" aria-label="Pages"><a href="${b}/admin/requests?${v.next}" rel="next">Next page</a></nav>` : ''}`,
+  );
+}
+
+export interface RequestView {
+  viewer: Viewer;
+  request: MembershipRequest;
+  state: RequestState;
+  events: readonly RequestEvent[];
+  flash?: Flash;
+}
+
+export function requestPage(site: Site, v: RequestView): Html {
+  const r = v.request;
+  const row = (label: string, value: Fragment) => html`<tr><th scope="row">${label}</th><td>${value}</td></tr>`;
+  return consoleLayout(
+    site,
+    `Request ${r.id}`,
+    v.viewer,
+    html`<h1>Membership request ${r.id}</h1>
+${flash(v.flash)}
+<div class="table-wrap"><table id="request">
+${row('Address', r.email)}
+${row('State', html`<span id="request-state">${v.state}</span>`)}
+${row('Asked', when(r.createdAt))}
+${row('Verified', r.verifiedAt === null ? '' : when(r.verifiedAt))}
+${row('Reason', r.reason ?? '')}
+${r.decidedBy !== null ? row('Decided by', html`${r.decidedBy}${r.decidedAt !== null ? html`, ${when(r.decidedAt)}` : ''}`) : ''}
+${r.decisionReason !== null ? row('Reason given', r.decisionReason) : ''}
+${r.inviteId ? row('Invite', html`<a href="${site.base}/admin/invites/${r.inviteId}">${r.inviteId}</a>`) : ''}
+</table></div>
+${v.state === 'pending'
+  ? html`<h2>Approve or reject</h2>
+<form method="post" action="${site.base}/admin/requests/${r.id}/decide">${csrfField(v.viewer.csrf)}
+<label for="reason">Reason for a rejection <span class="hint">Sent to the address.</span></label>
+<input type="text" id="reason" name="reason" maxlength="1000">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="reject" class="danger">Reject</button>
+</form>`
+  : ''}
+<h2>What happened</h2>
+<div class="table-wrap"><table id="events">
+<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Reason</th><th scope="col">Details</th></tr></thead>
+<tbody>${v.events.map(eventLine)}</tbody>
+</table></div>`,
+  );
+}
+
+export interface TreeView {
+  viewer: Viewer;
+  forest: readonly TreeNode[];
+  /** the JID whose subtree is shown ('' for the whole forest) */
+  root: string;
+  flash?: Flash;
+  /** the action form as it was sent, when shown again */
+  actionForm?: { jid: string; reason: string };
+}
+
+/** One account and what is below it, as nested lists of the same lines as `xmpp-invites tree`. */
+function treeNode(n: TreeNode): Html {
+  return html`<li data-jid="${n.jid}"${n.blocked ? trusted(' class="blocked"') : ''}><span class="line">${headLine(n)}</span>
+${n.invites.length ? html`<ul class="invites">${n.invites.map((i) => html`<li><span class="line">${inviteLine(i)}</span></li>`)}</ul>` : ''}
+${n.children.length ? html`<ul>${n.children.map(treeNode)}</ul>` : ''}</li>`;
+}
+
+export function treePage(site: Site, v: TreeView): Html {
+  const b = site.base;
+  return consoleLayout(
+    site,
+    'Invitation tree',
+    v.viewer,
+    html`<h1>Invitation tree</h1>
+<p>Who invited whom: each account with who invited it and who approved, then the invites it made and what became of them, and the accounts below it.</p>
+<form method="get" action="${b}/admin/tree">
+<label for="tree-root">Below one account <span class="hint">Leave empty for everyone.</span></label>
+<input type="text" id="tree-root" name="jid" value="${v.root}" maxlength="3071" autocapitalize="none" spellcheck="false">
+<button type="submit" class="secondary">Show</button>
+</form>
+${flash(v.flash)}
+${v.forest.length === 0 ? html`<p>Nobody has invited anyone yet.</p>` : html`<ul class="tree" id="tree">${v.forest.map(treeNode)}</ul>`}
+<section aria-labelledby="act-heading">
+<h2 id="act-heading">Act on one account</h2>
+<p>Block a user from inviting (they are told the reason when they try), let them invite again, or revoke every pending or open invite made by them and by the accounts below them.</p>
+<form method="post" action="${b}/admin/tree/act">
+${csrfField(v.viewer.csrf)}
+<label for="act-jid">Account</label>
+<input type="text" id="act-jid" name="jid" value="${v.actionForm?.jid ?? v.root}" required maxlength="3071" autocapitalize="none" spellcheck="false">
+<label for="act-reason">Reason <span class="hint">Required to block; optional otherwise.</span></label>
+<input type="text" id="act-reason" name="reason" value="${v.actionForm?.reason ?? ''}" maxlength="1000">
+<button type="submit" name="action" value="block" class="danger">Block from inviting</button>
+<button type="submit" name="action" value="unblock" class="secondary">Unblock</button>
+<button type="submit" name="action" value="revoke-tree" class="danger">Revoke the subtree's open invites</button>
+</form>
+</section>`,
   );
 }
 
@@ -427,6 +592,25 @@ export interface StatsView {
   viewer: Viewer;
   stats: InviteStats;
   activity: { since: number; days: number; series: Record<ActivityKind, number[]> };
+  /** membership requests by state and their funnel (when requests are taken, or some were) */
+  requests?: RequestStats;
+}
+
+/** Membership requests by state, and requested → verified → approved → joined, as tables. */
+function requestFigures(r: RequestStats): Html {
+  const steps = [
+    ['requested', 'Requested'],
+    ['verified', 'Verified'],
+    ['approved', 'Approved'],
+    ['joined', 'Joined'],
+  ] as const;
+  return html`<h2 id="requests-heading">Membership requests</h2>
+<div class="table-wrap"><table id="request-states" aria-labelledby="requests-heading"><caption class="muted">By state (unverified past their 24 hours count as expired)</caption>
+<thead><tr>${REQUEST_STATES.map((st) => html`<th scope="col" class="n">${st}</th>`)}</tr></thead>
+<tbody><tr>${REQUEST_STATES.map((st) => html`<td class="n" data-state="${st}">${Number(r.states[st] ?? 0)}</td>`)}</tr></tbody></table></div>
+<div class="table-wrap"><table id="request-funnel"><caption class="muted">Requested → verified → approved → joined (an account made with the approval's invite)</caption>
+<thead><tr>${steps.map(([, label]) => html`<th scope="col" class="n">${label}</th>`)}</tr></thead>
+<tbody><tr>${steps.map(([key]) => html`<td class="n" data-series="${key}">${Number(r.funnel[key])}</td>`)}</tr></tbody></table></div>`;
 }
 
 const ACTIVITY_LABELS: Record<ActivityKind, string> = {
@@ -511,7 +695,39 @@ ${funnel.length === 0
 <caption class="muted">Delivered: e-mailed or messaged to the invitee, or used. Joined: accounts made.</caption>
 <thead><tr><th scope="col">Inviter</th>${funnelKeys.map((f) => html`<th scope="col" class="n">${f.label}</th>`)}</tr></thead>
 <tbody>${funnel.map((r) => html`<tr data-inviter="${r.inviter}"><th scope="row">${r.inviter}</th>${funnelKeys.map((f) => html`<td class="n" data-series="${f.key}">${Number(r[f.key])}</td>`)}</tr>`)}</tbody>
-</table></div>`}`,
+</table></div>`}
+${v.requests ? requestFigures(v.requests) : ''}`,
+  );
+}
+
+// ---- room invitations ---------------------------------------------------------------------------
+
+export interface InvitationsView {
+  viewer: Viewer;
+  open: readonly { row: RoomInvitation; invite: Invite }[];
+  maxNote: number;
+  flash?: Flash;
+  /** what became of the answers just sent */
+  answered?: readonly AnsweredRoom[];
+}
+
+export function invitationsPage(site: Site, v: InvitationsView): Html {
+  return consoleLayout(
+    site,
+    'Room invitations',
+    v.viewer,
+    html`<h1>Room invitations</h1>
+${flash(v.flash)}
+${v.answered ? html`<section aria-labelledby="answered-heading"><h2 id="answered-heading">Your answers</h2>${answeredRooms(v.answered, true, 'it is still listed below')}</section>` : ''}
+${v.open.length === 0
+  ? html`<p>No room invitation waits for your answer.</p>`
+  : html`<form method="post" action="${site.base}/my/invitations">
+${csrfField(v.viewer.csrf)}
+${roomChoices(site, v.open)}
+<label for="room-note">A note for those whose invitation you answer <span class="hint">Optional, at most ${v.maxNote} characters.</span></label>
+<textarea id="room-note" name="note" maxlength="${v.maxNote}"></textarea>
+<button type="submit">Send my answers</button>
+</form>`}`,
   );
 }
 

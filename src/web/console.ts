@@ -6,11 +6,16 @@
  * token (checked by server.ts before any route runs) and is recorded with the user's JID and
  * `via: web`. Admin rights are read from `admins` at every request.
  *
- * Later pages: `/my/invitations` (answering room invitations, issue 16) is one more GET and POST
- * here beside `/my/invites`; membership requests (issue 17) join `/admin` and `/admin/decide`.
+ * Room invitations are answered at `/my/invitations` through RoomAnswers (as #respond does),
+ * membership requests wait in `/admin` beside invites (and are all listed at `/admin/requests`),
+ * decided through MembershipService (as #pending does), and `/admin/tree` shows Trust.tree() (as
+ * `xmpp-invites tree` does) and blocks, unblocks and revokes subtrees through Trust (as the CLI).
  */
 import type { ConsoleAuth, Session } from '../domain/console-auth';
 import type { InviteService } from '../domain/invites';
+import { REQUEST_STATES, type MembershipService, type RequestState } from '../domain/membership';
+import { formAnswers, type RoomAnswers } from '../domain/room-answers';
+import type { Trust } from '../domain/trust';
 import { attempt } from '../domain/attempt';
 import { addressLines, emailRefusal, expiryChoices, inviteEmails, MAX_ADDRESSES } from '../domain/invite-by-email';
 import { InviteError, isInviteError } from '../errors';
@@ -24,6 +29,7 @@ import {
   consoleProblemPage,
   emailResultPage,
   forbiddenPage,
+  invitationsPage,
   invitePage,
   loginConfirmPage,
   loginEndedPage,
@@ -31,7 +37,11 @@ import {
   loginSentPage,
   myInvitesPage,
   queuePage,
+  REQUEST_PREFIX,
+  requestPage,
+  requestsPage,
   statsPage,
+  treePage,
   type Flash,
   type Viewer,
 } from './console-pages';
@@ -62,6 +72,14 @@ export interface ConsoleDeps {
   policy: { expiry: number; maxUses: number; allowUserInvites: boolean; maxMessage: number };
   /** the Secure attribute of the session cookie (web.public_url is https) */
   secureCookies: boolean;
+  /** the invitation tree (`/admin/tree`) */
+  trust: Trust;
+  /** membership requests, decided in the admin queue beside invites and listed at `/admin/requests` */
+  membership?: MembershipService;
+  /** registration.requests is not off: `/admin/requests` is linked in the navigation */
+  requestsOn?: boolean;
+  /** answers to room invitations (absent: rooms.service is not set, and `/my/invitations` is not offered) */
+  roomAnswers?: RoomAnswers;
 }
 
 /** Done messages the pages show after a redirect: fixed words chosen by key, never text from the URL. */
@@ -73,17 +91,34 @@ const DONE: Record<string, string> = {
   unchanged: 'Nothing changed: the invite already had that lifetime and those uses.',
   approved: 'The invite was approved.',
   rejected: 'The invite was rejected.',
+  'request-approved': 'The request was approved: its account invite is e-mailed to the address.',
+  'request-rejected': 'The request was rejected: the address is told, with the reason.',
+  'request-unchanged': 'Nothing changed: the request had already been decided so.',
+};
+
+/** What the tree page says after an action: fixed words chosen by key. */
+const TREE_DONE: Record<string, string> = {
+  blocked: 'The user is blocked from inviting; they are told the reason when they try.',
+  unblocked: 'The user may invite again.',
+  'not-blocked': 'Nothing changed: the user was not blocked.',
+  revoked: 'Every pending or open invite of the subtree was revoked.',
+  'revoked-none': 'Nothing changed: the subtree had no pending or open invite.',
 };
 
 export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
-  const { site, invites, auth } = deps;
+  const { site, invites, auth, membership } = deps;
   const b = site.base;
   const choices = expiryChoices(deps.policy.expiry);
   const isAdmin = (jid: string) => deps.admins.includes(jid);
-  let statsCache: { at: number; stats: ReturnType<InviteService['stats']>; activity: ReturnType<InviteService['activity']> } | undefined;
+  let statsCache:
+    | { at: number; stats: ReturnType<InviteService['stats']>; activity: ReturnType<InviteService['activity']>; requests?: ReturnType<MembershipService['stats']> }
+    | undefined;
   const figures = () => {
     const now = Date.now();
-    if (!statsCache || now - statsCache.at >= STATS_TTL_MS) statsCache = { at: now, stats: invites.stats(), activity: invites.activity(90) };
+    if (!statsCache || now - statsCache.at >= STATS_TTL_MS) {
+      const requests = deps.membership && (deps.requestsOn || deps.membership.count() > 0) ? deps.membership.stats() : undefined;
+      statsCache = { at: now, stats: invites.stats(), activity: invites.activity(90), requests };
+    }
     return statsCache;
   };
 
@@ -91,7 +126,7 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     `${SESSION_COOKIE}=${value}; Path=${b || '/'}; HttpOnly; SameSite=Lax; Max-Age=${maxAgeS}${deps.secureCookies ? '; Secure' : ''}`;
 
   const sessionOf = (ctx: RequestContext): Session | undefined => auth.session(ctx.cookies.get(SESSION_COOKIE));
-  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf() });
+  const viewerOf = (ctx: RequestContext, s: Session): Viewer => ({ jid: s.jid, isAdmin: isAdmin(s.jid), csrf: ctx.csrf(), rooms: deps.roomAnswers !== undefined, requests: deps.membership !== undefined && deps.requestsOn === true });
   const actorOf = (s: Session): Actor & { kind: 'user' } => ({ kind: 'user', jid: s.jid, isAdmin: isAdmin(s.jid), via: 'web' });
 
   type Guarded = (ctx: RequestContext, s: Session, viewer: Viewer) => Promise<Reply> | Reply;
@@ -313,12 +348,16 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
   const queue = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash): Reply => {
     const total = invites.count({ state: 'pending' });
     const p = page(ctx, total);
+    // Membership requests come first, as in #pending: the oldest 50, on every page of invites.
+    const requestTotal = membership?.count('pending') ?? 0;
     return {
       status,
       body: queuePage(site, {
         viewer,
         pending: invites.list({ state: 'pending', oldestFirst: true, limit: PAGE_SIZE, offset: p.offset }),
         total,
+        requests: requestTotal > 0 ? membership!.list({ state: 'pending', limit: PAGE_SIZE }) : [],
+        requestTotal,
         page: p.page,
         pages: p.pages,
         all: ctx.query.get('select') === 'all',
@@ -336,16 +375,27 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
       const decision = ctx.form.get('decision');
       const reason = cleanText(ctx.form.get('reason') ?? '').trim();
       if (decision !== 'approve' && decision !== 'reject') return queue(ctx, viewer, 400, { error: 'Choose to approve or to reject.' });
-      if (ids.length === 0) return queue(ctx, viewer, 400, { error: 'Nothing was done: no invite was selected.' });
+      if (ids.length === 0) return queue(ctx, viewer, 400, { error: 'Nothing was done: no invite or request was selected.' });
       if ([...reason].length > MAX_REASON) return queue(ctx, viewer, 400, { error: `A reason is at most ${MAX_REASON} characters long.` });
       const actor = actorOf(s);
       statsCache = undefined;
-      const outcome = attempt(ids, (id) => (decision === 'approve' ? invites.approve(actor, id) : invites.reject(actor, id, reason === '' ? null : reason)));
+      // A box is an invite id, or `request/ID` for a membership request (as in #pending).
+      const decide = (value: string): { changed: boolean } => {
+        if (value.startsWith(REQUEST_PREFIX)) {
+          const id = value.slice(REQUEST_PREFIX.length);
+          if (!membership) throw new InviteError('invite-not-found', `No request ${id}`);
+          return decision === 'approve' ? membership.approve(actor, id) : membership.reject(actor, id, reason === '' ? null : reason);
+        }
+        return decision === 'approve' ? invites.approve(actor, value) : invites.reject(actor, value, reason === '' ? null : reason);
+      };
+      const outcome = attempt(ids, decide);
       const changed = outcome.done.filter((d) => d.result.changed).length;
       const verb = decision === 'approve' ? 'approved' : 'rejected';
       const refused = outcome.refused.map((r) => `${r.item}: ${r.error.message}`);
       const already = outcome.done.length - changed;
-      const done = `${changed} of ${ids.length} ${ids.length === 1 ? 'invite' : 'invites'} ${verb}.${already ? ` ${already} had already been ${verb}.` : ''}`;
+      const requests = ids.filter((id) => id.startsWith(REQUEST_PREFIX)).length;
+      const noun = requests === 0 ? ['invite', 'invites'] : requests === ids.length ? ['request', 'requests'] : ['invite or request', 'invites and requests'];
+      const done = `${changed} of ${ids.length} ${ids.length === 1 ? noun[0] : noun[1]} ${verb}.${already ? ` ${already} had already been ${verb}.` : ''}`;
       return queue(ctx, viewer, outcome.done.length === 0 ? 409 : 200, { done, refused });
     }),
   );
@@ -422,13 +472,162 @@ export function registerConsoleRoutes(web: WebServer, deps: ConsoleDeps): void {
     ),
   );
 
+  const tree = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash, actionForm?: { jid: string; reason: string }): Reply => {
+    const root = cleanText(ctx.query.get('jid') ?? '').trim();
+    try {
+      return { status, body: treePage(site, { viewer, forest: deps.trust.tree(root === '' ? undefined : root), root, flash, actionForm }) };
+    } catch (err) {
+      if (!isInviteError(err)) throw err;
+      return { status: webError(err.code).status, body: treePage(site, { viewer, forest: [], root, flash: { error: err.message }, actionForm }) };
+    }
+  };
+
+  web.get(
+    '/admin/tree',
+    admin((ctx, _s, viewer) => {
+      const done = ctx.query.get('done');
+      return tree(ctx, viewer, 200, done && TREE_DONE[done] ? { done: TREE_DONE[done] } : undefined);
+    }),
+  );
+
+  // Blocking, unblocking and revoking a subtree: Trust's rules, as `user block|unblock` and
+  // `invite revoke --tree` (the revocations are recorded with the admin and via: web).
+  web.post(
+    '/admin/tree/act',
+    admin((ctx, s, viewer) => {
+      const jid = cleanText(ctx.form.get('jid') ?? '').trim();
+      const reason = cleanText(ctx.form.get('reason') ?? '').trim();
+      const action = ctx.form.get('action');
+      const form = { jid, reason };
+      const again = (status: number, error: string) => tree(ctx, viewer, status, { error }, form);
+      if (action !== 'block' && action !== 'unblock' && action !== 'revoke-tree') return again(400, 'Choose to block, to unblock or to revoke the subtree.');
+      if ([...reason].length > MAX_REASON) return again(400, `A reason is at most ${MAX_REASON} characters long.`);
+      const actor = actorOf(s);
+      try {
+        let done: string;
+        if (action === 'block') done = (deps.trust.block(actor, jid, reason), 'blocked');
+        else if (action === 'unblock') done = deps.trust.unblock(actor, jid, reason || null) ? 'unblocked' : 'not-blocked';
+        else {
+          const revoked = deps.trust.revokeTree(actor, jid, reason || null);
+          statsCache = undefined;
+          done = revoked.length === 0 ? 'revoked-none' : 'revoked';
+        }
+        const root = normalizeBareJid(jid) ?? jid;
+        return redirect(`${b}/admin/tree?${new URLSearchParams({ jid: root, done }).toString()}`);
+      } catch (err) {
+        if (!isInviteError(err)) throw err;
+        return again(webError(err.code).status, err.message);
+      }
+    }),
+  );
+
   web.get(
     '/admin/stats',
     admin((_ctx, _s, viewer) => {
-      const { stats, activity } = figures();
-      return { status: 200, body: statsPage(site, { viewer, stats, activity }) };
+      const { stats, activity, requests } = figures();
+      return { status: 200, body: statsPage(site, { viewer, stats, activity, requests }) };
     }),
   );
+
+  if (membership) {
+    const noRequest = (viewer: Viewer, id: string): Reply => ({ status: 404, body: consoleProblemPage(site, viewer, 'No such request', `There is no membership request ${id}.`) });
+    const showRequest = (ctx: RequestContext, viewer: Viewer, status = 200, flash?: Flash): Reply => {
+      const request = membership.get(ctx.params.id);
+      if (!request) return noRequest(viewer, ctx.params.id);
+      const done = ctx.query.get('done');
+      return {
+        status,
+        body: requestPage(site, {
+          viewer,
+          request,
+          state: membership.shownState(request),
+          events: membership.events(request.id),
+          flash: flash ?? (done && DONE[`request-${done}`] ? { done: DONE[`request-${done}`] } : undefined),
+        }),
+      };
+    };
+
+    web.get(
+      '/admin/requests',
+      admin((ctx, _s, viewer) => {
+        const asked = ctx.query.get('state') ?? '';
+        const state = (REQUEST_STATES as readonly string[]).includes(asked) ? (asked as RequestState) : undefined;
+        // Keyset pages, oldest first: `after` is the last shown request's creation time and id.
+        const after = /^(\d{1,15})\.([a-z0-9]{1,20})$/.exec(ctx.query.get('after') ?? '');
+        const list = membership.list({ state, limit: PAGE_SIZE + 1, after: after ? { createdAt: Number(after[1]), id: after[2] } : undefined });
+        const shown = list.slice(0, PAGE_SIZE);
+        const last = shown[shown.length - 1];
+        const next = list.length > PAGE_SIZE ? new URLSearchParams({ ...(state ? { state } : {}), after: `${last.createdAt}.${last.id}` }).toString() : undefined;
+        return {
+          status: 200,
+          body: requestsPage(site, { viewer, requests: shown, shownState: (r) => membership.shownState(r), total: membership.count(state), state: state ?? '', next }),
+        };
+      }),
+    );
+
+    web.get('/admin/requests/:id', admin((ctx, _s, viewer) => showRequest(ctx, viewer)));
+
+    web.post(
+      '/admin/requests/:id/decide',
+      admin((ctx, s, viewer) => {
+        const { id } = ctx.params;
+        if (!membership.get(id)) return noRequest(viewer, id);
+        const decision = ctx.form.get('decision');
+        const reason = cleanText(ctx.form.get('reason') ?? '').trim();
+        if (decision !== 'approve' && decision !== 'reject') return showRequest(ctx, viewer, 400, { error: 'Choose to approve or to reject.' });
+        if ([...reason].length > MAX_REASON) return showRequest(ctx, viewer, 400, { error: `A reason is at most ${MAX_REASON} characters long.` });
+        try {
+          const actor = actorOf(s);
+          const result = decision === 'approve' ? membership.approve(actor, id) : membership.reject(actor, id, reason === '' ? null : reason);
+          statsCache = undefined;
+          return redirect(`${b}/admin/requests/${id}?done=${result.changed ? (decision === 'approve' ? 'approved' : 'rejected') : 'unchanged'}`);
+        } catch (err) {
+          if (!isInviteError(err)) throw err;
+          return showRequest(ctx, viewer, webError(err.code).status, { error: err.message });
+        }
+      }),
+    );
+  }
+
+  if (deps.roomAnswers) invitationRoutes(deps.roomAnswers);
+
+  /**
+   * Answering room invitations: every open one addressed to the signed-in JID, from every inviter,
+   * with accept, decline or later each and one note to those answered (the #respond command's rules,
+   * through the same RoomAnswers). Only the invitations the page lists are taken.
+   */
+  function invitationRoutes(answers: RoomAnswers): void {
+    const maxNote = deps.policy.maxMessage;
+    const show = (s: Session, viewer: Viewer, status = 200, flash?: Flash, answered?: Parameters<typeof invitationsPage>[1]['answered']): Reply => ({
+      status,
+      body: invitationsPage(site, { viewer, open: answers.openFor(s.jid), maxNote, flash, answered }),
+    });
+
+    web.get('/my/invitations', user((_ctx, s, viewer) => show(s, viewer)));
+
+    web.post(
+      '/my/invitations',
+      user(async (ctx, s, viewer) => {
+        const note = cleanText(ctx.form.get('note') ?? '').trim();
+        if ([...note].length > maxNote) return show(s, viewer, 400, { error: `Nothing was answered: the note has ${[...note].length} characters; at most ${maxNote} are allowed.` });
+        const read = formAnswers(ctx.form, new Set(answers.openFor(s.jid).map(({ row }) => `${row.inviteId}/${row.room}`)));
+        if (!read.ok) {
+          // Someone else's invitation, one answered already, or none: refused, nothing recorded.
+          const why =
+            read.why === 'not-offered'
+              ? `${read.key} is not an invitation waiting for your answer.`
+              : read.why === 'bad-choice'
+                ? `“${read.value}” is not an answer; choose accept, decline or later.`
+                : 'choose an answer for at least one room.';
+          return show(s, viewer, 400, { error: `Nothing was answered: ${why}` });
+        }
+        const chosen = read.answers;
+        const answered = await answers.answer({ inviteeKey: s.jid, memberJid: s.jid, via: 'web' }, chosen, note === '' ? null : note);
+        const bad = answered.some((a) => a.outcome.kind === 'failed' || a.outcome.kind === 'refused');
+        return show(s, viewer, 200, bad ? { error: 'Not every answer went through: see below.' } : undefined, answered);
+      }),
+    );
+  }
 }
 
 /** A form value the console refuses before the domain is asked, shown as the domain's own refusals are. */

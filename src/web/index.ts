@@ -9,6 +9,7 @@ import type { MembershipService } from '../domain/membership';
 import type { ConsoleAuth } from '../domain/console-auth';
 import { registerConsoleRoutes, SESSION_COOKIE } from './console';
 import type { RoomAnswers } from '../domain/room-answers';
+import type { Trust } from '../domain/trust';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -26,6 +27,8 @@ export interface WebDeps {
   auth: ConsoleAuth;
   /** answers to room invitations (absent: room invitations are off) */
   roomAnswers?: RoomAnswers;
+  /** the invitation tree (the console's /admin/tree) */
+  trust: Trust;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -82,6 +85,10 @@ export function createWebServer(deps: WebDeps): WebServer {
       maxMessage: config.presence.maxMessageLength,
     },
     secureCookies,
+    trust: deps.trust,
+    membership: deps.membership,
+    requestsOn: config.registration.requests !== 'off',
+    roomAnswers: deps.roomAnswers,
   });
   return web;
 }

@@ -10,7 +10,7 @@ import { cleanText } from '../domain/text';
 import { canCreateAccount, isContactKind, shownState, type Invite } from '../domain/types';
 import { retryAfter, webError } from './errors';
 import { declinedPage, gonePage, landingPage, notFoundPage, problemPage, roomAnswersPage, successPage, unsubscribePage, type FormState, type Site } from './pages';
-import { parsePairVar, ROOM_CHOICES, type RoomAnswer, type RoomAnswers, type RoomChoice } from '../domain/room-answers';
+import { formAnswers, type RoomAnswers } from '../domain/room-answers';
 import { qrSvg } from './qr';
 import type { Reply, RequestContext, WebServer } from './server';
 import type { PasswordSetter, PasswordReset, ResetService } from '../domain/resets';
@@ -216,20 +216,13 @@ export function registerLandingRoutes(web: WebServer, deps: LandingDeps): void {
     if (reason === undefined) {
       return { status: 400, body: problemPage(site, 'Please check the form', `A note is at most ${MAX_REASON_LENGTH} characters long.`, `${site.base}/i/${token}`) };
     }
-    const open = deps.roomAnswers.openFor(invite.inviteeKey!);
-    const offered = new Set(open.map(({ row }) => `${row.inviteId}/${row.room}`));
-    const answers: RoomAnswer[] = [];
-    for (const [name, value] of ctx.form) {
-      if (!name.startsWith('room-')) continue;
-      const pair = parsePairVar(name.slice('room-'.length));
-      if (!pair || !offered.has(name.slice('room-'.length)) || !(ROOM_CHOICES as readonly string[]).includes(value)) {
-        return { status: 400, body: problemPage(site, 'Please check the form', 'An answer names an invitation this page did not list, or is not one of accept, decline and later.', `${site.base}/i/${token}`) };
-      }
-      answers.push({ ...pair, choice: value as RoomChoice });
+    const offered = new Set(deps.roomAnswers.openFor(invite.inviteeKey!).map(({ row }) => `${row.inviteId}/${row.room}`));
+    const read = formAnswers(ctx.form, offered);
+    if (!read.ok) {
+      const why = read.why === 'none' ? 'Choose an answer for at least one room.' : 'An answer names an invitation this page did not list, or is not one of accept, decline and later.';
+      return { status: 400, body: problemPage(site, 'Please check the form', why, `${site.base}/i/${token}`) };
     }
-    if (answers.length === 0) {
-      return { status: 400, body: problemPage(site, 'Please check the form', 'Choose an answer for at least one room.', `${site.base}/i/${token}`) };
-    }
+    const answers = read.answers;
     const answered = await deps.roomAnswers.answer({ inviteeKey: invite.inviteeKey!, memberJid: invite.inviteeJid! }, answers, reason);
     return { status: 200, body: roomAnswersPage(site, answered, true) };
   });

@@ -221,15 +221,27 @@ ${declineForm}`;
 function roomAnswerForm(site: Site, v: LandingView): Html {
   const open = v.roomAnswers ?? [];
   if (open.length === 0) return html`<p>No room invitation waits for your answer.</p>`;
-  const choice = (name: string, value: Choice, label: string, checked: boolean) =>
-    html`<label><input type="radio" name="${name}" value="${value}"${checked ? trusted(' checked') : ''}> ${label}</label>`;
   return html`<h2 id="rooms">Your room invitations</h2>
 <form method="post" action="${action(site, v.token, 'respond')}">
 ${csrfField(v.csrf)}
-<p>${open.length === 1 ? 'One room invitation waits' : `${open.length} room invitations wait`} for your answer. Accepting makes you a member of the room; declining tells the person who invited you.</p>
+${roomChoices(site, open)}
+<label for="room-note">A note for those whose invitation you answer <span class="hint">(optional)</span></label>
+<textarea id="room-note" name="reason" maxlength="1000"></textarea>
+<button type="submit">Send my answers</button>
+</form>`;
+}
+
+/**
+ * One fieldset per open room invitation (`room-ID/ROOMJID`: accept, decline, later), for the
+ * landing page's answers and the console's `/my/invitations` alike.
+ */
+export function roomChoices(site: Site, open: readonly { row: RoomInvitation; invite: Invite }[]): Html {
+  const choice = (name: string, value: Choice, label: string, checked: boolean) =>
+    html`<label><input type="radio" name="${name}" value="${value}"${checked ? trusted(' checked') : ''}> ${label}</label>`;
+  return html`<p>${open.length === 1 ? 'One room invitation waits' : `${open.length} room invitations wait`} for your answer. Accepting makes you a member of the room; declining tells the person who invited you.</p>
 ${open.map(({ row, invite }) => {
   const name = `room-${row.inviteId}/${row.room}`;
-  return html`<fieldset>
+  return html`<fieldset data-room="${row.inviteId}/${row.room}">
 <legend>${roomLabel(row)} <span class="muted">(${row.room})</span></legend>
 <p class="muted">Invited by ${inviterOf(invite, site)}, valid until ${when(invite.expiresAt)}.</p>
 ${invite.note ? html`<blockquote>${invite.note}</blockquote>` : ''}
@@ -237,15 +249,11 @@ ${choice(name, 'accept', 'Accept', true)}
 ${choice(name, 'decline', 'Decline', false)}
 ${choice(name, 'later', 'Decide later', false)}
 </fieldset>`;
-})}
-<label for="room-note">A note for those whose invitation you answer <span class="hint">(optional)</span></label>
-<textarea id="room-note" name="reason" maxlength="1000"></textarea>
-<button type="submit">Send my answers</button>
-</form>`;
+})}`;
 }
 
-/** What became of each answer of a room invitation's page. */
-export function roomAnswersPage(site: Site, answered: readonly AnsweredRoom[], joinLinks: boolean): Html {
+/** What became of each answer to room invitations; `again` says where to answer those left for later. */
+export function answeredRooms(answered: readonly AnsweredRoom[], joinLinks: boolean, again: string): Html {
   const line = (a: AnsweredRoom) => {
     const room = a.roomName ? `${a.roomName} (${a.room})` : a.room;
     switch (a.outcome.kind) {
@@ -254,7 +262,7 @@ export function roomAnswersPage(site: Site, answered: readonly AnsweredRoom[], j
       case 'declined':
         return html`<li><strong>${room}</strong>: declined${a.inviter ? html`; ${a.inviter} has been told` : ''}.</li>`;
       case 'later':
-        return html`<li><strong>${room}</strong>: left for later; open your invitation again to answer.</li>`;
+        return html`<li><strong>${room}</strong>: left for later; ${again}.</li>`;
       case 'failed':
         return html`<li class="error"><strong>${room}</strong>: you could not be made a member: ${a.outcome.reason}.</li>`;
       case 'pending':
@@ -263,8 +271,13 @@ export function roomAnswersPage(site: Site, answered: readonly AnsweredRoom[], j
         return html`<li class="error"><strong>${room}</strong>: not answered: ${a.outcome.reason}.</li>`;
     }
   };
+  return html`<ul id="answers">${answered.map(line)}</ul>`;
+}
+
+/** What became of each answer of a room invitation's page. */
+export function roomAnswersPage(site: Site, answered: readonly AnsweredRoom[], joinLinks: boolean): Html {
   return layout(site, 'Your answers', html`<h1>Thank you for answering</h1>
-<ul id="answers">${answered.map(line)}</ul>`);
+${answeredRooms(answered, joinLinks, 'open your invitation again to answer')}`);
 }
 
 export interface SuccessView {

@@ -205,6 +205,14 @@ it('an admin approves two of three pending invites and rejects the third with a 
   expect(tree).toMatch(/- table "Invites per day \(UTC\) by what happened to them"/);
   await shoot('stats');
 
+  // The invitation tree, from the navigation: the inviters with the invites they made.
+  await Promise.all([page.waitForURL(/\/admin\/tree$/), page.click('nav a:text-is("Invitation tree")')]);
+  await expect(page.locator('h1').textContent()).resolves.toBe('Invitation tree');
+  await expect(page.locator('#tree li[data-jid="carol@localhost"] > ul.invites li').allTextContents()).resolves.toEqual(
+    expect.arrayContaining([expect.stringContaining(`- invite ${three.id} (contact-account) rejected`)]),
+  );
+  await shoot('tree');
+
   await page.goto(`${web()}/admin/invites?q=${three.id}`);
   await expect(page.locator('#count').textContent()).resolves.toBe('1 invite');
   await page.click(`a:text-is("${three.id}")`);
@@ -215,7 +223,7 @@ it('an admin approves two of three pending invites and rejects the third with a 
 
 it('refuses a non-admin on every admin page (403), a used or expired sign-in link, and a form without its CSRF token', async () => {
   const path = await signIn('bob');
-  for (const p of ['/admin', '/admin/invites', '/admin/stats', `/admin/invites/${invites().list({ limit: 1 })[0].id}`]) {
+  for (const p of ['/admin', '/admin/invites', '/admin/stats', '/admin/tree', `/admin/invites/${invites().list({ limit: 1 })[0].id}`]) {
     const res = await page.goto(`${web()}${p}`);
     expect([p, res?.status()]).toEqual([p, 403]);
   }

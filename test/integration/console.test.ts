@@ -249,6 +249,23 @@ describe('rights and changes', () => {
     expect(snapshot(service.config.database)).toBe(before);
   });
 
+  it('offers no room invitations without rooms.service: no link, and /my/invitations is 404 to GET and POST, changing nothing', async () => {
+    const u = await newUser();
+    const s = await signIn(u.client, u.jid);
+    const mine = await get(`${base}/my/invites`, { ip: s.ip, cookie: s.cookie });
+    expect(mine.html).not.toContain('/my/invitations');
+    expect(mine.html).not.toContain('/admin/tree');
+    const stats = await get(`${base}/admin/stats`, { ip: (await signInAdmin()).ip, cookie: (await signInAdmin()).cookie });
+    expect(stats.status).toBe(200);
+    // registration.requests is off and nobody asked: no requests on the statistics, nor in the navigation
+    expect(stats.html).not.toContain('Membership requests');
+    expect(stats.html).not.toContain('/admin/requests');
+    const before = snapshot(service.config.database);
+    expect((await get(`${base}/my/invitations`, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
+    expect((await post(`${base}/my/invitations`, { csrf: s.csrf, 'room-abcdefghij/team@conference.localhost': 'accept' }, { ip: s.ip, cookie: s.cookie })).status).toBe(404);
+    expect(snapshot(service.config.database)).toBe(before);
+  });
+
   it('records every change made in the console with the actor and via: web', async () => {
     const s = await signInAdmin();
     const created = await post(`${base}/my/invites/new`, { csrf: s.csrf }, { ip: s.ip, cookie: s.cookie });

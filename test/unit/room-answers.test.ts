@@ -6,7 +6,7 @@
  */
 import { InviteService } from '../../src/domain/invites';
 import type { Notice } from '../../src/domain/notices';
-import { RoomAnswers } from '../../src/domain/room-answers';
+import { formAnswers, RoomAnswers } from '../../src/domain/room-answers';
 import type { MemberOutcome, RoomResult, RoomsPort } from '../../src/domain/rooms';
 import { openDatabase } from '../../src/store/database';
 import { SqliteInviteStore } from '../../src/store/invites-repo';
@@ -123,4 +123,26 @@ it('e-mails the rooms that go with an account invite', () => {
   const mail = renderEmail('invitation', [invite], {}, { siteName: 'Example Chat', invites, now: () => invites.now() }, { subject: '', text: '' })!;
   expect(mail.text).toContain('With your account you are invited to these rooms (you choose which to join when you create it):\n\n• The <Team> (team@conference.example.com)');
   expect(mail.html).toContain('<li>The &lt;Team&gt; (team@conference.example.com)</li>');
+});
+
+describe('answers read from a web form', () => {
+  const offered = new Set(['abcdefghij/team@conference.example.com', 'abcdefghij/garden@conference.example.com']);
+  it('takes the listed invitations with accept, decline or later, and ignores other fields', () => {
+    const form = new URLSearchParams({ csrf: 'x', note: 'hi', 'room-abcdefghij/team@conference.example.com': 'accept', 'room-abcdefghij/garden@conference.example.com': 'later' });
+    expect(formAnswers(form, offered)).toEqual({
+      ok: true,
+      answers: [
+        { inviteId: 'abcdefghij', room: 'team@conference.example.com', choice: 'accept' },
+        { inviteId: 'abcdefghij', room: 'garden@conference.example.com', choice: 'later' },
+      ],
+    });
+  });
+
+  it('refuses the whole form for an invitation not listed, a value that is no answer, or no answer at all', () => {
+    const listed = 'room-abcdefghij/team@conference.example.com';
+    expect(formAnswers(new URLSearchParams([[listed, 'accept'], ['room-zzzzzzzzzz/team@conference.example.com', 'decline']]), offered)).toEqual({ ok: false, why: 'not-offered', key: 'zzzzzzzzzz/team@conference.example.com' });
+    expect(formAnswers(new URLSearchParams([['room-nonsense', 'accept']]), offered)).toEqual({ ok: false, why: 'not-offered', key: 'nonsense' });
+    expect(formAnswers(new URLSearchParams([[listed, 'maybe']]), offered)).toEqual({ ok: false, why: 'bad-choice', key: 'abcdefghij/team@conference.example.com', value: 'maybe' });
+    expect(formAnswers(new URLSearchParams({ note: 'hello' }), offered)).toEqual({ ok: false, why: 'none' });
+  });
 });
