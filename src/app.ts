@@ -303,6 +303,7 @@ export class App {
       resets: { service: this.resets, setter },
       auth: this.consoleAuth,
       roomAnswers: this.rooms ? this.roomAnswers : undefined,
+      rooms: this.rooms,
       logger: logger.child({ module: 'web' }),
       health: () => ({
         xmpp: this.connection.online,
