@@ -209,8 +209,8 @@ describe('a key with the admin scope names rooms as the operator does', () => {
     const res = await refused('admin', { kind: 'room', jid: 'frank@localhost', rooms: [GARDEN, BOBS] }, 409);
     expect(res.body.error.code).toBe('duplicate');
     expect(res.body.error.detail).toMatchObject({ room: BOBS, state: 'open' });
-    const forGarden = await refused('admin', { kind: 'account', jid: 'frank@localhost', rooms: [BOBS] }, 409);
-    expect(forGarden.body.error.code).toBe('duplicate');
+    const withAccount = await refused('admin', { kind: 'account', jid: 'frank@localhost', rooms: [BOBS] }, 409);
+    expect(withAccount.body.error.code).toBe('duplicate');
   });
 });
 
