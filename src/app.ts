@@ -305,6 +305,7 @@ export class App {
       auth: this.consoleAuth,
       roomAnswers: this.rooms ? this.roomAnswers : undefined,
       trust,
+      rooms: this.rooms,
       logger: logger.child({ module: 'web' }),
       health: () => ({
         xmpp: this.connection.online,

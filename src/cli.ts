@@ -30,7 +30,7 @@ import type { Trust } from './domain/trust';
 import { treeJson, treeLines } from './present/tree';
 import type { OutboxRow, OutboxState } from './store/outbox-repo';
 import type { Limits } from './domain/limits';
-import { dateTime, emailDelivery, instant, inviteeLabel, inviteJson, inviterOf, roomAnswerLine, roomStatsLines, STATS_HEADINGS, statsLines } from './present/invite';
+import { dateTime, emailDelivery, instant, inviteeLabel, inviteJson, inviterOf, roomAnswerLine, roomsJson, roomStatsLines, STATS_HEADINGS, statsLines } from './present/invite';
 
 import { visibleText } from './terminal-text';
 import { isPostgresUrl, redactUrl } from './store/pg/url';
@@ -359,11 +359,6 @@ function inviteShow(args: string[], io: CliIo): number {
     for (const [k, v] of lines) if (v !== null && v !== undefined) io.out(`${`${k}:`.padEnd(21)}${String(v)}`);
     return 0;
   });
-}
-
-/** The `--json` fields, and `rooms` (each room's JID, name and answer) when the invite names rooms. */
-function roomsJson<T extends object>(j: T, rooms: readonly RoomInvitation[]): T & { rooms?: { room: string; name: string | null; state: string; member: string | null }[] } {
-  return rooms.length ? { ...j, rooms: rooms.map((r) => ({ room: r.room, name: r.roomName, state: r.state, member: r.memberJid })) } : j;
 }
 
 function inviteLog(args: string[], io: CliIo): number {

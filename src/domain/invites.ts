@@ -86,6 +86,12 @@ export interface CreateRequest {
    * name any room of the service.
    */
   rooms?: readonly RoomRef[];
+  /**
+   * A room that cannot be added (a live invitation of the invitee to it, its daily limit) refuses
+   * the whole invite, and nothing is stored; without it such a room is left out and reported in
+   * `roomsSkipped` (the CLI and the commands).
+   */
+  allRoomsOrNone?: boolean;
 }
 
 export interface InviteLinks {
@@ -271,7 +277,7 @@ export class InviteService {
         state: invite.state,
         ...(inviter !== actorName(actor) && inviter !== null ? { inviter } : {}),
       });
-      const added = this.#addRooms(invite, rooms, actor, now);
+      const added = this.#addRooms(invite, rooms, actor, now, req.allRoomsOrNone ?? false);
       if (pending) this.#tellAdmins(invite);
       else invite = this.#deliverInvitation(invite);
       return { invite, links: this.links(invite), rooms: added.rooms, roomsSkipped: added.skipped };
@@ -282,23 +288,23 @@ export class InviteService {
   #roomsOfRequest(kind: InviteKind, req: CreateRequest, inviteeJid: string | null, email: string | null): RoomRef[] {
     const asked = req.rooms ?? [];
     if (kind === 'room') {
-      if (inviteeJid === null || email !== null) throw new InviteError('invalid-input', 'A room invitation is for one XMPP account: give its JID (and no e-mail address)');
-      if (asked.length === 0) throw new InviteError('invalid-input', 'A room invitation names at least one room');
+      if (inviteeJid === null || email !== null) throw new InviteError('invalid-input', 'A room invitation is for one XMPP account: give its JID (and no e-mail address)', { field: email !== null ? 'email' : 'jid' });
+      if (asked.length === 0) throw new InviteError('invalid-input', 'A room invitation names at least one room', { field: 'rooms' });
     }
     if (asked.length === 0) return [];
-    if (kind === 'contact') throw new InviteError('invalid-input', 'Rooms go with an invite that creates an account, or with a room invitation');
+    if (kind === 'contact') throw new InviteError('invalid-input', 'Rooms go with an invite that creates an account, or with a room invitation', { field: 'rooms' });
     const service = this.policy.roomsService;
-    if (!service || !this.roomStore) throw new InviteError('invalid-input', 'Room invitations are off on this site (rooms.service is not set)');
+    if (!service || !this.roomStore) throw new InviteError('invalid-input', 'Room invitations are off on this site (rooms.service is not set)', { field: 'rooms' });
     const max = this.policy.maxRoomsPerInvite ?? 10;
     const rooms = new Map<string, RoomRef>();
     for (const r of asked) {
       const jid = normalizeBareJid(r.jid);
       if (!jid || !jid.includes('@') || jid.slice(jid.indexOf('@') + 1) !== service) {
-        throw new InviteError('invalid-input', `${r.jid} is not a room of ${service}`);
+        throw new InviteError('invalid-input', `${r.jid} is not a room of ${service}`, { field: 'rooms' });
       }
       if (!rooms.has(jid)) rooms.set(jid, { jid, name: r.name === undefined || r.name === null ? null : cleanText(r.name) });
     }
-    if (rooms.size > max) throw new InviteError('invalid-input', `At most ${max} rooms per invitation (rooms.max_per_invite); ${rooms.size} were named`);
+    if (rooms.size > max) throw new InviteError('invalid-input', `At most ${max} rooms per invitation (rooms.max_per_invite); ${rooms.size} were named`, { field: 'rooms' });
     return [...rooms.values()];
   }
 
@@ -308,7 +314,7 @@ export class InviteService {
    * frees it) and `limits.per_room_per_day` (the operator exempt, as from every invite limit) leave
    * a room out; a room invitation left with no room is refused whole.
    */
-  #addRooms(invite: Invite, rooms: readonly RoomRef[], actor: Actor, now: number): { rooms: RoomInvitation[]; skipped: Created['roomsSkipped'] } {
+  #addRooms(invite: Invite, rooms: readonly RoomRef[], actor: Actor, now: number, allOrNone = false): { rooms: RoomInvitation[]; skipped: Created['roomsSkipped'] } {
     const out: RoomInvitation[] = [];
     const skipped: Created['roomsSkipped'] = [];
     if (rooms.length === 0 || !this.roomStore) return { rooms: out, skipped };
@@ -317,6 +323,8 @@ export class InviteService {
       const activeKey = invite.inviteeKey !== null ? `${r.jid}|${invite.inviteeKey}` : null;
       const refusal = this.#roomRefusal(r.jid, activeKey, actor, now);
       if (refusal) {
+        // inside create's transaction: throwing here stores nothing
+        if (allOrNone) throw refusal;
         errors.push(refusal);
         skipped.push({ room: r.jid, reason: refusal.message });
         continue;

@@ -274,6 +274,14 @@ export function statsLines(stats: InviteStats, limits?: Pick<Limits, 'usage'>, n
  * An invite as machines read it (`invite list --json`, the HTTP API): these fields and never a
  * token or hash.
  */
+/**
+ * The `--json` fields, and `rooms` (each room's JID, name and answer, and the JID made a member)
+ * when the invite names rooms: `invite list --json` and the API.
+ */
+export function roomsJson<T extends object>(j: T, rooms: readonly RoomInvitation[]): T & { rooms?: { room: string; name: string | null; state: string; member: string | null }[] } {
+  return rooms.length ? { ...j, rooms: rooms.map((r) => ({ room: r.room, name: r.roomName, state: r.state, member: r.memberJid })) } : j;
+}
+
 export function inviteJson(invite: Invite, now: number) {
   return {
     id: invite.id,

@@ -10,6 +10,7 @@ import type { ConsoleAuth } from '../domain/console-auth';
 import { registerConsoleRoutes, SESSION_COOKIE } from './console';
 import type { RoomAnswers } from '../domain/room-answers';
 import type { Trust } from '../domain/trust';
+import type { RoomsPort } from '../domain/rooms';
 import type { Site } from './pages';
 import type { RateLimitOptions } from './rate-limit';
 import { WebServer, type WebLimits } from './server';
@@ -29,6 +30,8 @@ export interface WebDeps {
   roomAnswers?: RoomAnswers;
   /** the invitation tree (the console's /admin/tree) */
   trust: Trust;
+  /** the MUC service (absent: room invitations are off): the API asks it who may invite to a room */
+  rooms?: RoomsPort;
   logger: Logger;
   health(): Health;
   /** overrides web.listen (tests: port 0) */
@@ -70,7 +73,7 @@ export function createWebServer(deps: WebDeps): WebServer {
     clock: deps.clock,
   });
   // The JSON API has its own discipline (bearer keys, JSON errors): src/web/api.
-  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, membership: deps.membership, logger: deps.logger.child({ module: 'api' }) }));
+  web.mount(API_PREFIX, apiHandler({ config, invites: deps.invites, membership: deps.membership, rooms: deps.rooms, logger: deps.logger.child({ module: 'api' }) }));
   registerLandingRoutes(web, { site, invites: deps.invites, respond: deps.respond, roomAnswers: deps.roomAnswers, health: deps.health, clock: deps.clock, resets: deps.resets });
   registerMembershipRoutes(web, { site, membership: deps.membership, invites: deps.invites, logger: deps.logger, clock: deps.clock });
   registerConsoleRoutes(web, {

@@ -94,6 +94,17 @@ describe('making room invitations', () => {
     expect(service.create(bob, roomInvite('carol@example.com', [TEAM])).rooms).toHaveLength(1);
   });
 
+  it('with allRoomsOrNone (the API), refuses the whole invite for one taken room and stores nothing', () => {
+    const { service, dump } = setup({ perRoomPerDay: 1 });
+    service.create(alice, roomInvite('carol@example.com', [TEAM]));
+    const before = dump();
+    expect(() => service.create(bob, { ...roomInvite('carol@example.com', [GARDEN, TEAM]), allRoomsOrNone: true })).toThrow(/already an open invitation to team@conference.example.com/);
+    expect(() => service.create(bob, { kind: 'contact-account', source: 'api', email: 'dan@example.org', rooms: [{ jid: GARDEN }, { jid: TEAM }], allRoomsOrNone: true })).toThrow(
+      /per_room_per_day/,
+    );
+    expect(dump()).toBe(before);
+  });
+
   it('frees the pair once the holder has expired', () => {
     const { service, advance } = setup();
     const first = service.create(alice, roomInvite('carol@example.com', [TEAM]));

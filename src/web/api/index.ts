@@ -99,7 +99,7 @@ export function apiHandler(opts: ApiOptions): MountHandler {
     try {
       const body = method === 'POST' ? await readJson(req, route) : undefined;
       const query = route.query ? parseQuery(req.url ?? '', route.query) : undefined;
-      const result = route.handle({ key, params: match.params, query, body });
+      const result = await route.handle({ key, params: match.params, query, body });
       if (method === 'POST') log.info({ status: result.status }, 'api change');
       return json(result.status, result.body);
     } catch (err) {

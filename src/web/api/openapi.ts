@@ -9,13 +9,13 @@ import { ErrorOut } from './schemas';
 const STATUS_TEXT: Record<number, string> = {
   400: 'a field is missing or wrong (`error.field` names it), or the body is not JSON',
   401: 'no key, or an unknown one',
-  403: 'the key lacks the scope, or the domain refuses (e.g. user invites may not create accounts; membership requests are off)',
+  403: 'the key lacks the scope, or the domain refuses (e.g. user invites may not create accounts; the inviter is not an owner or admin of a room named; membership requests are off)',
   404: 'no such invite or request',
   409: 'the invite or request is in another state, or a duplicate (`error.detail.id` names the existing one), or the invitee opted out',
   413: 'the body is too large',
   415: 'the body is not application/json',
   429: 'a limit was reached (`Retry-After` says when it frees)',
-  503: 'the database is busy for a moment (`Retry-After`)',
+  503: 'the database is busy for a moment (`Retry-After`), or the MUC service did not answer about a room',
 };
 
 function schemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {

@@ -10,13 +10,14 @@ import type { ApiScope, Config } from '../../config-schema';
 import { parseDuration } from '../../config-values';
 import { InviteError } from '../../errors';
 import { parseEmailAddress } from '../../domain/email-address';
-import type { InviteService } from '../../domain/invites';
+import type { InviteService, RoomRef } from '../../domain/invites';
+import type { RoomsPort } from '../../domain/rooms';
 import { isRequestId, type MembershipRequest, type MembershipService, type RequestState } from '../../domain/membership';
 import { normalizeBareJid, emailKey } from '../../domain/jid';
 import { trimSpace } from '../../domain/text';
 import { isInviteId } from '../../domain/tokens';
 import type { Actor, Invite, ShownState } from '../../domain/types';
-import { inviteJson } from '../../present/invite';
+import { inviteJson, roomsJson } from '../../present/invite';
 import { requestJson } from '../../present/request';
 import type { ApiKey } from './keys';
 import { allows } from './keys';
@@ -61,7 +62,7 @@ export interface ApiRoute {
   response: { status: number; schema: z.ZodType; description: string };
   /** the error statuses it can answer besides 401, 403 and 400 */
   errors: number[];
-  handle(ctx: ApiContext): ApiResult;
+  handle(ctx: ApiContext): ApiResult | Promise<ApiResult>;
 }
 
 export interface ApiDeps {
@@ -69,6 +70,8 @@ export interface ApiDeps {
   invites: InviteService;
   /** membership requests (whatever `registration.requests` says: when off, new ones are refused with 403, old ones can still be decided) */
   membership: MembershipService;
+  /** the MUC service (absent: `rooms.service` is not set): asked who may invite to a room for keys without the admin scope */
+  rooms?: RoomsPort;
 }
 
 /** A 400 naming the field at fault. */
@@ -136,14 +139,48 @@ function requestPage(membership: MembershipService, state: RequestState | undefi
   return { requests: page.map((x) => requestJson(x.r, x.s)), next_cursor: found.length > limit ? encodeCursor(page[page.length - 1].r) : null };
 }
 
+/**
+ * The rooms of a new invite, checked before anything is stored. Malformed, too many, or not rooms
+ * of `rooms.service`: 400 naming `rooms`. With the admin scope (`user` undefined) that is all, as
+ * for `invite create --room` (the operator may name any room of the service). For a user, each
+ * room is asked of the MUC service, as the commands do: a room it does not know is 400, one where
+ * the user is neither owner nor admin 403, no clear answer 503; the names are the service's.
+ */
+async function checkedApiRooms(config: Config, port: RoomsPort | undefined, asked: readonly string[], user: string | undefined): Promise<RoomRef[]> {
+  const service = config.rooms.service;
+  if (!service) throw invalid('rooms', 'room invitations are off on this site (rooms.service is not set)');
+  const jids: string[] = [];
+  for (const raw of asked) {
+    const room = trimSpace(raw);
+    const jid = room === '' ? undefined : normalizeBareJid(room);
+    if (!jid || !jid.includes('@') || jid.slice(jid.indexOf('@') + 1) !== service) throw invalid('rooms', `${room === '' ? 'an empty value' : room} is not a room of ${service}`);
+    if (!jids.includes(jid)) jids.push(jid);
+  }
+  if (jids.length > config.rooms.maxPerInvite) throw invalid('rooms', `at most ${config.rooms.maxPerInvite} rooms per invitation (rooms.max_per_invite); ${jids.length} were named`);
+  if (user === undefined) return jids.map((jid) => ({ jid }));
+  if (!port) throw new InviteError('unavailable', `The room service ${service} cannot be asked now; nothing was stored`);
+  const [listed, answers] = await Promise.all([port.listRooms(), Promise.all(jids.map((jid) => port.mayInvite(jid, user, { siteAdmin: false })))]);
+  const unknown = jids.filter((_, i) => { const a = answers[i]; return !a.ok && a.error.kind === 'item-not-found'; });
+  if (unknown.length) throw invalid('rooms', `not a room of ${service}: ${unknown.join(', ')}`);
+  const notAllowed = jids.filter((_, i) => { const a = answers[i]; return a.ok && !a.value; });
+  if (notAllowed.length) {
+    throw new InviteError('forbidden', `${user} is not an owner or admin of ${notAllowed.join(', ')}; nobody was invited`, { field: 'rooms', rooms: notAllowed.join(' ') });
+  }
+  const unclear = jids.filter((_, i) => !answers[i].ok);
+  if (unclear.length) throw new InviteError('unavailable', `The room service ${service} did not answer for ${unclear.join(', ')}; nothing was stored, try again`);
+  const names = listed.ok ? listed.value : [];
+  return jids.map((jid) => ({ jid, name: names.find((r) => r.jid === jid)?.name ?? null }));
+}
+
 function inviteId(params: Record<string, string>): string {
   // An id that cannot exist is as unknown as one that does not.
   if (!isInviteId(params.id)) throw new InviteError('invite-not-found', `No invite ${params.id}`);
   return params.id;
 }
 
-export function apiRoutes({ config, invites, membership }: ApiDeps): ApiRoute[] {
-  const one = (invite: Invite) => inviteJson(invite, invites.now());
+export function apiRoutes({ config, invites, membership, rooms }: ApiDeps): ApiRoute[] {
+  // as `invite list --json`: the rooms an invite names, with their answers
+  const one = (invite: Invite) => roomsJson(inviteJson(invite, invites.now()), invites.roomsOf(invite.id));
   const changeErrors = [404, 409];
   return [
     {
@@ -155,7 +192,7 @@ export function apiRoutes({ config, invites, membership }: ApiDeps): ApiRoute[] 
       body: CreateInviteBody,
       response: { status: 201, schema: CreatedOut, description: 'the invite, with its URI and landing URL' },
       errors: [409, 429],
-      handle: ({ key, body }) => {
+      handle: async ({ key, body }) => {
         const b = body as z.output<typeof CreateInviteBody>;
         const email = b.email === undefined ? undefined : parseEmailAddress(b.email);
         if (b.email !== undefined && email === undefined) throw invalid('email', 'not a single e-mail address');
@@ -176,6 +213,15 @@ export function apiRoutes({ config, invites, membership }: ApiDeps): ApiRoute[] 
           actor = { kind: 'user', jid: inviter, isAdmin: false };
           inviter = undefined;
         }
+        const asked = b.rooms ?? [];
+        if (asked.length > 0 && b.kind === 'contact') throw invalid('rooms', 'rooms go with an invite that creates an account, or with kind room');
+        if (b.kind === 'room') {
+          if (b.jid === undefined) throw invalid('jid', 'required for kind room: the XMPP account invited to the rooms');
+          if (b.email !== undefined) throw invalid('email', 'kind room invites an XMPP account (jid), not an e-mail address');
+          if (asked.length === 0) throw invalid('rooms', 'kind room names at least one room');
+        }
+        if (b.jid !== undefined && !normalizeBareJid(b.jid)?.includes('@')) throw invalid('jid', 'not a user JID');
+        const roomRefs = asked.length ? await checkedApiRooms(config, rooms, asked, actor.kind === 'user' ? actor.jid : undefined) : undefined;
         const { invite, links } = invites.create(actor, {
           kind: b.kind,
           source: 'api',
@@ -187,6 +233,9 @@ export function apiRoutes({ config, invites, membership }: ApiDeps): ApiRoute[] 
           note: b.note,
           expiresIn,
           maxUses: b.uses,
+          rooms: roomRefs,
+          // a room the invitee has a live invitation to (409) or over its daily limit (429) refuses the whole invite
+          allRoomsOrNone: true,
         });
         return { status: 201, body: { ...one(invite), uri: links.uri, landing_url: links.landingUrl } };
       },

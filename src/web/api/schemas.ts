@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { REQUEST_STATES } from '../../domain/membership';
-import { INVITE_KINDS, SHOWN_STATES } from '../../domain/types';
+import { INVITE_KINDS, ROOM_ANSWER_STATES, SHOWN_STATES } from '../../domain/types';
 
 const text = (max: number) => z.string().max(max);
 
@@ -13,7 +13,14 @@ export const CreateInviteBody = z
     kind: z.enum(INVITE_KINDS).describe('as `invite create --kind`'),
     username: text(64).optional().describe('the username an account-locked invite reserves'),
     email: text(254).optional().describe('the invitee: the invitation is e-mailed to this address'),
-    jid: text(3071).optional().describe("the invitee's bare JID: the invitation is sent as a message"),
+    jid: text(3071).optional().describe("the invitee's bare JID: the invitation is sent as a message (required for kind `room`)"),
+    rooms: z
+      .array(text(3071))
+      .max(100)
+      .optional()
+      .describe(
+        'room JIDs of `rooms.service` the invitee is invited to (as `--room`): for kind `room` (at least one) and the kinds that create an account; at most `rooms.max_per_invite`. With the admin scope any room of the service; without it, rooms the MUC service says `inviter` owns or administers',
+      ),
     name: text(200).optional().describe("the invitee's name, as the landing page greets them"),
     expire: z.string().regex(/^\d+[smhdw]$/).optional().describe('lifetime: 30m, 12h, 7d, 4w (default invites.expiry)'),
     uses: z.number().int().min(1).max(1_000_000).optional().describe('uses of an account invite (default invites.max_uses)'),
@@ -67,6 +74,17 @@ export const InviteOut = z
     expires: iso,
     uses: z.number().int(),
     max_uses: z.number().int(),
+    rooms: z
+      .array(
+        z.strictObject({
+          room: z.string().describe("the room's bare JID"),
+          name: z.string().nullable().describe("the room's name when the invitation was made"),
+          state: z.enum(ROOM_ANSWER_STATES).describe("the invitee's answer for this room"),
+          member: z.string().nullable().describe('the JID made a member, once accepted'),
+        }),
+      )
+      .optional()
+      .describe('the rooms the invite names, each with its answer (absent when it names none), as `invite list --json`'),
   });
 
 export const CreatedOut = InviteOut.extend({
