@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
 import { run } from '../../src/cli';
 import { loadConfig } from '../../src/config';
 import { adhoc, commandNotes, commandOf, TestClient, type XmlElement } from '../support/client';
-import { TestExim } from '../support/exim';
+import { letEximReach, TestExim } from '../support/exim';
 import { rawTestConfig } from '../support/fixtures';
 import { freePorts, TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, startService, type RunningService } from '../support/service';
@@ -233,6 +233,7 @@ it("pipes Exim's own bounce to xmpp-invites mail bounce, run by Exim as its own 
     '--config',
     join(dir, 'config.yaml'),
   ].join(' ');
+  const restoreModes = letEximReach(root);
   exim = await TestExim.start({ localDomain: 'example.test', bounceDomain: 'bounce.test', bounceTo: { pipe: command } });
   try {
     await serve(exim.port, dir);
@@ -252,6 +253,7 @@ it("pipes Exim's own bounce to xmpp-invites mail bounce, run by Exim as its own 
     await service?.stop();
     service = undefined;
     rmSync(dir, { recursive: true, force: true });
+    restoreModes();
   }
 });
 

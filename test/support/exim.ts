@@ -150,3 +150,24 @@ function accepts(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+/**
+ * Lets Exim's user (Debian-exim) reach `target` (the checkout, whose code a pipe runs): an ancestor
+ * directory it may not enter (a checkout in a `mktemp -d` directory, mode 0700) is given the
+ * others' search bit (x: enter, not list). Returns what puts the modes back.
+ */
+export function letEximReach(target: string): () => void {
+  const changed: { dir: string; mode: number }[] = [];
+  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+    const canEnter = spawnSync('runuser', ['-u', 'Debian-exim', '--', 'test', '-x', dir]).status === 0;
+    if (!canEnter) {
+      const mode = fs.statSync(dir).mode & 0o7777;
+      fs.chmodSync(dir, mode | 0o001);
+      changed.push({ dir, mode });
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+  return () => {
+    for (const { dir, mode } of changed.reverse()) fs.chmodSync(dir, mode);
+  };
+}
