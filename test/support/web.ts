@@ -50,14 +50,20 @@ export async function post(url: string, fields: Record<string, string | string[]
   return page(res, opts.cookie);
 }
 
-/** Every table of record, as text (delivery progress of the outbox left out: the worker moves it on its own). */
+/**
+ * Every table of record, as text. Delivery progress is left out (the outbox's states, the invites'
+ * delivery columns, `delivered` events): the worker moves it on its own, at any moment.
+ */
 export function snapshot(file: string): string {
   const db = openStoreOf(file);
   try {
     const all = (sql: string) => JSON.stringify(db.prepare(sql).all());
+    const invites = (db.prepare('SELECT * FROM invites ORDER BY id').all() as Record<string, unknown>[]).map(
+      ({ email_delivery: _e, message_delivery: _m, ...rest }) => rest,
+    );
     return [
-      all('SELECT * FROM invites ORDER BY id'),
-      all('SELECT * FROM events ORDER BY id'),
+      JSON.stringify(invites),
+      all(`SELECT * FROM events WHERE type <> 'delivered' ORDER BY id`),
       all('SELECT * FROM claims ORDER BY id'),
       all('SELECT id, channel, kind, recipient, invite_ids, params FROM outbox ORDER BY id'),
       all('SELECT * FROM opt_outs ORDER BY address_hash'),
