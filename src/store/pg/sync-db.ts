@@ -336,13 +336,15 @@ export class PgSyncDb implements Db {
       const savepoint = `sp${this.#depth}`;
       this.exec(`SAVEPOINT ${savepoint}`);
       this.#depth++;
+      // A lost connection sets the depth to 0 (#failure): the transaction went with it.
+      const leave = () => (this.#depth = Math.max(0, this.#depth - 1));
       try {
         const result = fn();
-        this.#depth--;
+        leave();
         this.exec(`RELEASE ${savepoint}`);
         return result;
       } catch (err) {
-        this.#depth--;
+        leave();
         if (this.#depth > 0) this.exec(`ROLLBACK TO ${savepoint}; RELEASE ${savepoint}`);
         throw err;
       }
