@@ -2,7 +2,9 @@
  * A SQLite store holding every kind of row the service writes, made through the domain and the
  * store as the service makes them: invites of every kind and state (expiry recorded, reminded,
  * resent, delivered, failed), their events, claims held, spent and released, outbox rows in every
- * state on both channels, an opt-out, an invite request, subscriptions, ad-hoc command sessions. For `db copy` and any test
+ * state on every channel (XMPP, e-mail, webhooks), an opt-out, an invite request, subscriptions, ad-hoc
+ * command sessions, an invitation to rooms and its answers, membership requests, password resets,
+ * console sign-ins and sessions, blocks, a bounce and its suppression. For `db copy` and any test
  * that wants a store that has lived.
  */
 import { InviteService } from '../../src/domain/invites';
@@ -14,7 +16,10 @@ import { SqliteJobLeases } from '../../src/store/leases-repo';
 import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
-import { inviteServiceFor, outboxFor } from '../../src/services';
+import { bouncesFor, inviteServiceFor, membershipFor, outboxFor, resetsFor, trustFor } from '../../src/services';
+import { ConsoleAuth } from '../../src/domain/console-auth';
+import { SqliteConsoleStore } from '../../src/store/console-repo';
+import { SqliteRoomInvitations } from '../../src/store/room-invitations-repo';
 import { testConfig } from './fixtures';
 
 const DAY = 86_400_000;
@@ -39,7 +44,16 @@ export interface FullStore {
 export async function buildFullStore(file: string): Promise<FullStore> {
   let now = Date.UTC(2026, 0, 10, 12);
   const clock = () => now;
-  const config = testConfig({ database: file, host: 'localhost', admins: ['admin@localhost'], invites: { approval: 'non-admins' } });
+  const config = testConfig({
+    database: file,
+    host: 'localhost',
+    admins: ['admin@localhost'],
+    invites: { approval: 'non-admins' },
+    registration: { requests: 'approval' },
+    rooms: { service: 'conference.localhost' },
+    mail: { from: 'invites@localhost', bounce_address: 'bounces@invites.localhost' },
+    webhooks: [{ url: 'https://hooks.example.org/invites', secret: 'w'.repeat(40), events: ['invite.created', 'request.verified'] }],
+  });
   const db = openDatabase(file);
   const outbox = outboxFor(config, db, { clock });
   const invites = inviteServiceFor(config, db, { clock, outbox });
@@ -133,6 +147,58 @@ export async function buildFullStore(file: string): Promise<FullStore> {
     offered: [['approve', [{ label: 'mallory@example.net, by alice, 10 Jan 12:00', value: open.invite.id }]]],
   });
   sessions.end({ id: 'BBBBBBBBBBBBBBBBBBBBBB', node: 'urn:xmpp:invite#invite', owner: 'alice@localhost/phone', bare: 'alice@localhost' });
+
+  // An invitation to two rooms (one answer per room), one room accepted.
+  const rooms = invites.create(admin, { kind: 'room', source: 'invite-to-rooms', jid: 'peggy@example.net', rooms: [{ jid: 'team@conference.localhost' }, { jid: 'garden@conference.localhost' }] });
+  new SqliteRoomInvitations(db).update(rooms.invite.id, 'team@conference.localhost', ['open'], { state: 'accepted', memberJid: 'peggy@example.net', answeredAt: now });
+  tick();
+
+  // Membership requests: one approved (its invite), one rejected, one waiting for verification.
+  const membership = membershipFor(config, db, invites, { clock, outbox });
+  const verified = (email: string) => {
+    membership.request({ email, reason: 'A friend of "Alice" ✓', ip: '192.0.2.9' });
+    const request = membership.list({}).find((r) => r.email === email)!;
+    membership.verify(membership.verifyUrl(request).split('/').pop()!);
+    return request.id;
+  };
+  membership.approve(admin, verified('rupert@example.org'));
+  membership.reject(admin, verified('sybil@example.org'), 'We are full');
+  membership.request({ email: 'trent@example.org', ip: '192.0.2.10' });
+  tick();
+
+  // Password reset links: one used, one revoked.
+  const resets = resetsFor(config, db, { clock, outbox });
+  const used = resets.create(admin, 'grace', true);
+  await resets.use(used.links.token, 'a new horse battery', { setPassword: async () => ({ kind: 'done' }), accountExists: async () => true }, '192.0.2.11');
+  resets.revoke(admin, resets.create(OPERATOR, 'heidi', true).reset.id, 'Asked by mistake');
+  tick();
+
+  // The web console: a sign-in link used (its session), one not used.
+  const auth = new ConsoleAuth({ store: new SqliteConsoleStore(db), tokenKey: config.tokenKey, host: 'localhost', publicUrl: config.web.publicUrl, notices: outbox, clock });
+  auth.request('alice@localhost', '192.0.2.12');
+  const login = (db.prepare(`SELECT id FROM console_logins ORDER BY created_at, id LIMIT 1`).get() as { id: string }).id;
+  if (!auth.confirm(auth.code(login)).ok) throw new Error('the console sign-in was refused');
+  auth.request('heidi@localhost', '192.0.2.13');
+  tick();
+
+  // Trust: a user blocked and unblocked, another blocked.
+  const trust = trustFor(config, db, invites, { clock });
+  trust.block(admin, 'mallory@localhost', 'Spam');
+  trust.block(admin, 'heidi@localhost', 'Asked to stop');
+  trust.unblock(admin, 'heidi@localhost', 'Sorted out');
+  tick();
+
+  // A permanent bounce of an invitation e-mail: the bounce, the address suppressed.
+  const bounced = invites.create(admin, { kind: 'account', source: 'command', email: 'nobody@example.org' });
+  const mail = db.prepare(`SELECT id FROM outbox WHERE channel = 'email' AND recipient = ? ORDER BY id DESC LIMIT 1`).get('nobody@example.org') as { id: number };
+  const { bounces, verp } = bouncesFor(config, db, invites, { clock })!;
+  const outcome = bounces.handle(
+    { dsn: true, recipients: [{ address: 'nobody@example.org', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 no such user', action: 'failed' }], addressedTo: [] },
+    [verp.address(mail.id)],
+    'lmtp',
+  );
+  if (outcome.kind !== 'bounced') throw new Error(`the bounce of ${bounced.invite.id} was ${outcome.kind}`);
+  tick();
 
   // The lease of a periodic job, held by the instance that served this store.
   new SqliteJobLeases(db, 'sqlite-instance', clock).take('expiry', 60_000);
