@@ -272,15 +272,16 @@ export class SqliteInviteStore implements InviteStore {
     return this.#spendDirect.run({ id, at }).changes === 1;
   }
 
+  /** The figures of `stats`; the keys of each count in one order on both engines (`--json`). */
   stats(now: number, funnelLimit: number): InviteStats {
     const states: Record<string, number> = {};
     for (const r of this.#prepared(`SELECT CASE WHEN state IN ('pending', 'open') AND expires_at <= @now THEN 'expired' ELSE state END AS s,
-        count(*) AS n FROM invites GROUP BY s`).all({ now }) as { s: string; n: number }[]) states[r.s] = r.n;
+        count(*) AS n FROM invites GROUP BY s ORDER BY s`).all({ now }) as { s: string; n: number }[]) states[r.s] = r.n;
     const delivery = { email: {} as Record<string, number>, message: {} as Record<string, number> };
     // An invitee (e-mail or JID) implies invitee_key: the partial index invites_invitee_key lists
     // exactly the invites with one, so these two read those rows rather than the whole table.
-    for (const r of this.#prepared(`SELECT CASE WHEN email_bounced_at IS NOT NULL THEN 'bounced' ELSE email_delivery END AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
-    for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_jid IS NOT NULL GROUP BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
+    for (const r of this.#prepared(`SELECT CASE WHEN email_bounced_at IS NOT NULL THEN 'bounced' ELSE email_delivery END AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_email IS NOT NULL GROUP BY d ORDER BY d`).all({}) as { d: string; n: number }[]) delivery.email[r.d] = r.n;
+    for (const r of this.#prepared(`SELECT message_delivery AS d, count(*) AS n FROM invites WHERE invitee_key IS NOT NULL AND invitee_jid IS NOT NULL GROUP BY d ORDER BY d`).all({}) as { d: string; n: number }[]) delivery.message[r.d] = r.n;
     const funnel = this.#prepared(`SELECT inviter, count(*) AS created, count(approved_at) AS approved,
         sum(CASE WHEN email_delivery = 'sent' OR message_delivery = 'sent' OR uses > 0 THEN 1 ELSE 0 END) AS delivered,
         sum(CASE WHEN uses > 0 THEN 1 ELSE 0 END) AS used,
@@ -289,7 +290,7 @@ export class SqliteInviteStore implements InviteStore {
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
     const overruns = (this.#prepared(`SELECT count(*) AS n FROM claims WHERE state = 'released' AND outcome LIKE 'overrun:%'`).get({}) as { n: number }).n;
     // The claims_state index (state, created_at) answers this from the few held rows.
-    const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS oldestAt FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
+    const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS "oldestAt" FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
     const bounces = { permanent: 0, transient: 0 };
     for (const r of this.#prepared(`SELECT permanent, count(*) AS n FROM bounces GROUP BY permanent`).all({}) as { permanent: number; n: number }[]) {
       bounces[Number(r.permanent) === 1 ? 'permanent' : 'transient'] = Number(r.n);

@@ -40,9 +40,12 @@ export interface FullStore {
   invites: InviteService;
 }
 
-/** Builds the store in `file` (a new SQLite file) and leaves it open. */
-export async function buildFullStore(file: string): Promise<FullStore> {
-  let now = Date.UTC(2026, 0, 10, 12);
+/**
+ * Builds the store in `file` (a new SQLite file) and leaves it open. Its clock starts at `start`
+ * (default 10 January 2026) and moves on about two days while it is built.
+ */
+export async function buildFullStore(file: string, opts: { start?: number } = {}): Promise<FullStore> {
+  let now = opts.start ?? Date.UTC(2026, 0, 10, 12);
   const clock = () => now;
   const config = testConfig({
     database: file,
@@ -153,7 +156,8 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   new SqliteRoomInvitations(db).update(rooms.invite.id, 'team@conference.localhost', ['open'], { state: 'accepted', memberJid: 'peggy@example.net', answeredAt: now });
   tick();
 
-  // Membership requests: one approved (its invite), one rejected, one waiting for verification.
+  // Membership requests: one approved (its invite), one rejected, one verified and waiting for an
+  // admin, one waiting for verification.
   const membership = membershipFor(config, db, invites, { clock, outbox });
   const verified = (email: string) => {
     membership.request({ email, reason: 'A friend of "Alice" ✓', ip: '192.0.2.9' });
@@ -163,6 +167,7 @@ export async function buildFullStore(file: string): Promise<FullStore> {
   };
   membership.approve(admin, verified('rupert@example.org'));
   membership.reject(admin, verified('sybil@example.org'), 'We are full');
+  verified('victor@example.org');
   membership.request({ email: 'trent@example.org', ip: '192.0.2.10' });
   tick();
 
