@@ -341,16 +341,25 @@ describe('revoke, approve, reject', () => {
     }
   });
 
-  it('revokes with invites:write; a revoked invite cannot be approved (409)', async () => {
+  it("revokes with invites:write, for the invite's inviter; a revoked invite cannot be approved (409)", async () => {
     const invite = await pendingInvite();
     await refused('POST', `/api/v1/invites/${invite.id}/revoke`, { key: 'reader' }, 403);
     await refused('POST', `/api/v1/invites/${invite.id}/revoke`, {}, 401);
     const answer = await call('POST', `/api/v1/invites/${invite.id}/revoke`, { key: 'writer', body: { reason: 'sent by mistake' } });
     expect(answer.status).toBe(200);
     expect(answer.body.state).toBe('revoked');
-    expect(service.app.invites.events(invite.id).at(-1)).toMatchObject({ type: 'revoked', actor: 'api:site', reason: 'sent by mistake' });
+    expect(service.app.invites.events(invite.id).at(-1)).toMatchObject({ type: 'revoked', actor: invite.inviter, reason: 'sent by mistake' });
     const refusal = await refused('POST', `/api/v1/invites/${invite.id}/approve`, { key: 'admin' }, 409);
     expect(refusal.body.error.code).toBe('wrong-state');
+  });
+
+  it("refuses, without the admin scope, to revoke an invite that is no local user's (403); with it, the same invite is revoked", async () => {
+    const invite = await created({ kind: 'account' }, 'admin');
+    const refusal = await refused('POST', `/api/v1/invites/${invite.id}/revoke`, { key: 'writer' }, 403);
+    expect(refusal.body.error.message).toBe('A key without the admin scope revokes only invites of local users');
+    const answer = await call('POST', `/api/v1/invites/${invite.id}/revoke`, { key: 'admin' });
+    expect([answer.status, answer.body.state]).toEqual([200, 'revoked']);
+    expect(service.app.invites.events(invite.id).at(-1)).toMatchObject({ type: 'revoked', actor: 'api:ops' });
   });
 
   it('answers 404 for an unknown invite and 400 for a bad reason, changing nothing', async () => {

@@ -86,6 +86,22 @@ function keyActor(key: ApiKey): Actor {
 
 const DEFAULT_PAGE = 50;
 
+/**
+ * Who acts on invite `id` for `key`: the operator named by the key with the admin scope; without
+ * it, the invite's inviter (a local user, never with an admin's rights), as the key spoke for them
+ * when it made the invite. Others' invites (the operator's, a remote inviter's) are an admin's to
+ * change: 403.
+ */
+function speakerFor({ config, invites }: Pick<ApiDeps, 'config' | 'invites'>, key: ApiKey, id: string, verb: string): Actor {
+  if (allows(key, 'admin')) return keyActor(key);
+  const invite = invites.get(id);
+  if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
+  if (!invite.inviter || invite.inviter.split('@')[1] !== config.host) {
+    throw new InviteError('forbidden', `A key without the admin scope ${verb} only invites of local users`);
+  }
+  return { kind: 'user', jid: invite.inviter, isAdmin: false };
+}
+
 function encodeCursor(item: { createdAt: number; id: string }): string {
   return Buffer.from(JSON.stringify([item.createdAt, item.id])).toString('base64url');
 }
@@ -282,14 +298,15 @@ export function apiRoutes({ config, invites, membership, rooms }: ApiDeps): ApiR
       method: 'POST',
       path: '/invites/{id}/revoke',
       operationId: 'revokeInvite',
-      summary: 'Revoke a pending or open invite (repeating it changes nothing)',
+      summary: "Revoke a pending or open invite (without the admin scope: a local user's invite, for its inviter; repeating it changes nothing)",
       scope: 'invites:write',
       body: ReasonBody,
       response: { status: 200, schema: InviteOut, description: 'the invite as it is now' },
       errors: changeErrors,
       handle: ({ key, params, body }) => {
         const { reason } = body as z.output<typeof ReasonBody>;
-        return { status: 200, body: one(invites.revoke(keyActor(key), inviteId(params), reason ?? null).invite) };
+        const id = inviteId(params);
+        return { status: 200, body: one(invites.revoke(speakerFor({ config, invites }, key, id, 'revokes'), id, reason ?? null).invite) };
       },
     },
     {
@@ -330,18 +347,9 @@ export function apiRoutes({ config, invites, membership, rooms }: ApiDeps): ApiR
         if (b.expire === undefined && b.uses === undefined) throw invalid('expire', 'give expire, uses or both');
         const id = inviteId(params);
         const change = { expiresIn: parseExpire(b.expire), maxUses: b.uses };
-        let actor: Actor = keyActor(key);
-        if (!allows(key, 'admin')) {
-          // Without the admin scope a key speaks for the invite's inviter, whose limits apply: a
-          // lifetime of at most invites.expiry from now, at most invites.max_uses uses.
-          const invite = invites.get(id);
-          if (!invite) throw new InviteError('invite-not-found', `No invite ${id}`);
-          if (!invite.inviter || invite.inviter.split('@')[1] !== config.host) {
-            throw new InviteError('forbidden', 'A key without the admin scope extends only invites of local users');
-          }
-          actor = { kind: 'user', jid: invite.inviter, isAdmin: false };
-        }
-        return { status: 200, body: one(invites.extend(actor, id, change).invite) };
+        // Without the admin scope the inviter's limits apply: a lifetime of at most
+        // invites.expiry from now, at most invites.max_uses uses.
+        return { status: 200, body: one(invites.extend(speakerFor({ config, invites }, key, id, 'extends'), id, change).invite) };
       },
     },
     {
