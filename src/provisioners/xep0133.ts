@@ -45,6 +45,13 @@ const ADD_USER = `${NS.adminCommands}#add-user`;
 const USER_STATS = `${NS.adminCommands}#user-stats`;
 const CHANGE_PASSWORD = `${NS.adminCommands}#change-user-password`;
 const ALREADY_EXISTS = /already exists/i;
+
+/** What a submitted command came to (`reason`: for the event log and the person). */
+type Submitted =
+  | { kind: 'done' }
+  | { kind: 'iq-error'; condition: string; reason: string }
+  | { kind: 'note'; reason: string }
+  | { kind: 'not-sent'; reason: string };
 const DOES_NOT_EXIST = /does not exist|not found|no such user/i;
 /** ejabberd's (mod_configure) disco node listing the host's users. */
 const ALL_USERS = 'all users';
@@ -65,31 +72,14 @@ export class Xep0133Provisioner implements Provisioner {
   }
 
   async createAccount(username: string, password: string): Promise<CreateOutcome> {
-    const form = dataForm({
-      type: 'form',
-      formType: NS.adminCommands,
-      fields: [
-        { var: 'accountjid', value: `${username}@${this.host}` },
-        { var: 'password', value: password },
-        { var: 'password-verify', value: password },
-      ],
-    });
-    form.attrs.type = 'submit';
-    let reply: Element;
-    try {
-      reply = await this.#command(ADD_USER, form);
-    } catch (err) {
-      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
-      if (isIqError(err)) {
-        if (err.condition === 'conflict') return { kind: 'conflict' };
-        return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
-      }
-      throw new ProvisionUnclear(`add-user: ${(err as Error).message}`);
-    }
-    const error = errorNote(reply);
-    if (error === undefined) return { kind: 'created' };
-    if (ALREADY_EXISTS.test(error)) return { kind: 'conflict' };
-    return { kind: 'refused', reason: error };
+    const answer = await this.#submit(ADD_USER, 'add-user', [
+      { var: 'accountjid', value: `${username}@${this.host}` },
+      { var: 'password', value: password },
+      { var: 'password-verify', value: password },
+    ]);
+    if (answer.kind === 'done') return { kind: 'created' };
+    if (answer.kind === 'iq-error' ? answer.condition === 'conflict' : answer.kind === 'note' && ALREADY_EXISTS.test(answer.reason)) return { kind: 'conflict' };
+    return { kind: 'refused', reason: answer.reason };
   }
 
   /**
@@ -97,30 +87,33 @@ export class Xep0133Provisioner implements Provisioner {
    * "User does not exist" for a missing account; ejabberd answers an IQ error for a missing one.
    */
   async setPassword(username: string, password: string): Promise<SetPasswordOutcome> {
-    const form = dataForm({
-      type: 'form',
-      formType: NS.adminCommands,
-      fields: [
-        { var: 'accountjid', value: `${username}@${this.host}` },
-        { var: 'password', value: password },
-      ],
-    });
+    const answer = await this.#submit(CHANGE_PASSWORD, 'change-user-password', [
+      { var: 'accountjid', value: `${username}@${this.host}` },
+      { var: 'password', value: password },
+    ]);
+    if (answer.kind === 'done') return { kind: 'done' };
+    if (answer.kind === 'iq-error' ? answer.condition === 'item-not-found' : answer.kind === 'note' && DOES_NOT_EXIST.test(answer.reason)) return { kind: 'no-account' };
+    return { kind: 'refused', reason: answer.reason };
+  }
+
+  /**
+   * Submits the form of command `node` at once. A request that never left, an IQ error and an
+   * error note are answers (the server said no, or was never asked); no answer within the time, or
+   * an answer that cannot be read, is unclear (thrown as ProvisionUnclear, named `name`).
+   */
+  async #submit(node: string, name: string, fields: { var: string; value: string }[]): Promise<Submitted> {
+    const form = dataForm({ type: 'form', formType: NS.adminCommands, fields });
     form.attrs.type = 'submit';
     let reply: Element;
     try {
-      reply = await this.#command(CHANGE_PASSWORD, form);
+      reply = await this.#command(node, form);
     } catch (err) {
-      if (wasNotSent(err)) return { kind: 'refused', reason: err.message };
-      if (isIqError(err)) {
-        if (err.condition === 'item-not-found') return { kind: 'no-account' };
-        return { kind: 'refused', reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
-      }
-      throw new ProvisionUnclear(`change-user-password: ${(err as Error).message}`);
+      if (wasNotSent(err)) return { kind: 'not-sent', reason: err.message };
+      if (isIqError(err)) return { kind: 'iq-error', condition: err.condition, reason: err.text ? `${err.condition}: ${err.text}` : err.condition };
+      throw new ProvisionUnclear(`${name}: ${(err as Error).message}`);
     }
     const error = errorNote(reply);
-    if (error === undefined) return { kind: 'done' };
-    if (DOES_NOT_EXIST.test(error)) return { kind: 'no-account' };
-    return { kind: 'refused', reason: error };
+    return error === undefined ? { kind: 'done' } : { kind: 'note', reason: error };
   }
 
   async accountExists(username: string): Promise<boolean> {
