@@ -309,12 +309,17 @@ ${live
 <form method="post" action="${v.action}/resend">${csrf}<p>A new link replaces the old one, which stops working${invite.inviteeEmail || invite.inviteeJid ? '; it is sent to the invitee again' : ''}.</p><button type="submit" class="secondary">New link</button></form>
 <form method="post" action="${v.action}/revoke">${csrf}<button type="submit" class="danger">Revoke this invite</button></form>`
   : ''}
-<h2>What happened</h2>
+${eventsSection(v.events)}`,
+  );
+}
+
+/** "What happened": the event log of an invite or a request, oldest first. */
+function eventsSection(events: readonly Parameters<typeof eventLine>[0][]): Html {
+  return html`<h2>What happened</h2>
 <div class="table-wrap"><table id="events">
 <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Reason</th><th scope="col">Details</th></tr></thead>
-<tbody>${v.events.map(eventLine)}</tbody>
-</table></div>`,
-  );
+<tbody>${events.map(eventLine)}</tbody>
+</table></div>`;
 }
 
 export interface EmailResultView {
@@ -485,11 +490,7 @@ ${v.state === 'pending'
 <button type="submit" name="decision" value="reject" class="danger">Reject</button>
 </form>`
   : ''}
-<h2>What happened</h2>
-<div class="table-wrap"><table id="events">
-<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Who</th><th scope="col">Reason</th><th scope="col">Details</th></tr></thead>
-<tbody>${v.events.map(eventLine)}</tbody>
-</table></div>`,
+${eventsSection(v.events)}`,
   );
 }
 
