@@ -1,7 +1,8 @@
 /**
  * The `xmpp-invites` command line. Subcommands other than `serve` act on the database only: they
  * write state and events (and, once delivery exists, outbox rows) and leave talking XMPP and SMTP to
- * the running service, so they are safe beside it.
+ * the running service, so they are safe beside it. What only the server can say (whether an account
+ * exists, for a reset link) they ask the running service through the database as well.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
 import { ConsoleAuth } from './domain/console-auth';

@@ -200,4 +200,10 @@ it('keeps every question as written: never deleted, never changed once answered'
   expect(() => db.prepare(`UPDATE account_checks SET answer = 'missing'`).run()).toThrow(/an answered account check never changes/);
   expect(() => db.prepare(`UPDATE account_checks SET username = 'bob'`).run()).toThrow(/never change/);
   expect(rows()).toEqual(before);
+  // Unanswered, what was asked is fixed as well.
+  const open = db.prepare(`INSERT INTO account_checks (username, asked_by, asked_at, wait_until) VALUES ('carol', 'operator', ?, ?)`);
+  open.run(T, T + 1_000);
+  for (const change of [`username = 'dave'`, `asked_by = 'someone'`, 'asked_at = asked_at + 1', 'wait_until = wait_until + 1']) {
+    expect(() => db.prepare(`UPDATE account_checks SET ${change} WHERE answer IS NULL`).run()).toThrow("an account check's id, account, asker, time and wait never change");
+  }
 });

@@ -252,4 +252,23 @@ describe('the jobs of serve', () => {
     expect(beats).toBe(31);
     await jobs.stop();
   });
+
+  it("look for the command line's account questions four times a second on every instance, even when another holds the leases", async () => {
+    const { logger, lines } = capture();
+    const { invites, registration } = fakes();
+    let looks = 0;
+    const jobs = new Scheduler({ logger, lease: async () => false });
+    const all = periodicJobs({ invites, registration, reminderBefore: null, logger, accountChecks: async () => (looks++ === 2 ? 1 : 0) });
+    expect(all.map((j) => [j.name, j.everyMs, j.leased ?? 'always'])).toEqual([
+      ['expiry', 60_000, 'always'],
+      ['reconcile', 60_000, 'timer'],
+      ['account-checks', 250, 'never'],
+    ]);
+    for (const job of all) jobs.add(job);
+    jobs.start();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(looks).toBe(5);
+    expect(lines.map((l) => l.msg)).toContain('1 question(s) whether an account exists answered');
+    await jobs.stop();
+  });
 });
