@@ -274,14 +274,23 @@ export function periodicJobs(deps: JobDeps): Job[] {
     });
   }
   if (accountChecks) {
+    let quietUntil = 0;
     jobs.push({
       name: 'account-checks',
       everyMs: ACCOUNT_CHECKS_EVERY_MS,
       leased: 'never',
       run: async () => {
-        const n = await accountChecks();
-        if (n) logger.info('%d question(s) whether an account exists answered', n);
-        return n;
+        try {
+          const n = await accountChecks();
+          quietUntil = 0;
+          if (n) logger.info('%d question(s) whether an account exists answered', n);
+          return n;
+        } catch (err) {
+          // Four runs a second: a store that keeps failing is logged once a period, not at every run.
+          if (performance.now() < quietUntil) return 0;
+          quietUntil = performance.now() + JOB_PERIOD_MS;
+          throw err;
+        }
       },
     });
   }

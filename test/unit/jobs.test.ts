@@ -271,4 +271,29 @@ describe('the jobs of serve', () => {
     expect(lines.map((l) => l.msg)).toContain('1 question(s) whether an account exists answered');
     await jobs.stop();
   });
+
+  it('log a store that keeps failing the account questions once a minute, not four times a second', async () => {
+    const { logger, lines } = capture();
+    const { invites, registration } = fakes();
+    let failing = true;
+    const jobs = new Scheduler({ logger });
+    const all = periodicJobs({ invites, registration, reminderBefore: null, logger, accountChecks: async () => {
+      if (failing) throw new Error('database is locked');
+      return 0;
+    } });
+    jobs.add(all.find((j) => j.name === 'account-checks')!);
+    jobs.start();
+    const failures = () => lines.filter((l) => l.msg === 'the periodic job account-checks failed').length;
+    await jest.advanceTimersByTimeAsync(59_000);
+    expect(failures()).toBe(1);
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(failures()).toBe(2);
+    // Once it works again, the next failure is logged at once.
+    failing = false;
+    await jest.advanceTimersByTimeAsync(250);
+    failing = true;
+    await jest.advanceTimersByTimeAsync(250);
+    expect(failures()).toBe(3);
+    await jobs.stop();
+  });
 });
