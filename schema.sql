@@ -685,3 +685,47 @@ CREATE TRIGGER outbox_fixed_columns BEFORE UPDATE OF id, channel, kind, recipien
   WHEN NEW.id IS NOT OLD.id OR NEW.channel IS NOT OLD.channel OR NEW.kind IS NOT OLD.kind
     OR NEW.recipient IS NOT OLD.recipient OR NEW.message_id IS NOT OLD.message_id OR NEW.created_at IS NOT OLD.created_at
 BEGIN SELECT RAISE(ABORT, 'an outbox row''s id, channel, kind, recipient, message id and creation time never change'); END;
+-- migration 21: questions to the running service whether an account exists
+-- The command line talks no XMPP, so it cannot ask the server whether an account exists (a password
+-- reset link is made only for one that does: `invite create --kind reset`). It writes a question
+-- here and waits; a running instance of `serve` takes it (one conditional UPDATE: exactly one
+-- instance asks the server), asks through its provisioner and writes the answer (a second
+-- conditional UPDATE). The asker reads the answer, or, when its wait is over, closes the question as
+-- `unanswered` with the same conditional UPDATE, so that it acts on exactly what the row says:
+-- src/domain/account-checks.ts has the rules, src/store/account-checks-repo.ts the statements.
+-- The rows are the log of who asked about which account and what the server said: never deleted,
+-- and once answered never changed.
+CREATE TABLE account_checks (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  -- the local part of the account on `host`, normalised
+  username    TEXT NOT NULL,
+  -- 'operator' (CLI)
+  asked_by    TEXT NOT NULL,
+  asked_at    INTEGER NOT NULL,
+  -- until when the asker waits: no instance takes the question after that
+  wait_until  INTEGER NOT NULL,
+  -- the instance (src/app.ts) that took the question to ask the server, and when
+  taken_by    TEXT,
+  taken_at    INTEGER,
+  -- exists, missing; unclear: the server could not say (reason); unanswered: the asker stopped
+  -- waiting before an answer came
+  answer      TEXT CHECK (answer IN ('exists', 'missing', 'unclear', 'unanswered')),
+  reason      TEXT,
+  -- the instance that answered, or the asker ('operator') for unanswered
+  answered_by TEXT,
+  answered_at INTEGER,
+  CHECK ((taken_by IS NULL) = (taken_at IS NULL)),
+  CHECK ((answer IS NULL) = (answered_at IS NULL) AND (answer IS NULL) = (answered_by IS NULL)),
+  CHECK (CASE WHEN answer = 'unclear' THEN reason IS NOT NULL ELSE reason IS NULL END)
+);
+-- The questions waiting for an answer, found without reading the log.
+CREATE INDEX account_checks_open ON account_checks (id) WHERE answer IS NULL;
+CREATE TRIGGER account_checks_never_deleted BEFORE DELETE ON account_checks
+BEGIN SELECT RAISE(ABORT, 'account checks are never deleted'); END;
+CREATE TRIGGER account_checks_fixed_columns BEFORE UPDATE OF id, username, asked_by, asked_at, wait_until ON account_checks
+  WHEN NEW.id IS NOT OLD.id OR NEW.username IS NOT OLD.username OR NEW.asked_by IS NOT OLD.asked_by
+    OR NEW.asked_at IS NOT OLD.asked_at OR NEW.wait_until IS NOT OLD.wait_until
+BEGIN SELECT RAISE(ABORT, 'an account check''s id, account, asker, time and wait never change'); END;
+CREATE TRIGGER account_checks_answered_never_changed BEFORE UPDATE ON account_checks
+  WHEN OLD.answer IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'an answered account check never changes'); END;

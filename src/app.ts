@@ -20,8 +20,9 @@ import { registerDisco } from './handlers/disco';
 import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
-import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
+import { accountChecksFor, bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
 import type { PasswordSetter, ResetService } from './domain/resets';
+import type { AccountChecks } from './domain/account-checks';
 import { resetCommand } from './handlers/commands/reset';
 import type { MembershipService } from './domain/membership';
 import { LmtpListener } from './mail/lmtp';
@@ -107,6 +108,8 @@ export class App {
   readonly membership: MembershipService;
   /** password reset invites (kind reset): #reset, the CLI, their landing page */
   readonly resets: ResetService;
+  /** the command line's questions whether an account exists, answered by the `account-checks` job */
+  readonly accountChecks: AccountChecks;
   readonly router: Router;
   readonly adhoc: AdhocCommands;
   readonly connection: ComponentConnection;
@@ -258,6 +261,11 @@ export class App {
       ? { setPassword, accountExists: (u: string) => provisioner.accountExists(u) }
       : undefined;
     this.services.resets = { service: this.resets, setter };
+    // Another process's write lock is waited for without blocking (store/busy.ts).
+    this.accountChecks = accountChecksFor(this.db, { write: (fn) => retryWhileBusy(fn, { deadlineMs: 2_000 }) });
+    // Only an instance that can reach the server takes a question: with XEP-0133 or the bridge, one
+    // whose XMPP link is up (a standby instance, or one reconnecting, leaves them to another).
+    const canAsk = () => this.config.registration.provisioner.type === 'ejabberd-api' || this.connection.online;
     const roomsLogger = logger.child({ module: 'rooms' });
     this.roomAnswers = new RoomAnswers({ invites: this.invites, rooms: this.rooms, warn: (msg, detail) => roomsLogger.warn(detail, msg) });
     this.registration = new Registration({
@@ -382,6 +390,7 @@ export class App {
       presence: () => retryWhileBusy(() => leases.beat(PRESENCE_TTL_MS), { deadlineMs: 1_000 }),
       ...(config.registration.requests !== 'off' ? { membership: this.membership } : {}),
       ...(this.rooms ? { roomMembers: (olderThanMs: number) => this.roomAnswers.retryAccepting(olderThanMs) } : {}),
+      accountChecks: async () => (canAsk() ? this.accountChecks.answerWaiting(this.instanceId, (u) => provisioner.accountExists(u)) : 0),
     });
     for (const job of jobs) this.jobs.add(job);
 

@@ -1,7 +1,8 @@
 /**
  * The `xmpp-invites` command line. Subcommands other than `serve` act on the database only: they
  * write state and events (and, once delivery exists, outbox rows) and leave talking XMPP and SMTP to
- * the running service, so they are safe beside it.
+ * the running service, so they are safe beside it. What only the server can say (whether an account
+ * exists, for a reset link) they ask the running service through the database as well.
  * Exit codes: 0 ok; 1 runtime failure; 2 bad usage or a config that does not validate.
  */
 import { ConsoleAuth } from './domain/console-auth';
@@ -15,13 +16,15 @@ import { ConfigError, loadConfig, parseDuration, type Config } from './config';
 import { InviteError } from './errors';
 import type { InviteService } from './domain/invites';
 import { isInviteId } from './domain/tokens';
-import { INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type RoomInvitation, type ShownState } from './domain/types';
+import { actorName, INVITE_KINDS, OPERATOR, SHOWN_STATES, type Invite, type InviteKind, type RoomInvitation, type ShownState } from './domain/types';
 import { normalizeBareJid, emailKey } from './domain/jid';
 import { parseEmailAddress } from './domain/email-address';
 import { cleanText, trimSpace } from './domain/text';
 import { openDatabase, type Db } from './store/database';
-import { bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
+import { accountChecksFor, bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
 import { EjabberdApiProvisioner } from './provisioners/ejabberd-api';
+import { ProvisionUnclear } from './domain/registration';
+import { DEFAULT_CHECK_WAIT_MS } from './domain/account-checks';
 import { normalizeUsername } from './domain/usernames';
 import { isRequestId, REQUEST_STATES, type MembershipService, type RequestState } from './domain/membership';
 import { requestJson, requestLine } from './present/request';
@@ -77,8 +80,10 @@ const USAGE = `Usage: xmpp-invites <command> [options]
                 [--room ROOMJID]... [--expire 7d] [--uses N] [--note TEXT]
                 KIND: account, account-locked, contact, contact-account, room
                 (room: --jid and at least one --room; --room goes with any kind that creates an account)
-  invite create --kind reset --username U [--expire 1d]
-                a one-use link with which the account's owner sets a new password
+  invite create --kind reset --username U [--expire 1d] [--wait 15s]
+                a one-use link with which the account's owner sets a new password; made only
+                for an account the server says exists (with XEP-0133 or the Prosody bridge the
+                running service is asked, waiting up to --wait for its answer)
   invite list [--state S] [--inviter JID] [--json]
   invite show ID
   invite log ID
@@ -182,10 +187,13 @@ function printLinks(io: CliIo, invite: Invite, links: { uri: string; landingUrl:
 }
 
 /**
- * `invite create --kind reset --username U [--expire D]`: a password reset link. The CLI talks
- * neither XMPP nor SMTP, so it asks whether the account exists only where the provisioner is
- * ejabberd's HTTP API; elsewhere it says so, and the server refuses the new password of a missing
- * account when the link is used.
+ * `invite create --kind reset --username U [--expire D] [--wait D]`: a password reset link, made
+ * only for an account the server says exists (contract, "Password reset invites"). With the
+ * `ejabberd-api` provisioner the command line asks the server itself, over HTTP. With XEP-0133 or
+ * the Prosody bridge the server is asked over XMPP, which only the running service speaks: the
+ * command line asks it through the store they share (domain/account-checks.ts) and waits up to
+ * `--wait` (15 s) for its answer. A missing account, a server that cannot say, or no answer in
+ * time: exit 1, and no link is made (the question stays in account_checks, the log of them).
  */
 async function resetCreate(values: Record<string, string | string[] | boolean | undefined>, io: CliIo): Promise<number> {
   for (const flag of ['inviter', 'email', 'uses', 'note', 'jid', 'room'] as const) {
@@ -201,24 +209,71 @@ async function resetCreate(values: Record<string, string | string[] | boolean | 
       throw new UsageError(`--expire: not a duration: ${values.expire} (use 30m, 12h, 7d, 4w)`);
     }
   }
+  const waitMs = typeof values.wait === 'string' ? checkWait(values.wait) : DEFAULT_CHECK_WAIT_MS;
   const config = loadConfig(configPath(values as { config?: string }, io.env), io.env);
-  let exists: boolean | 'unknown' = 'unknown';
-  const { type, url } = config.registration.provisioner;
-  if (type === 'ejabberd-api' && url) exists = await new EjabberdApiProvisioner({ url, host: config.host }).accountExists(normalizeUsername(username));
+  // A username the rules refuse is refused before anyone is asked (nothing recorded).
+  const user = normalizeUsername(username);
+  const jid = `${user}@${config.host}`;
+  const notMade = (why: string) => new InviteError('unavailable', `${why}; no reset link made`);
   const ctx = new Context(config);
   try {
-    const { reset, links } = resetsFor(config, ctx.db).create(OPERATOR, username, exists, { expiresIn });
+    let check: number | undefined;
+    let exists: boolean;
+    const { type, url } = config.registration.provisioner;
+    if (type === 'ejabberd-api' && url) {
+      try {
+        exists = await new EjabberdApiProvisioner({ url, host: config.host }).accountExists(user);
+      } catch (err) {
+        if (!(err instanceof ProvisionUnclear)) throw err;
+        throw notMade(`${config.host} could not say whether ${jid} exists: ${err.message}`);
+      }
+    } else {
+      const asked = await accountChecksFor(ctx.db).ask(actorName(OPERATOR), user, { waitMs });
+      const waited = `${Math.round(waitMs / 1000)} s`;
+      switch (asked.kind) {
+        case 'unanswered':
+          throw notMade(
+            asked.takenBy
+              ? `the running service (instance ${asked.takenBy}) asked ${config.host} whether ${jid} exists but had no answer within ${waited}: try again, or wait longer with --wait`
+              : `no running service answered within ${waited} whether ${jid} exists: start \`xmpp-invites serve\` (connected to ${config.host}) and try again`,
+          );
+        case 'unclear':
+          throw notMade(`${config.host} could not say whether ${jid} exists: ${asked.reason}`);
+      }
+      exists = asked.kind === 'exists';
+      check = asked.id;
+    }
+    let made;
+    try {
+      made = resetsFor(config, ctx.db).create(OPERATOR, user, exists, { expiresIn, check });
+    } catch (err) {
+      // The domain refuses a missing account: said with the account's JID, and that nothing was made.
+      if (err instanceof InviteError && err.code === 'invalid-input') throw new InviteError(err.code, `${err.message}; no reset link made`);
+      throw err;
+    }
+    const { reset, links } = made;
     io.out(`id:       ${reset.id}`);
     io.out('kind:     reset');
     io.out(`account:  ${reset.username}@${config.host}`);
     io.out('state:    open');
     io.out(`expires:  ${instant(reset.expiresAt)}`);
     io.out(`landing:  ${links.landingUrl}`);
-    if (exists === 'unknown') io.err(`note: the command line cannot ask ${config.host} whether ${reset.username} exists; the server refuses the new password of a missing account when the link is used`);
     return 0;
   } finally {
     ctx.close();
   }
+}
+
+/** `--wait D`: how long to wait for the running service's answer, 1 s to 10 min. */
+function checkWait(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new UsageError(`--wait: not a duration: ${text} (use 15s, 1m)`);
+  }
+  if (ms < 1_000 || ms > 600_000) throw new UsageError(`--wait: ${text} is not between 1s and 10m`);
+  return ms;
 }
 
 function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
@@ -232,10 +287,12 @@ function inviteCreate(args: string[], io: CliIo): number | Promise<number> {
     note: { type: 'string' },
     jid: { type: 'string' },
     room: { type: 'string', multiple: true },
+    wait: { type: 'string' },
   });
   noPositionals(positionals);
   const kind = values.kind;
   if (kind === 'reset') return resetCreate(values, io);
+  if (values.wait !== undefined) throw new UsageError('--wait applies only to --kind reset');
   if (!kind) throw new UsageError(`--kind is required: ${INVITE_KINDS.join(', ')}, reset`);
   if (!(INVITE_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${INVITE_KINDS.join(', ')}, reset`);
   const { expiresIn, maxUses } = lifetimeAndUses(values);

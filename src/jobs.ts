@@ -6,7 +6,12 @@
  *   present only when that is set);
  * - `reconcile` settles the claims left held by a crash or by a server that did not answer: at
  *   start every one of them, then every minute those older than a minute (a younger one may still
- *   be waiting for the server's answer).
+ *   be waiting for the server's answer);
+ * - `account-checks` answers the command line's questions whether an account exists (a password
+ *   reset link is made only for one that does: domain/account-checks.ts), every ACCOUNT_CHECKS_EVERY_MS,
+ *   since someone is waiting at a terminal. It runs on every instance (not leased): taking a
+ *   question is exactly-once in the store itself, and an instance whose XMPP link is down takes
+ *   none (`ready`), leaving them to one that can ask the server.
  *
  * Each job runs once at start, then every period. One run of a job at a time: a run that comes due
  * (or is asked for) while another is going waits for it, and several asked for meanwhile make one.
@@ -184,6 +189,11 @@ export interface JobDeps {
    * not made yet (the `rooms` job; absent: no such job)
    */
   roomMembers?: (olderThanMs: number) => Promise<number>;
+  /**
+   * Answers the questions whether an account exists that are waiting (the `account-checks` job;
+   * absent: no such job); how many it took
+   */
+  accountChecks?: () => Promise<number>;
 }
 
 /** An accepted room invitation younger than this may still be in hand where it was answered. */
@@ -191,6 +201,9 @@ export const ROOM_IN_FLIGHT_MS = 30_000;
 
 /** How often each job of `serve` runs. */
 export const JOB_PERIOD_MS = 60_000;
+
+/** How often each instance looks for questions whether an account exists (someone waits for the answer). */
+export const ACCOUNT_CHECKS_EVERY_MS = 250;
 
 /** The age under which a held claim may still be waiting for the server's answer on some instance. */
 export const IN_FLIGHT_MS = 60_000;
@@ -201,7 +214,7 @@ export const PRESENCE_TTL_MS = 5_000;
 
 /** The jobs of `serve`. */
 export function periodicJobs(deps: JobDeps): Job[] {
-  const { invites, registration, reminderBefore, logger, othersLive, presence, membership, roomMembers } = deps;
+  const { invites, registration, reminderBefore, logger, othersLive, presence, membership, roomMembers, accountChecks } = deps;
   const jobs: Job[] = [];
   // First: an instance is present before its other runs at start.
   if (presence) jobs.push({ name: 'presence', everyMs: PRESENCE_EVERY_MS, leased: 'never', run: async () => (await presence(), 0) });
@@ -257,6 +270,27 @@ export function periodicJobs(deps: JobDeps): Job[] {
         const n = await roomMembers(ROOM_IN_FLIGHT_MS);
         if (n) logger.info('%d room membership(s) settled', n);
         return n;
+      },
+    });
+  }
+  if (accountChecks) {
+    let quietUntil = 0;
+    jobs.push({
+      name: 'account-checks',
+      everyMs: ACCOUNT_CHECKS_EVERY_MS,
+      leased: 'never',
+      run: async () => {
+        try {
+          const n = await accountChecks();
+          quietUntil = 0;
+          if (n) logger.info('%d question(s) whether an account exists answered', n);
+          return n;
+        } catch (err) {
+          // Four runs a second: a store that keeps failing is logged once a period, not at every run.
+          if (performance.now() < quietUntil) return 0;
+          quietUntil = performance.now() + JOB_PERIOD_MS;
+          throw err;
+        }
       },
     });
   }

@@ -19,6 +19,8 @@ import { SqliteBounceStore } from './store/bounces-repo';
 import { Webhooks } from './domain/webhooks';
 import type { NoticeQueue } from './domain/notices';
 import { SqliteRoomInvitations } from './store/room-invitations-repo';
+import { AccountChecks, type AccountChecksDeps } from './domain/account-checks';
+import { SqliteAccountCheckStore } from './store/account-checks-repo';
 
 export function invitePolicy(config: Config): InvitePolicy {
   return {
@@ -104,6 +106,14 @@ export function resetsFor(config: Config, db: Db, opts: { clock?: () => number; 
     clock: opts.clock,
     notices: opts.outbox ?? outboxFor(config, db, { clock: opts.clock }),
   });
+}
+
+/**
+ * Questions to the running service whether an account exists (the CLI asks, `serve` answers):
+ * `write` as in AccountChecksDeps (the service's waits out another process's write lock).
+ */
+export function accountChecksFor(db: Db, opts: Omit<AccountChecksDeps, 'store'> = {}): AccountChecks {
+  return new AccountChecks({ store: new SqliteAccountCheckStore(db), ...opts });
 }
 
 /** Bounces to the VERP addresses under `mail.bounce_address` (undefined without one). */

@@ -102,10 +102,11 @@ export class ResetService {
 
   /**
    * A reset link for an existing account (admins and the operator). `exists` is the server's
-   * answer, asked by the caller (the command through the provisioner); a link for an account that
-   * does not exist is refused. Returns the reset and its links.
+   * answer, asked by the caller (the command through its provisioner; the CLI through the running
+   * service, `opts.check` naming that question in account_checks, which the `created` event
+   * records); a link for an account that does not exist is refused. Returns the reset and its links.
    */
-  create(actor: Actor, username: string, exists: boolean | 'unknown', opts: { expiresIn?: number } = {}): { reset: PasswordReset; links: ResetLinks } {
+  create(actor: Actor, username: string, exists: boolean, opts: { expiresIn?: number; check?: number } = {}): { reset: PasswordReset; links: ResetLinks } {
     if (!isPrivileged(actor)) throw new InviteError('forbidden', 'Only admins may make password reset links');
     const user = normalizeUsername(username);
     if (exists === false) throw new InviteError('invalid-input', `There is no account ${user}@${this.#policy.host}`);
@@ -119,7 +120,7 @@ export class ResetService {
         if (this.#store.insert(candidate)) reset = candidate;
       }
       if (!reset) throw new InviteError('internal', 'Could not record the reset link');
-      this.#event(reset.id, 'created', actorName(actor), null, { username: user, expires: new Date(reset.expiresAt).toISOString(), ...(exists === 'unknown' ? { checked: false } : {}) });
+      this.#event(reset.id, 'created', actorName(actor), null, { username: user, expires: new Date(reset.expiresAt).toISOString(), ...(opts.check !== undefined ? { check: opts.check } : {}) });
       return { reset, links: this.links(reset) };
     });
   }

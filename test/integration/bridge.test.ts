@@ -6,6 +6,8 @@
  * component cannot be asked.
  */
 import { OPERATOR } from '../../src/domain/types';
+import { accountChecksFor } from '../../src/services';
+import { openStore } from '../../src/store/database';
 import type { Element } from '../../src/xmpp/xml';
 import { adhoc, commandNotes, errorCondition, formFields, TestClient, xml, type XmlElement, canLogIn as canLogInAt } from '../support/client';
 import { TestProsody } from '../support/prosody';
@@ -479,6 +481,21 @@ describe('password reset links through the bridge', () => {
     // The set-password IQ went out with its password attribute masked.
     expect(service.logs.lines.filter((l) => l.includes('set-password')).join('\n')).toContain('password=\\"[redacted]\\"');
     expect(service.logs.text()).not.toContain('carol-new-password');
+  });
+
+  it("answers the command line's question whether an account exists through the bridge (a reset link is made only for one that does)", async () => {
+    expect(service.config.registration.provisioner.type).toBe('prosody-bridge');
+    // Another connection to the store, as the command line opens (it talks no XMPP).
+    const store = openStore(service.config.database);
+    try {
+      const checks = accountChecksFor(store);
+      await expect(checks.ask('operator', 'Carol', { waitMs: 10_000 })).resolves.toMatchObject({ kind: 'exists', by: service.app.instanceId });
+      await expect(checks.ask('operator', 'no-such-user', { waitMs: 10_000 })).resolves.toMatchObject({ kind: 'missing', by: service.app.instanceId });
+    } finally {
+      store.close();
+    }
+    // Asked of the server through the bridge's account-exists.
+    expect(service.logs.lines.filter((l) => l.includes('account-exists') && l.includes('no-such-user')).length).toBeGreaterThan(0);
   });
 });
 

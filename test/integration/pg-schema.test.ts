@@ -229,11 +229,14 @@ describe('what the database refuses', () => {
     ['suppressions', `DELETE FROM suppressions`, 'suppressions are never deleted'],
     ['suppressions', `TRUNCATE suppressions`, 'suppressions are never deleted'],
     ['suppressions', `UPDATE suppressions SET suppressed = 0`, 'suppressions are never changed'],
+    ['account_checks', `DELETE FROM account_checks`, 'account checks are never deleted'],
+    ['account_checks', `TRUNCATE account_checks`, 'account checks are never deleted'],
+    ['account_checks', `UPDATE account_checks SET answer = 'missing'`, 'an answered account check never changes'],
   ];
   let pool: Pool;
   const snapshot = async () => {
     const out: Record<string, unknown[]> = {};
-    for (const t of ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests', 'user_blocks', 'bounces', 'suppressions']) out[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
+    for (const t of ['invites', 'events', 'claims', 'outbox', 'opt_outs', 'invite_requests', 'user_blocks', 'bounces', 'suppressions', 'account_checks']) out[t] = await rows(pool, `SELECT * FROM ${t} ORDER BY 1`);
     return out;
   };
 
@@ -249,6 +252,10 @@ describe('what the database refuses', () => {
     const [outbox] = await rows(pool, 'SELECT id FROM outbox');
     await pool.query(`INSERT INTO bounces (outbox_id, permanent, status, diagnostic, via, at) VALUES ($1, 1, '5.1.1', 'no such user', 'pipe', $2)`, [outbox.id, T]);
     await pool.query(`INSERT INTO suppressions (address_hash, suppressed, bounce_id, actor, at) VALUES ('h2', 1, (SELECT max(id) FROM bounces), 'system', $1)`, [T]);
+    await pool.query(
+      `INSERT INTO account_checks (username, asked_by, asked_at, wait_until, taken_by, taken_at, answer, answered_by, answered_at) VALUES ('alice', 'operator', $1, $2, 'i1', $1, 'exists', 'i1', $1)`,
+      [T, T + 15_000],
+    );
   });
 
   it.each(refusals)('%s: %s', async (_table, sql, message) => {

@@ -263,3 +263,25 @@ describe('xmpp-invites stats', () => {
     expect(JSON.parse((await cli('stats', '--json', '--config', configFile)).out).heldClaims).toEqual({ count: 1, oldestAt: at });
   });
 });
+
+describe('invite create --kind reset with the ejabberd-api provisioner (the CLI asks the server itself)', () => {
+  it('makes no link when the server cannot be asked, saying why', async () => {
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    writeFileSync(
+      configFile,
+      stringify(rawTestConfig({ database: './invites.sqlite', registration: { provisioner: { type: 'ejabberd-api', url: 'http://127.0.0.1:9/api' } } })),
+    );
+    const r = await cli('invite', 'create', '--config', configFile, '--kind', 'reset', '--username', 'alice');
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/^xmpp-invites invite create: localhost could not say whether alice@localhost exists: .+; no reset link made$/);
+    const db = new Database(join(dir, 'invites.sqlite'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT count(*) AS n FROM password_resets').get()).toEqual({ n: 0 });
+      // Asked directly: no question to the running service.
+      expect(db.prepare('SELECT count(*) AS n FROM account_checks').get()).toEqual({ n: 0 });
+    } finally {
+      db.close();
+    }
+  });
+});

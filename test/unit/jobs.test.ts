@@ -252,4 +252,48 @@ describe('the jobs of serve', () => {
     expect(beats).toBe(31);
     await jobs.stop();
   });
+
+  it("look for the command line's account questions four times a second on every instance, even when another holds the leases", async () => {
+    const { logger, lines } = capture();
+    const { invites, registration } = fakes();
+    let looks = 0;
+    const jobs = new Scheduler({ logger, lease: async () => false });
+    const all = periodicJobs({ invites, registration, reminderBefore: null, logger, accountChecks: async () => (looks++ === 2 ? 1 : 0) });
+    expect(all.map((j) => [j.name, j.everyMs, j.leased ?? 'always'])).toEqual([
+      ['expiry', 60_000, 'always'],
+      ['reconcile', 60_000, 'timer'],
+      ['account-checks', 250, 'never'],
+    ]);
+    for (const job of all) jobs.add(job);
+    jobs.start();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(looks).toBe(5);
+    expect(lines.map((l) => l.msg)).toContain('1 question(s) whether an account exists answered');
+    await jobs.stop();
+  });
+
+  it('log a store that keeps failing the account questions once a minute, not four times a second', async () => {
+    const { logger, lines } = capture();
+    const { invites, registration } = fakes();
+    let failing = true;
+    const jobs = new Scheduler({ logger });
+    const all = periodicJobs({ invites, registration, reminderBefore: null, logger, accountChecks: async () => {
+      if (failing) throw new Error('database is locked');
+      return 0;
+    } });
+    jobs.add(all.find((j) => j.name === 'account-checks')!);
+    jobs.start();
+    const failures = () => lines.filter((l) => l.msg === 'the periodic job account-checks failed').length;
+    await jest.advanceTimersByTimeAsync(59_000);
+    expect(failures()).toBe(1);
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(failures()).toBe(2);
+    // Once it works again, the next failure is logged at once.
+    failing = false;
+    await jest.advanceTimersByTimeAsync(250);
+    failing = true;
+    await jest.advanceTimersByTimeAsync(250);
+    expect(failures()).toBe(3);
+    await jobs.stop();
+  });
 });
