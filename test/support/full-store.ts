@@ -4,7 +4,7 @@
  * resent, delivered, failed), their events, claims held, spent and released, outbox rows in every
  * state on every channel (XMPP, e-mail, webhooks), an opt-out, an invite request, subscriptions, ad-hoc
  * command sessions, an invitation to rooms and its answers, membership requests, password resets,
- * console sign-ins and sessions, blocks, a bounce and its suppression. For `db copy` and any test
+ * console sign-ins and sessions, blocks, a bounce and its suppression, questions to the service. For `db copy` and any test
  * that wants a store that has lived.
  */
 import { InviteService } from '../../src/domain/invites';
@@ -17,7 +17,9 @@ import { SqliteClaimStore } from '../../src/store/claims-repo';
 import { SqliteCommandSessions } from '../../src/store/command-sessions-repo';
 import { SqliteRequestStore, SqliteSubscriptions } from '../../src/store/requests-repo';
 import { bouncesFor, inviteServiceFor, membershipFor, outboxFor, resetsFor, trustFor } from '../../src/services';
+import { AccountChecks } from '../../src/domain/account-checks';
 import { ConsoleAuth } from '../../src/domain/console-auth';
+import { SqliteAccountCheckStore } from '../../src/store/account-checks-repo';
 import { SqliteConsoleStore } from '../../src/store/console-repo';
 import { SqliteRoomInvitations } from '../../src/store/room-invitations-repo';
 import { testConfig } from './fixtures';
@@ -177,6 +179,12 @@ export async function buildFullStore(file: string, opts: { start?: number } = {}
   await resets.use(used.links.token, 'a new horse battery', { setPassword: async () => ({ kind: 'done' }), accountExists: async () => true }, '192.0.2.11');
   resets.revoke(admin, resets.create(OPERATOR, 'heidi', true).reset.id, 'Asked by mistake');
   tick();
+
+  // Questions of the command line to the running service: one answered, one left unanswered.
+  const checks = new AccountChecks({ store: new SqliteAccountCheckStore(db), clock });
+  const answered = await checks.ask('operator', 'grace', { waitMs: 10_000, sleep: async () => void (await checks.answerWaiting('sqlite-instance', async () => true)) });
+  if (answered.kind !== 'exists') throw new Error(`the account question was ${answered.kind}`);
+  await checks.ask('operator', 'nobody', { waitMs: 0 });
 
   // The web console: a sign-in link used (its session), one not used.
   const auth = new ConsoleAuth({ store: new SqliteConsoleStore(db), tokenKey: config.tokenKey, host: 'localhost', publicUrl: config.web.publicUrl, notices: outbox, clock });
