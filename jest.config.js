@@ -27,7 +27,7 @@ const NOT_ON_POSTGRESQL = [
   // a SQLite file made read-only (and its no-store unit twin)
   'health',
   // PostgreSQL already
-  'pg-schema', 'db-copy', 'pg-sync-db',
+  'pg-schema', 'db-copy', 'pg-sync-db', 'pg-wake',
   // Not yet: in one run of three on PostgreSQL under CI's load, #stats answered
   // internal-server-error and a valid registration was not counted as applied; being looked into.
   'fuzz',

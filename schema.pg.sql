@@ -529,3 +529,21 @@ CREATE TRIGGER account_checks_fixed_columns BEFORE UPDATE OF id, username, asked
 CREATE TRIGGER account_checks_answered_never_changed BEFORE UPDATE ON account_checks
   FOR EACH ROW WHEN (OLD.answer IS NOT NULL)
   EXECUTE FUNCTION refuse_change('an answered account check never changes');
+
+-- migration 22: what is queued wakes every instance at once (LISTEN/NOTIFY)
+-- A notice queued (or queued again) in the outbox, and a question asked of the running service,
+-- notify a channel that every instance listens on (store/pg/wake.ts), so that another instance's
+-- work is taken at once rather than at the next poll. The notification leaves at commit, and
+-- PostgreSQL folds the same channel and payload notified several times in one transaction into one.
+-- PostgreSQL only: SQLite's migration 22 is empty (one machine, whose processes poll).
+CREATE FUNCTION notify_channel() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- TG_ARGV[0]: the channel
+  PERFORM pg_notify(TG_ARGV[0], '');
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER outbox_queued_wakes AFTER INSERT OR UPDATE OF state ON outbox
+  FOR EACH ROW WHEN (NEW.state = 'queued') EXECUTE FUNCTION notify_channel('xmpp_invites_outbox');
+CREATE TRIGGER account_checks_asked_wakes AFTER INSERT ON account_checks
+  FOR EACH STATEMENT EXECUTE FUNCTION notify_channel('xmpp_invites_account_checks');

@@ -729,3 +729,7 @@ BEGIN SELECT RAISE(ABORT, 'an account check''s id, account, asker, time and wait
 CREATE TRIGGER account_checks_answered_never_changed BEFORE UPDATE ON account_checks
   WHEN OLD.answer IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'an answered account check never changes'); END;
+
+-- migration 22: what is queued wakes every instance at once (LISTEN/NOTIFY)
+-- PostgreSQL only (schema.pg.sql): the instances on one SQLite file are processes of one machine,
+-- whose workers find each other's work by polling. Nothing changes here.

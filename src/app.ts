@@ -36,6 +36,7 @@ import { SqliteRequestStore, SqliteSubscriptions } from './store/requests-repo';
 import { ProsodyBridgeClient } from './provisioners/prosody-bridge';
 import type { Services } from './handlers/services';
 import { immediateTransaction, isPostgres, type Db, type SqliteDb } from './store/database';
+import { PgWake, WAKE_CHANNELS } from './store/pg/wake';
 import { GroupCommit } from './store/group-commit';
 import { retryWhileBusy, SERVICE_BUSY_TIMEOUT_MS } from './store/busy';
 import { SqliteJobLeases } from './store/leases-repo';
@@ -132,6 +133,8 @@ export class App {
   readonly instanceId: string;
   readonly #leases: SqliteJobLeases;
   readonly #email: EmailTransport;
+  /** on PostgreSQL: what other instances queue wakes this one (store/pg/wake.ts) */
+  readonly #wake: PgWake | undefined;
   /** the server side of the bridge, when `registration.server_bridge` is true */
   readonly bridge: ProsodyBridgeClient | undefined;
   readonly #bridgeHandler: BridgeHandler;
@@ -393,6 +396,18 @@ export class App {
       accountChecks: async () => (canAsk() ? this.accountChecks.answerWaiting(this.instanceId, (u) => provisioner.accountExists(u)) : 0),
     });
     for (const job of jobs) this.jobs.add(job);
+    // On PostgreSQL, a notice queued or a question asked by another process wakes this one at once
+    // (the polls stay, for whatever is notified while nobody listens).
+    this.#wake = isPostgres(this.db)
+      ? new PgWake({
+          url: config.database,
+          handlers: {
+            [WAKE_CHANNELS.outbox]: () => this.worker.poke(),
+            [WAKE_CHANNELS.accountChecks]: () => void this.jobs.run('account-checks'),
+          },
+          logger: logger.child({ module: 'wake' }),
+        })
+      : undefined;
 
     this.connection.on('online', () => {
       this.#everOnline = true;
@@ -471,6 +486,7 @@ export class App {
     void this.#checkRoomRights();
     this.worker.start();
     this.jobs.start();
+    await this.#wake?.start();
   }
 
   /** With `server_bridge: true`, the server must run the bridge module: say so loudly when not. */
@@ -509,6 +525,7 @@ export class App {
       // No new job runs from here on; one in progress ends before the database closes.
       this.#stopSignal.abort();
       const jobs = this.jobs.stop();
+      await this.#wake?.stop();
       await this.web.stop();
       await this.lmtp?.close();
       await this.metricsServer?.stop();

@@ -58,7 +58,10 @@ interface Shape {
   columns: Record<string, string[]>;
   /** made by CREATE INDEX (not behind a primary key or UNIQUE): `name[ unique][ partial]` */
   indexes: string[];
-  /** `name: EVENT[ OF columns] ON table`; PostgreSQL's TRUNCATE triggers, which SQLite has no need of, left out */
+  /**
+   * `name: EVENT[ OF columns] ON table`; PostgreSQL's TRUNCATE triggers and its `…_wakes` triggers
+   * (NOTIFY, migration 22), which SQLite has no need of, left out
+   */
   triggers: string[];
 }
 
@@ -115,7 +118,7 @@ async function pgShape(pool: Pool): Promise<Shape> {
         WHERE n.nspname = 'public' AND NOT t.tgisinternal`,
     )
   )
-    .filter((t) => t.event !== 'TRUNCATE')
+    .filter((t) => t.event !== 'TRUNCATE' && !String(t.name).endsWith('_wakes'))
     .map((t) => `${t.name}: ${t.event}${(t.cols as string[]).length ? ` OF ${[...(t.cols as string[])].sort().join(', ')}` : ''} ON ${t.table}`)
     .sort();
   return { tables, columns, indexes, triggers };
