@@ -1,8 +1,9 @@
 /**
- * Two real `serve` processes on one SQLite file, connected as the same component to a real ejabberd
+ * Two real `serve` processes on one store (a SQLite file; a PostgreSQL database in the
+ * integration-postgresql project), connected as the same component to a real ejabberd
  * 23.01 that shares the component's stanzas between them (`domain_balancing`, by bare sender, so
  * that one client's stanzas reach one instance). Racing registrations on a one-use invite make one
- * account; New Invites spread over both make that many invites; every notice queued beside them is
+ * account; 1,000 New Invites spread over both make 1,000 invites; every notice queued beside them is
  * delivered once, by one of them; one instance killed with SIGKILL loses no acknowledged invite,
  * and the survivor takes over what it held and delivers every notice.
  */
@@ -20,6 +21,8 @@ import { TestEjabberd } from '../support/ejabberd';
 import { PROJECT_ROOT } from '../support/prosody';
 import { rawTestConfig } from '../support/fixtures';
 import { COMPONENT, COMPONENT_SECRET } from '../support/service';
+import { testDatabase } from '../support/engine';
+import { get, post } from '../support/web';
 
 const ANON = 'anon.localhost';
 const NEW_INVITE = 'urn:xmpp:invite#invite';
@@ -33,6 +36,8 @@ const instances: Serving[] = [];
 interface Serving {
   child: ChildProcess;
   id: string;
+  /** its web server's base URL */
+  web: string;
   output: () => string;
   exited: Promise<number | null>;
 }
@@ -53,7 +58,8 @@ async function serve(): Promise<Serving> {
     await new Promise((r) => setTimeout(r, 100));
   }
   const id = /instance ([0-9a-f]{16}) starting/.exec(out)![1];
-  const s = { child, id, output: () => out, exited };
+  const web = /web server listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1];
+  const s = { child, id, web, output: () => out, exited };
   instances.push(s);
   return s;
 }
@@ -65,12 +71,13 @@ beforeAll(async () => {
     anonymousHost: ANON,
     domainBalancing: { [COMPONENT]: { type: 'bare_source', components: 2 } },
   });
-  for (const u of ['alice', 'carol', 'bob', 'admin']) await ejabberd.register(u, `${u}-password`);
+  for (const u of ['alice', 'carol', 'dave', 'erin', 'bob', 'admin']) await ejabberd.register(u, `${u}-password`);
   const dir = mkdtempSync(join(ejabberd.dir, 'instances-'));
   const raw = rawTestConfig({
     component: { server: ejabberd.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET },
     host: ejabberd.host,
-    database: join(dir, 'invites.sqlite'),
+    // a SQLite file, or a new PostgreSQL database in the -postgresql project
+    database: testDatabase(join(dir, 'invites.sqlite')),
     invites: { approval: 'none' },
     limits: { per_user_open: 'off', per_user_per_day: 'off' },
     registration: { requester_domains: [ANON], provisioner: { type: 'ejabberd-api', url: ejabberd.apiUrl() } },
@@ -161,36 +168,52 @@ it('makes one account of 20 racing registrations on a one-use invite', async () 
   }
 }, 60_000);
 
+it('serves the web pages on every instance: a form one of them gave is taken by the other', async () => {
+  const [one, two] = instances;
+  const { links } = inviteServiceFor(config, db, { outbox: outboxFor(config, db) }).create(OPERATOR, { kind: 'account', source: 'cli' });
+  const landing = await get(`${one.web}/i/${links.token}`);
+  expect(landing.status).toBe(200);
+  const done = await post(`${two.web}/i/${links.token}/register`, { csrf: landing.csrf!, username: 'webwalker', password: 'webwalker-password' }, { cookie: landing.cookie });
+  expect(done.status).toBe(200);
+  expect(done.html).toContain('webwalker@localhost');
+  expect(await new EjabberdApiProvisioner({ url: ejabberd.apiUrl(), host: ejabberd.host, timeoutMs: 5_000 }).accountExists('webwalker')).toBe(true);
+  // The link is used up on both.
+  for (const s of instances) expect((await get(`${s.web}/i/${links.token}`)).status).toBe(410);
+}, 30_000);
+
 it('makes every New Invite spread over both, and delivers every notice queued beside them once', async () => {
-  const [alice, carol, bob] = await Promise.all([login('alice'), login('carol'), login('bob')]);
+  const inviters = await Promise.all(['alice', 'carol', 'dave', 'erin'].map(login));
+  const bob = await login('bob');
   try {
     const before = (db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n;
     const started = performance.now();
     queueInvitations(200);
-    const made = await Promise.all([alice, carol].map(async (c) => {
+    // 1,000 New Invites, 250 from each of four users (ejabberd sends each user's to one instance)
+    const made = await Promise.all(inviters.map(async (c) => {
       const ids: (string | undefined)[] = [];
-      for (let i = 0; i < 100; i++) ids.push(await newInvite(c));
+      for (let i = 0; i < 250; i++) ids.push(await newInvite(c));
       return ids;
     }));
     const newInvitesMs = performance.now() - started;
-    expect(made.flat().filter(Boolean)).toHaveLength(200);
+    expect(made.flat().filter(Boolean)).toHaveLength(1_000);
+    expect(new Set(made.flat()).size).toBe(1_000);
     const ids = invitationIds();
     const deliveredMs = await until(() => ids.every((id) => receivedIds(bob).has(id)), 60_000, 'every invitation at bob');
     await new Promise((r) => setTimeout(r, 1_500));
     const seen = receivedIds(bob);
     expect(ids.map((id) => seen.get(id)).filter((n) => n !== 1)).toEqual([]);
-    expect((db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n - before).toBe(400);
+    expect((db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n - before).toBe(1_200);
     // Every row is sent, by one of the two (whichever polls first may take every batch of a burst).
     const by = db.prepare(`SELECT claimed_by AS by, count(*) AS n FROM outbox WHERE recipient = 'bob@localhost' GROUP BY claimed_by`).all() as { by: string; n: number }[];
     expect(by.every((r) => instances.some((s) => s.id === r.by))).toBe(true);
     expect(db.prepare(`SELECT count(*) AS n FROM outbox WHERE state <> 'sent'`).get()).toEqual({ n: 0 });
     console.log(
-      `200 New Invites (2 users) and 200 queued invitations in ${Math.round(newInvitesMs)} ms; every invitation at bob ${Math.round(deliveredMs)} ms after; sent by ${by.map((r) => r.n).join(' + ')}`,
+      `1,000 New Invites (4 users) and 200 queued invitations in ${Math.round(newInvitesMs)} ms; every invitation at bob ${Math.round(deliveredMs)} ms after; sent by ${by.map((r) => r.n).join(' + ')}`,
     );
   } finally {
-    await Promise.all([alice, carol, bob].map((c) => c.stop()));
+    await Promise.all([...inviters, bob].map((c) => c.stop()));
   }
-}, 120_000);
+}, 180_000);
 
 it('loses no acknowledged invite when one instance is killed, and the survivor delivers every notice', async () => {
   const [alice, carol, bob] = await Promise.all([login('alice'), login('carol'), login('bob')]);
