@@ -1,6 +1,6 @@
 /**
  * `component.standby` on a real Prosody, with real `serve` processes as bin/xmpp-invites runs them,
- * sharing one SQLite file: the second instance is refused with conflict, stands by (its /healthz
+ * sharing one store (a SQLite file; PostgreSQL in the -postgresql project): the second instance is refused with conflict, stands by (its /healthz
  * says 503 "standby"), and serves within seconds of the first one's SIGKILL. Also what Prosody does
  * with a second connection as the same component: by default it refuses the newcomer
  * (`component_conflict_resolve = "kick_new"`); with "kick_old" it replaces the active one.
@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { openStoreOf, testDatabase } from '../support/engine';
 import { stringify } from 'yaml';
 import { adhoc, commandOf, formFields, TestClient, xml, type XmlElement } from '../support/client';
 import { PROJECT_ROOT, TestProsody } from '../support/prosody';
@@ -62,13 +62,20 @@ function serve(config: string): Serve {
   return s;
 }
 
-/** Every instance of a test reads and writes the same database file. */
+/** The store of the instances of one test dir: a SQLite file, or a PostgreSQL database in the -postgresql project. */
+const databases = new Map<string, string>();
+function databaseOf(dir: string): string {
+  if (!databases.has(dir)) databases.set(dir, testDatabase(join(dir, 'invites.sqlite')));
+  return databases.get(dir)!;
+}
+
+/** Every instance of a test reads and writes the same database. */
 function writeConfig(prosody: TestProsody, dir: string, standby: boolean): string {
   const file = join(mkdtempSync(join(dir, 'serve-')), 'config.yaml');
   const raw = rawTestConfig({
     component: { server: prosody.componentUrl(), domain: COMPONENT, secret: COMPONENT_SECRET, standby },
     host: prosody.host,
-    database: join(dir, 'invites.sqlite'),
+    database: databaseOf(dir),
     invites: { approval: 'none' },
   });
   writeFileSync(file, stringify(raw));
@@ -162,7 +169,7 @@ describe('Prosody, default component_conflict_resolve (kick_new)', () => {
     // It serves: a New Invite lands in the shared database beside the first instance's.
     const after = await newInvite(alice);
     expect(after).not.toBe(before);
-    const db = new Database(join(dir, 'invites.sqlite'), { readonly: true });
+    const db = openStoreOf(databaseOf(dir));
     try {
       expect(db.prepare(`SELECT count(*) AS n FROM invites WHERE inviter = 'alice@localhost'`).get()).toEqual({ n: 2 });
     } finally {
