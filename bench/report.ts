@@ -314,7 +314,9 @@ stopped by its PID.
   SQLite ${r.machine.sqlite} (better-sqlite3); @xmpp/component and @xmpp/client 0.13.1; for part 5,
   ejabberd ${pg.ejabberd} (Debian) and PostgreSQL ${pg.postgresql} (Debian) with its own defaults for
   durability and memory (fsync and synchronous_commit on, shared_buffers 128 MB), reached through
-  libpq (pg-native), on the same disk as the SQLite files.
+  libpq (pg-native), on the same disk as the SQLite files. Each PostgreSQL commit waits for its WAL
+  to reach the disk; SQLite, in WAL mode with \`synchronous = NORMAL\` (the service's setting),
+  syncs at checkpoints only.
 - Measured from ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC for ${minutes.toFixed(1)} minutes, after the seed.
   ${
     r.machine.quiet === undefined
