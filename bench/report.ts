@@ -5,6 +5,32 @@ import type { StoreCosts } from './store-costs';
 import type { Paired } from './paired';
 import type { Summary } from './support';
 
+// Part 5: the service on ejabberd, on SQLite and on PostgreSQL (bench/postgresql.ts).
+
+export type PgSystem = 'sqlite' | 'pg1' | 'pg2';
+
+/** One round's order: every two of the three systems back to back once (sqlite–pg1, pg1–pg2, pg2–sqlite). */
+export const PG_SEQUENCE: readonly PgSystem[] = ['sqlite', 'pg1', 'pg2', 'sqlite'];
+
+export type PgRatio = 'pg1Sqlite' | 'pg2Pg1' | 'pg2Sqlite';
+
+/** The ratios of part 5, numerator and denominator: PostgreSQL ÷ SQLite, two instances ÷ one. */
+export const PG_RATIOS: Record<PgRatio, [PgSystem, PgSystem]> = {
+  pg1Sqlite: ['pg1', 'sqlite'],
+  pg2Pg1: ['pg2', 'pg1'],
+  pg2Sqlite: ['pg2', 'sqlite'],
+};
+
+/** Part 5's figures (bench/postgresql.ts). */
+export interface PostgresFigures {
+  postgresql: string;
+  ejabberd: string;
+  invites: Record<PgSystem, Summary>;
+  registration: Record<PgSystem, Summary>;
+  /** every ratio the median of the rounds' own ratios */
+  ratios: { invites: Record<PgRatio, Paired>; registration: Record<PgRatio, Paired> };
+}
+
 export interface Memory {
   rssMb: number;
   peakMb: number;
@@ -46,6 +72,8 @@ export interface Report {
   ratios: Record<'oursEcho' | 'oursProsody' | 'oursProsodyN' | 'historyOurs' | 'registration' | 'registrationProsodyCost', Paired>;
   email: { rate: number; perRound: number; rounds: number };
   costs: { empty: StoreCosts; history: StoreCosts };
+  /** part 5: New Invite and registration on PostgreSQL (one and two instances) beside SQLite, on ejabberd */
+  postgresql: PostgresFigures;
 }
 
 export interface Row {
@@ -117,7 +145,41 @@ export function rows(r: Report): Row[] {
       met: check(q.registration.median >= 0.8),
     },
     { figure: '4. e-mail through the outbox to a loopback SMTP server', value: `${n0(r.email.rate)} e-mails/s`, target: '≥ 200/s', met: check(r.email.rate >= 200) },
+    ...postgresRows(r.postgresql),
   ];
+}
+
+const PG_NAMES: Record<PgSystem, string> = {
+  sqlite: 'ours on SQLite, one instance',
+  pg1: 'ours on PostgreSQL, one instance',
+  pg2: 'ours on PostgreSQL, two instances (`domain_balancing`)',
+};
+const PG_RATIO_NAMES: Record<PgRatio, string> = {
+  pg1Sqlite: 'PostgreSQL ÷ SQLite (one instance each)',
+  pg2Pg1: 'two instances ÷ one (PostgreSQL)',
+  pg2Sqlite: 'PostgreSQL, two instances ÷ SQLite, one',
+};
+
+/** Part 5: each system's figure, then the three paired ratios, for New Invite and for registration. */
+export function postgresRows(p: PostgresFigures): Row[] {
+  const parts = [
+    { letters: ['a', 'b', 'c'], what: `New Invite on ejabberd ${p.ejabberd}`, summaries: p.invites, ratios: p.ratios.invites, unit: '/s' },
+    { letters: ['d', 'e', 'f'], what: 'registration on ejabberd (XEP-0077 → mod_http_api)', summaries: p.registration, ratios: p.ratios.registration, unit: ' accounts/s' },
+  ];
+  return parts.flatMap(({ letters, what, summaries, ratios, unit }) => [
+    ...(['sqlite', 'pg1', 'pg2'] as const).map((k, i) => ({
+      figure: `5${letters[i]}. ${what}: ${PG_NAMES[k]}`,
+      value: `${n0(summaries[k].rate)}${unit} (p50 ${ms(summaries[k].p50)}, p99 ${ms(summaries[k].p99)})${summaries[k].errors ? `, ${summaries[k].errors} errors` : ''}`,
+      target: '',
+      met: '',
+    })),
+    ...(Object.keys(PG_RATIOS) as PgRatio[]).map((k) => ({
+      figure: `5. ${what.split(' on ')[0]}: ${PG_RATIO_NAMES[k]}`,
+      value: pairedText(ratios[k]),
+      target: '',
+      met: '',
+    })),
+  ]);
 }
 
 export function printTable(r: Report): void {
@@ -141,7 +203,15 @@ function markdownTable(r: Report): string {
 
 /** CPU per operation and share of a core, per process, for one system. */
 function cpuLine(s: Summary): string {
-  const names: Record<string, string> = { prosody: 'Prosody', component: 'component', bench: 'clients (bench process)' };
+  const names: Record<string, string> = {
+    prosody: 'Prosody',
+    ejabberd: 'ejabberd',
+    postgresql: 'PostgreSQL (all its processes)',
+    component: 'component',
+    instance1: 'first instance',
+    instance2: 'second instance',
+    bench: 'clients (bench process)',
+  };
   return Object.keys(s.cpuPerOp)
     .map((k) => `${names[k] ?? k} ${cpu(s.cpuPerOp[k])} (${pct(s.busy[k])} of a core)`)
     .join(', ');
@@ -156,7 +226,55 @@ function memoryLine(name: string, m: Memory | undefined): string {
   return `- ${name}: peak ${n0(m.peakMb)} MB, ${n0(m.rssMb)} MB at the end${parts}`;
 }
 
-export function writeReport(file: string, r: Report): void {
+/**
+ * The throughputs in the figures table of an earlier docs/performance.md, by figure: the leading
+ * number of each value given per second (ratios, latencies and memory are left out).
+ */
+export function previousRates(text: string): Map<string, number> {
+  const rates = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^\| (.+?) \| ([\d,]+(?:\.\d+)?)(?:\/s| accounts\/s| e-mails\/s)[ |]/.exec(line);
+    if (m) rates.set(m[1], Number(m[2].replace(/,/g, '')));
+  }
+  return rates;
+}
+
+/** The service on SQLite (rows 1a, 2a, 3a, 4): the figures that must not fall below 0.9 × the previous run's. */
+const OURS_ON_SQLITE = /^(1a|2a|3a|4)\. /;
+
+/**
+ * This run's throughputs beside those of the run that wrote the file before (another run, so not
+ * paired: the figures of two runs differ by the machine's conditions too).
+ */
+export function againstPrevious(r: Report, previous: Map<string, number>): Row[] {
+  const out: Row[] = [];
+  for (const row of rows(r)) {
+    const before = previous.get(row.figure);
+    const now = /^([\d,]+(?:\.\d+)?)(?:\/s| accounts\/s| e-mails\/s)/.exec(row.value);
+    if (before === undefined || !now) continue;
+    const change = Number(now[1].replace(/,/g, '')) / before;
+    const ours = OURS_ON_SQLITE.test(row.figure);
+    out.push({ figure: row.figure, value: `${n0(before)} → ${now[1]} (${ratio(change)})`, target: ours ? '≥ 0.9×' : '', met: ours ? check(change >= 0.9) : '' });
+  }
+  return out;
+}
+
+function previousSection(r: Report, previous: Map<string, number> | undefined): string {
+  const compared = previous ? againstPrevious(r, previous) : [];
+  if (!compared.length) return '';
+  const lines = ['| figure | the previous run → this one | target | met |', '|---|---|---|---|'];
+  for (const row of compared) lines.push(`| ${row.figure} | ${row.value} | ${row.target} | ${row.met} |`);
+  return `
+Against the run that wrote this file before (its medians, read from the file; two runs are not
+paired, so the machine's conditions differ between them as well as the code). The service on SQLite
+must keep at least 0.9× of its figures:
+
+${lines.join('\n')}
+`;
+}
+
+/** Writes docs/performance.md; `previous`: the throughputs of the file it replaces (previousRates), compared in a table. */
+export function writeReport(file: string, r: Report, previous?: Map<string, number>): void {
   const { ours, history, echo, prosody, prosodyN } = r.invites;
   const reg = r.registration;
   const q = r.ratios;
@@ -166,6 +284,7 @@ export function writeReport(file: string, r: Report): void {
   const F = r.options.inFlight;
   const minutes = (r.finishedAt.getTime() - r.startedAt.getTime()) / 60_000;
   const c = r.costs;
+  const pg = r.postgresql;
   const text = `# Performance
 
 How fast the service answers, how it behaves as its history grows, and how that compares with the
@@ -180,17 +299,24 @@ npm run bench            # about ${Math.ceil(minutes + (r.seed.ms + r.seed.syncM
 npm run bench -- --quick # small sizes, no waiting, nothing written (to try the harness)
 \`\`\`
 
-It needs what \`npm test\` needs (Prosody 0.12 from Debian, \`prosody\` on the PATH). Options:
+It needs what \`npm test\` needs (Prosody 0.12, ejabberd and PostgreSQL from Debian). Options:
 \`--seed N\` (invites in the large store, default 1,000,000), \`--rounds N\` (5), \`--measure S\`
 (seconds per measured window, 4), \`--warmup S\` (1), \`--prosody-invites N\` (10,000), \`--emails N\`
-(1,500 per round), \`--no-wait\`, \`--no-doc\`, and \`--only ours,echo\` or \`--only registration\` (just
-those rounds, printed, nothing written: to compare two versions of the service). Everything binds
-127.0.0.1; every process it starts is stopped by its PID.
+(1,500 per round), \`--no-wait\`, \`--no-doc\`, and \`--only\` with a list of \`ours\`, \`history\`, \`echo\`,
+\`prosody\`, \`prosodyN\` (New Invite on Prosody), \`registration\` (ours and the ceiling) and
+\`postgresql\` (part 5), such as \`--only ours,echo\` (just those rounds, printed, nothing written: to
+compare two versions of the service). Everything binds 127.0.0.1; every process it starts is
+stopped by its PID.
 
 ## Conditions of this run
 
 - ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGb.toFixed(0)} GB RAM; Node ${r.machine.node}; Prosody ${r.machine.prosody} (Debian);
-  SQLite ${r.machine.sqlite} (better-sqlite3); @xmpp/component and @xmpp/client 0.13.1.
+  SQLite ${r.machine.sqlite} (better-sqlite3); @xmpp/component and @xmpp/client 0.13.1; for part 5,
+  ejabberd ${pg.ejabberd} (Debian) and PostgreSQL ${pg.postgresql} (Debian) with its own defaults for
+  durability and memory (fsync and synchronous_commit on, shared_buffers 128 MB), reached through
+  libpq (pg-native), on the same disk as the SQLite files. Each PostgreSQL commit waits for its WAL
+  to reach the disk; SQLite, in WAL mode with \`synchronous = NORMAL\` (the service's setting),
+  syncs at checkpoints only.
 - Measured from ${r.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC for ${minutes.toFixed(1)} minutes, after the seed.
   ${
     r.machine.quiet === undefined
@@ -210,7 +336,7 @@ those rounds, printed, nothing written: to compare two versions of the service).
 ## Figures
 
 ${markdownTable(r)}
-
+${previousSection(r, previous)}
 CPU per operation, as measured from /proc for each process during the rounds (medians):
 
 - 1a ours: ${cpuLine(ours)}
@@ -221,6 +347,12 @@ CPU per operation, as measured from /proc for each process during the rounds (me
 - 3a registration, ours: ${cpuLine(reg.ours)}
 - 3a registration, ours holding ${M}: ${cpuLine(reg.history)}
 - 3b add-user ceiling: ${cpuLine(reg.ceiling)}
+- 5a New Invite on ejabberd, SQLite: ${cpuLine(pg.invites.sqlite)}
+- 5b New Invite on ejabberd, PostgreSQL, one instance: ${cpuLine(pg.invites.pg1)}
+- 5c New Invite on ejabberd, PostgreSQL, two instances: ${cpuLine(pg.invites.pg2)}
+- 5d registration on ejabberd, SQLite: ${cpuLine(pg.registration.sqlite)}
+- 5e registration on ejabberd, PostgreSQL, one instance: ${cpuLine(pg.registration.pg1)}
+- 5f registration on ejabberd, PostgreSQL, two instances: ${cpuLine(pg.registration.pg2)}
 
 The store alone, in one process without XMPP (\`InviteService.create\` as New Invite calls it;
 bench/store-costs.ts):
@@ -301,6 +433,24 @@ a steady drift cancels out. Ours' own figures (1a, 3a) are the median of all its
    in one transaction (as the CLI would); the service's outbox worker renders and sends them to an
    \`smtp-server\` on 127.0.0.1 (no TLS, no auth). The rate runs from the first message received to
    the last (the worker's 2 s poll before the first is not throughput).
+5. **PostgreSQL, one and two instances** (bench/postgresql.ts; it runs first, and its servers are
+   stopped before the others start). Two active instances of one component need ejabberd: Prosody
+   holds one connection per component. So this part has an ejabberd of its own (Debian's
+   ${pg.ejabberd}, logging at \`info\`, \`mod_offline\` on so that messages to offline accounts are
+   kept as Prosody keeps them) with three components on it, each with routes of its own
+   (\`global_routes: false\`): ours on a SQLite file (the baseline on this server), ours on a
+   PostgreSQL database, and two \`serve\` processes on another PostgreSQL database connected as one
+   component, among which ejabberd shares the stanzas (\`domain_balancing\`, \`bare_source\`, as the
+   README advises; each user's stanzas reach one instance). The cluster (PostgreSQL ${pg.postgresql})
+   is a throwaway one on 127.0.0.1, stopped by its PID at the end. The same ${S} users (not admins)
+   and ${S} anonymous sessions as on Prosody, ${F} in flight each. Every round runs the three
+   systems as SQLite, PostgreSQL one instance, two instances, SQLite (backwards in the next round),
+   so that each pair is measured back to back in every round and each ratio is the median of the
+   rounds' own ratios. New Invite is as in 1; registration is as in 3, but all three make the
+   account through mod_http_api (the \`ejabberd-api\` provisioner: \`check_account\`, then
+   \`register\`): behind \`domain_balancing\` the server's answer to an IQ one instance sent may reach
+   the other one, so XEP-0133 cannot serve two instances, and the baseline takes the same path so
+   that the ratios compare the store and the number of instances only.
 
 ## The targets
 
@@ -385,6 +535,20 @@ link to add them), so it stays. Holding ${M} invites changes nothing that matter
 **4. e-mail ≥ 200/s: ${check(r.email.rate >= 200)} (${n0(r.email.rate)}/s).** One worker sends one message at a time over
 a pooled SMTP connection (nodemailer, two connections, 100 messages each), rendering the text and
 HTML bodies and recording each delivery in the invite's log.
+
+**5. PostgreSQL, one and two instances** (no target: what a site gives up or gains by moving its
+store, measured beside SQLite on the same ejabberd).
+New Invite: PostgreSQL ÷ SQLite ${pairedText(pg.ratios.invites.pg1Sqlite)}; two instances ÷ one
+${pairedText(pg.ratios.invites.pg2Pg1)}; two instances on PostgreSQL ÷ one on SQLite
+${pairedText(pg.ratios.invites.pg2Sqlite)}. ejabberd spends ${cpu(pg.invites.sqlite.cpuPerOp.ejabberd)} per invite (${pct(pg.invites.sqlite.busy.ejabberd)} of a core in the SQLite rounds); on
+PostgreSQL, the service spends ${cpu(pg.invites.pg1.cpuPerOp.component)} per invite against ${cpu(pg.invites.sqlite.cpuPerOp.component)} on SQLite, and PostgreSQL's
+processes ${cpu(pg.invites.pg1.cpuPerOp.postgresql)}. With two instances, the first spent ${cpu(pg.invites.pg2.cpuPerOp.instance1)} and the second ${cpu(pg.invites.pg2.cpuPerOp.instance2)} per invite
+(how \`bare_source\` split the ${S} users between them).
+Registration: PostgreSQL ÷ SQLite ${pairedText(pg.ratios.registration.pg1Sqlite)}; two instances ÷ one
+${pairedText(pg.ratios.registration.pg2Pg1)}; two instances on PostgreSQL ÷ one on SQLite
+${pairedText(pg.ratios.registration.pg2Sqlite)}. ejabberd spends ${cpu(pg.registration.sqlite.cpuPerOp.ejabberd)} per account in the SQLite
+rounds (${pct(pg.registration.sqlite.busy.ejabberd)} of a core). On ${r.machine.cores} cores, ejabberd, PostgreSQL, the instances and the client
+sessions share the same CPUs: a second instance adds capacity only where the first was the bottleneck.
 
 ## Changes made to the service because of these figures
 

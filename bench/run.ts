@@ -10,93 +10,59 @@
  *   npm run bench -- --seed 200000 --rounds 3 --measure 2 --no-wait --no-doc
  *
  * Options: --seed N, --rounds N, --warmup S, --measure S, --prosody-invites N, --emails N,
- * --no-wait, --no-doc, --doc (write the doc even with --quick), --only ours,echo|registration (just
- * those rounds, to compare two versions of the service). BENCH_SERVICE_FLAGS adds Node flags to
- * the service's processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * --no-wait, --no-doc, --doc (write the doc even with --quick), --only ours,echo|registration|postgresql
+ * (just those rounds, to compare two versions of the service; bench/options.ts). BENCH_SERVICE_FLAGS
+ * adds Node flags to the service's processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  *
  * Everything runs on 127.0.0.1: two Prosody 0.12 instances (test/support/prosody.ts), the service
  * as `xmpp-invites serve` child processes, the echo and add-user components as child processes,
- * a loopback SMTP server and the client sessions in this process. Every process started here is
- * stopped by its PID at the end.
+ * a loopback SMTP server and the client sessions in this process. Part 5 (bench/postgresql.ts)
+ * runs first, on an ejabberd and a PostgreSQL cluster of its own, stopped before the rest starts.
+ * Every process started here is stopped by its PID at the end.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { SMTPServer } from 'smtp-server';
-import { stringify } from 'yaml';
 import { loadConfig } from '../src/config';
 import { inviteServiceFor } from '../src/services';
-import { openDatabase, type SqliteDb as Db } from '../src/store/database';
-import type { InviteService } from '../src/domain/invites';
+import { openDatabase } from '../src/store/database';
 import { OPERATOR } from '../src/domain/types';
-import { TestProsody, freePorts, randomSecret } from '../test/support/prosody';
+import { TestProsody, randomSecret } from '../test/support/prosody';
 import type { TestClient } from '../test/support/client';
 import { connectAnonymous, connectUsers, inviteRound, registrationRound, stopAll } from './load';
 import { seedStore, seededId, type SeedResult } from './seed';
 import { writeProsodyInvites } from './prosody-store';
 import { storeCosts } from './store-costs';
-import { Child, PROJECT_ROOT, loadAverage, median, memoryOf, percentile, rate, sleep, summarize, waitForQuiet, withCpu, type RoundResult } from './support';
+import { Child, PROJECT_ROOT, loadAverage, median, percentile, rate, sleep, summarize, waitForQuiet, withCpu, type RoundResult, type Summary } from './support';
 import { PairedRounds, pairedSequence, roundOrder } from './paired';
-import { TUNED_FLAGS, pairedText, writeReport, printTable, type Memory, type Report } from './report';
-
-// ---------------------------------------------------------------------------------------------
-// Options
-
-interface Options {
-  quick: boolean;
-  seed: number;
-  rounds: number;
-  warmupMs: number;
-  measureMs: number;
-  sessions: number;
-  inFlight: number;
-  prosodyN: number;
-  emails: number;
-  wait: boolean;
-  doc: boolean;
-  /** `--only ours,echo` (New Invite systems) and/or `registration` (ours and the ceiling): just these rounds, nothing written */
-  only: string[] | undefined;
-}
-
-function options(argv: string[]): Options {
-  const quick = argv.includes('--quick');
-  const num = (name: string, dflt: number) => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(argv[i + 1]) : dflt;
-  };
-  return {
-    quick,
-    seed: num('seed', quick ? 20_000 : 1_000_000),
-    rounds: num('rounds', quick ? 2 : 5),
-    warmupMs: num('warmup', quick ? 0.5 : 1) * 1000,
-    measureMs: num('measure', quick ? 1.5 : 4) * 1000,
-    sessions: 8,
-    inFlight: 4,
-    prosodyN: num('prosody-invites', quick ? 2_000 : 10_000),
-    emails: num('emails', quick ? 300 : 1_500),
-    wait: !quick && !argv.includes('--no-wait'),
-    doc: !argv.includes('--only') && (argv.includes('--doc') || (!quick && !argv.includes('--no-doc'))),
-    only: argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined,
-  };
-}
-
-const say = (s: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
+import { PG_RATIOS, TUNED_FLAGS, pairedText, previousRates, writeReport, printTable, type PostgresFigures, type Report } from './report';
+import { options, selection } from './options';
+import { postgresqlRounds } from './postgresql';
+import {
+  ACCOUNT_PASSWORD,
+  ADMIN,
+  ANON,
+  HOST,
+  InvitePool,
+  USERS,
+  USER_PASSWORD,
+  buildService,
+  describeRound,
+  memoryReport,
+  say,
+  startService,
+  writeServiceConfig,
+} from './services';
 
 // ---------------------------------------------------------------------------------------------
 // Fixed names
 
-const HOST = 'localhost';
-const ANON = 'anon.localhost';
-const ADMIN = 'admin';
 const OURS = 'invites.localhost';
 const HISTORY = 'history.localhost';
 const ECHO = 'echo.localhost';
 const CEILING = 'ceiling.localhost';
-const USER_PASSWORD = 'bench-user-password';
-const ACCOUNT_PASSWORD = 'bench-account-password';
-const TOKEN_KEY = 'bench-token-key-' + 'x'.repeat(32);
-const USERS = Array.from({ length: 8 }, (_, i) => `bench${i + 1}`);
 
 /** Prosody's production default is to log at info; the harness logs debug (every stanza). */
 const PROSODY_LOG = 'log = { { levels = { min = "info" }, to = "file", filename = CFG_CONFIGDIR .. "/prosody.log" } }';
@@ -110,53 +76,6 @@ interface Running {
   children: Child[];
   clients: TestClient[];
   smtp?: SMTPServer;
-}
-
-/** The service's config file for one instance (its own directory, database, web port). */
-async function writeServiceConfig(dir: string, a: TestProsody, domain: string, secret: string, smtpPort: number): Promise<string> {
-  const file = join(dir, 'xmpp-invites.yaml');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    file,
-    stringify({
-      component: { server: a.componentUrl(), domain, secret },
-      host: HOST,
-      admins: [`${ADMIN}@${HOST}`],
-      database: './invites.sqlite',
-      token_key: TOKEN_KEY,
-      registration: { requester_domains: [ANON] },
-      mail: { transport: `smtp://127.0.0.1:${smtpPort}?tls=none`, from: 'Bench <invites@example.org>' },
-      web: { public_url: 'https://invites.example.org', listen: `127.0.0.1:${(await freePorts(1))[0]}` },
-      // A load test is a flood by design: the shipped per-user limits would stop it at once.
-      limits: { per_user_open: 'off', per_user_per_day: 'off', invite_requests_per_minute: 'off' },
-    }),
-  );
-  return file;
-}
-
-const MEMORY_PROBE = join(PROJECT_ROOT, 'bench', 'memory-probe.cjs');
-
-/** `xmpp-invites serve` (src/cli.ts under tsx, or the compiled cli.js), with the memory probe preloaded. */
-async function startService(configFile: string, dir: string, name: string, compiled?: { dist: string; flags: string[] }): Promise<Child> {
-  const child = Child.start(compiled ? join(compiled.dist, 'cli.js') : 'src/cli.ts', ['serve', '--config', configFile], {
-    logFile: join(dir, `${name}.log`),
-    tsx: !compiled,
-    nodeFlags: [...(compiled?.flags ?? []), ...(process.env.BENCH_SERVICE_FLAGS?.split(' ').filter(Boolean) ?? []), '--require', MEMORY_PROBE],
-    env: { ...process.env, BENCH_MEMORY_FILE: join(dir, `${name}.memory.json`) },
-  });
-  await child.waitForLog(/"online as /, 60_000);
-  return child;
-}
-
-/** VmHWM and VmRSS from /proc, and the probe's breakdown of its highest sample. */
-function memoryReport(child: Child, dir: string, name: string): Memory {
-  let breakdown: Memory['breakdown'];
-  try {
-    breakdown = JSON.parse(readFileSync(join(dir, `${name}.memory.json`), 'utf8')) as Memory['breakdown'];
-  } catch {
-    breakdown = undefined;
-  }
-  return { ...memoryOf(child.pid), breakdown };
 }
 
 /** The loopback SMTP server that takes every message and counts it (no TLS, no auth). */
@@ -185,6 +104,7 @@ function startSmtp(onMessage: (to: string) => void): Promise<{ server: SMTPServe
 
 async function main(): Promise<void> {
   const opt = options(process.argv.slice(2));
+  const sel = selection(opt.only);
   say(`options: ${JSON.stringify(opt)}`);
   const run: Running = { tmp: mkdtempSync(join(tmpdir(), 'xmpp-invites-bench-')), children: [], clients: [] };
   const stopEverything = async () => {
@@ -202,15 +122,48 @@ async function main(): Promise<void> {
   try {
     // ---- 1,000,000 invites, seeded before anything runs (the seed is not a measured figure
     // beyond its own duration), then a quiet machine for the measurements.
+    // (Not when only part 5 runs: it does not use that store.)
     const historyDir = join(run.tmp, 'history');
-    say(`seeding ${opt.seed.toLocaleString('en')} invites`);
-    const seed: SeedResult = seedStore(join(historyDir, 'invites.sqlite'), { count: opt.seed, host: HOST, admin: `${ADMIN}@${HOST}` });
-    say(`seeded in ${(seed.ms / 1000).toFixed(1)} s (and ${(seed.syncMs / 1000).toFixed(1)} s to fsync it): ${seed.events.toLocaleString('en')} events, ${seed.outbox.toLocaleString('en')} outbox rows, ${seed.fileMb.toFixed(0)} MB`);
+    let seed: SeedResult | undefined;
+    if (sel.prosody) {
+      say(`seeding ${opt.seed.toLocaleString('en')} invites`);
+      seed = seedStore(join(historyDir, 'invites.sqlite'), { count: opt.seed, host: HOST, admin: `${ADMIN}@${HOST}` });
+      say(`seeded in ${(seed.ms / 1000).toFixed(1)} s (and ${(seed.syncMs / 1000).toFixed(1)} s to fsync it): ${seed.events.toLocaleString('en')} events, ${seed.outbox.toLocaleString('en')} outbox rows, ${seed.fileMb.toFixed(0)} MB`);
+    }
     let quiet: { quiet: boolean | undefined; load: number } = { quiet: undefined, load: loadAverage() };
     if (opt.wait) quiet = await waitForQuiet(0.5, 60_000, 20 * 60_000, say);
     say(`load average ${loadAverage().toFixed(2)}${opt.wait ? (quiet.quiet ? ' (quiet for a minute)' : ' (NOT quiet: gave up waiting)') : ''}`);
     const startedAt = new Date();
     sampleLoad();
+
+    let emailsSeen = 0;
+    const emailTimes: number[] = [];
+    const smtp = await startSmtp(() => {
+      emailsSeen++;
+      emailTimes.push(performance.now());
+    });
+    run.smtp = smtp.server;
+    // The services run as bin/xmpp-invites runs `serve`: the compiled build with its Node flags.
+    const dist = buildService(run.tmp);
+    const production = { dist, flags: TUNED_FLAGS };
+
+    // ---- 5: PostgreSQL, one and two instances, beside SQLite, on an ejabberd of its own (stopped
+    // before the Prosody rounds start, so that those run as they always have).
+    let postgresql: PostgresFigures | undefined;
+    if (sel.postgresql) {
+      postgresql = await postgresqlRounds(opt, run.tmp, production, smtp.port);
+      sampleLoad();
+      if (opt.only) {
+        for (const [part, summaries, ratios] of [
+          ['New Invite', postgresql.invites, postgresql.ratios.invites],
+          ['registration', postgresql.registration, postgresql.ratios.registration],
+        ] as const) {
+          say(`${part} on ejabberd: ${Object.entries(summaries as Record<string, Summary>).map(([k, v]) => `${k} ${v.rate.toFixed(0)}/s`).join(', ')}`);
+          for (const [name, [x, y]] of Object.entries(PG_RATIOS) as [keyof typeof PG_RATIOS, [string, string]][]) say(`${part} ${x} ÷ ${y}: ${pairedText(ratios[name])}`);
+        }
+      }
+      if (!sel.prosody) return;
+    }
 
     // ---- servers
     const ourSecret = randomSecret();
@@ -235,20 +188,9 @@ async function main(): Promise<void> {
     await Promise.all([...USERS, ADMIN].map((u) => a.register(u, USER_PASSWORD)));
     await Promise.all([...USERS, ADMIN].map((u) => b.register(u, USER_PASSWORD)));
 
-    let emailsSeen = 0;
-    const emailTimes: number[] = [];
-    const smtp = await startSmtp(() => {
-      emailsSeen++;
-      emailTimes.push(performance.now());
-    });
-    run.smtp = smtp.server;
-
     const oursDir = join(run.tmp, 'ours');
-    const oursConfig = await writeServiceConfig(oursDir, a, OURS, ourSecret, smtp.port);
-    const historyConfig = await writeServiceConfig(historyDir, a, HISTORY, historySecret, smtp.port);
-    // The services run as bin/xmpp-invites runs `serve`: the compiled build with its Node flags.
-    const dist = buildService(run.tmp);
-    const production = { dist, flags: TUNED_FLAGS };
+    const oursConfig = await writeServiceConfig(oursDir, { server: a.componentUrl(), domain: OURS, secret: ourSecret, smtpPort: smtp.port });
+    const historyConfig = await writeServiceConfig(historyDir, { server: a.componentUrl(), domain: HISTORY, secret: historySecret, smtpPort: smtp.port });
     const ours = await startService(oursConfig, oursDir, 'service', production);
     run.children.push(ours);
     const history = await startService(historyConfig, historyDir, 'service', production);
@@ -287,7 +229,7 @@ async function main(): Promise<void> {
         before: () => writeProsodyInvites(dataB, HOST, USERS, Math.ceil(opt.prosodyN / USERS.length)),
       },
     ];
-    if (opt.only) systems.splice(0, systems.length, ...systems.filter((s) => opt.only!.includes(s.key)));
+    if (opt.only) systems.splice(0, systems.length, ...systems.filter((s) => (sel.invites as string[]).includes(s.key)));
     // Each system compared with ours runs right before or after a measurement of ours, and the
     // sequence is reversed every other round: every ratio is the median of the rounds' own ratios.
     const byKey = new Map(systems.map((s) => [s.key, s]));
@@ -316,7 +258,7 @@ async function main(): Promise<void> {
       if (byKey.has('ours')) {
         for (const k of partners) say(`${k === 'history' ? 'history ÷ ours' : `ours ÷ ${k}`}: ${pairedText(oursOver(k))}`);
       }
-      if (!opt.only.includes('registration')) return;
+      if (!sel.registration) return;
     }
     const oursHeld = (() => {
       const db = openDatabase(loadConfig(oursConfig, {}).database, { readonly: true });
@@ -498,7 +440,7 @@ async function main(): Promise<void> {
         loadMin: Math.min(...loads),
         loadMax: Math.max(...loads),
       },
-      seed,
+      seed: seed!,
       invites: Object.fromEntries(systems.map((s) => [s.key, summarize(inviteRounds.all(s.key))])) as Report['invites'],
       oursHeld,
       lookups: { p50: percentile(lookups, 50), p99: percentile(lookups, 99), max: Math.max(...lookups), n: lookups.length },
@@ -515,87 +457,17 @@ async function main(): Promise<void> {
       },
       email: { rate: median(emailRounds.map((e) => e.rate)), perRound: opt.emails, rounds: emailRounds.length },
       costs,
+      postgresql: postgresql!,
     };
     printTable(report);
     if (opt.doc) {
-      writeReport(join(PROJECT_ROOT, 'docs', 'performance.md'), report);
+      const file = join(PROJECT_ROOT, 'docs', 'performance.md');
+      writeReport(file, report, existsSync(file) ? previousRates(readFileSync(file, 'utf8')) : undefined);
       say('wrote docs/performance.md');
     }
   } finally {
     await stopEverything();
   }
-}
-
-/**
- * Pre-made account invites in a service's database (written beside the running service, as the
- * CLI does), handed out one per registration.
- */
-class InvitePool {
-  readonly #db: Db;
-  readonly #invites: InviteService;
-  readonly #items: { username: string; token: string }[] = [];
-
-  constructor(configFile: string, private readonly username: () => string) {
-    const config = loadConfig(configFile, {});
-    this.#db = openDatabase(config.database);
-    this.#invites = inviteServiceFor(config, this.#db);
-  }
-
-  topUp(n: number): void {
-    this.inOneTransaction((invites) => {
-      while (this.#items.length < n) this.#items.push({ username: this.username(), token: invites.create(OPERATOR, { kind: 'account', source: 'cli' }).links.token });
-    });
-  }
-
-  /**
-   * Waits until the service has delivered every notice that is due (the welcome messages of the
-   * accounts just made), so that its deliveries count in its own round and not in the next one.
-   */
-  async drainOutbox(timeoutMs = 60_000): Promise<void> {
-    const due = this.#db.prepare<[number], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE state IN ('queued', 'sending') AND not_before <= ?`);
-    const deadline = Date.now() + timeoutMs;
-    while (due.get(Date.now())!.n > 0) {
-      if (Date.now() > deadline) throw new Error('the outbox did not drain');
-      await sleep(50);
-    }
-  }
-
-  /** Checkpoints what this connection wrote, so that the service does not pay for it during a round. */
-  checkpoint(): void {
-    this.#db.pragma('wal_checkpoint(TRUNCATE)');
-  }
-
-  next(): { username: string; token: string } {
-    const item = this.#items.shift();
-    if (!item) throw new Error('the pool of pre-made invites ran out');
-    return item;
-  }
-
-  inOneTransaction(fn: (invites: InviteService) => void): void {
-    this.#db.transaction(() => fn(this.#invites)).immediate();
-  }
-
-  close(): void {
-    this.#db.close();
-  }
-}
-
-/** `tsc -p tsconfig.build.json` into DIR/build/dist, laid out as the checkout is (schema.sql, node_modules). */
-function buildService(dir: string): string {
-  const root = join(dir, 'build');
-  mkdirSync(root, { recursive: true });
-  execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', join(root, 'dist')], { stdio: 'inherit' });
-  copyFileSync(join(PROJECT_ROOT, 'schema.sql'), join(root, 'schema.sql'));
-  symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(root, 'node_modules'));
-  return join(root, 'dist');
-}
-
-function describeRound(r: RoundResult, cpuMs: Record<string, number>, wallMs: number): string {
-  const cpu = Object.entries(cpuMs)
-    .map(([k, v]) => `${k} ${((100 * v) / wallMs).toFixed(0)}% ${(v / r.allOps).toFixed(3)} ms/op`)
-    .join(', ');
-  const errors = r.errors ? ` errors ${r.errors} (${r.firstError})` : '';
-  return `${(r.ops / r.seconds).toFixed(0)}/s p50 ${percentile(r.latencies, 50).toFixed(1)} ms p99 ${percentile(r.latencies, 99).toFixed(1)} ms; CPU ${cpu}${errors}`;
 }
 
 function sqliteVersion(): string {

@@ -3,7 +3,7 @@
  * resident memory from /proc, and waiting for a quiet machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 export const PROJECT_ROOT = resolve(__dirname, '..');
@@ -222,14 +222,57 @@ export function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * CPU time of a whole process tree so far, in ms: every process under `root` (by parent PID) and
+ * what each has collected from children that ended (cutime, cstime), so that a backend or helper
+ * that exits during a round still counts. For servers that work in processes of their own
+ * (PostgreSQL's backends, ejabberd's beam.smp under ejabberdctl).
+ */
+export function treeCpuMsOf(root: number): number {
+  const parents = new Map<number, number>();
+  const times = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    parents.set(pid, Number(fields[1]));
+    times.set(pid, (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 10);
+  }
+  let total = 0;
+  for (const pid of times.keys()) {
+    for (let p: number | undefined = pid; p !== undefined && p > 0; p = parents.get(p)) {
+      if (p === root) {
+        total += times.get(pid)!;
+        break;
+      }
+    }
+  }
+  return total;
+}
+
+/** What withCpu measures under one name: a PID, several (summed), or a whole process tree. */
+export type CpuSource = number | { pids: number[] } | { tree: number };
+
+function cpuMsOfSource(source: CpuSource): number {
+  if (typeof source === 'number') return cpuMsOf(source);
+  if ('tree' in source) return treeCpuMsOf(source.tree);
+  return source.pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+}
+
 /** CPU used by each named process (this process included) while `work` runs, in ms. */
-export async function withCpu<T>(pids: Record<string, number>, work: () => Promise<T>): Promise<{ result: T; cpuMs: Record<string, number>; wallMs: number }> {
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid)]));
+export async function withCpu<T>(pids: Record<string, CpuSource>, work: () => Promise<T>): Promise<{ result: T; cpuMs: Record<string, number>; wallMs: number }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOfSource(pid)]));
   const self = process.cpuUsage();
   const t0 = performance.now();
   const result = await work();
   const wallMs = performance.now() - t0;
-  const cpuMs: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid) - before[k]]));
+  const cpuMs: Record<string, number> = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMsOfSource(pid) - before[k]]));
   const used = process.cpuUsage(self);
   cpuMs.bench = (used.user + used.system) / 1000;
   return { result, cpuMs, wallMs };

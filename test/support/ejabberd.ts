@@ -63,6 +63,18 @@ export interface EjabberdOptions {
    * (23.01 needs `component_number`: without it the component's handshake crashes the listener).
    */
   domainBalancing?: Record<string, { type: 'random' | 'source' | 'destination' | 'bare_source' | 'bare_destination'; components: number }>;
+  /**
+   * `global_routes: false` on the component listener: each component connection gets the route of
+   * the domain it authenticated for only. By default (true) ejabberd routes every domain of the
+   * listener to every connection that authenticated for any of them, so several components with
+   * domains of their own would receive each other's stanzas.
+   */
+  ownRoutes?: boolean;
+  /**
+   * mod_offline: messages to offline accounts are kept (as Prosody keeps them) rather than bounced
+   * back to the sender with an error.
+   */
+  offline?: boolean;
   /** `loglevel` (default 'info'; 'debug' logs every stanza). */
   logLevel?: 'none' | 'emergency' | 'alert' | 'critical' | 'error' | 'warning' | 'notice' | 'info' | 'debug';
 }
@@ -470,6 +482,7 @@ export class TestEjabberd {
       `    port: ${this.ports.component}`,
       '    ip: "127.0.0.1"',
       '    module: ejabberd_service',
+      ...(o.ownRoutes ? ['    global_routes: false'] : []),
       ...(components.length
         ? ['    hosts:', ...components.flatMap((c) => [`      ${yamlString(c.domain)}:`, `        password: ${yamlString(c.secret)}`])]
         : []),
@@ -543,6 +556,7 @@ export class TestEjabberd {
       ...(o.httpApi ? ['  mod_http_api: {}'] : []),
       '  mod_last: {}',
       ...(mucs.length ? mucOptions(mucs[0], '  ') : []),
+      ...(o.offline ? ['  mod_offline: {}'] : []),
       '  mod_ping: {}',
       '  mod_roster: {}',
       '  mod_version: {}',

@@ -96,14 +96,18 @@ export class TestPostgres {
   #removed = false;
   #admin: Promise<Client> | undefined;
 
-  private constructor(dir: string, port: number) {
+  private constructor(dir: string, port: number, readonly durable: boolean) {
     this.dir = dir;
     this.dataDir = path.join(dir, 'data');
     this.port = port;
   }
 
-  /** initdb, then start on a free port (another on a clash); resolves once it accepts connections. */
-  static async start(): Promise<TestPostgres> {
+  /**
+   * initdb, then start on a free port (another on a clash); resolves once it accepts connections.
+   * `durable`: PostgreSQL's own defaults for durability and memory (fsync, synchronous_commit,
+   * full_page_writes on; shared_buffers 128MB), as a production server runs (the benchmarks).
+   */
+  static async start(opts: { durable?: boolean } = {}): Promise<TestPostgres> {
     const bin = postgresBinDir();
     if (!bin) throw new Error('PostgreSQL is not installed: run `npm test` as root to install it, or: sudo apt-get install -y postgresql');
     installExitHook();
@@ -127,7 +131,7 @@ export class TestPostgres {
       const started = await startOnFreePorts(
         1,
         ([port]) => {
-          const pg = new TestPostgres(dir, port);
+          const pg = new TestPostgres(dir, port, opts.durable ?? false);
           return { pg, stop: () => pg.#halt() };
         },
         ({ pg }) => pg.#launch(bin),
@@ -214,12 +218,9 @@ export class TestPostgres {
       'listen_addresses=127.0.0.1',
       `port=${this.port}`,
       `unix_socket_directories=${this.dataDir}`,
-      'fsync=off',
-      'synchronous_commit=off',
-      'full_page_writes=off',
       // the suite on PostgreSQL opens a connection per store, and a file may hold a few hundred
       'max_connections=300',
-      'shared_buffers=32MB',
+      ...(this.durable ? [] : ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'shared_buffers=32MB']),
     ];
     const [cmd, args] = asOwner(path.join(bin, 'postgres'), ['-D', this.dataDir, ...settings.flatMap((s) => ['-c', s])]);
     const child = spawn(cmd, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -3,8 +3,9 @@ import { median, rate, type RoundResult } from '../../bench/support';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pairedText, rows, writeReport, type Report } from '../../bench/report';
+import { PG_RATIOS, PG_SEQUENCE, againstPrevious, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
 import type { Summary } from '../../bench/support';
+import { options, selection } from '../../bench/options';
 
 /** A round that made `perSecond` operations in one second. */
 const round = (perSecond: number): RoundResult => ({ ops: perSecond, allOps: perSecond, seconds: 1, latencies: [], errors: 0 });
@@ -52,6 +53,13 @@ describe('the order of a round', () => {
     }
   });
 
+  test('part 5 measures every two of its three systems back to back, in both directions of a round', () => {
+    for (const [a, b] of Object.values(PG_RATIOS)) {
+      const [even, odd] = [0, 1].map((r) => adjacentPair(roundOrder(PG_SEQUENCE, r), a, b));
+      expect(even[0] < even[1]).toBe(!(odd[0] < odd[1]));
+    }
+  });
+
   test('two systems never back to back cannot be paired', () => {
     expect(() => adjacentPair(['a', 'b', 'c'], 'a', 'c')).toThrow(/never measured back to back/);
   });
@@ -81,44 +89,60 @@ describe('PairedRounds', () => {
   });
 });
 
-describe('the report', () => {
-  const summary = (perSecond: number): Summary => ({
-    rate: perSecond,
-    p50: 10,
-    p99: 20,
-    errors: 0,
-    rounds: 5,
-    cpuPerOp: { prosody: 1, component: 0.5, bench: 0.1 },
-    busy: { prosody: 0.9, component: 0.5, bench: 0.1 },
-  });
-  const costs = { perCreateUs: 200, walPages: 14, noFsyncUs: 100, batchedUs: 90 };
-  const memory = { rssMb: 80, peakMb: 90 };
-  const paired = (rounds: number[]) => pairedRatio(rounds, rounds.map(() => 1));
-  // The medians of the rates say 0.90 for registration; the rounds, paired, say 0.77.
-  const report: Report = {
-    options: { seed: 1_000_000, rounds: 5, warmupMs: 1000, measureMs: 4000, sessions: 8, inFlight: 4, prosodyN: 10_000, emails: 1500, quick: false },
-    startedAt: new Date('2026-12-02T07:00:00Z'),
-    finishedAt: new Date('2026-12-02T07:05:00Z'),
-    machine: { cpu: 'test', cores: 2, memoryGb: 8, node: 'v20', prosody: '0.12', sqlite: '3', loadBefore: 0.1, quiet: true, loadMin: 0.1, loadMax: 2 },
-    seed: { invites: 1_000_000, events: 1, outbox: 1, claims: 1, byState: {} as Report['seed']['byState'], ms: 1000, syncMs: 0, fileMb: 1 },
-    invites: { ours: summary(2900), history: summary(2750), echo: summary(3500), prosody: summary(110), prosodyN: summary(4) },
-    oursHeld: 1,
-    lookups: { p50: 0.03, p99: 0.2, max: 3, n: 20_000 },
-    pending: { total: 1, first: 6, firstMax: 8, later: 6, laterMax: 7 },
-    memory: { ours: memory, history: memory },
-    registration: { ours: summary(315), history: summary(310), ceiling: summary(350) },
-    email: { rate: 400, perRound: 1500, rounds: 5 },
-    costs: { empty: costs, history: costs },
+// A full run's report (figures made up).
+const summary = (perSecond: number): Summary => ({
+  rate: perSecond,
+  p50: 10,
+  p99: 20,
+  errors: 0,
+  rounds: 5,
+  cpuPerOp: { prosody: 1, component: 0.5, bench: 0.1 },
+  busy: { prosody: 0.9, component: 0.5, bench: 0.1 },
+});
+// Part 5's processes: ejabberd, PostgreSQL, one service or two instances, the clients.
+const onEjabberd = (perSecond: number, instances: 1 | 2): Summary => {
+  const names = ['ejabberd', 'postgresql', ...(instances === 1 ? ['component'] : ['instance1', 'instance2']), 'bench'];
+  return { ...summary(perSecond), cpuPerOp: Object.fromEntries(names.map((k) => [k, 0.5])), busy: Object.fromEntries(names.map((k) => [k, 0.5])) };
+};
+const costs = { perCreateUs: 200, walPages: 14, noFsyncUs: 100, batchedUs: 90 };
+const memory = { rssMb: 80, peakMb: 90 };
+const paired = (rounds: number[]) => pairedRatio(rounds, rounds.map(() => 1));
+// The medians of the rates say 0.90 for registration; the rounds, paired, say 0.77.
+const report: Report = {
+  options: { seed: 1_000_000, rounds: 5, warmupMs: 1000, measureMs: 4000, sessions: 8, inFlight: 4, prosodyN: 10_000, emails: 1500, quick: false },
+  startedAt: new Date('2026-12-02T07:00:00Z'),
+  finishedAt: new Date('2026-12-02T07:05:00Z'),
+  machine: { cpu: 'test', cores: 2, memoryGb: 8, node: 'v20', prosody: '0.12', sqlite: '3', loadBefore: 0.1, quiet: true, loadMin: 0.1, loadMax: 2 },
+  seed: { invites: 1_000_000, events: 1, outbox: 1, claims: 1, byState: {} as Report['seed']['byState'], ms: 1000, syncMs: 0, fileMb: 1 },
+  invites: { ours: summary(2900), history: summary(2750), echo: summary(3500), prosody: summary(110), prosodyN: summary(4) },
+  oursHeld: 1,
+  lookups: { p50: 0.03, p99: 0.2, max: 3, n: 20_000 },
+  pending: { total: 1, first: 6, firstMax: 8, later: 6, laterMax: 7 },
+  memory: { ours: memory, history: memory },
+  registration: { ours: summary(315), history: summary(310), ceiling: summary(350) },
+  email: { rate: 400, perRound: 1500, rounds: 5 },
+  costs: { empty: costs, history: costs },
+  postgresql: {
+    postgresql: '15.20',
+    ejabberd: '23.01-1',
+    invites: { sqlite: onEjabberd(2000, 1), pg1: onEjabberd(1500, 1), pg2: onEjabberd(1600, 2) },
+    registration: { sqlite: onEjabberd(200, 1), pg1: onEjabberd(190, 1), pg2: onEjabberd(195, 2) },
     ratios: {
-      oursEcho: paired([0.81, 0.83, 0.79, 0.85, 0.82]),
-      oursProsody: paired([26, 25, 27, 26, 24]),
-      oursProsodyN: paired([700, 710, 720, 690, 705]),
-      historyOurs: paired([0.95, 0.94, 0.96, 0.93, 0.97]),
-      registration: pairedRatio(ours, ceiling),
-      registrationProsodyCost: paired([0.8, 0.81, 0.79, 0.82, 0.8]),
+      invites: { pg1Sqlite: paired([0.74, 0.76, 0.75]), pg2Pg1: paired([1.1, 1.05, 1.07]), pg2Sqlite: paired([0.8, 0.82, 0.79]) },
+      registration: { pg1Sqlite: paired([0.95, 0.94, 0.96]), pg2Pg1: paired([1.01, 1.03, 0.99]), pg2Sqlite: paired([0.96, 0.97, 0.95]) },
     },
-  };
+  },
+  ratios: {
+    oursEcho: paired([0.81, 0.83, 0.79, 0.85, 0.82]),
+    oursProsody: paired([26, 25, 27, 26, 24]),
+    oursProsodyN: paired([700, 710, 720, 690, 705]),
+    historyOurs: paired([0.95, 0.94, 0.96, 0.93, 0.97]),
+    registration: pairedRatio(ours, ceiling),
+    registrationProsodyCost: paired([0.8, 0.81, 0.79, 0.82, 0.8]),
+  },
+};
 
+describe('the report', () => {
   test('each ratio row shows the paired median, the rounds and their range, and is met by the median', () => {
     const reg = rows(report).find((r) => r.figure === '3. ours ÷ ceiling')!;
     expect(reg.value).toBe('0.77× (rounds 0.86, 0.73, 0.90, 0.77, 0.64; range 0.64–0.90)');
@@ -141,5 +165,105 @@ describe('the report', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('part 5 has a row per system and a paired row per ratio, for New Invite and for registration', () => {
+    const part5 = postgresRows(report.postgresql);
+    expect(part5.map((r) => r.figure)).toEqual([
+      '5a. New Invite on ejabberd 23.01-1: ours on SQLite, one instance',
+      '5b. New Invite on ejabberd 23.01-1: ours on PostgreSQL, one instance',
+      '5c. New Invite on ejabberd 23.01-1: ours on PostgreSQL, two instances (`domain_balancing`)',
+      '5. New Invite: PostgreSQL ÷ SQLite (one instance each)',
+      '5. New Invite: two instances ÷ one (PostgreSQL)',
+      '5. New Invite: PostgreSQL, two instances ÷ SQLite, one',
+      '5d. registration on ejabberd (XEP-0077 → mod_http_api): ours on SQLite, one instance',
+      '5e. registration on ejabberd (XEP-0077 → mod_http_api): ours on PostgreSQL, one instance',
+      '5f. registration on ejabberd (XEP-0077 → mod_http_api): ours on PostgreSQL, two instances (`domain_balancing`)',
+      '5. registration: PostgreSQL ÷ SQLite (one instance each)',
+      '5. registration: two instances ÷ one (PostgreSQL)',
+      '5. registration: PostgreSQL, two instances ÷ SQLite, one',
+    ]);
+    expect(part5[0].value).toBe('2,000/s (p50 10 ms, p99 20 ms)');
+    expect(part5[3].value).toBe('0.75× (rounds 0.74, 0.76, 0.75; range 0.74–0.76)');
+    expect(part5[10].value).toBe('1.01× (rounds 1.01, 1.03, 0.99; range 0.99–1.03)');
+    expect(rows(report).slice(-part5.length)).toEqual(part5);
+  });
+
+  test('the written file names part 5’s servers and gives its paired ratios', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+    try {
+      const file = join(dir, 'performance.md');
+      writeReport(file, report);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('ejabberd 23.01-1 (Debian) and PostgreSQL 15.20 (Debian)');
+      expect(text).toContain('| 5. New Invite: two instances ÷ one (PostgreSQL) | 1.07× (rounds 1.10, 1.05, 1.07; range 1.05–1.10) |');
+      expect(text).toContain('Registration: PostgreSQL ÷ SQLite 0.95× (rounds 0.95, 0.94, 0.96; range 0.94–0.96)');
+      expect(text).toContain('`postgresql` (part 5)');
+      expect(text).not.toContain('Against the run that wrote this file before');
+      writeReport(file, report, previousRates('| 1a. New Invite: ours (empty store at the start) | 3,000/s (p50 10 ms, p99 23 ms) |  |  |'));
+      expect(readFileSync(file, 'utf8')).toContain('| 1a. New Invite: ours (empty store at the start) | 3,000 → 2,900 (0.97×) | ≥ 0.9× | yes |');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('against the previous run', () => {
+  // Lines of the figures table as docs/performance.md had them before part 5.
+  const before = [
+    '| figure | median of the rounds | target | met |',
+    '|---|---|---|---|',
+    '| 1a. New Invite: ours (empty store at the start) | 2,888/s (p50 10 ms, p99 23 ms) |  |  |',
+    '| 1. ours ÷ echo | 0.82× | ≥ 0.8× | yes |',
+    '| 2a. New Invite: ours holding 1,000,000 invites | 2,747/s (p50 11 ms, p99 23 ms) |  |  |',
+    '| 3a. registration at the component (XEP-0077 → XEP-0133): ours | 277 accounts/s (p50 113 ms, p99 185 ms) |  |  |',
+    '| 3b. `add-user` straight from a bare component (ceiling) | 367 accounts/s (p50 82 ms, p99 104 ms) |  |  |',
+    '| 4. e-mail through the outbox to a loopback SMTP server | 405 e-mails/s | ≥ 200/s | yes |',
+  ].join('\n');
+
+  test('reads the throughputs of the earlier file, and nothing else', () => {
+    expect([...previousRates(before)]).toEqual([
+      ['1a. New Invite: ours (empty store at the start)', 2888],
+      ['2a. New Invite: ours holding 1,000,000 invites', 2747],
+      ['3a. registration at the component (XEP-0077 → XEP-0133): ours', 277],
+      ['3b. `add-user` straight from a bare component (ceiling)', 367],
+      ['4. e-mail through the outbox to a loopback SMTP server', 405],
+    ]);
+  });
+
+  test('the service on SQLite must keep 0.9× of each earlier figure; the others are shown without a target', () => {
+    const previous = previousRates(before);
+    const r = { ...report, invites: { ...report.invites, ours: { ...report.invites.ours, rate: 2500 } } };
+    const compared = againstPrevious(r, previous);
+    expect(compared.map((c) => [c.figure.slice(0, 3), c.value, c.met])).toEqual([
+      ['1a.', '2,888 → 2,500 (0.87×)', '**no**'],
+      ['2a.', '2,747 → 2,750 (1.00×)', 'yes'],
+      ['3a.', '277 → 315 (1.14×)', 'yes'],
+      ['3b.', '367 → 350 (0.95×)', ''],
+      ['4. ', '405 → 400 (0.99×)', 'yes'],
+    ]);
+  });
+});
+
+describe('the options', () => {
+  test('--quick is small and writes nothing; a full run writes the doc', () => {
+    const quick = options(['--quick']);
+    expect(quick).toMatchObject({ rounds: 2, measureMs: 1500, warmupMs: 500, wait: false, doc: false, only: undefined });
+    expect(options(['--quick', '--doc']).doc).toBe(true);
+    expect(options([])).toMatchObject({ rounds: 5, measureMs: 4000, seed: 1_000_000, wait: true, doc: true });
+  });
+
+  test('--only runs the rounds it names and never writes the doc', () => {
+    expect(options(['--only', 'postgresql', '--doc']).doc).toBe(false);
+    expect(selection(['postgresql'])).toEqual({ invites: [], registration: false, postgresql: true, prosody: false });
+    expect(selection(['ours', 'echo'])).toEqual({ invites: ['ours', 'echo'], registration: false, postgresql: false, prosody: true });
+    expect(selection(['registration', 'postgresql'])).toEqual({ invites: [], registration: true, postgresql: true, prosody: true });
+    expect(selection(undefined)).toEqual({ invites: ['ours', 'history', 'echo', 'prosody', 'prosodyN'], registration: true, postgresql: true, prosody: true });
+  });
+
+  test('an unknown round or a bad number is refused before anything starts', () => {
+    expect(() => options(['--only', 'postgres'])).toThrow(/no rounds called postgres \(known: .*postgresql/);
+    expect(() => options(['--only'])).toThrow(/--only needs a list/);
+    expect(() => options(['--rounds', 'five'])).toThrow(/--rounds needs a number, not five/);
   });
 });
