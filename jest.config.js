@@ -33,7 +33,7 @@ const NOT_ON_POSTGRESQL = [
   'fuzz',
   // no store
   'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
-  'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit',
+  'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit', 'sql-portability',
 ].map((f) => `/test/(unit|integration)/${f}\\.test\\.ts$`);
 /** PostgreSQL's projects: one throwaway cluster for all of them (test/support/pg-global.ts). */
 const ON_POSTGRESQL = {
