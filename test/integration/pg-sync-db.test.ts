@@ -127,8 +127,8 @@ async function socketPair(): Promise<{ a: Socket; b: Socket; server: Server }> {
 describe('a closed connection', () => {
   // libpq's finish() leaves its socket watcher to libuv's next "close callbacks" phase; a client let
   // go before that phase could be collected first, and libuv then aborted the process on the freed
-  // watcher (under load, the fuzz test on PostgreSQL died so in three runs of four).
-  it("is let go only after libuv finished closing a handle closed with it, even when closed inside a close phase that then ran long", async () => {
+  // watcher (under load, the fuzz test on PostgreSQL died so in four runs of six).
+  it('is let go only after libuv finished closing a handle closed with it, even when closed inside a close phase that then ran long', async () => {
     const { a, b, server } = await socketPair();
     const order: string[] = [];
     try {

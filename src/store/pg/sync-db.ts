@@ -411,7 +411,7 @@ export class PgSyncDb implements Db {
  * and when the rest of that phase ran longer than the wait (a busy machine), a timer lets go of
  * the client first, and a garbage collection in that turn can free it. With a 100 ms wait, the
  * fuzz test on PostgreSQL under load (it opens a connection to look at the store thousands of
- * times) aborted so in three runs of five. A check callback (setImmediate) twice over is: every turn
+ * times) aborted so in four runs of six. A check callback (setImmediate) twice over is: every turn
  * runs its check phase before its close phase, and an immediate set inside a check phase runs in
  * the next turn, so between the first hop and the second a close phase has run after the finish,
  * in whichever phase the finish happened. (node:timers' setImmediate: a test's fake timers replace
