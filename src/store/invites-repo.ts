@@ -289,7 +289,9 @@ export class SqliteInviteStore implements InviteStore {
         sum(CASE WHEN email_bounced_at IS NOT NULL THEN 1 ELSE 0 END) AS bounced
       FROM invites WHERE inviter IS NOT NULL GROUP BY inviter ORDER BY created DESC, inviter LIMIT @limit`).all({ limit: funnelLimit }) as InviteStats['funnel'];
     const overruns = (this.#prepared(`SELECT count(*) AS n FROM claims WHERE state = 'released' AND outcome LIKE 'overrun:%'`).get({}) as { n: number }).n;
-    // The claims_state index (state, created_at) answers this from the few held rows.
+    // The claims_state index (state, created_at) answers this from the few held rows. The alias is
+    // quoted: PostgreSQL folds an unquoted one to lower case (oldestat), which left the age of the
+    // oldest claim undefined there and #stats failing whenever a registration was in progress.
     const held = this.#prepared(`SELECT count(*) AS count, min(created_at) AS "oldestAt" FROM claims WHERE state = 'held'`).get({}) as InviteStats['heldClaims'];
     const bounces = { permanent: 0, transient: 0 };
     for (const r of this.#prepared(`SELECT permanent, count(*) AS n FROM bounces GROUP BY permanent`).all({}) as { permanent: number; n: number }[]) {

@@ -127,3 +127,19 @@ describe('a late done from the bridge', () => {
     bridge.stop();
   });
 });
+
+describe('the statistics while a registration is not settled', () => {
+  it('show the held claim and since when, on either engine (#stats answers, never a fault)', async () => {
+    const { invites, bridge, claimAtServer } = setup();
+    const { links } = invites.create(OPERATOR, { kind: 'account', source: 'cli' });
+    const before = Date.now();
+    await claimAtServer(links.token, 'bob');
+    const held = invites.stats().heldClaims;
+    expect(held).toEqual({ count: 1, oldestAt: expect.any(Number) });
+    expect(held.oldestAt).toBeGreaterThanOrEqual(before - 1000);
+    const result = await statsCommand({ invites } as unknown as Services).start!({} as never);
+    const field = (result as { form: ReturnType<typeof xml> }).form.getChildren('field').find((f) => f.attrs.var === 'claims');
+    expect(field?.getChildText('value')).toMatch(/^1 held, the oldest for \d+ s \(since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$/);
+    bridge.stop();
+  });
+});

@@ -26,6 +26,7 @@
  *             https://www.postgresql.org/docs/current/libpq-exec.html
  */
 import { createRequire } from 'node:module';
+import { setImmediate } from 'node:timers';
 import pg from 'pg';
 import { MIGRATION_STEPS, type MigrationContext, type MigrationStep } from '../migration-steps';
 import type { Db, Migration, Transaction, TransactionFn } from '../database';
@@ -399,11 +400,29 @@ export class PgSyncDb implements Db {
 }
 
 /**
- * Clients being closed. libpq's finish() hands its socket watcher to libuv to close on the next
- * turn of the event loop; were the client collected before that turn, libuv would find the
- * watcher's memory freed and abort the process. So a closed client is kept until then.
+ * Clients being closed. libpq's finish() hands its socket watcher (a uv_poll_t inside the native
+ * connection object) to libuv, which finishes closing it in a later "close callbacks" phase of the
+ * event loop; were the client collected before that phase, libuv would find the watcher's memory
+ * freed and abort the process (`uv__finish_close: Assertion ... UV_HANDLE_CLOSING failed`). So a
+ * closed client is kept until a close phase has surely passed.
+ *
+ * A time is no such guarantee: a client finished inside a close phase (code run by a socket's
+ * 'close' event, or a promise it settles) is closed by libuv only in the next turn's close phase,
+ * and when the rest of that phase ran longer than the wait (a busy machine), a timer lets go of
+ * the client first, and a garbage collection in that turn can free it. With a 100 ms wait, the
+ * fuzz test on PostgreSQL under load (it opens a connection to look at the store thousands of
+ * times) aborted so in four runs of six. A check callback (setImmediate) twice over is: every turn
+ * runs its check phase before its close phase, and an immediate set inside a check phase runs in
+ * the next turn, so between the first hop and the second a close phase has run after the finish,
+ * in whichever phase the finish happened. (node:timers' setImmediate: a test's fake timers replace
+ * the global one, and would let go of the client whenever the test advances them.)
  */
 const closing = new Set<NativeClient>();
+
+/** Runs `fn` once a close phase of the event loop has passed (see `closing`). */
+export function afterClosePhase(fn: () => void): void {
+  setImmediate(() => setImmediate(fn));
+}
 
 function finish(client: NativeClient): void {
   try {
@@ -412,7 +431,12 @@ function finish(client: NativeClient): void {
     /* already closed */
   }
   closing.add(client);
-  setTimeout(() => closing.delete(client), 100).unref();
+  afterClosePhase(() => closing.delete(client));
+}
+
+/** How many closed clients are kept until libuv has finished closing them (for tests). */
+export function clientsClosing(): number {
+  return closing.size;
 }
 
 const BEGIN_WRITE = `BEGIN; SELECT pg_advisory_xact_lock(${STORE_WRITE_LOCK})`;
