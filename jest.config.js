@@ -27,7 +27,7 @@ const NOT_ON_POSTGRESQL = [
   // a SQLite file made read-only (and its no-store unit twin)
   'health',
   // PostgreSQL already
-  'pg-schema', 'db-copy', 'pg-sync-db', 'pg-wake',
+  'pg-schema', 'db-copy', 'db-copy-serve', 'pg-sync-db', 'pg-wake',
   // no store
   'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
   'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit', 'sql-portability',

@@ -263,10 +263,16 @@ export class PgSyncDb implements Db {
     }
     // A process stopped (SIGSTOP, a debugger) inside a transaction would hold the write lock: the
     // server ends such a session after a while, and its transaction with it.
-    client.querySync(
-      `SET application_name = 'xmpp-invites'; SET idle_in_transaction_session_timeout = '30s'; SET statement_timeout = '60s'; SET TIME ZONE 'UTC'; SET client_min_messages = warning; ` +
-        `SET lock_timeout = ${this.#lockTimeoutMs}`,
-    );
+    try {
+      client.querySync(
+        `SET application_name = 'xmpp-invites'; SET idle_in_transaction_session_timeout = '30s'; SET statement_timeout = '60s'; SET TIME ZONE 'UTC'; SET client_min_messages = warning; ` +
+          `SET lock_timeout = ${this.#lockTimeoutMs}`,
+      );
+    } catch (err) {
+      // Lost between connecting and its settings: closed, not left open beside the next attempt.
+      finish(client);
+      throw new PgError(`cannot connect to ${this.name}: ${String((err as Error).message).trim()}`, '08001');
+    }
     this.#prepared = new Map();
     this.#client = client;
     return client;
