@@ -98,9 +98,6 @@ const ACCOUNT_PASSWORD = 'bench-account-password';
 const TOKEN_KEY = 'bench-token-key-' + 'x'.repeat(32);
 const USERS = Array.from({ length: 8 }, (_, i) => `bench${i + 1}`);
 
-/** Prosody's production default is to log at info; the harness logs debug (every stanza). */
-const PROSODY_LOG = 'log = { { levels = { min = "info" }, to = "file", filename = CFG_CONFIGDIR .. "/prosody.log" } }';
-
 // ---------------------------------------------------------------------------------------------
 
 interface Running {
@@ -226,9 +223,10 @@ async function main(): Promise<void> {
       ],
       hostAdmins: [OURS, HISTORY, CEILING],
       anonymousHost: ANON,
-      globalConfig: PROSODY_LOG,
+      // Prosody's production default is to log at info; the harness logs debug (every stanza).
+      logLevel: 'info',
     });
-    run.b = await TestProsody.start({ modules: ['invites', 'invites_adhoc'], hostConfig: '  allow_user_invites = true', globalConfig: PROSODY_LOG });
+    run.b = await TestProsody.start({ modules: ['invites', 'invites_adhoc'], hostConfig: '  allow_user_invites = true', logLevel: 'info' });
     const a = run.a;
     const b = run.b;
     say(`Prosody A (component path) pid ${a.pid}, Prosody B (mod_invites_adhoc) pid ${b.pid}`);
