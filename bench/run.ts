@@ -64,9 +64,6 @@ const HISTORY = 'history.localhost';
 const ECHO = 'echo.localhost';
 const CEILING = 'ceiling.localhost';
 
-/** Prosody's production default is to log at info; the harness logs debug (every stanza). */
-const PROSODY_LOG = 'log = { { levels = { min = "info" }, to = "file", filename = CFG_CONFIGDIR .. "/prosody.log" } }';
-
 // ---------------------------------------------------------------------------------------------
 
 interface Running {
@@ -179,9 +176,10 @@ async function main(): Promise<void> {
       ],
       hostAdmins: [OURS, HISTORY, CEILING],
       anonymousHost: ANON,
-      globalConfig: PROSODY_LOG,
+      // Prosody's production default is to log at info; the harness logs debug (every stanza).
+      logLevel: 'info',
     });
-    run.b = await TestProsody.start({ modules: ['invites', 'invites_adhoc'], hostConfig: '  allow_user_invites = true', globalConfig: PROSODY_LOG });
+    run.b = await TestProsody.start({ modules: ['invites', 'invites_adhoc'], hostConfig: '  allow_user_invites = true', logLevel: 'info' });
     const a = run.a;
     const b = run.b;
     say(`Prosody A (component path) pid ${a.pid}, Prosody B (mod_invites_adhoc) pid ${b.pid}`);

@@ -211,6 +211,8 @@ export class App {
       jid: config.component.domain,
       sessions: (limits) =>
         new SqliteCommandSessions(this.db, limits, {
+          // The ids of finished one-stage commands ride in the next stanzas' transaction.
+          commit,
           onError: (err) => logger.warn({ err }, 'the ids of finished one-stage commands were not written; asked again, they are unknown rather than expired'),
         }),
     });

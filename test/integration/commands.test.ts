@@ -2,7 +2,7 @@
  * The foundation against a real Prosody: real client sessions run the XEP-0401 commands on the
  * component, and the database never holds what the token could be recovered from.
  */
-import { everyRow } from '../support/engine';
+import { everyRow, openStoreOf } from '../support/engine';
 import { adhoc, commandNotes, commandOf, errorCondition, formFields, TestClient, xml } from '../support/client';
 import { TestProsody } from '../support/prosody';
 import { COMPONENT, COMPONENT_SECRET, serviceConfig, startService, type RunningService } from '../support/service';
@@ -159,4 +159,23 @@ it('never writes a token, password or secret to its logs', async () => {
   expect(logs).not.toContain(COMPONENT_SECRET);
   expect(logs).not.toContain(service.config.tokenKey);
   expect(logs).not.toContain('alice-password');
+});
+
+// Last: it stops the service.
+it('writes the ended session of the last New Invite before it closes the store, with no stanza after it', async () => {
+  const reply = await adhoc(alice, COMPONENT, 'urn:xmpp:invite#invite');
+  const sessionid = commandOf(reply)!.attrs.sessionid!;
+  // Answered by the instance that ended it while the store may not have it yet.
+  expect(errorCondition(await adhoc(alice, COMPONENT, 'urn:xmpp:invite#invite', { sessionid }))).toBe('not-allowed');
+  await service.stop();
+  const db = openStoreOf(service.config.database);
+  try {
+    expect(db.prepare('SELECT node, owner, expires_at FROM command_sessions WHERE id = ?').get(sessionid)).toEqual({
+      node: 'urn:xmpp:invite#invite',
+      owner: alice.jid,
+      expires_at: null,
+    });
+  } finally {
+    db.close();
+  }
 });

@@ -111,4 +111,63 @@ describe('group commit', () => {
     expect(commit.counts).toEqual({ batches: 3, jobs: 5 });
     db.close();
   });
+
+  it('runs a job of runWithNext first in the next batch that others ask for, making none of its own meanwhile', async () => {
+    const db = table();
+    const commit = new GroupCommit(db, { rideWaitMs: 60_000 });
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const rider = commit.runWithNext(() => insert.run('rider').lastInsertRowid);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(commit.counts).toEqual({ batches: 0, jobs: 0 });
+    expect(values(db)).toEqual([]);
+    await commit.run(() => insert.run('stanza'));
+    await expect(rider).resolves.toBe(1);
+    expect(values(db)).toEqual(['rider', 'stanza']);
+    expect(commit.counts).toEqual({ batches: 1, jobs: 2 });
+    db.close();
+  });
+
+  it('commits a job of runWithNext on its own after rideWaitMs when no other came, and at once on flushNow', async () => {
+    const db = table();
+    const commit = new GroupCommit(db, { rideWaitMs: 50 });
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    let started = performance.now();
+    await commit.runWithNext(() => insert.run('late'));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    const slow = new GroupCommit(db, { rideWaitMs: 60_000 });
+    started = performance.now();
+    const now = slow.runWithNext(() => insert.run('now'));
+    slow.flushNow();
+    await now;
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(values(db)).toEqual(['late', 'now']);
+    expect([commit.counts, slow.counts]).toEqual([
+      { batches: 1, jobs: 1 },
+      { batches: 1, jobs: 1 },
+    ]);
+    db.close();
+  });
+
+  it('commits the jobs of runWithNext beyond maxBatch, and those asked for while a batch waited for the lock', async () => {
+    const db = table();
+    const commit = new GroupCommit(db, { maxBatch: 2, rideWaitMs: 10 });
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    await Promise.all(['1', '2', '3', '4', '5'].map((v) => commit.runWithNext(() => insert.run(v))));
+    expect(values(db)).toEqual(['1', '2', '3', '4', '5']);
+    expect(commit.counts).toEqual({ batches: 3, jobs: 5 });
+    // Another connection holds the write lock: the batch waits; a rider comes and its timer passes.
+    db.pragma('busy_timeout = 0');
+    const other = new Database(join(dir, 'g.sqlite'));
+    other.exec('BEGIN IMMEDIATE');
+    const stanza = commit.run(() => insert.run('6'));
+    await new Promise((r) => setTimeout(r, 20));
+    const rider = commit.runWithNext(() => insert.run('7'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(commit.lockWaits).toBeGreaterThan(0);
+    other.exec('COMMIT');
+    other.close();
+    await Promise.all([stanza, rider]);
+    expect(values(db)).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    db.close();
+  });
 });
