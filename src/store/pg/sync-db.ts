@@ -27,7 +27,7 @@
  */
 import { createRequire } from 'node:module';
 import { setImmediate } from 'node:timers';
-import pg from 'pg';
+import type pg from 'pg';
 import { MIGRATION_STEPS, type MigrationContext, type MigrationStep } from '../migration-steps';
 import type { Db, Migration, Transaction, TransactionFn } from '../database';
 import { MIGRATION_LOCK, readPgMigrations } from './migrate';
@@ -52,13 +52,22 @@ function parseInt8(text: string): number {
  */
 const types = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') => {
-    if (format === 'binary') return pg.types.getTypeParser(oid, format);
+    if (format === 'binary') return pgTypes().getTypeParser(oid, format);
     if (oid === INT8) return parseInt8;
     if (oid === NUMERIC) return Number;
     if (oid === BOOL) return (text: string) => (text === 't' ? 1 : 0);
-    return pg.types.getTypeParser(oid, 'text');
+    return pgTypes().getTypeParser(oid, 'text');
   },
 };
+
+let loadedTypes: typeof pg.types | undefined;
+/**
+ * node-postgres's parsers of the other types, loaded on first use: a process on SQLite never loads
+ * the PostgreSQL client (about 16 MB of resident memory measured for `require('pg')`).
+ */
+function pgTypes(): typeof pg.types {
+  return (loadedTypes ??= (createRequire(__filename)('pg') as typeof pg).types);
+}
 
 /** An error PostgreSQL reported, with its SQLSTATE as `code` (as node-postgres and better-sqlite3 do). */
 export class PgError extends Error {

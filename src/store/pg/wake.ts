@@ -13,7 +13,8 @@
  * Handlers must be cheap and never throw (the outbox worker's `poke`, a job's `run`): they are
  * called for every notification, and the instance's own writes notify it too.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import { redactUrl } from './url';
 
 /** The channels of migration 22. */
@@ -63,7 +64,9 @@ export class PgWake {
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
-    const client = new pg.Client({ connectionString: this.#deps.url, application_name: 'xmpp-invites wake', connectionTimeoutMillis: 10_000 });
+    // Loaded here: a process on SQLite never loads the PostgreSQL client (see sync-db.ts).
+    const { Client, escapeIdentifier } = createRequire(__filename)('pg') as typeof pg;
+    const client = new Client({ connectionString: this.#deps.url, application_name: 'xmpp-invites wake', connectionTimeoutMillis: 10_000 });
     // Until it is ready, an error fails the attempt below; after, it ends the connection.
     client.on('error', (err) => this.#lost(client, err));
     client.on('end', () => this.#lost(client, new Error('the connection ended')));
@@ -71,7 +74,7 @@ export class PgWake {
     try {
       await client.connect();
       // Channel names are the constants of WAKE_CHANNELS (identifiers, never text from outside).
-      for (const channel of Object.keys(this.#deps.handlers)) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      for (const channel of Object.keys(this.#deps.handlers)) await client.query(`LISTEN ${escapeIdentifier(channel)}`);
     } catch (err) {
       client.removeAllListeners('end');
       client.on('error', () => undefined);
