@@ -80,7 +80,7 @@ export interface AppOptions {
   webSessionRateLimit?: RateLimitOptions;
   /** overrides the web server's connection caps and timeouts */
   webLimits?: Partial<WebLimits>;
-  /** outbox retry backoff base (default 5 s) and poll interval (default 2 s), shortened by tests */
+  /** outbox retry backoff base (default 5 s) and poll interval (default 1 s), shortened by tests */
   outboxBackoffMs?: number;
   outboxPollMs?: number;
   /** SMTP connection, greeting and socket timeouts, shortened by tests */
