@@ -14,12 +14,12 @@
  *   server drops it when no such account exists). The limits count recorded sign-ins per JID and
  *   per client address in the store, so they hold across instances and restarts.
  */
-import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { InviteError } from '../errors';
 import { isLocalUser, normalizeBareJid } from './jid';
 import type { NoticeQueue } from './notices';
 import type { Clock } from './ports';
-import { ID_ALPHABET } from './tokens';
+import { ID_ALPHABET, randomIdChars } from './tokens';
 
 export const LOGIN_TTL_MS = 10 * 60_000;
 export const SESSION_TTL_MS = 12 * 3_600_000;
@@ -254,7 +254,5 @@ export function hashSession(sessionId: string): string {
 }
 
 function newLoginId(): string {
-  let id = '';
-  for (let i = 0; i < LOGIN_ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-  return id;
+  return randomIdChars(LOGIN_ID_LENGTH);
 }

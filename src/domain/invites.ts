@@ -2,14 +2,13 @@
  * The invite service: every door (ad-hoc commands, presence, CLI, web) creates, reads and changes
  * invites through this one place, so the rules of the contract live here once.
  */
-import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import { emailKey, normalizeBareJid } from './jid';
 import type { Clock, InviteFilter, InviteStats, InviteStore, RoomInvitationStore, RoomStats } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
 import type { Limits } from './limits';
 import { INVITE_EVENT_HOOKS, inviteHookData, type Webhooks } from './webhooks';
-import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
+import { ID_ALPHABET, ID_LENGTH, randomIdChars, TokenCodec } from './tokens';
 import {
   actorName,
   canCreateAccount,
@@ -1069,8 +1068,7 @@ export function newInviteId(now: number): string {
   let t = Math.floor(now / 1000) % 2 ** (5 * ID_TIME_CHARS);
   let id = '';
   for (let i = 0; i < ID_TIME_CHARS; i++, t >>>= 5) id = ID_ALPHABET[t & 31] + id;
-  for (let i = ID_TIME_CHARS; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-  return id;
+  return id + randomIdChars(ID_LENGTH - ID_TIME_CHARS);
 }
 
 function roomName(r: { room: string; roomName: string | null }): string {

@@ -18,14 +18,13 @@
  * - the verification code is never stored and works for 24 hours from the request; asking again
  *   while unverified sends the e-mail again, at most once an hour.
  */
-import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import type { InviteService } from './invites';
 import { emailKey } from './jid';
 import { parseEmailAddress } from './email-address';
 import type { Clock } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
-import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
+import { ID_ALPHABET, ID_LENGTH, randomIdChars, TokenCodec } from './tokens';
 import { actorName, isPrivileged, OPERATOR, type Actor, type Invite } from './types';
 import { cleanOptional, cleanText } from './text';
 import { requestHookData, type Webhooks } from './webhooks';
@@ -492,9 +491,7 @@ function refuse(name: string, what: string, frees: number | null): never {
 
 /** A request id: 10 characters of the invite id alphabet (the code's MAC is what is secret). */
 export function newRequestId(): string {
-  let id = '';
-  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-  return id;
+  return randomIdChars(ID_LENGTH);
 }
 
 export function isRequestId(text: string): boolean {

@@ -10,11 +10,10 @@
  * Policy for the unclear case: unlike an account, a password can be set again without harm, and
  * the server cannot be asked whether it was, so the link's holder may simply try again.
  */
-import { randomInt } from 'node:crypto';
 import { InviteError } from '../errors';
 import type { Clock } from './ports';
 import { NO_NOTICES, type NoticeQueue } from './notices';
-import { ID_ALPHABET, ID_LENGTH, TokenCodec } from './tokens';
+import { ID_LENGTH, randomIdChars, TokenCodec } from './tokens';
 import { actorName, isPrivileged, type Actor } from './types';
 import { checkPassword, normalizeUsername } from './usernames';
 import { cleanOptional } from './text';
@@ -217,7 +216,5 @@ export class ResetService {
 }
 
 export function newResetId(): string {
-  let id = '';
-  for (let i = 0; i < ID_LENGTH; i++) id += ID_ALPHABET[randomInt(ID_ALPHABET.length)];
-  return id;
+  return randomIdChars(ID_LENGTH);
 }

@@ -1,5 +1,5 @@
 import { InviteService, newInviteId, type InvitePolicy } from '../../src/domain/invites';
-import { ID_ALPHABET, TokenCodec, TOKEN_LENGTH, isInviteId } from '../../src/domain/tokens';
+import { ID_ALPHABET, TokenCodec, TOKEN_LENGTH, isInviteId, randomIdChars } from '../../src/domain/tokens';
 import type { Actor } from '../../src/domain/types';
 import { readMigrations, type Db } from '../../src/store/database';
 import { openTestStore } from '../support/engine';
@@ -74,15 +74,34 @@ describe('invite ids', () => {
     expect(newInviteId(t + 2 ** 20 * 1000).slice(0, 4)).toBe(same[0].slice(0, 4));
   });
 
+  it('draws the random characters of ids evenly from the alphabet', () => {
+    const drawn = randomIdChars(32_000);
+    expect(drawn).toHaveLength(32_000);
+    const counts = new Map<string, number>();
+    for (const c of drawn) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect([...counts.keys()].sort().join('')).toBe(ID_ALPHABET);
+    // 1,000 expected of each; a fair draw stays within ±20 % (over 6 standard deviations)
+    expect(Math.min(...counts.values())).toBeGreaterThan(800);
+    expect(Math.max(...counts.values())).toBeLessThan(1_200);
+  });
+
   it('draws another id when the one drawn is taken', () => {
     const { service, db } = setup();
     const taken = service.create(admin, { kind: 'account', source: 'command' }).invite.id;
-    const random = jest.spyOn(require('node:crypto'), 'randomInt');
-    // The first draw repeats the taken id's random part; the next is random again.
+    const crypto = require('node:crypto') as typeof import('node:crypto');
+    const realRandomBytes = crypto.randomBytes;
+    // The first draw of the id's random part repeats the taken id's (one byte per character, its
+    // low five bits the index); the next is random again.
     const tail = taken.slice(4).split('').map((c) => ID_ALPHABET.indexOf(c));
-    tail.forEach((v) => random.mockReturnValueOnce(v as never));
+    let repeated = false;
+    const random = jest.spyOn(crypto, 'randomBytes').mockImplementation(((n: number) => {
+      if (repeated || n !== tail.length) return realRandomBytes(n);
+      repeated = true;
+      return Buffer.from(tail.map((v) => v + 32 * 5));
+    }) as never);
     const made = service.create(admin, { kind: 'account', source: 'command' }).invite;
     random.mockRestore();
+    expect(repeated).toBe(true);
     expect(made.id).not.toBe(taken);
     expect(made.id.slice(0, 4)).toBe(taken.slice(0, 4));
     expect((db.prepare('SELECT count(*) AS n FROM invites').get() as { n: number }).n).toBe(2);
