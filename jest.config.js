@@ -30,7 +30,7 @@ const NOT_ON_POSTGRESQL = [
   'pg-schema', 'db-copy', 'db-copy-serve', 'pg-sync-db', 'pg-wake',
   // no store
   'backports', 'bench-paired', 'config-docs', 'config-schema', 'config', 'forms', 'fuzz-support', 'logger', 'sanitize', 'terminal-text', 'text', 'present', 'jobs', 'ejabberd-api', 'web-server',
-  'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit', 'sql-portability', 'lean-start',
+  'harness', 'connection', 'ops-config', 'dev-logs', 'systemd-unit', 'sql-portability', 'lean-start', 'random',
 ].map((f) => `/test/(unit|integration)/${f}\\.test\\.ts$`);
 /** PostgreSQL's projects: one throwaway cluster for all of them (test/support/pg-global.ts). */
 const ON_POSTGRESQL = {

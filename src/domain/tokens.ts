@@ -5,7 +5,8 @@
  * can compute the MAC; anyone with the config (the service, the CLI, the outbox after a crash)
  * renders the same token again. Bumping the generation (resend) voids the previous token.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { secureRandomBytes } from './random';
 
 export const ID_LENGTH = 10;
 /** 18 bytes = 144 bits, 24 base64url characters */
@@ -21,10 +22,10 @@ export const ID_ALPHABET = '23456789abcdefghijkmnpqrstuvwxyz';
 
 /**
  * `n` characters of ID_ALPHABET drawn at random: one random byte each, its low five bits an index
- * (32 divides 256: every character is equally likely), one call for all of them.
+ * (32 divides 256: every character is equally likely).
  */
 export function randomIdChars(n: number): string {
-  const bytes = randomBytes(n);
+  const bytes = secureRandomBytes(n);
   let out = '';
   for (let i = 0; i < n; i++) out += ID_ALPHABET[bytes[i] & 31];
   return out;

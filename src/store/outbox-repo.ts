@@ -11,6 +11,7 @@
  * (5 s) may thus see its row sent a second time by another; its own outcome is then not recorded.
  */
 import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../domain/random';
 import type { Channel, Notice, NoticeKind, NoticeParams, NoticeQueue } from '../domain/notices';
 import type { Db } from './database';
 import { PRESENCE } from './leases-repo';
@@ -204,7 +205,7 @@ export class SqliteOutbox implements NoticeQueue {
       params: JSON.stringify(notice.params ?? {}),
       notBefore,
       now,
-      messageId: `${randomBytes(12).toString('hex')}@${this.#idDomain}`,
+      messageId: `${secureRandomBytes(12).toString('hex')}@${this.#idDomain}`,
     });
     this.onEnqueue?.();
   }

@@ -5,7 +5,7 @@
  * References: https://xmpp.org/extensions/xep-0050.html §3.4 (actions), §4.4 (sessions),
  * §4.6 (errors).
  */
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../domain/random';
 import { NS } from './ns';
 import { MemorySessions, type CommandSessions, type JsonValue, type OfferedOption, type SessionAction, type SessionLimits } from '../domain/command-sessions';
 import { offeredOptions, SubmittedForm } from './forms';
@@ -190,6 +190,6 @@ export class AdhocCommands {
 
   #newId(): string {
     // 128 bits: unguessable, so a session cannot be taken over even by its bound JID's neighbours.
-    return randomBytes(16).toString('base64url');
+    return secureRandomBytes(16).toString('base64url');
   }
 }

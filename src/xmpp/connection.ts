@@ -27,7 +27,7 @@
  * https://xmpp.org/rfcs/rfc6120.html#stanzas-error
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from '../domain/random';
 import type pino from 'pino';
 import { component, jid, type Component } from '@xmpp/component';
 import { xml, type Element } from './xml';
@@ -675,7 +675,7 @@ export class ComponentConnection extends EventEmitter {
 }
 
 function newId(): string {
-  return randomBytes(9).toString('base64url');
+  return secureRandomBytes(9).toString('base64url');
 }
 
 function domainOf(address: string): string | undefined {

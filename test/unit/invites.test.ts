@@ -88,19 +88,19 @@ describe('invite ids', () => {
   it('draws another id when the one drawn is taken', () => {
     const { service, db } = setup();
     const taken = service.create(admin, { kind: 'account', source: 'command' }).invite.id;
-    const crypto = require('node:crypto') as typeof import('node:crypto');
-    const realRandomBytes = crypto.randomBytes;
+    const random = require('../../src/domain/random') as typeof import('../../src/domain/random');
+    const realRandomBytes = random.secureRandomBytes;
     // The first draw of the id's random part repeats the taken id's (one byte per character, its
     // low five bits the index); the next is random again.
     const tail = taken.slice(4).split('').map((c) => ID_ALPHABET.indexOf(c));
     let repeated = false;
-    const random = jest.spyOn(crypto, 'randomBytes').mockImplementation(((n: number) => {
+    const draw = jest.spyOn(random, 'secureRandomBytes').mockImplementation((n: number) => {
       if (repeated || n !== tail.length) return realRandomBytes(n);
       repeated = true;
       return Buffer.from(tail.map((v) => v + 32 * 5));
-    }) as never);
+    });
     const made = service.create(admin, { kind: 'account', source: 'command' }).invite;
-    random.mockRestore();
+    draw.mockRestore();
     expect(repeated).toBe(true);
     expect(made.id).not.toBe(taken);
     expect(made.id.slice(0, 4)).toBe(taken.slice(0, 4));
