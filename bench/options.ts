@@ -1,4 +1,5 @@
 /** The options of `npm run bench` (bench/run.ts), and which rounds `--only` selects. */
+import { BASELINE_REF } from './baseline';
 
 export interface Options {
   quick: boolean;
@@ -14,10 +15,12 @@ export interface Options {
   doc: boolean;
   /** `--only ours,echo` (New Invite systems), `registration` (ours and the ceiling), `postgresql` (part 5): just these rounds, nothing written */
   only: string[] | undefined;
+  /** `--baseline REF`: the earlier build measured beside this one (bench/baseline.ts); undefined with `--no-baseline` */
+  baseline: string | undefined;
 }
 
 /** The New Invite systems on Prosody that `--only` may name. */
-export const INVITE_SYSTEMS = ['ours', 'history', 'echo', 'prosody', 'prosodyN'] as const;
+export const INVITE_SYSTEMS = ['ours', 'history', 'echo', 'prosody', 'prosodyN', 'baseline'] as const;
 const OTHER_ROUNDS = ['registration', 'postgresql'] as const;
 
 export function options(argv: string[]): Options {
@@ -32,6 +35,9 @@ export function options(argv: string[]): Options {
   const onlyAt = argv.indexOf('--only');
   const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '').split(',').filter(Boolean) : undefined;
   if (only) selection(only); // refuses unknown names before anything starts
+  const baselineAt = argv.indexOf('--baseline');
+  const baselineRef = baselineAt >= 0 ? argv[baselineAt + 1] : BASELINE_REF;
+  if (!baselineRef || baselineRef.startsWith('--')) throw new Error('--baseline needs a commit (a hash, tag or branch)');
   return {
     quick,
     seed: num('seed', quick ? 20_000 : 1_000_000),
@@ -45,6 +51,7 @@ export function options(argv: string[]): Options {
     wait: !quick && !argv.includes('--no-wait'),
     doc: !only && (argv.includes('--doc') || (!quick && !argv.includes('--no-doc'))),
     only,
+    baseline: argv.includes('--no-baseline') ? undefined : baselineRef,
   };
 }
 
@@ -57,16 +64,18 @@ export interface Selection {
   postgresql: boolean;
   /** whether the rounds on Prosody run at all (their servers, the seed) */
   prosody: boolean;
+  /** the baseline build beside ours: in New Invite, and with `registration` in registration; in a full run, in e-mail and memory too */
+  baseline: boolean;
 }
 
 /** What a run measures: everything without `--only`, else the rounds it names. Refuses a name it does not know. */
 export function selection(only: readonly string[] | undefined): Selection {
-  if (!only) return { invites: [...INVITE_SYSTEMS], registration: true, postgresql: true, prosody: true };
+  if (!only) return { invites: [...INVITE_SYSTEMS], registration: true, postgresql: true, prosody: true, baseline: true };
   const known: readonly string[] = [...INVITE_SYSTEMS, ...OTHER_ROUNDS];
   const unknown = only.filter((k) => !known.includes(k));
   if (unknown.length) throw new Error(`--only: no rounds called ${unknown.join(', ')} (known: ${known.join(', ')})`);
   if (only.length === 0) throw new Error(`--only needs a list of rounds (${known.join(', ')})`);
   const invites = INVITE_SYSTEMS.filter((k) => only.includes(k));
   const registration = only.includes('registration');
-  return { invites, registration, postgresql: only.includes('postgresql'), prosody: invites.length > 0 || registration };
+  return { invites, registration, postgresql: only.includes('postgresql'), prosody: invites.length > 0 || registration, baseline: only.includes('baseline') };
 }

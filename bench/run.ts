@@ -28,7 +28,6 @@ import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../src/config';
 import { inviteServiceFor } from '../src/services';
 import { openDatabase } from '../src/store/database';
-import { OPERATOR } from '../src/domain/types';
 import { TestProsody, randomSecret } from '../test/support/prosody';
 import type { TestClient } from '../test/support/client';
 import { connectAnonymous, connectUsers, inviteRound, registrationRound, stopAll } from './load';
@@ -40,6 +39,7 @@ import { PairedRounds, pairedSequence, roundOrder } from './paired';
 import { PG_RATIOS, TUNED_FLAGS, pairedText, previousRates, writeReport, printTable, type PostgresFigures, type Report } from './report';
 import { options, selection } from './options';
 import { postgresqlRounds } from './postgresql';
+import { buildBaseline, type BaselineBuild } from './baseline';
 import {
   ACCOUNT_PASSWORD,
   ADMIN,
@@ -63,6 +63,7 @@ const OURS = 'invites.localhost';
 const HISTORY = 'history.localhost';
 const ECHO = 'echo.localhost';
 const CEILING = 'ceiling.localhost';
+const BASELINE = 'baseline.localhost';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -143,6 +144,12 @@ async function main(): Promise<void> {
     // The services run as bin/xmpp-invites runs `serve`: the compiled build with its Node flags.
     const dist = buildService(run.tmp);
     const production = { dist, flags: TUNED_FLAGS };
+    // The earlier build that SQLite's figures are held to, run beside this one (bench/baseline.ts).
+    let baselineBuild: BaselineBuild | undefined;
+    if (sel.baseline && opt.baseline && sel.prosody) {
+      baselineBuild = buildBaseline(run.tmp, opt.baseline);
+      say(`baseline: ${baselineBuild.commit.slice(0, 12)} of ${baselineBuild.date}, run with ${baselineBuild.flags.join(' ')}`);
+    }
 
     // ---- 5: PostgreSQL, one and two instances, beside SQLite, on an ejabberd of its own (stopped
     // before the Prosody rounds start, so that those run as they always have).
@@ -167,14 +174,16 @@ async function main(): Promise<void> {
     const historySecret = randomSecret();
     const echoSecret = randomSecret();
     const ceilingSecret = randomSecret();
+    const baselineSecret = randomSecret();
     run.a = await TestProsody.start({
       components: [
         { domain: OURS, secret: ourSecret },
         { domain: HISTORY, secret: historySecret },
         { domain: ECHO, secret: echoSecret },
         { domain: CEILING, secret: ceilingSecret },
+        { domain: BASELINE, secret: baselineSecret },
       ],
-      hostAdmins: [OURS, HISTORY, CEILING],
+      hostAdmins: [OURS, HISTORY, CEILING, BASELINE],
       anonymousHost: ANON,
       // Prosody's production default is to log at info; the harness logs debug (every stanza).
       logLevel: 'info',
@@ -193,13 +202,21 @@ async function main(): Promise<void> {
     run.children.push(ours);
     const history = await startService(historyConfig, historyDir, 'service', production);
     run.children.push(history);
+    const baselineDir = join(run.tmp, 'baseline-store');
+    let baseline: Child | undefined;
+    let baselineConfig = '';
+    if (baselineBuild) {
+      baselineConfig = await writeServiceConfig(baselineDir, { server: a.componentUrl(), domain: BASELINE, secret: baselineSecret, smtpPort: smtp.port, earlier: true });
+      baseline = await startService(baselineConfig, baselineDir, 'service', baselineBuild);
+      run.children.push(baseline);
+    }
     const echo = Child.start('bench/echo-component.ts', [a.componentUrl(), ECHO, echoSecret], { ipc: true, logFile: join(run.tmp, 'echo.log') });
     run.children.push(echo);
     await echo.waitForLog(/^online$/m);
     const ceiling = Child.start('bench/add-user-ceiling.ts', [a.componentUrl(), CEILING, ceilingSecret, HOST], { ipc: true, logFile: join(run.tmp, 'ceiling.log') });
     run.children.push(ceiling);
     await ceiling.nextMessage<{ ready: boolean }>(60_000);
-    say(`service pids: empty store ${ours.pid}, ${opt.seed.toLocaleString('en')} invites ${history.pid}; echo ${echo.pid}; add-user ceiling ${ceiling.pid}`);
+    say(`service pids: empty store ${ours.pid}, ${opt.seed.toLocaleString('en')} invites ${history.pid}; echo ${echo.pid}; add-user ceiling ${ceiling.pid}${baseline ? `; baseline ${baseline.pid}` : ''}`);
 
     const users = USERS.map((username) => ({ username, password: USER_PASSWORD }));
     const clientsA = await connectUsers(a.ports.c2s, HOST, users);
@@ -226,6 +243,7 @@ async function main(): Promise<void> {
         warmupMs: 0,
         before: () => writeProsodyInvites(dataB, HOST, USERS, Math.ceil(opt.prosodyN / USERS.length)),
       },
+      ...(baseline ? [{ key: 'baseline', to: BASELINE, clients: clientsA, pids: { prosody: a.pid, component: baseline.pid } }] : []),
     ];
     if (opt.only) systems.splice(0, systems.length, ...systems.filter((s) => (sel.invites as string[]).includes(s.key)));
     // Each system compared with ours runs right before or after a measurement of ours, and the
@@ -251,10 +269,12 @@ async function main(): Promise<void> {
     }
     writeProsodyInvites(dataB, HOST, USERS, 0);
     const oursOver = (key: string) => (key === 'history' ? inviteRounds.ratio('history', 'ours', rate) : inviteRounds.ratio('ours', key, rate));
+    const cpuOver = (key: string) => inviteRounds.ratio('ours', key, (x) => (x.cpuMs?.component ?? NaN) / x.allOps);
     if (opt.only) {
       for (const s of systems) say(`${s.key}: median ${summarize(inviteRounds.all(s.key)).rate.toFixed(0)}/s`);
       if (byKey.has('ours')) {
         for (const k of partners) say(`${k === 'history' ? 'history ÷ ours' : `ours ÷ ${k}`}: ${pairedText(oursOver(k))}`);
+        if (byKey.has('baseline')) say(`component CPU per invite, ours ÷ baseline: ${pairedText(cpuOver('baseline'))}`);
       }
       if (!sel.registration) return;
     }
@@ -302,6 +322,7 @@ async function main(): Promise<void> {
     let accountSeq = 0;
     const oursPool = new InvitePool(oursConfig, () => `acct${accountSeq++}`);
     const historyPool = new InvitePool(historyConfig, () => `acct${accountSeq++}`);
+    const baselinePool = baselineBuild ? new InvitePool(baselineConfig, () => `acct${accountSeq++}`, baselineBuild.dist) : undefined;
     const regSystems = [
       {
         key: 'ours' as const,
@@ -325,6 +346,21 @@ async function main(): Promise<void> {
           return result;
         },
       },
+      ...(baseline && baselinePool && (!opt.only || sel.baseline)
+        ? [
+            {
+              key: 'baseline' as const,
+              pids: { prosody: a.pid, component: baseline.pid },
+              run: async (warm = false) => {
+                baselinePool.topUp(4000);
+                baselinePool.checkpoint();
+                const result = await registrationRound(anonymous, BASELINE, opt.inFlight, warm ? 0 : opt.warmupMs, warm ? 500 : opt.measureMs, () => baselinePool.next(), ACCOUNT_PASSWORD);
+                await baselinePool.drainOutbox();
+                return result;
+              },
+            },
+          ]
+        : []),
       {
         key: 'ceiling' as const,
         pids: { prosody: a.pid, component: ceiling.pid },
@@ -342,8 +378,8 @@ async function main(): Promise<void> {
     if (opt.only) regSystems.splice(0, regSystems.length, ...regSystems.filter((s) => s.key !== 'history'));
     const regByKey = new Map(regSystems.map((s) => [s.key, s]));
     // ours between the ceiling and ours holding the large store, the order reversed every other round.
-    const regSequence = pairedSequence<'ours' | 'history' | 'ceiling'>('ours', regSystems.map((s) => s.key).filter((k) => k !== 'ours'));
-    const regRounds = new PairedRounds<'ours' | 'history' | 'ceiling', RoundResult>();
+    const regSequence = pairedSequence<'ours' | 'history' | 'ceiling' | 'baseline'>('ours', regSystems.map((s) => s.key).filter((k) => k !== 'ours'));
+    const regRounds = new PairedRounds<'ours' | 'history' | 'ceiling' | 'baseline', RoundResult>();
     // A short unmeasured pass so that every registration path is warm too.
     for (const s of regSystems) await s.run(true);
     for (let r = 0; r < opt.rounds; r++) {
@@ -361,6 +397,7 @@ async function main(): Promise<void> {
     if (opt.only) {
       const [ours, ceiling] = [summarize(regRounds.all('ours')), summarize(regRounds.all('ceiling'))];
       say(`registration: ours ${ours.rate.toFixed(0)}/s, ceiling ${ceiling.rate.toFixed(0)}/s, ours ÷ ceiling ${pairedText(regRounds.ratio('ours', 'ceiling', rate))}`);
+      if (regByKey.has('baseline')) say(`registration: baseline ${summarize(regRounds.all('baseline')).rate.toFixed(0)}/s, ours ÷ baseline ${pairedText(regRounds.ratio('ours', 'baseline', rate))}`);
       return;
     }
 
@@ -390,27 +427,38 @@ async function main(): Promise<void> {
         `compiled with Node's defaults ${memory.compiled!.peakMb.toFixed(0)} MB, tsx ${memory.tsx!.peakMb.toFixed(0)} MB`,
     );
 
-    // ---- 4: e-mail through the outbox to the loopback SMTP server.
-    const emailRounds: { rate: number; count: number; seconds: number }[] = [];
-    for (let r = 0; r < opt.rounds; r++) {
+    // ---- 4: e-mail through the outbox to the loopback SMTP server (ours and the baseline back to
+    // back in each round, in the other order in the next).
+    const emailRound = async (pool: InvitePool, tag: string) => {
       sampleLoad();
       emailTimes.length = 0;
       const before = emailsSeen;
-      oursPool.inOneTransaction((invites) => {
-        for (let i = 0; i < opt.emails; i++) invites.create(OPERATOR, { kind: 'account', source: 'cli', email: `guest-${r}-${i}@example.org` });
-      });
+      pool.queueEmails(opt.emails, (i) => `guest-${tag}-${i}@example.org`);
       const deadline = Date.now() + 120_000;
       while (emailsSeen - before < opt.emails && Date.now() < deadline) await sleep(20);
       const n = emailsSeen - before;
       if (n < opt.emails) throw new Error(`only ${n} of ${opt.emails} e-mails arrived within 120 s`);
-      // From the first to the last message: the worker's 2 s poll before the first is not throughput.
+      // From the first to the last message: the worker's poll before the first is not throughput.
       const seconds = (emailTimes[emailTimes.length - 1] - emailTimes[0]) / 1000;
-      emailRounds.push({ rate: (n - 1) / seconds, count: n, seconds });
-      say(`round ${r + 1} e-mail: ${((n - 1) / seconds).toFixed(0)}/s (${n} in ${seconds.toFixed(2)} s)`);
+      return { rate: (n - 1) / seconds, count: n, seconds };
+    };
+    const emailPools = new Map<'ours' | 'baseline', InvitePool>([['ours', oursPool], ...(baselinePool ? [['baseline', baselinePool] as const] : [])]);
+    const emailRounds = new PairedRounds<'ours' | 'baseline', { rate: number; count: number; seconds: number }>();
+    for (let r = 0; r < opt.rounds; r++) {
+      const order = roundOrder([...emailPools.keys()], r);
+      const results = [];
+      for (const key of order) {
+        const e = await emailRound(emailPools.get(key)!, `${key}-${r}`);
+        results.push(e);
+        say(`round ${r + 1} e-mail ${key}: ${e.rate.toFixed(0)}/s (${e.count} in ${e.seconds.toFixed(2)} s)`);
+      }
+      emailRounds.add(order, results);
     }
     oursPool.close();
     historyPool.close();
+    baselinePool?.close();
     memory.ours = memoryReport(ours, oursDir, 'service');
+    if (baseline) memory.baseline = memoryReport(baseline, baselineDir, 'service');
     sampleLoad();
 
     // ---- 2e: the store alone, in this process: an empty file, and the 1,000,000 (nothing else uses it now).
@@ -453,7 +501,21 @@ async function main(): Promise<void> {
         registration: regRounds.ratio('ours', 'ceiling', rate),
         registrationProsodyCost: regRounds.ratio('ceiling', 'ours', (x) => (x.cpuMs?.prosody ?? NaN) / x.allOps),
       },
-      email: { rate: median(emailRounds.map((e) => e.rate)), perRound: opt.emails, rounds: emailRounds.length },
+      email: { rate: median(emailRounds.all('ours').map((e) => e.rate)), perRound: opt.emails, rounds: emailRounds.count },
+      baseline: baselineBuild && {
+        commit: baselineBuild.commit,
+        date: baselineBuild.date,
+        flags: baselineBuild.flags,
+        invites: summarize(inviteRounds.all('baseline')),
+        registration: summarize(regRounds.all('baseline')),
+        email: median(emailRounds.all('baseline').map((e) => e.rate)),
+        ratios: {
+          invites: oursOver('baseline'),
+          invitesCpu: cpuOver('baseline'),
+          registration: regRounds.ratio('ours', 'baseline', rate),
+          email: emailRounds.ratio('ours', 'baseline', (e) => e.rate),
+        },
+      },
       costs,
       postgresql: postgresql!,
     };

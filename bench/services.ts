@@ -7,6 +7,7 @@
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config';
 import { databaseFor, inviteServiceFor } from '../src/services';
@@ -38,6 +39,8 @@ export interface ServiceSetup {
   smtpPort: number;
   /** a PostgreSQL URL; a SQLite file in the instance's directory when absent */
   database?: string;
+  /** for a build from before the shipped per-user limits (bench/baseline.ts): no `limits` section (absent then meant none, and `off` was unknown) */
+  earlier?: boolean;
   /** registration.provisioner (XEP-0133 on the server when absent) */
   provisioner?: { type: 'ejabberd-api'; url: string };
 }
@@ -58,7 +61,7 @@ export async function writeServiceConfig(dir: string, setup: ServiceSetup): Prom
       mail: { transport: `smtp://127.0.0.1:${setup.smtpPort}?tls=none`, from: 'Bench <invites@example.org>' },
       web: { public_url: 'https://invites.example.org', listen: `127.0.0.1:${(await freePorts(1))[0]}` },
       // A load test is a flood by design: the shipped per-user limits would stop it at once.
-      limits: { per_user_open: 'off', per_user_per_day: 'off', invite_requests_per_minute: 'off' },
+      ...(setup.earlier ? {} : { limits: { per_user_open: 'off', per_user_per_day: 'off', invite_requests_per_minute: 'off' } }),
     }),
   );
   return file;
@@ -116,15 +119,37 @@ export class InvitePool {
   readonly #invites: InviteService;
   readonly #items: { username: string; token: string }[] = [];
 
-  constructor(configFile: string, private readonly username: () => string) {
+  readonly #operator: typeof OPERATOR;
+
+  /**
+   * The pool of the service whose config is `configFile`, written through this checkout's code, or
+   * with `dist`, through another build's own (bench/baseline.ts): its config reader, its store and
+   * schema and its InviteService, loaded from its compiled modules (SQLite only).
+   */
+  constructor(configFile: string, private readonly username: () => string, dist?: string) {
+    if (dist) {
+      const load = createRequire(join(dist, 'cli.js'));
+      const theirs = {
+        loadConfig: (load('./config.js') as { loadConfig: (file: string, env: object) => { database: string } }).loadConfig,
+        openDatabase: (load('./store/database.js') as { openDatabase: (file: string) => Db }).openDatabase,
+        inviteServiceFor: (load('./services.js') as { inviteServiceFor: (config: unknown, db: Db) => InviteService }).inviteServiceFor,
+        operator: (load('./domain/types.js') as { OPERATOR: typeof OPERATOR }).OPERATOR,
+      };
+      const config = theirs.loadConfig(configFile, {});
+      this.#db = theirs.openDatabase(config.database);
+      this.#invites = theirs.inviteServiceFor(config, this.#db);
+      this.#operator = theirs.operator;
+      return;
+    }
     const config = loadConfig(configFile, {});
     this.#db = databaseFor(config);
     this.#invites = inviteServiceFor(config, this.#db);
+    this.#operator = OPERATOR;
   }
 
   topUp(n: number): void {
     this.inOneTransaction((invites) => {
-      while (this.#items.length < n) this.#items.push({ username: this.username(), token: invites.create(OPERATOR, { kind: 'account', source: 'cli' }).links.token });
+      while (this.#items.length < n) this.#items.push({ username: this.username(), token: invites.create(this.#operator, { kind: 'account', source: 'cli' }).links.token });
     });
   }
 
@@ -150,6 +175,13 @@ export class InvitePool {
     const item = this.#items.shift();
     if (!item) throw new Error('the pool of pre-made invites ran out');
     return item;
+  }
+
+  /** `count` account invites sent by e-mail (to `address(i)`), made by the operator in one transaction. */
+  queueEmails(count: number, address: (i: number) => string): void {
+    this.inOneTransaction((invites) => {
+      for (let i = 0; i < count; i++) invites.create(this.#operator, { kind: 'account', source: 'cli', email: address(i) });
+    });
   }
 
   inOneTransaction(fn: (invites: InviteService) => void): void {
