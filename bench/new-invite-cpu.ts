@@ -1,8 +1,8 @@
 /**
  * The CPU one New Invite costs the process, through AdhocCommands and the New Invite handler as a
  * stanza reaches them (no XMPP), 16 commands per turn of the event loop as a busy socket delivers
- * them (`npx tsx bench/new-invite-cpu.ts`; figures, not a test). The ids of the one-stage sessions
- * are written in a transaction of their own, or in the group commit (as `serve` does), alternately.
+ * them (`npx tsx bench/new-invite-cpu.ts [N] [ROUNDS] [PER_TURN]`; figures, not a test), with the
+ * store, the group commit and the session ids as `serve` has them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,14 +31,13 @@ void (async () => {
     const invites = inviteServiceFor(config, db, { outbox });
     const commit = new GroupCommit(db);
     const services = { config, invites, logger: pino({ level: 'silent' }), limits: limitsFor(config, db), commit };
-    const variants = {
-      own: new AdhocCommands({ jid: 'bench.localhost', sessions: (l) => new SqliteCommandSessions(db, l) }).add(newInviteCommand(services)),
-      shared: new AdhocCommands({ jid: 'bench.localhost', sessions: (l) => new SqliteCommandSessions(db, l, { commit }) }).add(
-        newInviteCommand(services),
-      ),
-    };
+    const adhoc = new AdhocCommands({
+      jid: 'bench.localhost',
+      sessions: (l) => new SqliteCommandSessions(db, l),
+      sessionIdMac: (data) => invites.tokens.sessionIdMac(data),
+    }).add(newInviteCommand(services));
     const command = xml('command', { xmlns: NS.commands, node: NODES.newInvite });
-    const measure = async (adhoc: AdhocCommands) => {
+    const measure = async () => {
       const batches = commit.counts.batches;
       const cpu = process.cpuUsage();
       for (let i = 0; i < N; i += PER_TURN) {
@@ -46,22 +45,18 @@ void (async () => {
           Array.from({ length: PER_TURN }, (_, k) => adhoc.execute({ full: `bench${(i + k) % 8}@localhost/r`, bare: `bench${(i + k) % 8}@localhost`, isLocal: true, isAdmin: false }, command)),
         );
       }
-      await adhoc.flush();
       const used = process.cpuUsage(cpu);
       return { msPer: (used.user + used.system) / 1000 / N, batches: commit.counts.batches - batches };
     };
-    await measure(variants.own);
-    await measure(variants.shared);
-    const out: Record<string, number[]> = { own: [], shared: [] };
+    await measure();
+    const out: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      for (const key of (r % 2 ? ['shared', 'own'] : ['own', 'shared']) as (keyof typeof variants)[]) {
-        const m = await measure(variants[key]);
-        out[key].push(m.msPer);
-        console.log(`round ${r + 1} ${key}: ${m.msPer.toFixed(3)} ms CPU per invite, ${m.batches} group commits`);
-      }
+      const m = await measure();
+      out.push(m.msPer);
+      console.log(`round ${r + 1}: ${m.msPer.toFixed(3)} ms CPU per invite, ${m.batches} group commits`);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    console.log(`median: own ${median(out.own).toFixed(3)} ms, shared ${median(out.shared).toFixed(3)} ms`);
+    console.log(`median: ${median(out).toFixed(3)} ms CPU per invite`);
     db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

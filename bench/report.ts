@@ -610,11 +610,14 @@ Before/after figures measured during development; "the store alone" is bench/sto
 - **One transaction wrapper per repository** (src/store/database.ts, \`immediateTransaction\`):
   better-sqlite3 builds four wrapper functions for every \`db.transaction(fn)\` call; this was about
   6 % of the service's busy time under New Invite load.
-- **New Invite's ended session ids in the group commit** (src/store/command-sessions-repo.ts,
-  GroupCommit's runWithNext). They had a transaction of their own each turn, 18 % of the service's
-  busy time in a profile under New Invite load (BEGIN and COMMIT alone 13 %); they now ride in the
-  next stanzas' transaction: transactions per invite went from 0.33 to 0.16 in \`--only ours,echo\`
-  runs at 200,000 seeded invites (CPU per invite was not measurable apart on that shared machine).
+- **New Invite's ended sessions stored nowhere** (src/xmpp/adhoc.ts). Each New Invite's ended
+  session id was a row in \`command_sessions\` (so that another instance could answer it
+  \`session-expired\`): an insert, a delete beyond the per-user cap and the counts, in the group
+  commit's transaction (in one of its own each turn before that: 18 % of the service's busy time).
+  The id now proves its own end: 96 random bits and a 96-bit MAC of them, the owner's full JID and
+  the command, keyed from \`token_key\`. New Invite's CPU in process (bench/new-invite-cpu.ts,
+  16 a turn) went from 0.152 to 0.121 ms, and to 0.114 ms with timed-out sessions swept once a
+  second rather than looked for at every command.
 - **Replies written in one go** (src/xmpp/connection.ts): the socket is corked for the rest of the
   event-loop turn at the first write, so a batch of answers is one system call here and one read in
   Prosody.

@@ -209,12 +209,9 @@ export class App {
     // "Several instances").
     this.adhoc = new AdhocCommands({
       jid: config.component.domain,
-      sessions: (limits) =>
-        new SqliteCommandSessions(this.db, limits, {
-          // The ids of finished one-stage commands ride in the next stanzas' transaction.
-          commit,
-          onError: (err) => logger.warn({ err }, 'the ids of finished one-stage commands were not written; asked again, they are unknown rather than expired'),
-        }),
+      sessions: (limits) => new SqliteCommandSessions(this.db, limits),
+      // A New Invite's session id proves by itself that it ended: nothing is written for it.
+      sessionIdMac: (data) => this.invites.tokens.sessionIdMac(data),
     });
     this.worker = new OutboxWorker({
       outbox: this.outbox,
@@ -537,7 +534,6 @@ export class App {
       this.#email.close();
       await this.connection.stop();
       await jobs;
-      await this.adhoc.flush();
       // Hands the job leases over (another instance takes each job at its next run, not a period
       // later) and ends this instance's presence.
       try {

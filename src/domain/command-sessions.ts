@@ -13,6 +13,9 @@
  * - an ended session (finished, cancelled, timed out, pushed out) is remembered by id, so that it is
  *   answered `session-expired` rather than `bad-sessionid`: the last `10 × perJid` per bare JID and
  *   the last `2 × max` in all.
+ *
+ * A session that ends at its first stage (New Invite) never comes here: src/xmpp/adhoc.ts gives it
+ * an id that proves it ended, to its owner, on every instance sharing the key.
  */
 
 /** What JSON holds: a session's state must be plain data, since it may be read by another process. */
@@ -68,15 +71,6 @@ export interface CommandSessions {
   save(session: CommandSession): Awaitable<void>;
   /** Ends an open session and remembers its id. */
   end(session: SessionRef): Awaitable<void>;
-  /**
-   * Remembers the id of a session that ended at its first stage (a one-stage command, New Invite).
-   * Nobody else can know the id before the reply carrying it is read, so a store may write it a
-   * moment later, with others (see store/command-sessions-repo.ts); until then this instance answers
-   * for it.
-   */
-  endUnopened(session: SessionRef): void;
-  /** Resolves once what endUnopened held back is written (where it holds anything back). */
-  flush?(): Promise<void>;
   /** How many sessions are open. */
   openCount(): Awaitable<number>;
 }
@@ -171,10 +165,6 @@ export class MemorySessions implements CommandSessions {
   }
 
   end(session: SessionRef): void {
-    this.#end(session.id, session.bare);
-  }
-
-  endUnopened(session: SessionRef): void {
     this.#end(session.id, session.bare);
   }
 

@@ -93,6 +93,11 @@ export class TokenCodec {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
+  /** The MAC of the ids of ad-hoc sessions that end at their first stage (src/xmpp/adhoc.ts: the data carries its own label). */
+  sessionIdMac(data: string): Buffer {
+    return createHmac('sha256', this.#key).update(data).digest();
+  }
+
   /** A keyed hash of an address (e-mail key or JID) for the opt-out list: not reversible without the key. */
   addressHash(key: string): string {
     return createHmac('sha256', this.#key).update(`xmpp-invites/opt-out/v1\0${key}`).digest('base64url');

@@ -6,14 +6,8 @@
  * one row (command_session_counts) rather than counted: counting 20,000 ended ids took 0.65 ms
  * (measured on a busy 2-core machine), more than a whole New Invite (0.35 ms, docs/performance.md).
  *
- * The one exception is the end of a one-stage session (New Invite, endUnopened): nobody else can
- * know its id before the reply is read, so the ids ended meanwhile are written together a moment
- * later, in the service's group commit (`commit`, store/group-commit.ts runWithNext): the
- * transaction of the next stanzas' writes, or one of their own within 100 ms when none come. A
- * transaction of their own each turn cost the service 18 % of its time under New Invite's load
- * (BEGIN and COMMIT alone 13 %; a profile at 200,000 invites). Until they are written this instance
- * answers for them; flush() writes them at once and waits for them (before the database closes),
- * and a write that fails is told to `onError` (those ids are then unknown, not expired).
+ * A session that ends at its first stage (New Invite) is never written here: its id carries its
+ * own proof of having ended (src/xmpp/adhoc.ts).
  */
 import {
   endedLimits,
@@ -23,9 +17,7 @@ import {
   type SessionLimits,
   type SessionRef,
 } from '../domain/command-sessions';
-import { retryWhileBusy } from './busy';
 import { immediateTransaction, type Db } from './database';
-import type { GroupCommit } from './group-commit';
 import { NO_LIMIT } from './sql';
 
 interface Row {
@@ -46,27 +38,8 @@ interface Counts {
   seq: number;
 }
 
-export interface SqliteCommandSessionsOptions {
-  /** told when the ids of one-stage sessions could not be written (they are then unknown, not expired) */
-  onError?: (err: unknown) => void;
-  /**
-   * The service's group commit: the ids of one-stage sessions ride in its next transaction (`fn`
-   * opens none of its own). Without it, they are written in a transaction of their own on the next
-   * turn of the event loop, retried while another process holds the write lock.
-   */
-  commit?: Pick<GroupCommit, 'runWithNext' | 'flushNow'>;
-}
-
 export class SqliteCommandSessions implements CommandSessions {
   readonly #tx: <T>(fn: () => T) => T;
-  readonly #onError: (err: unknown) => void;
-  readonly #commit: Pick<GroupCommit, 'runWithNext' | 'flushNow'>;
-  /** the one-stage sessions ended and not written yet (endUnopened): answered as ended meanwhile */
-  readonly #unwritten = new Map<string, SessionRef>();
-  /** those of them that the write queued next takes (one is queued whenever this holds any) */
-  readonly #next = new Map<string, SessionRef>();
-  /** the writes of them queued or under way (flush) */
-  readonly #writing = new Set<Promise<void>>();
   readonly #limits: SessionLimits;
   readonly #ended: { perJid: number; max: number };
   readonly #find;
@@ -83,13 +56,8 @@ export class SqliteCommandSessions implements CommandSessions {
   readonly #endedBeyond;
   readonly #oldestEnded;
 
-  constructor(db: Db, limits: SessionLimits, options: SqliteCommandSessionsOptions = {}) {
+  constructor(db: Db, limits: SessionLimits) {
     this.#tx = immediateTransaction(db);
-    this.#onError = options.onError ?? (() => undefined);
-    this.#commit = options.commit ?? {
-      runWithNext: <T>(fn: () => T) => new Promise<void>((resolve) => setImmediate(resolve)).then(() => retryWhileBusy(() => this.#tx(fn))),
-      flushNow: () => undefined,
-    };
     this.#limits = limits;
     this.#ended = endedLimits(limits);
     this.#find = db.prepare<[string], Row>('SELECT id, node, owner, bare, expires_at, state, actions, offered FROM command_sessions WHERE id = ?');
@@ -140,7 +108,6 @@ export class SqliteCommandSessions implements CommandSessions {
   }
 
   find(id: string): CommandSession | 'ended' | undefined {
-    if (this.#unwritten.has(id)) return 'ended';
     const row = this.#find.get(id);
     if (!row) return undefined;
     if (row.expires_at === null) return 'ended';
@@ -182,50 +149,6 @@ export class SqliteCommandSessions implements CommandSessions {
     this.#write((c) => this.#endIn(c, ref));
   }
 
-  /**
-   * New Invite ends its session at once, and would otherwise pay a commit of its own for it: the
-   * ids that end until the next shared transaction runs are written in it, as one job.
-   */
-  endUnopened(ref: SessionRef): void {
-    this.#unwritten.set(ref.id, ref);
-    const queued = this.#next.size > 0;
-    this.#next.set(ref.id, ref);
-    if (!queued) this.#queueWrite();
-  }
-
-  /** Writes the one-stage sessions ended so far (and resolves once they are written). */
-  async flush(): Promise<void> {
-    while (this.#writing.size > 0) {
-      this.#commit.flushNow();
-      await Promise.all(this.#writing);
-    }
-  }
-
-  #queueWrite(): void {
-    const batch = new Map<string, SessionRef>();
-    let ran = false;
-    // Every id ended until the job runs goes with it; those ended later queue the next job.
-    const take = () => {
-      for (const [id, ref] of this.#next) batch.set(id, ref);
-      this.#next.clear();
-    };
-    const written: Promise<void> = this.#commit.runWithNext(() => {
-      ran = true;
-      take();
-      this.#counted((c) => batch.forEach((ref) => this.#endIn(c, ref, true)));
-    })
-      .catch((err: unknown) => {
-        // Failed before it ran (the lock never came): its ids fail with it, none is left waiting.
-        if (!ran) take();
-        this.#onError(err);
-      })
-      .finally(() => {
-        for (const [id, ref] of batch) if (this.#unwritten.get(id) === ref) this.#unwritten.delete(id);
-        this.#writing.delete(written);
-      });
-    this.#writing.add(written);
-  }
-
   openCount(): number {
     return this.#counts.get()?.open ?? 0;
   }
@@ -242,11 +165,11 @@ export class SqliteCommandSessions implements CommandSessions {
     if (c.open !== before.open || c.ended !== before.ended || c.seq !== before.seq) this.#writeCounts.run(c.open, c.ended, c.seq);
   }
 
-  /** Ends a session (open, or never saved: a one-stage command) and forgets beyond the caps. */
-  #endIn(c: Counts, ref: SessionRef, unopened = false): void {
-    if (!unopened && this.#endOpen.run(++c.seq, ref.id).changes === 1) {
+  /** Ends a session (open, or never saved) and forgets beyond the caps. */
+  #endIn(c: Counts, ref: SessionRef): void {
+    if (this.#endOpen.run(++c.seq, ref.id).changes === 1) {
       c.open--;
-    } else if (this.#insertEnded.run(ref.id, ref.node, ref.owner, ref.bare, unopened ? ++c.seq : c.seq).changes === 0) {
+    } else if (this.#insertEnded.run(ref.id, ref.node, ref.owner, ref.bare, c.seq).changes === 0) {
       c.seq--;
       return; // ended already
     }

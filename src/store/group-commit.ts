@@ -13,11 +13,6 @@
  * Jobs must be synchronous database work (they run inside the transaction, one after the other,
  * each seeing what the ones before it wrote, exactly as if they had run alone in that order).
  *
- * A write that may wait (runWithNext: the ids of New Invite's ended sessions) starts no transaction
- * of its own: it rides in the next batch that stanzas ask for, first in it, or after `rideWaitMs`
- * in one of its own when none came (flushNow: at once). Asking for its own batch on the next turn
- * was not enough: under load that turn seldom read a stanza, and the write had a commit to itself.
- *
  * Two failures are the database's, not a job's:
  * - the write lock is held by another process: the batch waits and is tried again with backoff
  *   (busy.ts), the event loop free meanwhile, until `lockDeadlineMs`;
@@ -51,16 +46,10 @@ export interface GroupCommitOptions {
   onError?: (err: unknown, jobs: number) => void;
   /** told of every batch that committed */
   onCommit?: () => void;
-  /** how long a job of runWithNext waits for a batch to ride in (default 100 ms) */
-  rideWaitMs?: number;
 }
 
 export class GroupCommit {
   readonly #queue: Job[] = [];
-  /** the jobs of runWithNext, waiting for a batch */
-  readonly #riders: Job[] = [];
-  /** makes a batch for the riders when none came in time */
-  #rideTimer: NodeJS.Timeout | undefined;
   #scheduled = false;
   /** a batch waiting for the write lock: its jobs, and when it first found the lock taken */
   #waiting: { jobs: Job[]; since: number; tries: number } | undefined;
@@ -87,30 +76,6 @@ export class GroupCommit {
     });
   }
 
-  /**
-   * Runs `fn` in the next shared transaction that runs anyway (the next stanza's), or in one of its
-   * own after `rideWaitMs`; resolves with its result once that has committed.
-   */
-  runWithNext<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#riders.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      this.#armRiders();
-    });
-  }
-
-  /** Commits what waits in runWithNext without waiting longer (before the database closes). */
-  flushNow(): void {
-    if (this.#riders.length > 0) this.#schedule();
-  }
-
-  #armRiders(): void {
-    if (this.#rideTimer || this.#riders.length === 0) return;
-    this.#rideTimer = setTimeout(() => {
-      this.#rideTimer = undefined;
-      this.flushNow();
-    }, this.opts.rideWaitMs ?? 100);
-  }
-
   #schedule(): void {
     if (this.#scheduled || this.#waiting) return;
     this.#scheduled = true;
@@ -118,22 +83,11 @@ export class GroupCommit {
     setImmediate(() => this.#flush());
   }
 
-  /** The next batch: the riders first (they were asked for in earlier turns), then the queue. */
-  #take(): Job[] {
-    const jobs = this.#riders.splice(0, this.#max);
-    jobs.push(...this.#queue.splice(0, this.#max - jobs.length));
-    if (this.#riders.length === 0) {
-      clearTimeout(this.#rideTimer);
-      this.#rideTimer = undefined;
-    }
-    return jobs;
-  }
-
   #flush(): void {
     this.#scheduled = false;
     const waiting = this.#waiting;
     this.#waiting = undefined;
-    const jobs = waiting?.jobs ?? this.#take();
+    const jobs = waiting?.jobs ?? this.#queue.splice(0, this.#max);
     if (jobs.length === 0) return;
     const outcomes: { ok: boolean; value: unknown }[] = [];
     let began = false;
@@ -165,15 +119,12 @@ export class GroupCommit {
       this.opts.onError?.(err, jobs.length);
       for (const job of jobs) job.reject(err);
       if (this.#queue.length > 0) this.#schedule();
-      this.#armRiders();
       return;
     }
     this.counts.batches++;
     this.counts.jobs += jobs.length;
     this.opts.onCommit?.();
     if (this.#queue.length > 0) this.#schedule();
-    // Riders beyond maxBatch, or come while a batch waited for the lock: the timer takes them.
-    this.#armRiders();
     jobs.forEach((job, i) => (outcomes[i].ok ? job.resolve(outcomes[i].value) : job.reject(outcomes[i].value)));
   }
 }

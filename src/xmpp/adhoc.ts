@@ -5,6 +5,7 @@
  * References: https://xmpp.org/extensions/xep-0050.html §3.4 (actions), §4.4 (sessions),
  * §4.6 (errors).
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { secureRandomBytes } from '../domain/random';
 import { NS } from './ns';
 import { MemorySessions, type CommandSessions, type JsonValue, type OfferedOption, type SessionAction, type SessionLimits } from '../domain/command-sessions';
@@ -70,11 +71,30 @@ export interface AdhocOptions {
    * the service keeps them in its store, which every instance shares (store/command-sessions-repo.ts)
    */
   sessions?: (limits: SessionLimits) => CommandSessions;
+  /**
+   * The MAC of the ids of sessions that end at their first stage (New Invite): such an id proves by
+   * itself that it was given to this owner for this command and ended at once, so it is answered
+   * `session-expired` on every instance that shares the key, and nothing is written for it. The
+   * service derives it from token_key (TokenCodec.sessionIdMac); by default a key of this process.
+   */
+  sessionIdMac?: (data: string) => Buffer;
   now?: () => number;
 }
 
 /** The default caps (AdhocOptions). */
 export const SESSION_LIMITS: Readonly<SessionLimits> = { perJid: 10, max: 10_000 };
+
+/** A one-stage id: 16 random characters, then 16 of their MAC (96 bits each, base64url). */
+const ONE_STAGE_ID = /^[A-Za-z0-9_-]{32}$/;
+const ONE_STAGE_HALF = 16;
+/** How often timed-out sessions are swept (AdhocCommands.execute). */
+const SWEEP_EVERY_MS = 1000;
+
+/** A MAC of this process only (AdhocOptions.sessionIdMac). */
+function processMac(): (data: string) => Buffer {
+  const key = secureRandomBytes(32);
+  return (data) => createHmac('sha256', key).update(data).digest();
+}
 
 const commandError = (condition: 'bad-action' | 'bad-sessionid' | 'session-expired' | 'malformed-action' | 'bad-payload') =>
   xml(condition, { xmlns: NS.commands });
@@ -84,12 +104,15 @@ export class AdhocCommands {
   readonly #sessions: CommandSessions;
   readonly #ttl: number;
   readonly #now: () => number;
+  readonly #mac: (data: string) => Buffer;
+  #nextSweep = -Infinity;
 
   constructor(private readonly opts: AdhocOptions) {
     this.#ttl = opts.sessionTtlMs ?? 10 * 60_000;
     const limits = { perJid: opts.maxSessionsPerJid ?? SESSION_LIMITS.perJid, max: opts.maxSessions ?? SESSION_LIMITS.max };
     this.#sessions = (opts.sessions ?? ((l) => new MemorySessions(l)))(limits);
     this.#now = opts.now ?? Date.now;
+    this.#mac = opts.sessionIdMac ?? processMac();
   }
 
   add(def: CommandDef): this {
@@ -110,11 +133,6 @@ export class AdhocCommands {
     return this.visibleTo(req).map((c) => xml('item', { jid: this.opts.jid, node: c.node, name: c.name }));
   }
 
-  /** Resolves once what the sessions' store holds back (endUnopened) is written: before it closes. */
-  async flush(): Promise<void> {
-    await this.#sessions.flush?.();
-  }
-
   /** How many sessions are open (in the store: on every instance). */
   async openSessions(): Promise<number> {
     return this.#sessions.openCount();
@@ -122,7 +140,13 @@ export class AdhocCommands {
 
   /** Handles `<command/>` in an IQ set and returns the `<command/>` of the result. */
   async execute(req: Requester, command: Element): Promise<Element> {
-    await this.#sessions.sweep(this.#now());
+    // Sessions past their time are ended at most once a second: a stage finds its own session's
+    // expiry anyway, and a query per stanza was 3 % of New Invite's time under load.
+    const now = this.#now();
+    if (now >= this.#nextSweep || now < this.#nextSweep - SWEEP_EVERY_MS) {
+      this.#nextSweep = now + SWEEP_EVERY_MS;
+      await this.#sessions.sweep(now);
+    }
     if (!req.isLocal) throw new StanzaFailure('forbidden', 'These commands are for users of this server');
     const node = command.attrs.node ?? '';
     const def = this.#commands.get(node);
@@ -141,9 +165,13 @@ export class AdhocCommands {
         throw new StanzaFailure('bad-request', `A new command starts with execute, not ${action}`, commandError('bad-action'));
       }
       const step = await def.start(req);
-      return this.#respond(def, req, this.#newId(), step, false);
+      const id = step.status === 'completed' ? this.#oneStageId(req, node) : this.#newId();
+      return this.#respond(def, req, id, step, false);
     }
 
+    if (this.#isOneStage(sessionId, req, node)) {
+      throw new StanzaFailure('not-allowed', 'This command session has ended', commandError('session-expired'));
+    }
     const session = await this.#sessions.find(sessionId);
     if (session === 'ended') throw new StanzaFailure('not-allowed', 'This command session has ended', commandError('session-expired'));
     // A session of someone else is as unknown to this requester as one that never existed.
@@ -178,10 +206,8 @@ export class AdhocCommands {
       reply.append(
         xml('actions', { execute: step.actions.execute }, ...step.actions.allowed.map((a) => xml(a))),
       );
-    } else {
-      const ref = { id, node: def.node, owner: req.full, bare: req.bare };
-      if (opened) await this.#sessions.end(ref);
-      else this.#sessions.endUnopened(ref);
+    } else if (opened) {
+      await this.#sessions.end({ id, node: def.node, owner: req.full, bare: req.bare });
     }
     for (const note of step.notes ?? []) reply.append(xml('note', { type: note.type }, note.text));
     if (step.form) reply.append(step.form);
@@ -191,5 +217,27 @@ export class AdhocCommands {
   #newId(): string {
     // 128 bits: unguessable, so a session cannot be taken over even by its bound JID's neighbours.
     return secureRandomBytes(16).toString('base64url');
+  }
+
+  /**
+   * The id of a session that ends at its first stage: random, then its MAC with the owner and the
+   * command. Storing such ids (to answer `session-expired` later) cost a row, a delete beyond the
+   * cap and their index updates in every New Invite's transaction; this costs one HMAC.
+   */
+  #oneStageId(req: Requester, node: string): string {
+    const random = secureRandomBytes(12).toString('base64url');
+    return random + this.#oneStageMac(random, req, node);
+  }
+
+  /** Whether `id` is a one-stage id given to this requester (full JID) for this command. */
+  #isOneStage(id: string, req: Requester, node: string): boolean {
+    if (!ONE_STAGE_ID.test(id)) return false;
+    const given = Buffer.from(id.slice(ONE_STAGE_HALF));
+    const expected = Buffer.from(this.#oneStageMac(id.slice(0, ONE_STAGE_HALF), req, node));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  #oneStageMac(random: string, req: Requester, node: string): string {
+    return this.#mac(`xmpp-invites/adhoc-one-stage/v1\0${random}\0${req.full}\0${node}`).subarray(0, 12).toString('base64url');
   }
 }

@@ -75,7 +75,8 @@ describe('New Invite', () => {
     expect(reply.attrs.type).toBe('result');
     const cmd = reply.getChild('command', NS.commands)!;
     expect(cmd.attrs.status).toBe('completed');
-    expect(cmd.attrs.sessionid).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    // A one-stage session: 16 random characters and 16 of their MAC, stored nowhere.
+    expect(cmd.attrs.sessionid).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const form = cmd.getChild('x', NS.dataForms)!;
     expect(form.attrs.type).toBe('result');
     const f = fields(form);
@@ -83,6 +84,27 @@ describe('New Invite', () => {
     expect(f.uri).toMatch(/^xmpp:alice@localhost\?roster;preauth=[A-Za-z0-9_-]{34}$/);
     expect(f['landing-url']).toBe(`https://invites.example.org/i/${f.uri.split('preauth=')[1]}`);
     expect(f.expire).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+
+  it('answers its ended session session-expired by its id alone; a forged, altered or foreign id is unknown', async () => {
+    const { db, command } = setup({ invites: { approval: 'none' } });
+    const sessionid = (await command(ALICE, NODES.newInvite)).getChild('command', NS.commands)!.attrs.sessionid!;
+    expect(condition(await command(ALICE, NODES.newInvite, { sessionid }))).toEqual(['not-allowed', 'session-expired']);
+    expect(condition(await command(ALICE, NODES.newInvite, { sessionid, action: 'cancel' }))).toEqual(['not-allowed', 'session-expired']);
+    expect(db.prepare('SELECT count(*) AS n FROM command_sessions').get()).toEqual({ n: 0 });
+    const flip = (c: string) => (c === 'A' ? 'B' : 'A');
+    for (const altered of [
+      flip(sessionid[0]) + sessionid.slice(1), // the random part
+      sessionid.slice(0, -1) + flip(sessionid.at(-1)!), // the MAC
+      sessionid.slice(0, 16) + 'A'.repeat(16),
+      'A'.repeat(32),
+    ]) {
+      expect(condition(await command(ALICE, NODES.newInvite, { sessionid: altered }))).toEqual(['bad-request', 'bad-sessionid']);
+    }
+    // Made with another key (another process that does not share it): unknown here.
+    const other = new AdhocCommands({ jid: COMPONENT }).add({ node: NODES.newInvite, name: 'x', allowed: () => true, start: () => ({ status: 'completed' }) });
+    const foreign = (await other.execute({ full: ALICE, bare: 'alice@localhost', isLocal: true, isAdmin: false }, xml('command', { xmlns: NS.commands, node: NODES.newInvite }))).attrs.sessionid!;
+    expect(condition(await command(ALICE, NODES.newInvite, { sessionid: foreign }))).toEqual(['bad-request', 'bad-sessionid']);
   });
 
   it('gives a contact-only URI and a note when the account part waits for approval', async () => {
