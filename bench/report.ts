@@ -166,6 +166,27 @@ export function rows(r: Report): Row[] {
   ];
 }
 
+/** Target 6, in words: the baseline's ratios and what lies behind them (empty without a baseline). */
+function baselineTarget(r: Report): string {
+  const b = r.baseline;
+  if (!b) return '';
+  const theirs = r.memory.baseline;
+  const grew = theirs ? r.memory.ours.peakMb / theirs.peakMb : NaN;
+  const met = b.ratios.invites.median >= 0.9 && b.ratios.registration.median >= 0.9 && b.ratios.email.median >= 0.9 && !(grew > 1.1);
+  return `
+**6. The service on SQLite keeps 0.9× of ${baselineName(b)}, side by side: ${check(met)}.** That build
+is commit ${b.commit}, run with \`${b.flags.join(' ')}\`. New Invite ${pairedText(b.ratios.invites)}
+(${n0(r.invites.ours.rate)} against ${n0(b.invites.rate)} invites/s; the component's CPU per invite
+${pairedText(b.ratios.invitesCpu)} of the baseline's); registration ${pairedText(b.ratios.registration)};
+e-mail ${pairedText(b.ratios.email)}${theirs ? `; peak resident memory ${n0(r.memory.ours.peakMb)} MB against ${n0(theirs.peakMb)} MB (${ratio(grew)}, held to 1.1×)` : ''}.
+What this build does that the baseline did not, on these paths: it asks the server whether an
+account exists before it claims a use (one more XEP-0133 round trip per registration), checks
+every outgoing stanza for characters XML forbids, keeps ad-hoc sessions in the store for other
+instances, leases its periodic jobs in the store, and carries the code of the second wave (rooms,
+requests, the console, the API, metrics) in the same process.
+`;
+}
+
 /** The commit and date that name the baseline build in the figures. */
 const baselineName = (b: BaselineFigures) => `the baseline build (${b.commit.slice(0, 7)}, ${b.date.slice(0, 10)})`;
 
@@ -353,10 +374,12 @@ npm run bench -- --quick # small sizes, no waiting, nothing written (to try the 
 It needs what \`npm test\` needs (Prosody 0.12, ejabberd and PostgreSQL from Debian). Options:
 \`--seed N\` (invites in the large store, default 1,000,000), \`--rounds N\` (5), \`--measure S\`
 (seconds per measured window, 4), \`--warmup S\` (1), \`--prosody-invites N\` (10,000), \`--emails N\`
-(1,500 per round), \`--no-wait\`, \`--no-doc\`, and \`--only\` with a list of \`ours\`, \`history\`, \`echo\`,
-\`prosody\`, \`prosodyN\` (New Invite on Prosody), \`registration\` (ours and the ceiling) and
-\`postgresql\` (part 5), such as \`--only ours,echo\` (just those rounds, printed, nothing written: to
-compare two versions of the service). Everything binds 127.0.0.1; every process it starts is
+(1,500 per round), \`--no-wait\`, \`--no-doc\`, \`--baseline REF\` (the earlier build of part 6, any commit
+git knows; by default the first wave's last), \`--no-baseline\`, and \`--only\` with a list of \`ours\`,
+\`history\`, \`echo\`, \`prosody\`, \`prosodyN\`, \`baseline\` (New Invite on Prosody), \`registration\`
+(ours and the ceiling, and the baseline when named) and \`postgresql\` (part 5), such as
+\`--only ours,baseline\` (just those rounds, printed, nothing written: to compare two versions of
+the service). Everything binds 127.0.0.1; every process it starts is
 stopped by its PID.
 
 ## Conditions of this run
@@ -502,6 +525,15 @@ a steady drift cancels out. Ours' own figures (1a, 3a) are the median of all its
    \`register\`): behind \`domain_balancing\` the server's answer to an IQ one instance sent may reach
    the other one, so XEP-0133 cannot serve two instances, and the baseline takes the same path so
    that the ratios compare the store and the number of instances only.
+6. **The baseline build** (bench/baseline.ts): the service as it was at an earlier commit (by
+   default the first wave's last, whose run wrote the figures the second wave started from), taken
+   out of git, compiled with this checkout's TypeScript and run on its node_modules, under the Node
+   flags its own bin/xmpp-invites gave \`serve\`, as a fourth component on Prosody A with an empty
+   store of its own schema. It runs the rounds of 1, 3 and 4 beside ours: in every New Invite
+   round next to a measurement of ours, in every registration round next to ours (its invites
+   written by its own code), and in every e-mail round before or after ours; its peak memory is read
+   after the same rounds. Its config differs from ours only where it has to: no \`limits\` section
+   (it shipped no per-user limits, and did not know \`off\`).
 
 ## The targets
 
@@ -600,7 +632,7 @@ ${pairedText(pg.ratios.registration.pg2Pg1)}; two instances on PostgreSQL ÷ one
 ${pairedText(pg.ratios.registration.pg2Sqlite)}. ejabberd spends ${cpu(pg.registration.sqlite.cpuPerOp.ejabberd)} per account in the SQLite
 rounds (${pct(pg.registration.sqlite.busy.ejabberd)} of a core). On ${r.machine.cores} cores, ejabberd, PostgreSQL, the instances and the client
 sessions share the same CPUs: a second instance adds capacity only where the first was the bottleneck.
-
+${baselineTarget(r)}
 ## Changes made to the service because of these figures
 
 Before/after figures measured during development; "the store alone" is bench/store-costs.ts's loop.

@@ -10,13 +10,14 @@
  *   npm run bench -- --seed 200000 --rounds 3 --measure 2 --no-wait --no-doc
  *
  * Options: --seed N, --rounds N, --warmup S, --measure S, --prosody-invites N, --emails N,
- * --no-wait, --no-doc, --doc (write the doc even with --quick), --only ours,echo|registration|postgresql
- * (just those rounds, to compare two versions of the service; bench/options.ts). BENCH_SERVICE_FLAGS
+ * --no-wait, --no-doc, --doc (write the doc even with --quick), --baseline REF, --no-baseline,
+ * --only ours,echo,baseline|registration|postgresql (just those rounds; bench/options.ts). BENCH_SERVICE_FLAGS
  * adds Node flags to the service's processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  *
  * Everything runs on 127.0.0.1: two Prosody 0.12 instances (test/support/prosody.ts), the service
  * as `xmpp-invites serve` child processes, the echo and add-user components as child processes,
- * a loopback SMTP server and the client sessions in this process. Part 5 (bench/postgresql.ts)
+ * a loopback SMTP server and the client sessions in this process. The baseline build (part 6,
+ * bench/baseline.ts) is a fourth component on the same Prosody. Part 5 (bench/postgresql.ts)
  * runs first, on an ejabberd and a PostgreSQL cluster of its own, stopped before the rest starts.
  * Every process started here is stopped by its PID at the end.
  */

@@ -3,7 +3,8 @@ import { median, rate, type RoundResult } from '../../bench/support';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PG_RATIOS, PG_SEQUENCE, againstPrevious, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
+import { PG_RATIOS, PG_SEQUENCE, againstPrevious, baselineRows, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
+import { BASELINE_REF, serveFlags } from '../../bench/baseline';
 import type { Summary } from '../../bench/support';
 import { options, selection } from '../../bench/options';
 
@@ -201,7 +202,7 @@ describe('the report', () => {
       expect(text).toContain('`postgresql` (part 5)');
       expect(text).not.toContain('Against the run that wrote this file before');
       writeReport(file, report, previousRates('| 1a. New Invite: ours (empty store at the start) | 3,000/s (p50 10 ms, p99 23 ms) |  |  |'));
-      expect(readFileSync(file, 'utf8')).toContain('| 1a. New Invite: ours (empty store at the start) | 3,000 → 2,900 (0.97×) | ≥ 0.9× | yes |');
+      expect(readFileSync(file, 'utf8')).toContain('| 1a. New Invite: ours (empty store at the start) | 3,000 → 2,900 (0.97×) |\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -231,17 +232,70 @@ describe('against the previous run', () => {
     ]);
   });
 
-  test('the service on SQLite must keep 0.9× of each earlier figure; the others are shown without a target', () => {
+  test('shows each earlier throughput beside this run’s, without a target: two runs are not paired', () => {
     const previous = previousRates(before);
     const r = { ...report, invites: { ...report.invites, ours: { ...report.invites.ours, rate: 2500 } } };
     const compared = againstPrevious(r, previous);
-    expect(compared.map((c) => [c.figure.slice(0, 3), c.value, c.met])).toEqual([
-      ['1a.', '2,888 → 2,500 (0.87×)', '**no**'],
-      ['2a.', '2,747 → 2,750 (1.00×)', 'yes'],
-      ['3a.', '277 → 315 (1.14×)', 'yes'],
-      ['3b.', '367 → 350 (0.95×)', ''],
-      ['4. ', '405 → 400 (0.99×)', 'yes'],
+    expect(compared.map((c) => [c.figure.slice(0, 3), c.value, c.target, c.met])).toEqual([
+      ['1a.', '2,888 → 2,500 (0.87×)', '', ''],
+      ['2a.', '2,747 → 2,750 (1.00×)', '', ''],
+      ['3a.', '277 → 315 (1.14×)', '', ''],
+      ['3b.', '367 → 350 (0.95×)', '', ''],
+      ['4. ', '405 → 400 (0.99×)', '', ''],
     ]);
+  });
+});
+
+describe('the baseline build, side by side (part 6)', () => {
+  const baseline = {
+    commit: '10999604eb283496a7c93e66319f839fc5e765b8',
+    date: '2026-11-21T16:02:32+00:00',
+    flags: ['--max-semi-space-size=4', '--max-old-space-size=64'],
+    invites: summary(2000),
+    registration: summary(300),
+    email: 380,
+    ratios: { invites: paired([0.97, 0.93, 1.05]), invitesCpu: paired([1.1, 1.2, 1.0]), registration: paired([0.86, 0.91, 1.27]), email: paired([0.8, 0.85, 0.9]) },
+  };
+
+  test('holds New Invite, registration and e-mail to 0.9× of the baseline, paired, and memory to 1.1×', () => {
+    const part6 = baselineRows({ ...report, baseline, memory: { ...report.memory, baseline: { rssMb: 70, peakMb: 80 } } });
+    expect(part6.map((r) => [r.figure.slice(0, 3), r.target, r.met])).toEqual([
+      ['6a.', '', ''],
+      ['6a.', '≥ 0.9×', 'yes'],
+      ['6a.', '', ''],
+      ['6b.', '', ''],
+      ['6b.', '≥ 0.9×', 'yes'],
+      ['6c.', '', ''],
+      ['6c.', '≥ 0.9×', '**no**'],
+      ['6d.', '≤ 1.1×', '**no**'],
+    ]);
+    expect(part6[0].figure).toBe('6a. New Invite: the baseline build (1099960, 2026-11-21), empty store at the start');
+    expect(part6[1].value).toBe('0.97× (rounds 0.97, 0.93, 1.05; range 0.93–1.05)');
+    expect(part6[7].value).toBe('90 MB against 80 MB (1.13×)');
+    expect(rows({ ...report, baseline }).slice(-7)).toEqual(baselineRows({ ...report, baseline }));
+    expect(baselineRows(report)).toEqual([]);
+  });
+
+  test('the written file says which commit, with which flags, and whether it held', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+    try {
+      const file = join(dir, 'performance.md');
+      writeReport(file, { ...report, baseline, memory: { ...report.memory, baseline: { rssMb: 70, peakMb: 88 } } });
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('**6. The service on SQLite keeps 0.9× of the baseline build (1099960, 2026-11-21), side by side: **no**.**');
+      expect(text).toContain('commit 10999604eb283496a7c93e66319f839fc5e765b8, run with `--max-semi-space-size=4 --max-old-space-size=64`');
+      expect(text).toContain('peak resident memory 90 MB against 88 MB (1.02×, held to 1.1×)');
+      writeReport(file, report);
+      expect(readFileSync(file, 'utf8')).not.toContain('**6. ');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the flags a bin/xmpp-invites gave serve are read from its script', () => {
+    expect(serveFlags('  flags="${XMPP_INVITES_NODE_FLAGS---max-semi-space-size=4 --max-old-space-size=64}"\n')).toEqual(['--max-semi-space-size=4', '--max-old-space-size=64']);
+    expect(serveFlags('flags="${XMPP_INVITES_NODE_FLAGS-}"')).toEqual([]);
+    expect(() => serveFlags('exec node "$here/dist/cli.js"')).toThrow(/no \$\{XMPP_INVITES_NODE_FLAGS/);
   });
 });
 
@@ -255,10 +309,19 @@ describe('the options', () => {
 
   test('--only runs the rounds it names and never writes the doc', () => {
     expect(options(['--only', 'postgresql', '--doc']).doc).toBe(false);
-    expect(selection(['postgresql'])).toEqual({ invites: [], registration: false, postgresql: true, prosody: false });
-    expect(selection(['ours', 'echo'])).toEqual({ invites: ['ours', 'echo'], registration: false, postgresql: false, prosody: true });
-    expect(selection(['registration', 'postgresql'])).toEqual({ invites: [], registration: true, postgresql: true, prosody: true });
-    expect(selection(undefined)).toEqual({ invites: ['ours', 'history', 'echo', 'prosody', 'prosodyN'], registration: true, postgresql: true, prosody: true });
+    expect(selection(['postgresql'])).toEqual({ invites: [], registration: false, postgresql: true, prosody: false, baseline: false });
+    expect(selection(['ours', 'echo'])).toEqual({ invites: ['ours', 'echo'], registration: false, postgresql: false, prosody: true, baseline: false });
+    expect(selection(['registration', 'postgresql'])).toEqual({ invites: [], registration: true, postgresql: true, prosody: true, baseline: false });
+    expect(selection(['ours', 'baseline', 'registration'])).toEqual({ invites: ['ours', 'baseline'], registration: true, postgresql: false, prosody: true, baseline: true });
+    expect(selection(undefined)).toEqual({ invites: ['ours', 'history', 'echo', 'prosody', 'prosodyN', 'baseline'], registration: true, postgresql: true, prosody: true, baseline: true });
+  });
+
+  test('the baseline is the first wave’s last commit unless --baseline names another; --no-baseline leaves it out', () => {
+    expect(options([]).baseline).toBe(BASELINE_REF);
+    expect(options(['--baseline', 'v1.0']).baseline).toBe('v1.0');
+    expect(options(['--no-baseline']).baseline).toBeUndefined();
+    expect(() => options(['--baseline'])).toThrow(/--baseline needs a commit/);
+    expect(() => options(['--baseline', '--no-wait'])).toThrow(/--baseline needs a commit/);
   });
 
   test('an unknown round or a bad number is refused before anything starts', () => {
