@@ -271,7 +271,16 @@ async function main(): Promise<void> {
     writeProsodyInvites(dataB, HOST, USERS, 0);
     const oursOver = (key: string) => (key === 'history' ? inviteRounds.ratio('history', 'ours', rate) : inviteRounds.ratio('ours', key, rate));
     const cpuOver = (key: string) => inviteRounds.ratio('ours', key, (x) => (x.cpuMs?.component ?? NaN) / x.allOps);
+    const peakLine = () =>
+      [['ours', ours, oursDir] as const, ...(baseline ? [['baseline', baseline, baselineDir] as const] : [])]
+        .map(([name, child, dir]) => {
+          const m = memoryReport(child, dir, 'service');
+          const b = m.breakdown;
+          return `${name} ${m.peakMb.toFixed(0)} MB${b ? ` (at its highest sample: heap ${b.heapTotalMb.toFixed(0)} MB, ${b.heapUsedMb.toFixed(0)} in use, the rest ${(b.rssMb - b.heapTotalMb).toFixed(0)} MB)` : ''}`;
+        })
+        .join(', ');
     if (opt.only) {
+      say(`peak resident memory after the New Invite rounds: ${peakLine()}`);
       for (const s of systems) say(`${s.key}: median ${summarize(inviteRounds.all(s.key)).rate.toFixed(0)}/s`);
       if (byKey.has('ours')) {
         for (const k of partners) say(`${k === 'history' ? 'history ÷ ours' : `ours ÷ ${k}`}: ${pairedText(oursOver(k))}`);
@@ -399,6 +408,7 @@ async function main(): Promise<void> {
       const [ours, ceiling] = [summarize(regRounds.all('ours')), summarize(regRounds.all('ceiling'))];
       say(`registration: ours ${ours.rate.toFixed(0)}/s, ceiling ${ceiling.rate.toFixed(0)}/s, ours ÷ ceiling ${pairedText(regRounds.ratio('ours', 'ceiling', rate))}`);
       if (regByKey.has('baseline')) say(`registration: baseline ${summarize(regRounds.all('baseline')).rate.toFixed(0)}/s, ours ÷ baseline ${pairedText(regRounds.ratio('ours', 'baseline', rate))}`);
+      say(`peak resident memory after the registration rounds: ${peakLine()}`);
       return;
     }
 

@@ -25,7 +25,7 @@ import type { PasswordSetter, ResetService } from './domain/resets';
 import type { AccountChecks } from './domain/account-checks';
 import { resetCommand } from './handlers/commands/reset';
 import type { MembershipService } from './domain/membership';
-import { LmtpListener } from './mail/lmtp';
+import type { LmtpListener } from './mail/lmtp';
 import { WEBHOOK_MAX_ATTEMPTS, WebhookTransport } from './outbox/webhook-transport';
 import type { SqliteOutbox } from './store/outbox-repo';
 import { ComponentRegistration } from './handlers/register';
@@ -60,7 +60,7 @@ import { createWebServer, type WebServer } from './web';
 import type { RateLimitOptions } from './web/rate-limit';
 import type { WebLimits } from './web/server';
 import { XMPP_GRACE_MS } from './web/health';
-import { Metrics, MetricsServer } from './metrics';
+import type { Metrics, MetricsServer } from './metrics';
 import { ComponentConnection } from './xmpp/connection';
 import { NS } from './xmpp/ns';
 import { Router } from './xmpp/router';
@@ -245,7 +245,8 @@ export class App {
     });
     this.worker.use('email', this.#email);
     const bounces = config.mail.bounceListen ? bouncesFor(config, this.db, this.invites) : undefined;
-    this.lmtp = bounces ? new LmtpListener({ ...bounces, logger: logger.child({ module: 'bounces' }) }) : undefined;
+    // Loaded only where bounces are read: smtp-server and postal-mime are not small.
+    this.lmtp = bounces ? new (lazy<typeof import('./mail/lmtp')>('./mail/lmtp').LmtpListener)({ ...bounces, logger: logger.child({ module: 'bounces' }) }) : undefined;
     // Webhooks: a receiver that is down for hours still gets every event once it is back.
     this.worker.use('webhook', new WebhookTransport({ endpoints: config.webhooks, timeoutMs: opts.webhookTimeoutMs }), { maxAttempts: WEBHOOK_MAX_ATTEMPTS });
     const request = (iq: Element, timeout?: number) => this.connection.request(iq, timeout);
@@ -416,8 +417,10 @@ export class App {
     });
 
     const metricsListen = opts.metricsListen ?? config.metrics.listen;
-    this.metrics = metricsListen ? new Metrics({ db: this.db, outbox: this.outbox, connection: this.connection }) : undefined;
-    this.metricsServer = this.metrics && metricsListen ? new MetricsServer(this.metrics, metricsListen, logger.child({ module: 'metrics' })) : undefined;
+    // prom-client (with @opentelemetry/api) is loaded only where metrics are served.
+    const metricsModule = metricsListen ? lazy<typeof import('./metrics')>('./metrics') : undefined;
+    this.metrics = metricsModule ? new metricsModule.Metrics({ db: this.db, outbox: this.outbox, connection: this.connection }) : undefined;
+    this.metricsServer = this.metrics && metricsListen ? new metricsModule!.MetricsServer(this.metrics, metricsListen, logger.child({ module: 'metrics' })) : undefined;
 
     this.connection.onStanza((stanza) => {
       if (this.#stopping) return;
@@ -546,3 +549,9 @@ export class App {
     return this.#stopping;
   }
 }
+/** A module of this package, loaded when first asked for rather than at start (its cost in memory is paid only where it is used). */
+function lazy<T>(path: string): T {
+  // The module system's own require: jest and tsx resolve the TypeScript source, Node the build.
+  return require(path) as T;
+}
+

@@ -8,7 +8,8 @@
  * References: https://www.rfc-editor.org/rfc/rfc3464 (DSN), https://www.rfc-editor.org/rfc/rfc3463
  * (enhanced status codes), https://www.rfc-editor.org/rfc/rfc6522 (multipart/report)
  */
-import PostalMime from 'postal-mime';
+import { createRequire } from 'node:module';
+import type PostalMimeClass from 'postal-mime';
 import type { BounceRecipient, BounceReport } from '../domain/bounces';
 import { headerText } from './headers';
 
@@ -97,12 +98,23 @@ function addressesOf(headers: { key: string; value: string }[]): string[] {
   return [...new Set(found)];
 }
 
+let loaded: typeof PostalMimeClass | undefined;
+
+/** postal-mime, loaded on the first bounce: a service that never reads one never holds it. */
+function postalMime(): typeof PostalMimeClass {
+  if (!loaded) {
+    const mod = createRequire(__filename)('postal-mime') as typeof PostalMimeClass | { default: typeof PostalMimeClass };
+    loaded = 'default' in mod ? mod.default : mod;
+  }
+  return loaded;
+}
+
 /**
  * Parses one message. Returns undefined when it is not a bounce (no DSN, and neither its sender
  * nor its subject says it is one, or no status code can be found in it).
  */
 export async function parseBounce(raw: Buffer | string): Promise<BounceReport | undefined> {
-  const email = await PostalMime.parse(raw);
+  const email = await postalMime().parse(raw);
   const addressedTo = addressesOf(email.headers);
   const text = email.text ?? '';
   const status = email.attachments.find((a) => a.mimeType.toLowerCase() === 'message/delivery-status');

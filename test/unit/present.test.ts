@@ -75,6 +75,20 @@ describe('dates', () => {
     expect(longDate(CREATED)).toBe('21 November 2026 at 12:03 UTC');
     expect(instant(CREATED)).toBe('2026-11-21T12:03:59Z');
   });
+
+  it('writes the long date exactly as Intl’s en-GB long date and short time, in UTC, without loading Intl', () => {
+    const intl = new Intl.DateTimeFormat('en-GB', { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC' });
+    // Every month, single- and double-digit days and hours, midnight, the last minute of a year, leap days, far years.
+    const moments = [
+      ...Array.from({ length: 12 }, (_, m) => Date.UTC(2026, m, 1 + m * 2, m * 2, m * 5)),
+      Date.UTC(2026, 0, 1, 0, 0),
+      Date.UTC(2026, 11, 31, 23, 59, 59, 999),
+      Date.UTC(2028, 1, 29, 9, 7),
+      Date.UTC(1999, 6, 4, 12, 0),
+      Date.UTC(2100, 9, 10, 18, 30),
+    ];
+    for (const ms of moments) expect(longDate(ms)).toBe(`${intl.format(ms)} UTC`);
+  });
 });
 
 describe('people', () => {
