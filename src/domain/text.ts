@@ -15,7 +15,8 @@
  * References: https://www.w3.org/TR/xml/#charsets (production [2] Char),
  * https://www.rfc-editor.org/rfc/rfc4013 (SASLprep), https://www.rfc-editor.org/rfc/rfc3454 (C.2)
  */
-import { saslprep } from '@mongodb-js/saslprep';
+import { createRequire } from 'node:module';
+import type { saslprep as SaslPrep } from '@mongodb-js/saslprep';
 import { InviteError } from '../errors';
 
 /**
@@ -63,6 +64,13 @@ export function cleanOptional<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' ? cleanText(text) : text) as T;
 }
 
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+let loadedSaslprep: typeof SaslPrep | undefined;
+
+function saslprep(): typeof SaslPrep {
+  return (loadedSaslprep ??= (createRequire(__filename)('@mongodb-js/saslprep') as { saslprep: typeof SaslPrep }).saslprep);
+}
+
 /**
  * A password the server can store and a client can log in with: XML text, and accepted by SASLprep
  * (no control characters, private use, non-characters, surrogates, tagging or bidi misuse).
@@ -70,8 +78,11 @@ export function cleanOptional<T extends string | null | undefined>(text: T): T {
  */
 export function checkPasswordCharacters(password: string): void {
   if (!isXmlText(password)) throw new InviteError('invalid-input', PASSWORD_CHARACTERS_RULE);
+  // Printable ASCII passes SASLprep unchanged (RFC 4013: nothing in it is mapped, prohibited or
+  // right-to-left): the library, and its 2 MB of tables, is loaded for the first password beyond it.
+  if (PRINTABLE_ASCII.test(password)) return;
   try {
-    saslprep(password);
+    saslprep()(password);
   } catch {
     throw new InviteError('invalid-input', PASSWORD_CHARACTERS_RULE);
   }

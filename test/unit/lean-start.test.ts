@@ -2,7 +2,8 @@
  * A process on SQLite (the embedded default) never loads the PostgreSQL client: node-postgres alone
  * adds about 16 MB of resident memory, and `serve` has a memory target (docs/performance.md, 2d).
  * Nor, unless their features are configured, the libraries of metrics (prom-client, which brings
- * @opentelemetry/api) and of bounces (smtp-server, postal-mime).
+ * @opentelemetry/api) and of bounces (smtp-server, postal-mime), nor SASLprep's tables before a
+ * password beyond printable ASCII.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ it('loads neither pg nor pg-native, nor the libraries of metrics and bounces, wi
   const script = `
     require('./src/app.ts');
     require('./src/cli.ts');
-    const loaded = Object.keys(require.cache).filter((m) => /node_modules\\/(pg|pg-native|libpq|pg-pool|pg-protocol|prom-client|@opentelemetry|smtp-server|postal-mime)\\//.test(m));
+    const loaded = Object.keys(require.cache).filter((m) => /node_modules\\/(pg|pg-native|libpq|pg-pool|pg-protocol|prom-client|@opentelemetry|smtp-server|postal-mime|@mongodb-js\\/saslprep)\\//.test(m));
     process.stdout.write(JSON.stringify({ modules: Object.keys(require.cache).length, loaded }));`;
   const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, XMPP_INVITES_CONFIG: '' } });
   expect(run.stderr).toBe('');

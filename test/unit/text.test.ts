@@ -3,6 +3,7 @@
  * connection's character check (src/xmpp/outgoing.ts), which every stanza passes before it is
  * written, and what the provisioners and the outbox make of its refusal.
  */
+import { saslprep } from '@mongodb-js/saslprep';
 import { checkPasswordCharacters, cleanText, forbiddenXmlCharacter } from '../../src/domain/text';
 import { XmppTransport } from '../../src/outbox/xmpp-transport';
 import { PermanentDeliveryError } from '../../src/outbox/worker';
@@ -47,6 +48,17 @@ describe('text from people', () => {
     for (const good of ['correct horse battery', 'pässwörd', 'пароль123', '密码密码密码密码', 'p@$$w0rd!"<>&\'']) {
       expect(() => checkPasswordCharacters(good)).not.toThrow();
     }
+  });
+
+  it('lets printable ASCII through without SASLprep because SASLprep never refuses or changes it', () => {
+    const ascii = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i));
+    // The library agrees, character by character and for the whole range at once.
+    for (const text of [...ascii, ascii.join('')]) {
+      expect(saslprep(text)).toBe(text);
+      expect(() => checkPasswordCharacters(text)).not.toThrow();
+    }
+    // Just outside the range, SASLprep has the last word.
+    for (const bad of ['tab\there', 'del\x7f']) expect(() => checkPasswordCharacters(bad)).toThrow(expect.objectContaining({ code: 'invalid-input' }));
   });
 
   it('cleans the text values of a submitted data form, and keeps a secret exactly as sent', () => {
