@@ -17,7 +17,7 @@ import { sendCommand } from './handlers/commands/send';
 import { emailTransportFor, type EmailTransport } from './mail/transport';
 import type { SmtpTimeouts } from './mail/smtp';
 import { registerDisco } from './handlers/disco';
-import { periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
+import { ACCOUNT_CHECKS_EVERY_MS, ACCOUNT_CHECKS_NOTIFIED_EVERY_MS, periodicJobs, PRESENCE_TTL_MS, Scheduler } from './jobs';
 import { OutboxWorker } from './outbox/worker';
 import { XmppTransport } from './outbox/xmpp-transport';
 import { accountChecksFor, bouncesFor, databaseFor, inviteServiceFor, limitsFor, membershipFor, outboxFor, resetsFor, trustFor } from './services';
@@ -394,6 +394,8 @@ export class App {
       ...(config.registration.requests !== 'off' ? { membership: this.membership } : {}),
       ...(this.rooms ? { roomMembers: (olderThanMs: number) => this.roomAnswers.retryAccepting(olderThanMs) } : {}),
       accountChecks: async () => (canAsk() ? this.accountChecks.answerWaiting(this.instanceId, (u) => provisioner.accountExists(u)) : 0),
+      // On PostgreSQL a question wakes the job (below): the poll only covers a lost notification.
+      accountChecksEveryMs: isPostgres(this.db) ? ACCOUNT_CHECKS_NOTIFIED_EVERY_MS : ACCOUNT_CHECKS_EVERY_MS,
     });
     for (const job of jobs) this.jobs.add(job);
     // On PostgreSQL, a notice queued or a question asked by another process wakes this one at once

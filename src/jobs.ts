@@ -194,6 +194,8 @@ export interface JobDeps {
    * absent: no such job); how many it took
    */
   accountChecks?: () => Promise<number>;
+  /** how often `account-checks` runs (default ACCOUNT_CHECKS_EVERY_MS) */
+  accountChecksEveryMs?: number;
 }
 
 /** An accepted room invitation younger than this may still be in hand where it was answered. */
@@ -204,6 +206,8 @@ export const JOB_PERIOD_MS = 60_000;
 
 /** How often each instance looks for questions whether an account exists (someone waits for the answer). */
 export const ACCOUNT_CHECKS_EVERY_MS = 250;
+/** The same on PostgreSQL, where a NOTIFY wakes the job as a question is asked: the poll is only a fallback. */
+export const ACCOUNT_CHECKS_NOTIFIED_EVERY_MS = 1_000;
 
 /** The age under which a held claim may still be waiting for the server's answer on some instance. */
 export const IN_FLIGHT_MS = 60_000;
@@ -277,7 +281,7 @@ export function periodicJobs(deps: JobDeps): Job[] {
     let quietUntil = 0;
     jobs.push({
       name: 'account-checks',
-      everyMs: ACCOUNT_CHECKS_EVERY_MS,
+      everyMs: deps.accountChecksEveryMs ?? ACCOUNT_CHECKS_EVERY_MS,
       leased: 'never',
       run: async () => {
         try {
