@@ -3,7 +3,7 @@ import { median, rate, type RoundResult } from '../../bench/support';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PG_RATIOS, PG_SEQUENCE, againstPrevious, baselineRows, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
+import { PG_RATIOS, PG_SEQUENCE, againstPrevious, baselineOverEcho, baselineRows, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
 import { BASELINE_REF, serveFlags } from '../../bench/baseline';
 import type { Summary } from '../../bench/support';
 import { options, selection } from '../../bench/options';
@@ -287,6 +287,19 @@ describe('the baseline build, side by side (part 6)', () => {
       expect(text).toContain('peak resident memory 90 MB against 88 MB (1.02×, held to 1.1×)');
       writeReport(file, report);
       expect(readFileSync(file, 'utf8')).not.toContain('**6. ');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('places the baseline against the echo ceiling, round by round, from the two paired ratios', () => {
+    const r = { ...report, baseline: { ...baseline, ratios: { ...baseline.ratios, invites: paired([1.05, 1.0, 0.9, 1.1, 1.0]) } } };
+    expect(pairedText(baselineOverEcho(r)!)).toBe('0.82× (rounds 0.77, 0.83, 0.88, 0.77, 0.82; range 0.77–0.88)');
+    expect(baselineOverEcho(report)).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
+    try {
+      writeReport(join(dir, 'performance.md'), r);
+      expect(readFileSync(join(dir, 'performance.md'), 'utf8')).toContain('is 0.82× (rounds 0.77, 0.83, 0.88, 0.77, 0.82; range 0.77–0.88) of it in this one');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
