@@ -33,12 +33,17 @@ export interface BaselineBuild {
 }
 
 function git(args: string[], opts: { input?: Buffer } = {}): Buffer {
-  return execFileSync('git', ['-C', PROJECT_ROOT, ...args], { input: opts.input, maxBuffer: 256 * 1024 * 1024 });
+  return execFileSync('git', ['-C', PROJECT_ROOT, ...args], { input: opts.input, maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'ignore'] });
 }
 
 /** The tree at `ref`, extracted into DIR/baseline and compiled into DIR/baseline/dist. */
 export function buildBaseline(dir: string, ref: string): BaselineBuild {
-  const commit = git(['rev-parse', '--verify', `${ref}^{commit}`]).toString().trim();
+  let commit: string;
+  try {
+    commit = git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]).toString().trim();
+  } catch {
+    throw new Error(`the baseline ${ref} is no commit of this clone (a shallow one?): fetch it, name another with --baseline REF, or leave it out with --no-baseline`);
+  }
   const date = git(['show', '-s', '--format=%cI', commit]).toString().trim();
   const root = join(dir, 'baseline');
   mkdirSync(root, { recursive: true });

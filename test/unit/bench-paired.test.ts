@@ -1,10 +1,10 @@
 import { PairedRounds, adjacentPair, pairedRatio, pairedSequence, roundOrder } from '../../bench/paired';
 import { median, rate, type RoundResult } from '../../bench/support';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PG_RATIOS, PG_SEQUENCE, againstPrevious, baselineOverEcho, baselineRows, pairedText, postgresRows, previousRates, rows, writeReport, type Report } from '../../bench/report';
-import { BASELINE_REF, serveFlags } from '../../bench/baseline';
+import { BASELINE_REF, buildBaseline, serveFlags } from '../../bench/baseline';
 import type { Summary } from '../../bench/support';
 import { options, selection } from '../../bench/options';
 
@@ -300,6 +300,16 @@ describe('the baseline build, side by side (part 6)', () => {
     try {
       writeReport(join(dir, 'performance.md'), r);
       expect(readFileSync(join(dir, 'performance.md'), 'utf8')).toContain('is 0.82× (rounds 0.77, 0.83, 0.88, 0.77, 0.82; range 0.77–0.88) of it in this one');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a baseline that is no commit of the clone is refused before anything is built', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-baseline-'));
+    try {
+      expect(() => buildBaseline(dir, 'no-such-commit-0000')).toThrow(/the baseline no-such-commit-0000 is no commit of this clone .*--no-baseline/);
+      expect(readdirSync(dir)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
