@@ -333,43 +333,20 @@ async function main(): Promise<void> {
     const oursPool = new InvitePool(oursConfig, () => `acct${accountSeq++}`);
     const historyPool = new InvitePool(historyConfig, () => `acct${accountSeq++}`);
     const baselinePool = baselineBuild ? new InvitePool(baselineConfig, () => `acct${accountSeq++}`, baselineBuild.dist) : undefined;
+    // One registration round at a service: its pool topped up and checkpointed first, and ended
+    // once the service has sent every welcome message of the round.
+    const poolRound = (pool: InvitePool, to: string) => async (warm = false) => {
+      pool.topUp(4000);
+      pool.checkpoint();
+      const result = await registrationRound(anonymous, to, opt.inFlight, warm ? 0 : opt.warmupMs, warm ? 500 : opt.measureMs, () => pool.next(), ACCOUNT_PASSWORD);
+      await pool.drainOutbox();
+      return result;
+    };
     const regSystems = [
-      {
-        key: 'ours' as const,
-        pids: { prosody: a.pid, component: ours.pid },
-        run: async (warm = false) => {
-          oursPool.topUp(4000);
-          oursPool.checkpoint();
-          const result = await registrationRound(anonymous, OURS, opt.inFlight, warm ? 0 : opt.warmupMs, warm ? 500 : opt.measureMs, () => oursPool.next(), ACCOUNT_PASSWORD);
-          await oursPool.drainOutbox();
-          return result;
-        },
-      },
-      {
-        key: 'history' as const,
-        pids: { prosody: a.pid, component: history.pid },
-        run: async (warm = false) => {
-          historyPool.topUp(4000);
-          historyPool.checkpoint();
-          const result = await registrationRound(anonymous, HISTORY, opt.inFlight, warm ? 0 : opt.warmupMs, warm ? 500 : opt.measureMs, () => historyPool.next(), ACCOUNT_PASSWORD);
-          await historyPool.drainOutbox();
-          return result;
-        },
-      },
+      { key: 'ours' as const, pids: { prosody: a.pid, component: ours.pid }, run: poolRound(oursPool, OURS) },
+      { key: 'history' as const, pids: { prosody: a.pid, component: history.pid }, run: poolRound(historyPool, HISTORY) },
       ...(baseline && baselinePool && (!opt.only || sel.baseline)
-        ? [
-            {
-              key: 'baseline' as const,
-              pids: { prosody: a.pid, component: baseline.pid },
-              run: async (warm = false) => {
-                baselinePool.topUp(4000);
-                baselinePool.checkpoint();
-                const result = await registrationRound(anonymous, BASELINE, opt.inFlight, warm ? 0 : opt.warmupMs, warm ? 500 : opt.measureMs, () => baselinePool.next(), ACCOUNT_PASSWORD);
-                await baselinePool.drainOutbox();
-                return result;
-              },
-            },
-          ]
+        ? [{ key: 'baseline' as const, pids: { prosody: a.pid, component: baseline.pid }, run: poolRound(baselinePool, BASELINE) }]
         : []),
       {
         key: 'ceiling' as const,

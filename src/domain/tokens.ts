@@ -93,9 +93,9 @@ export class TokenCodec {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  /** The MAC of the ids of ad-hoc sessions that end at their first stage (src/xmpp/adhoc.ts: the data carries its own label). */
+  /** The MAC of the id of an ad-hoc session that ended at its first stage (src/xmpp/adhoc.ts), under a label of its own. */
   sessionIdMac(data: string): Buffer {
-    return createHmac('sha256', this.#key).update(data).digest();
+    return createHmac('sha256', this.#key).update(`xmpp-invites/adhoc-one-stage/v1\0${data}`).digest();
   }
 
   /** A keyed hash of an address (e-mail key or JID) for the opt-out list: not reversible without the key. */

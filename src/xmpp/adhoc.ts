@@ -75,7 +75,8 @@ export interface AdhocOptions {
    * The MAC of the ids of sessions that end at their first stage (New Invite): such an id proves by
    * itself that it was given to this owner for this command and ended at once, so it is answered
    * `session-expired` on every instance that shares the key, and nothing is written for it. The
-   * service derives it from token_key (TokenCodec.sessionIdMac); by default a key of this process.
+   * service keys it from token_key, under a label of its own (TokenCodec.sessionIdMac); by default a
+   * key of this process.
    */
   sessionIdMac?: (data: string) => Buffer;
   now?: () => number;
@@ -238,6 +239,6 @@ export class AdhocCommands {
   }
 
   #oneStageMac(random: string, req: Requester, node: string): string {
-    return this.#mac(`xmpp-invites/adhoc-one-stage/v1\0${random}\0${req.full}\0${node}`).subarray(0, 12).toString('base64url');
+    return this.#mac(`${random}\0${req.full}\0${node}`).subarray(0, 12).toString('base64url');
   }
 }
